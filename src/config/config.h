@@ -1,0 +1,139 @@
+// The typed configuration of sluice, as parsed and validated from YAML by load_config_*().
+// Every value has its default here; docs/configuration.md documents each key.
+// Example:
+//   LoadResult r = load_config_file("config/sluice.yaml");
+//   if (!r.ok()) for (const ConfigError& e : r.errors) std::cerr << e.to_string() << "\n";
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sluice::config {
+
+// Position of a YAML node in its file, 1-based (0 when unknown).
+struct Mark {
+  int line = 0;
+  int col = 0;
+};
+
+// host:port, "[v6]:port" or ":port". host is stored without brackets.
+struct Address {
+  std::string host;
+  uint16_t port = 0;
+  std::string text;  // as written
+};
+
+struct ListenerConfig {
+  Address address;
+  Mark mark;
+};
+
+struct AdminConfig {
+  bool enabled = false;  // true when the admin: section is present
+  Address address;
+  Mark mark;
+};
+
+struct TargetConfig {
+  Address address;
+  uint32_t weight = 1;
+  Mark mark;
+};
+
+struct UpstreamConfig {
+  std::string name;
+  std::vector<TargetConfig> targets;
+  uint64_t connect_timeout_ms = 5000;     // upstream connect timeout; overrides timeouts.*
+  uint64_t response_timeout_ms = 30000;   // time to the first response byte... and between reads
+  uint64_t idle_timeout_ms = 60000;       // pooled idle connection lifetime
+  uint32_t max_idle_per_worker = 64;      // pooled idle connections per target per worker
+  Mark mark;
+};
+
+struct RespondConfig {
+  int status = 200;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+};
+
+struct HeaderMatchConfig {
+  std::string name;  // lower-cased
+  std::string value;
+};
+
+struct RouteConfig {
+  std::string name;
+  Mark mark;
+  // match:
+  std::string path;                    // required; pattern syntax of the router
+  Mark path_mark;
+  std::vector<std::string> methods;    // upper-case tokens; empty = any
+  std::string host;                    // lower-cased; "" = any, "*.example.com" wildcard
+  std::vector<HeaderMatchConfig> headers;
+  int priority = 0;
+  // action: exactly one of upstream / respond
+  std::string upstream;
+  Mark upstream_mark;
+  std::optional<RespondConfig> respond;
+  std::string strip_prefix;            // removed from the start of the upstream path if present
+  std::string rewrite_prefix;          // replaces strip_prefix (or is prepended); "" = none
+  std::optional<uint64_t> max_body_bytes;  // per route 413 limit; unset = limits.max_body_bytes
+  std::optional<uint64_t> timeout_ms;      // upstream response timeout for this route
+};
+
+struct LimitsConfig {
+  uint64_t max_header_bytes = 64 * 1024;  // request line + headers (431)
+  uint32_t max_headers = 100;             // (431)
+  uint64_t max_uri_bytes = 8 * 1024;      // (414)
+  uint64_t max_body_bytes = 0;            // default per-route body limit, 0 = unlimited (413)
+};
+
+struct TimeoutsConfig {
+  uint64_t client_header_ms = 10000;      // whole request head must arrive in this time (408)
+  uint64_t client_body_ms = 60000;        // max time between two reads of a request body
+  uint64_t idle_ms = 60000;               // keep-alive idle connection
+  uint64_t upstream_connect_ms = 5000;    // default for upstreams
+  uint64_t upstream_response_ms = 30000;  // default for upstreams
+  uint64_t drain_ms = 15000;              // graceful shutdown
+};
+
+struct Config {
+  int workers = 0;  // 0 = one per core
+  std::vector<ListenerConfig> listeners;
+  AdminConfig admin;
+  std::vector<UpstreamConfig> upstreams;
+  std::vector<RouteConfig> routes;
+  LimitsConfig limits;
+  TimeoutsConfig timeouts;
+  std::string source_file;  // path it was loaded from
+  std::string hash;         // hex sha256 of the file's bytes
+};
+
+struct ConfigError {
+  std::string file;
+  Mark mark;
+  std::string key;  // dotted key path, e.g. "routes[1].match.path"
+  std::string message;
+  // "FILE:LINE:COL: key.path: message"
+  std::string to_string() const;
+};
+
+struct LoadResult {
+  std::optional<Config> config;  // set only when errors is empty
+  std::vector<ConfigError> errors;
+  bool ok() const { return errors.empty() && config.has_value(); }
+};
+
+LoadResult load_config_file(const std::string& path);
+LoadResult load_config_string(const std::string& yaml, const std::string& file_name);
+
+// Parsers for scalar syntaxes, exposed for tests: "250ms", "10s", "5m", "1h", or plain
+// milliseconds; "64KiB", "1MiB", "1GiB", "512KB", or plain bytes.
+std::optional<uint64_t> parse_duration_ms(const std::string& text);
+std::optional<uint64_t> parse_size_bytes(const std::string& text);
+std::optional<Address> parse_address(const std::string& text);
+
+}  // namespace sluice::config
