@@ -1,0 +1,62 @@
+#include "core/buffer.h"
+
+#include <algorithm>
+
+namespace sluice::core {
+
+std::unique_ptr<char[]> BufferPool::take() {
+  if (free_.empty()) return std::make_unique_for_overwrite<char[]>(kBlockSize);
+  std::unique_ptr<char[]> b = std::move(free_.back());
+  free_.pop_back();
+  return b;
+}
+
+void BufferPool::give(std::unique_ptr<char[]> block) {
+  if (free_.size() < max_free_) free_.push_back(std::move(block));
+}
+
+void Buffer::reserve(BufferPool& pool, size_t n) {
+  if (cap_ - end_ >= n) return;
+  size_t len = end_ - begin_;
+  if (data_ && cap_ - len >= n) {
+    std::memmove(data_.get(), data_.get() + begin_, len);
+    begin_ = 0;
+    end_ = len;
+    return;
+  }
+  size_t need = len + n;
+  std::unique_ptr<char[]> block;
+  size_t cap;
+  if (need <= BufferPool::kBlockSize) {
+    block = pool.take();
+    cap = BufferPool::kBlockSize;
+  } else {
+    cap = std::max(need, cap_ * 2);
+    block = std::make_unique_for_overwrite<char[]>(cap);
+  }
+  if (len > 0) std::memcpy(block.get(), data_.get() + begin_, len);
+  if (data_ && cap_ == BufferPool::kBlockSize) pool.give(std::move(data_));
+  data_ = std::move(block);
+  cap_ = cap;
+  begin_ = 0;
+  end_ = len;
+}
+
+void Buffer::consume(size_t n) {
+  begin_ += n;
+  if (begin_ >= end_) begin_ = end_ = 0;
+}
+
+void Buffer::append(BufferPool& pool, std::string_view bytes) {
+  reserve(pool, bytes.size());
+  std::memcpy(data_.get() + end_, bytes.data(), bytes.size());
+  end_ += bytes.size();
+}
+
+void Buffer::release(BufferPool& pool) {
+  if (data_ && cap_ == BufferPool::kBlockSize) pool.give(std::move(data_));
+  data_.reset();
+  cap_ = begin_ = end_ = 0;
+}
+
+}  // namespace sluice::core

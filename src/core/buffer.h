@@ -1,0 +1,60 @@
+// Byte buffers for connections. A Buffer holds a contiguous window [begin, end) of readable bytes
+// inside one heap block; blocks of the standard size come from a per-worker BufferPool so that
+// busy connections recycle memory and idle connections hold none (release() gives it back).
+// Example:
+//   Buffer in;  in.reserve(pool, 4096);  ssize_t n = read(fd, in.write_ptr(), in.writable());
+//   in.commit(n);  parse(in.view());  in.consume(used);  if (in.empty()) in.release(pool);
+#pragma once
+
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+namespace sluice::core {
+
+class BufferPool {
+ public:
+  static constexpr size_t kBlockSize = 16 * 1024;
+  explicit BufferPool(size_t max_free = 1024) : max_free_(max_free) {}
+  std::unique_ptr<char[]> take();
+  void give(std::unique_ptr<char[]> block);
+  size_t free_blocks() const { return free_.size(); }
+
+ private:
+  size_t max_free_;
+  std::vector<std::unique_ptr<char[]>> free_;
+};
+
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(Buffer&&) = default;
+  Buffer& operator=(Buffer&&) = default;
+
+  std::string_view view() const { return {data_.get() + begin_, end_ - begin_}; }
+  const char* data() const { return data_.get() + begin_; }
+  size_t size() const { return end_ - begin_; }
+  bool empty() const { return begin_ == end_; }
+  size_t capacity() const { return cap_; }
+
+  // Ensures at least `n` writable bytes after the data (moving or growing the block).
+  void reserve(BufferPool& pool, size_t n);
+  char* write_ptr() { return data_.get() + end_; }
+  size_t writable() const { return cap_ - end_; }
+  void commit(size_t n) { end_ += n; }
+  void consume(size_t n);
+  void append(BufferPool& pool, std::string_view bytes);
+  // Drops the data and returns the block to the pool (or frees an oversized one).
+  void release(BufferPool& pool);
+  void clear() { begin_ = end_ = 0; }
+
+ private:
+  std::unique_ptr<char[]> data_;
+  size_t cap_ = 0;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+};
+
+}  // namespace sluice::core
