@@ -1,0 +1,676 @@
+"""Helpers for the integration tests: processes (echo backend, sluice), raw sockets,
+a small HTTP/1.1 response parser and memory probes. Standard library only.
+
+Example:
+    be = group.backend(name="users")
+    gw = group.sluice(config('''
+        upstreams:
+          - name: users
+            targets: [{address: %s}]
+        routes:
+          - name: all
+            match: {path: "/{*rest}"}
+            upstream: users
+    ''' % be.address))
+    r = request(gw.port, "GET", "/x")
+    assert r.status == 200 and r.json()["backend"] == "users"
+"""
+
+import hashlib
+import http.client
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BACKEND_SCRIPT = REPO / "backend" / "echo_backend.py"
+
+
+def sluice_bin():
+    return Path(os.environ.get("SLUICE_BIN", str(REPO / "build" / "release" / "sluice")))
+
+
+def free_port(host="127.0.0.1"):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def config(body="", workers=None):
+    """A sluice config: listener on $PORT and admin on $ADMIN (filled in by Sluice), then body."""
+    head = ""
+    if workers is not None:
+        head += f"workers: {workers}\n"
+    head += "listeners:\n  - address: 127.0.0.1:$PORT\nadmin:\n  address: 127.0.0.1:$ADMIN\n"
+    return head + textwrap.dedent(body).strip("\n") + "\n"
+
+
+def sha256_hex(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP/1.1 messages
+
+
+def build_request(method, target, headers=None, body=None, host="test.local",
+                  version="HTTP/1.1"):
+    """Bytes of a request. headers: list of (name, value) or dict; Host is added unless
+    host is None or headers name one; Content-Length is added for a bytes body unless
+    headers set Content-Length or Transfer-Encoding."""
+    if isinstance(headers, dict):
+        headers = list(headers.items())
+    headers = list(headers or [])
+    names = {n.lower() for n, _ in headers}
+    if host is not None and "host" not in names:
+        headers.insert(0, ("Host", host))
+    if body is not None and "content-length" not in names and "transfer-encoding" not in names:
+        headers.append(("Content-Length", str(len(body))))
+    head = f"{method} {target} {version}\r\n" + "".join(f"{n}: {v}\r\n" for n, v in headers)
+    return head.encode("latin-1") + b"\r\n" + (body or b"")
+
+
+def chunked_body(pieces, trailers=None, ext=None):
+    out = bytearray()
+    for p in pieces:
+        out += b"%x" % len(p)
+        if ext:
+            out += b";" + ext.encode()
+        out += b"\r\n" + p + b"\r\n"
+    out += b"0\r\n"
+    for n, v in (trailers or []):
+        out += f"{n}: {v}\r\n".encode()
+    out += b"\r\n"
+    return bytes(out)
+
+
+class Response:
+    def __init__(self):
+        self.version = ""
+        self.status = 0
+        self.reason = ""
+        self.headers = []      # [(name, value)] as received
+        self.trailers = []
+        self.body = b""
+        self.body_length = 0   # counted even when the body is not kept (keep_body=False)
+        self.complete = False  # False when the connection closed before the framed end
+        self.framing = ""      # "length", "chunked", "close" or "none"
+
+    def header(self, name, default=None):
+        name = name.lower()
+        for n, v in self.headers:
+            if n.lower() == name:
+                return v
+        return default
+
+    def header_all(self, name):
+        name = name.lower()
+        return [v for n, v in self.headers if n.lower() == name]
+
+    def tokens(self, name):
+        """Comma-separated tokens of all headers called name, lower-cased."""
+        return [t.strip().lower() for v in self.header_all(name) for t in v.split(",") if t.strip()]
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        b = self.body[:300]
+        return (f"<Response {self.status} {self.reason!r} headers={self.headers!r} "
+                f"body[{self.body_length}]={b!r} complete={self.complete}>")
+
+
+class ConnectionClosed(Exception):
+    """The peer closed (or the read timed out) before a whole response head arrived."""
+
+
+class _Source:
+    """Buffered byte source over a socket (or fixed bytes when sock is None)."""
+
+    def __init__(self, sock=None, data=b"", timeout=10.0):
+        self.sock = sock
+        self.buf = bytearray(data)
+        self.eof = sock is None
+        self.timeout = timeout
+
+    def fill(self):
+        if self.eof:
+            return False
+        self.sock.settimeout(self.timeout)
+        try:
+            data = self.sock.recv(1 << 20)
+        except socket.timeout:
+            raise
+        except (ConnectionResetError, BrokenPipeError):
+            data = b""
+        if not data:
+            self.eof = True
+            return False
+        self.buf += data
+        return True
+
+    def read_line(self):
+        while True:
+            i = self.buf.find(b"\n")
+            if i >= 0:
+                line = bytes(self.buf[:i + 1])
+                del self.buf[:i + 1]
+                return line
+            if not self.fill():
+                return None
+
+    def read_some(self, limit):
+        if not self.buf and not self.fill():
+            return b""
+        n = min(limit, len(self.buf))
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+
+def _read_response(src, method="GET", keep_body=True):
+    r = Response()
+    line = src.read_line()
+    if line is None:
+        raise ConnectionClosed(f"closed before a response (got {bytes(src.buf)[:200]!r})")
+    if not line.endswith(b"\r\n"):
+        raise AssertionError(f"status line not CRLF-terminated: {line!r}")
+    parts = line[:-2].decode("latin-1").split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise AssertionError(f"bad status line {line!r}")
+    r.version, r.status = parts[0], int(parts[1])
+    r.reason = parts[2] if len(parts) > 2 else ""
+    while True:
+        line = src.read_line()
+        if line is None:
+            raise ConnectionClosed(f"closed inside a response head: {r!r}")
+        if not line.endswith(b"\r\n"):
+            raise AssertionError(f"header line not CRLF-terminated: {line!r}")
+        if line == b"\r\n":
+            break
+        name, sep, value = line[:-2].decode("latin-1").partition(":")
+        if not sep or name != name.strip():
+            raise AssertionError(f"bad response header line {line!r}")
+        r.headers.append((name, value.strip(" \t")))
+
+    body = bytearray()
+
+    def take(piece):
+        r.body_length += len(piece)
+        if keep_body:
+            body.extend(piece)
+
+    te = r.tokens("transfer-encoding")
+    cl = r.header("content-length")
+    if method == "HEAD" or r.status < 200 or r.status in (204, 304):
+        r.framing = "none"
+        r.complete = True
+    elif te:
+        r.framing = "chunked"
+        assert te[-1] == "chunked", f"response transfer-encoding {te}"
+        while True:
+            line = src.read_line()
+            if line is None:
+                break
+            size = int(line.split(b";")[0].strip(), 16)
+            if size == 0:
+                while True:  # trailers
+                    line = src.read_line()
+                    if line is None or line == b"\r\n":
+                        r.complete = line is not None
+                        break
+                    n, _, v = line[:-2].decode("latin-1").partition(":")
+                    r.trailers.append((n, v.strip()))
+                break
+            left = size
+            while left:
+                piece = src.read_some(left)
+                if not piece:
+                    break
+                take(piece)
+                left -= len(piece)
+            if left:
+                break
+            crlf = src.read_line()
+            if crlf is None:
+                break
+            assert crlf == b"\r\n", f"bad chunk end {crlf!r}"
+    elif cl is not None:
+        r.framing = "length"
+        left = int(cl)
+        while left:
+            piece = src.read_some(left)
+            if not piece:
+                break
+            take(piece)
+            left -= len(piece)
+        r.complete = left == 0
+    else:
+        r.framing = "close"
+        while True:
+            piece = src.read_some(1 << 20)
+            if not piece:
+                break
+            take(piece)
+        r.complete = True
+    r.body = bytes(body)
+    return r
+
+
+def parse_responses(data, methods=None):
+    """Parses every response in data (bytes received on one connection). methods: the
+    request methods in order, for HEAD; default GET."""
+    src = _Source(None, data)
+    out = []
+    i = 0
+    while src.buf:
+        m = methods[i] if methods and i < len(methods) else "GET"
+        r = _read_response(src, m)
+        out.append(r)
+        i += 1
+        if not r.complete:
+            break
+    return out
+
+
+def parse_response(data, method="GET"):
+    rs = parse_responses(data, [method])
+    if not rs:
+        raise ConnectionClosed("no response in %r" % data[:200])
+    return rs[0]
+
+
+class RawBytes(bytes):
+    """What raw() received; .closed is True when the peer closed the connection (EOF or
+    reset) and False when the read timed out; .reset is True for a reset."""
+    closed = False
+    reset = False
+    elapsed = 0.0
+
+
+def raw(port, data, read_timeout=3.0, host="127.0.0.1", shutdown_write=False):
+    """Sends data (bytes, or a list of bytes sent with 50 ms pauses) on a new connection and
+    returns everything received until the peer closes or read_timeout seconds pass."""
+    t0 = time.monotonic()
+    s = socket.create_connection((host, port), timeout=5)
+    out = bytearray()
+    closed = reset = False
+    try:
+        pieces = data if isinstance(data, list) else [data]
+        for i, p in enumerate(pieces):
+            if i:
+                time.sleep(0.05)
+            try:
+                s.sendall(p)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        if shutdown_write:
+            s.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + read_timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            s.settimeout(left)
+            try:
+                chunk = s.recv(1 << 20)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                closed = reset = True
+                break
+            if not chunk:
+                closed = True
+                break
+            out += chunk
+    finally:
+        s.close()
+    r = RawBytes(out)
+    r.closed, r.reset, r.elapsed = closed, reset, time.monotonic() - t0
+    return r
+
+
+class Client:
+    """One client connection, kept alive across requests."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.src = _Source(self.sock, timeout=timeout)
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def read_response(self, method="GET", keep_body=True):
+        return _read_response(self.src, method, keep_body)
+
+    def request(self, method, target, headers=None, body=None, host="test.local",
+                keep_body=True):
+        self.send(build_request(method, target, headers, body, host))
+        r = self.read_response(method, keep_body)
+        while 100 <= r.status < 200 and r.status != 101:
+            r = self.read_response(method, keep_body)
+        return r
+
+    def closed_by_peer(self, timeout=0.0):
+        """True when the peer has closed: EOF (or reset) is readable within timeout."""
+        if self.src.buf:
+            return False
+        r, _, _ = select.select([self.sock], [], [], timeout)
+        if not r:
+            return False
+        try:
+            self.sock.settimeout(0.5)
+            data = self.sock.recv(65536, socket.MSG_PEEK)
+        except (ConnectionResetError, socket.timeout):
+            return True
+        return data == b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def request(port, method, target, headers=None, body=None, host="test.local", timeout=10.0):
+    """One request on a fresh connection, which is then closed."""
+    with Client(port, timeout=timeout) as c:
+        return c.request(method, target, headers, body, host)
+
+
+def http_json(port, method, path, body=None, timeout=10.0):
+    """(status, headers dict lower-cased, parsed JSON or raw bytes) via http.client."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body)
+        resp = conn.getresponse()
+        data = resp.read()
+        headers = {k.lower(): v for k, v in resp.getheaders()}
+        try:
+            parsed = json.loads(data) if data else None
+        except ValueError:
+            parsed = data
+        return resp.status, headers, parsed
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# memory
+
+
+def vmrss(pid):
+    """Resident set size of pid in bytes (VmRSS of /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+class RssSampler:
+    """Samples VmRSS of pid every interval seconds in a thread; .peak is the highest seen."""
+
+    def __init__(self, pid, interval=0.02):
+        self.pid = pid
+        self.interval = interval
+        self.peak = vmrss(pid)
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, vmrss(self.pid))
+                self.samples += 1
+            except (OSError, AssertionError):
+                return
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        try:
+            self.peak = max(self.peak, vmrss(self.pid))
+        except (OSError, AssertionError):
+            pass
+
+
+# ---------------------------------------------------------------------------------------------
+# processes
+
+
+def _tail(path, n=4000):
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - n))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+class Backend:
+    """The echo backend (backend/echo_backend.py) on a free port."""
+
+    def __init__(self, workdir, name="echo", host="127.0.0.1"):
+        self.name = name
+        self.host = host
+        self.log_path = Path(workdir) / f"backend-{name}-{id(self):x}.log"
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(BACKEND_SCRIPT), "--port", "0", "--host", host, "--name", name],
+            stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            r, _, _ = select.select([self.proc.stdout], [], [], max(0, left))
+            if not r:
+                self.stop()
+                raise AssertionError(f"backend {name} did not start: {_tail(self.log_path)}")
+            c = os.read(self.proc.stdout.fileno(), 1)
+            if not c:
+                self.stop()
+                raise AssertionError(f"backend {name} exited: {_tail(self.log_path)}")
+            line += c
+        text = line.decode().strip()
+        assert text.startswith("listening on "), text
+        self.port = int(text.rsplit(":", 1)[1])
+
+    @property
+    def address(self):
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def stats(self):
+        status, _, body = http_json(self.port, "GET", "/__stats")
+        assert status == 200, (status, body)
+        return body
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self.log.close()
+
+
+class SluiceStartError(AssertionError):
+    pass
+
+
+class Sluice:
+    """A sluice process running a config; $PORT and $ADMIN in the YAML become free ports."""
+
+    _counter = 0
+
+    def __init__(self, workdir, yaml_text, argv_style="run", ready_timeout=10.0, attempts=3):
+        Sluice._counter += 1
+        self.workdir = Path(workdir)
+        self.bin = str(sluice_bin())
+        self.template = yaml_text
+        self.config_path = self.workdir / f"sluice-{Sluice._counter}.yaml"
+        self.log_path = self.workdir / f"sluice-{Sluice._counter}.log"
+        self.proc = None
+        self.stopped_code = None
+        self.term_sent = False
+        last = None
+        for _ in range(attempts):  # retried only if the process dies (e.g. a port got taken)
+            self.port = free_port()
+            self.admin_port = free_port()
+            self.config_path.write_text(self.render(yaml_text))
+            if argv_style == "run":
+                argv = [self.bin, "run", "--config", str(self.config_path)]
+            else:
+                argv = [self.bin, "-c", str(self.config_path)]
+            self.log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+            try:
+                self.wait_ready(ready_timeout)
+                return
+            except SluiceStartError as e:
+                last = e
+                if self.proc.poll() is None:  # alive but not ready: do not retry
+                    self.proc.kill()
+                    self.proc.wait()
+                    self.log.close()
+                    raise
+                self.log.close()
+        raise last
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def render(self, text):
+        return text.replace("$PORT", str(self.port)).replace("$ADMIN", str(self.admin_port))
+
+    def wait_ready(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise SluiceStartError(
+                    f"sluice exited with {self.proc.returncode} before ready:\n{self.log_tail()}")
+            try:
+                status, _, _ = http_json(self.admin_port, "GET", "/readyz", timeout=1)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise SluiceStartError(f"sluice not ready in {timeout}s:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def log_tail(self, n=4000):
+        return _tail(self.log_path, n)
+
+    def admin(self, method, path, body=None, timeout=10.0):
+        return http_json(self.admin_port, method, path, body, timeout)
+
+    def get_config(self):
+        status, _, body = self.admin("GET", "/config")
+        assert status == 200, (status, body)
+        return body
+
+    def write_config(self, yaml_text):
+        self.config_path.write_text(self.render(yaml_text))
+
+    def reload(self, yaml_text):
+        """Writes the config file and POSTs /reload; returns (status, parsed JSON)."""
+        self.write_config(yaml_text)
+        status, _, body = self.admin("POST", "/reload")
+        return status, body
+
+    def rss(self):
+        return vmrss(self.proc.pid)
+
+    def url(self, path=""):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def send_sigterm(self):
+        self.term_sent = True
+        self.proc.send_signal(signal.SIGTERM)
+
+    def wait_exit(self, timeout=20.0):
+        """Waits for the process; returns the exit code (None if it had to be killed)."""
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            self.stopped_code = None
+            self.log.close()
+            return None
+        self.stopped_code = self.proc.returncode
+        self.log.close()
+        return self.stopped_code
+
+    def terminate(self, timeout=20.0):
+        """SIGTERM, then wait; returns the exit code (None if it had to be killed)."""
+        if self.proc.poll() is None:
+            self.send_sigterm()
+        return self.wait_exit(timeout)
+
+
+class ProcessGroup:
+    """Starts backends and sluices for one test (or module) and stops them all at the end;
+    the teardown reports a sluice that did not exit 0 on SIGTERM within 20 s."""
+
+    def __init__(self, workdir):
+        self.workdir = Path(workdir)
+        self.backends = []
+        self.sluices = []
+
+    def backend(self, name="echo", host="127.0.0.1"):
+        b = Backend(self.workdir, name, host)
+        self.backends.append(b)
+        return b
+
+    def sluice(self, yaml_text, argv_style="run", ready_timeout=10.0):
+        s = Sluice(self.workdir, yaml_text, argv_style, ready_timeout)
+        self.sluices.append(s)
+        return s
+
+    def cleanup(self):
+        problems = []
+        for s in self.sluices:
+            if s.proc.poll() is not None and not s.term_sent:
+                problems.append(f"sluice (pid {s.proc.pid}) died during the test with exit "
+                                f"code {s.proc.returncode}\n{s.log_tail()}")
+                s.log.close()
+                continue
+            code = s.terminate(20.0)
+            if code != 0:
+                problems.append(f"sluice (pid {s.proc.pid}) exit code on SIGTERM: {code} "
+                                f"(None = still running after 20 s, killed)\n{s.log_tail()}")
+        for b in self.backends:
+            b.stop()
+        return problems
