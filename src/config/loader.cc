@@ -1,0 +1,863 @@
+// load_config_file / load_config_string: YAML -> Config, with every error collected (file, line,
+// column, key path) instead of stopping at the first one.
+//
+// The walk is driven by the schema, never by the document: only known keys are visited, so
+// anchors, aliases and odd nesting cannot make it recurse or loop. Values are read from scalar
+// text with our own strict parsers (no YAML::as<>), so "1_000" or "0x10" are errors, not numbers.
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "config/config.h"
+#include "config/scalars.h"
+#include "router/router.h"
+
+namespace sluice::config {
+
+std::string ConfigError::to_string() const {
+  std::string out = file;
+  if (mark.line > 0) {
+    out += ':';
+    out += std::to_string(mark.line);
+    out += ':';
+    out += std::to_string(mark.col);
+  }
+  out += ": ";
+  if (!key.empty()) {
+    out += key;
+    out += ": ";
+  }
+  out += message;
+  return out;
+}
+
+namespace {
+
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+constexpr uint64_t kMaxHeaderBytes = 16 * kMiB;
+constexpr size_t kMaxFileBytes = 64 * kMiB;
+constexpr int kMaxWorkers = 256;
+constexpr int64_t kMaxHeaders = 10000;
+constexpr int64_t kMaxWeight = 1000;
+constexpr int64_t kMaxIdlePerWorker = 100000;
+constexpr int64_t kMaxPriority = 1000000;
+
+// A value in the document with where it is: the path for messages and the best known position
+// (a null value such as "key:" has no mark of its own; it borrows its key's).
+struct Item {
+  YAML::Node node;
+  std::string path;
+  Mark mark;
+};
+
+// A map's children by key, in document order.
+struct MapItem {
+  Item self;
+  std::vector<std::pair<std::string, Item>> entries;
+
+  const Item* get(std::string_view key) const {
+    for (const auto& [k, v] : entries) {
+      if (k == key) return &v;
+    }
+    return nullptr;
+  }
+};
+
+Mark to_mark(const YAML::Mark& m) {
+  if (m.is_null() || m.line < 0 || m.column < 0) return {};
+  return {m.line + 1, m.column + 1};
+}
+
+Mark mark_of(const YAML::Node& n, Mark fallback) {
+  if (!n.IsDefined()) return fallback;
+  const Mark m = to_mark(n.Mark());
+  return m.line > 0 ? m : fallback;
+}
+
+// Where to report a map value. An empty value ("key:") is marked where the next token starts,
+// often lines below, and an alias ("admin: *a") where its anchor is, often lines above: both
+// are reported at their key.
+Mark value_mark(const YAML::Node& v, Mark key_mark) {
+  if (v.IsNull()) return key_mark;
+  const Mark m = mark_of(v, key_mark);
+  if (m.line < key_mark.line || (m.line == key_mark.line && m.col < key_mark.col)) return key_mark;
+  return m;
+}
+
+std::string join(const std::string& path, std::string_view key) {
+  if (path.empty()) return std::string(key);
+  std::string out = path;
+  out += '.';
+  out += key;
+  return out;
+}
+
+std::string index(const std::string& path, size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+
+// A user's text inside a message: quoted, shortened, control bytes escaped.
+std::string quote(std::string_view s) {
+  constexpr size_t kMax = 80;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "'";
+  for (size_t i = 0; i < s.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > kMax) out += "...";
+  out += '\'';
+  return out;
+}
+
+std::string describe(const YAML::Node& n) {
+  if (!n.IsDefined()) return "nothing";
+  switch (n.Type()) {
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Scalar:
+      return quote(n.Scalar());
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return "nothing";
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  }
+  return s;
+}
+
+std::string upper(std::string s) {
+  for (char& c : s) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
+  }
+  return s;
+}
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+bool is_name(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Header values go on the wire as they are: no CR, LF or other control bytes (tab is fine).
+bool is_header_value(std::string_view s) {
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && u != '\t') || u == 0x7f) return false;
+  }
+  return true;
+}
+
+std::string sha256_hex(const std::string& bytes) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) != 1) return "";
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
+class Parser {
+ public:
+  explicit Parser(std::string file) : file_(std::move(file)) {}
+
+  std::vector<ConfigError>& errors() { return errors_; }
+
+  void error(Mark mark, std::string key, std::string message) {
+    errors_.push_back(ConfigError{file_, mark, std::move(key), std::move(message)});
+  }
+
+  void parse(const Item& root, Config& cfg) {
+    std::optional<MapItem> m =
+        map(root, {"workers", "listeners", "admin", "limits", "timeouts", "upstreams", "routes"});
+    if (!m) return;
+    if (const Item* w = m->get("workers")) {
+      if (std::optional<int64_t> v = integer(*w, 0, kMaxWorkers))
+        cfg.workers = static_cast<int>(*v);
+    }
+    if (const Item* l = require(*m, "listeners")) parse_listeners(*l, cfg);
+    if (const Item* a = m->get("admin")) parse_admin(*a, cfg);
+    if (const Item* l = m->get("limits")) parse_limits(*l, cfg.limits);
+    if (const Item* t = m->get("timeouts")) parse_timeouts(*t, cfg.timeouts);
+    if (const Item* u = m->get("upstreams")) parse_upstreams(*u, cfg);
+    if (const Item* r = m->get("routes")) parse_routes(*r, cfg);
+    finish(cfg);
+  }
+
+ private:
+  // --- generic shapes -------------------------------------------------------------------------
+
+  // The children of a map whose keys must be in `known`. A null value ("limits:" with nothing
+  // under it) is an empty map. Unknown, duplicate and non-string keys are reported and skipped.
+  std::optional<MapItem> map(const Item& it, std::initializer_list<std::string_view> known) {
+    MapItem out{it, {}};
+    if (it.node.IsNull()) return out;
+    if (!it.node.IsMap()) {
+      error(it.mark, it.path, "expected a map, got " + describe(it.node));
+      return std::nullopt;
+    }
+    std::map<std::string, Mark> seen;
+    for (auto kv = it.node.begin(); kv != it.node.end(); ++kv) {
+      const YAML::Node& k = kv->first;
+      const Mark key_mark = mark_of(k, it.mark);
+      if (!k.IsScalar()) {
+        error(key_mark, it.path, "a key must be a plain string, got " + describe(k));
+        continue;
+      }
+      const std::string& key = k.Scalar();
+      const std::string path = join(it.path, key);
+      if (std::find(known.begin(), known.end(), key) == known.end()) {
+        std::string msg = "unknown key " + quote(key);
+        std::string_view best;
+        size_t best_d = 3;
+        for (std::string_view cand : known) {
+          const size_t d = edit_distance(key, cand);
+          if (d < best_d && d < cand.size()) {
+            best_d = d;
+            best = cand;
+          }
+        }
+        if (!best.empty()) msg += " (did you mean '" + std::string(best) + "'?)";
+        error(key_mark, path, std::move(msg));
+        continue;
+      }
+      auto [prev, inserted] = seen.emplace(key, key_mark);
+      if (!inserted) {
+        error(key_mark, path,
+              "duplicate key " + quote(key) + " (first at line " +
+                  std::to_string(prev->second.line) + ")");
+        continue;
+      }
+      out.entries.emplace_back(key, Item{kv->second, path, value_mark(kv->second, key_mark)});
+    }
+    return out;
+  }
+
+  const Item* require(const MapItem& m, std::string_view key) {
+    if (const Item* v = m.get(key)) return v;
+    error(m.self.mark, join(m.self.path, key), "missing required key '" + std::string(key) + "'");
+    return nullptr;
+  }
+
+  // The elements of a list; a null value is an empty list.
+  std::optional<std::vector<Item>> list(const Item& it) {
+    std::vector<Item> out;
+    if (it.node.IsNull()) return out;
+    if (!it.node.IsSequence()) {
+      error(it.mark, it.path, "expected a list, got " + describe(it.node));
+      return std::nullopt;
+    }
+    size_t i = 0;
+    for (auto e = it.node.begin(); e != it.node.end(); ++e, ++i) {
+      out.push_back(Item{*e, index(it.path, i), mark_of(*e, it.mark)});
+    }
+    return out;
+  }
+
+  std::optional<std::string> string(const Item& it) {
+    if (!it.node.IsScalar()) {
+      error(it.mark, it.path, "expected a string, got " + describe(it.node));
+      return std::nullopt;
+    }
+    return it.node.Scalar();
+  }
+
+  std::optional<int64_t> integer(const Item& it, int64_t lo, int64_t hi) {
+    const std::string range = "an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+    if (!it.node.IsScalar()) {
+      error(it.mark, it.path, "expected " + range + ", got " + describe(it.node));
+      return std::nullopt;
+    }
+    const std::string& s = it.node.Scalar();
+    std::string_view digits = s;
+    const bool negative = !digits.empty() && digits.front() == '-';
+    if (negative || (!digits.empty() && digits.front() == '+')) digits.remove_prefix(1);
+    bool ok = !digits.empty() && digits.size() <= 18;
+    int64_t v = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') {
+        ok = false;
+        break;
+      }
+      v = v * 10 + (c - '0');
+    }
+    if (negative) v = -v;
+    if (!ok || v < lo || v > hi) {
+      error(it.mark, it.path, "expected " + range + ", got " + quote(s));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  // A duration in milliseconds, greater than zero.
+  std::optional<uint64_t> duration(const Item& it) {
+    if (!it.node.IsScalar()) {
+      error(it.mark, it.path, "expected a duration like 10s or 250ms, got " + describe(it.node));
+      return std::nullopt;
+    }
+    const std::string& s = it.node.Scalar();
+    const std::optional<uint64_t> v = parse_duration_ms(s);
+    if (!v) {
+      error(it.mark, it.path, "expected a duration like 10s or 250ms, got " + quote(s));
+      return std::nullopt;
+    }
+    if (*v == 0) {
+      error(it.mark, it.path, "duration must be greater than 0");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<uint64_t> size(const Item& it, uint64_t lo, uint64_t hi, std::string_view range) {
+    if (!it.node.IsScalar()) {
+      error(it.mark, it.path,
+            "expected a size like 64KiB, 1MiB or 512KB, got " + describe(it.node));
+      return std::nullopt;
+    }
+    const std::string& s = it.node.Scalar();
+    const std::optional<uint64_t> v = parse_size_bytes(s);
+    if (!v) {
+      error(it.mark, it.path, "expected a size like 64KiB, 1MiB or 512KB, got " + quote(s));
+      return std::nullopt;
+    }
+    if (*v < lo || *v > hi) {
+      error(it.mark, it.path, "size must be " + std::string(range) + ", got " + quote(s));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  // listening: a socket we bind, so the host must be an IP literal, localhost or any.
+  std::optional<Address> address(const Item& it, bool listening) {
+    const std::optional<std::string> s = string(it);
+    if (!s) return std::nullopt;
+    std::string why;
+    std::optional<Address> a = parse_address_why(*s, &why);
+    if (a && listening && !a->host.empty() && a->host != "localhost" && !is_ip_literal(a->host)) {
+      why = "a listening address needs an IP address, 'localhost' or '*' as host";
+      a.reset();
+    }
+    if (!a) error(it.mark, it.path, "invalid address " + quote(*s) + ": " + why);
+    return a;
+  }
+
+  // A map of header name -> value; names lower-cased and checked as tokens.
+  std::vector<std::pair<std::string, std::string>> headers(const Item& it) {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (it.node.IsNull()) return out;
+    if (!it.node.IsMap()) {
+      error(it.mark, it.path, "expected a map of header names to values, got " + describe(it.node));
+      return out;
+    }
+    for (auto kv = it.node.begin(); kv != it.node.end(); ++kv) {
+      const Mark key_mark = mark_of(kv->first, it.mark);
+      if (!kv->first.IsScalar()) {
+        error(key_mark, it.path, "a header name must be a string, got " + describe(kv->first));
+        continue;
+      }
+      const std::string& raw = kv->first.Scalar();
+      const std::string path = join(it.path, raw);
+      if (!is_token(raw)) {
+        error(key_mark, path, "invalid header name " + quote(raw));
+        continue;
+      }
+      std::string name = lower(raw);
+      const Item value{kv->second, path, value_mark(kv->second, key_mark)};
+      const std::optional<std::string> v = string(value);
+      if (!v) continue;
+      if (!is_header_value(*v)) {
+        error(value.mark, path, "header value must not contain control characters");
+        continue;
+      }
+      const bool dup =
+          std::any_of(out.begin(), out.end(), [&](const auto& h) { return h.first == name; });
+      if (dup) {
+        error(key_mark, path, "duplicate header " + quote(name));
+        continue;
+      }
+      out.emplace_back(std::move(name), *v);
+    }
+    return out;
+  }
+
+  // --- sections -------------------------------------------------------------------------------
+
+  void parse_listeners(const Item& it, Config& cfg) {
+    std::optional<std::vector<Item>> items = list(it);
+    if (!items) return;
+    if (items->empty()) error(it.mark, it.path, "at least one listener is required");
+    for (const Item& e : *items) {
+      std::optional<MapItem> m = map(e, {"address"});
+      if (!m) continue;
+      ListenerConfig l;
+      l.mark = e.mark;
+      const Item* a = require(*m, "address");
+      if (!a) continue;
+      std::optional<Address> addr = address(*a, true);
+      if (!addr) continue;
+      l.address = std::move(*addr);
+      for (const ListenerConfig& prev : cfg.listeners) {
+        if (prev.address.host == l.address.host && prev.address.port == l.address.port) {
+          error(a->mark, a->path,
+                "duplicate listener address " + quote(l.address.text) + " (first defined at line " +
+                    std::to_string(prev.mark.line) + ")");
+          break;
+        }
+      }
+      cfg.listeners.push_back(std::move(l));
+    }
+  }
+
+  void parse_admin(const Item& it, Config& cfg) {
+    std::optional<MapItem> m = map(it, {"address"});
+    if (!m) return;
+    cfg.admin.enabled = true;
+    cfg.admin.mark = it.mark;
+    if (const Item* a = require(*m, "address")) {
+      if (std::optional<Address> addr = address(*a, true)) {
+        cfg.admin.address = std::move(*addr);
+        admin_address_item_ = *a;
+        has_admin_address_ = true;
+      }
+    }
+  }
+
+  void parse_limits(const Item& it, LimitsConfig& l) {
+    std::optional<MapItem> m =
+        map(it, {"max_header_bytes", "max_headers", "max_uri_bytes", "max_body_bytes"});
+    if (!m) return;
+    if (const Item* v = m->get("max_header_bytes")) {
+      if (auto s = size(*v, 1, kMaxHeaderBytes, "from 1 to 16MiB")) l.max_header_bytes = *s;
+    }
+    if (const Item* v = m->get("max_headers")) {
+      if (auto n = integer(*v, 1, kMaxHeaders)) l.max_headers = static_cast<uint32_t>(*n);
+    }
+    if (const Item* v = m->get("max_uri_bytes")) {
+      if (auto s = size(*v, 1, kMaxHeaderBytes, "from 1 to 16MiB")) l.max_uri_bytes = *s;
+    }
+    if (const Item* v = m->get("max_body_bytes")) {
+      if (auto s = size(*v, 0, std::numeric_limits<uint64_t>::max(), "")) l.max_body_bytes = *s;
+    }
+  }
+
+  void parse_timeouts(const Item& it, TimeoutsConfig& t) {
+    std::optional<MapItem> m = map(it, {"client_header", "client_body", "idle", "upstream_connect",
+                                        "upstream_response", "drain"});
+    if (!m) return;
+    const std::pair<const char*, uint64_t*> fields[] = {
+        {"client_header", &t.client_header_ms},
+        {"client_body", &t.client_body_ms},
+        {"idle", &t.idle_ms},
+        {"upstream_connect", &t.upstream_connect_ms},
+        {"upstream_response", &t.upstream_response_ms},
+        {"drain", &t.drain_ms},
+    };
+    for (const auto& [key, out] : fields) {
+      if (const Item* v = m->get(key)) {
+        if (auto d = duration(*v)) *out = *d;
+      }
+    }
+  }
+
+  void parse_upstreams(const Item& it, Config& cfg) {
+    std::optional<std::vector<Item>> items = list(it);
+    if (!items) return;
+    for (const Item& e : *items) {
+      std::optional<MapItem> m = map(e, {"name", "targets", "connect_timeout", "response_timeout",
+                                         "idle_timeout", "max_idle_per_worker"});
+      if (!m) continue;
+      UpstreamConfig u;
+      u.mark = e.mark;
+      bool has_connect = false;
+      bool has_response = false;
+      if (const Item* n = require(*m, "name")) {
+        if (std::optional<std::string> name = string(*n)) {
+          if (!is_name(*name)) {
+            error(n->mark, n->path,
+                  "invalid upstream name " + quote(*name) + ": use letters, digits, '_', '.', '-'");
+          } else if (auto [prev, inserted] = upstream_names_.emplace(*name, n->mark); !inserted) {
+            error(n->mark, n->path,
+                  "duplicate upstream name " + quote(*name) + " (first defined at line " +
+                      std::to_string(prev->second.line) + ")");
+          }
+          u.name = std::move(*name);
+        }
+      }
+      if (const Item* t = require(*m, "targets")) parse_targets(*t, u);
+      if (const Item* v = m->get("connect_timeout")) {
+        if (auto d = duration(*v)) {
+          u.connect_timeout_ms = *d;
+          has_connect = true;
+        }
+      }
+      if (const Item* v = m->get("response_timeout")) {
+        if (auto d = duration(*v)) {
+          u.response_timeout_ms = *d;
+          has_response = true;
+        }
+      }
+      if (const Item* v = m->get("idle_timeout")) {
+        if (auto d = duration(*v)) u.idle_timeout_ms = *d;
+      }
+      if (const Item* v = m->get("max_idle_per_worker")) {
+        if (auto n = integer(*v, 0, kMaxIdlePerWorker)) {
+          u.max_idle_per_worker = static_cast<uint32_t>(*n);
+        }
+      }
+      upstream_defaults_.emplace_back(!has_connect, !has_response);
+      cfg.upstreams.push_back(std::move(u));
+    }
+  }
+
+  void parse_targets(const Item& it, UpstreamConfig& u) {
+    std::optional<std::vector<Item>> items = list(it);
+    if (!items) return;
+    if (items->empty()) error(it.mark, it.path, "an upstream needs at least one target");
+    for (const Item& e : *items) {
+      TargetConfig t;
+      t.mark = e.mark;
+      const Item* addr_item = &e;
+      std::optional<MapItem> m;
+      if (!e.node.IsScalar()) {
+        m = map(e, {"address", "weight"});
+        if (!m) continue;
+        addr_item = require(*m, "address");
+        if (const Item* w = m->get("weight")) {
+          if (auto n = integer(*w, 1, kMaxWeight)) t.weight = static_cast<uint32_t>(*n);
+        }
+      }
+      if (!addr_item) continue;
+      std::optional<Address> a = address(*addr_item, false);
+      if (!a) continue;
+      t.address = std::move(*a);
+      for (const TargetConfig& prev : u.targets) {
+        if (prev.address.host == t.address.host && prev.address.port == t.address.port) {
+          error(addr_item->mark, addr_item->path,
+                "duplicate target " + quote(t.address.text) + " (first defined at line " +
+                    std::to_string(prev.mark.line) + ")");
+          break;
+        }
+      }
+      u.targets.push_back(std::move(t));
+    }
+  }
+
+  void parse_routes(const Item& it, Config& cfg) {
+    std::optional<std::vector<Item>> items = list(it);
+    if (!items) return;
+    for (const Item& e : *items) {
+      std::optional<MapItem> m =
+          map(e, {"name", "match", "priority", "upstream", "respond", "strip_prefix",
+                  "rewrite_prefix", "max_body_bytes", "timeout"});
+      if (!m) continue;
+      RouteConfig r;
+      r.mark = e.mark;
+      if (const Item* n = require(*m, "name")) {
+        if (std::optional<std::string> name = string(*n)) {
+          if (!is_name(*name)) {
+            error(n->mark, n->path,
+                  "invalid route name " + quote(*name) + ": use letters, digits, '_', '.', '-'");
+          } else if (auto [prev, inserted] = route_names_.emplace(*name, n->mark); !inserted) {
+            error(n->mark, n->path,
+                  "duplicate route name " + quote(*name) + " (first defined at line " +
+                      std::to_string(prev->second.line) + ")");
+          }
+          r.name = std::move(*name);
+        }
+      }
+      std::optional<Item> priority;
+      if (const Item* p = m->get("priority")) priority = *p;
+      if (const Item* mt = require(*m, "match")) parse_match(*mt, r, priority);
+      if (priority) {
+        if (auto p = integer(*priority, -kMaxPriority, kMaxPriority)) {
+          r.priority = static_cast<int>(*p);
+        }
+      }
+      const Item* up = m->get("upstream");
+      const Item* respond = m->get("respond");
+      if ((up == nullptr) == (respond == nullptr)) {
+        error(e.mark, e.path, "route needs exactly one of 'upstream' or 'respond'");
+      }
+      if (up) {
+        if (std::optional<std::string> name = string(*up)) {
+          r.upstream = std::move(*name);
+          r.upstream_mark = up->mark;
+          upstream_refs_.push_back(*up);
+        }
+      }
+      if (respond) parse_respond(*respond, r);
+      for (const char* key : {"strip_prefix", "rewrite_prefix"}) {
+        const Item* p = m->get(key);
+        if (!p) continue;
+        std::optional<std::string> s = string(*p);
+        if (!s) continue;
+        if (s->empty() || s->front() != '/') {
+          error(p->mark, p->path, "must start with '/', got " + quote(*s));
+          continue;
+        }
+        (std::string_view(key) == "strip_prefix" ? r.strip_prefix : r.rewrite_prefix) =
+            std::move(*s);
+      }
+      if (const Item* v = m->get("max_body_bytes")) {
+        if (auto s = size(*v, 0, std::numeric_limits<uint64_t>::max(), "")) r.max_body_bytes = *s;
+      }
+      if (const Item* v = m->get("timeout")) {
+        if (auto d = duration(*v)) r.timeout_ms = *d;
+      }
+      cfg.routes.push_back(std::move(r));
+    }
+  }
+
+  // `priority` may be given on the route or inside match:, not both.
+  void parse_match(const Item& it, RouteConfig& r, std::optional<Item>& priority) {
+    std::optional<MapItem> m = map(it, {"path", "methods", "host", "headers", "priority"});
+    if (!m) return;
+    if (const Item* p = require(*m, "path")) {
+      r.path_mark = p->mark;
+      if (std::optional<std::string> path = string(*p)) {
+        const std::string problem = router::check_pattern(*path);
+        if (!problem.empty()) {
+          error(p->mark, p->path, "invalid path pattern " + quote(*path) + ": " + problem);
+        }
+        r.path = std::move(*path);
+      }
+    }
+    if (const Item* ms = m->get("methods")) {
+      std::vector<Item> items;
+      if (ms->node.IsScalar()) {
+        items.push_back(*ms);  // "methods: GET" is a list of one
+      } else if (std::optional<std::vector<Item>> l = list(*ms)) {
+        items = std::move(*l);
+      }
+      for (const Item& e : items) {
+        std::optional<std::string> s = string(e);
+        if (!s) continue;
+        if (!is_token(*s)) {
+          error(e.mark, e.path, "invalid method " + quote(*s));
+          continue;
+        }
+        std::string method = upper(std::move(*s));
+        if (std::find(r.methods.begin(), r.methods.end(), method) == r.methods.end()) {
+          r.methods.push_back(std::move(method));
+        }
+      }
+    }
+    if (const Item* h = m->get("host")) {
+      if (std::optional<std::string> s = string(*h)) {
+        std::string host = lower(std::move(*s));
+        const std::string_view name =
+            host.starts_with("*.") ? std::string_view(host).substr(2) : std::string_view(host);
+        if (!host.empty() && !is_host_name(name)) {
+          error(h->mark, h->path,
+                "invalid host " + quote(host) + ": expected a host name or *.suffix");
+        } else {
+          r.host = std::move(host);
+        }
+      }
+    }
+    if (const Item* h = m->get("headers")) {
+      for (auto& [name, value] : headers(*h)) {
+        r.headers.push_back(HeaderMatchConfig{std::move(name), std::move(value)});
+      }
+    }
+    if (const Item* p = m->get("priority")) {
+      if (priority) {
+        error(p->mark, p->path, "priority is given both on the route and inside match");
+      } else {
+        priority = *p;
+      }
+    }
+  }
+
+  void parse_respond(const Item& it, RouteConfig& r) {
+    std::optional<MapItem> m = map(it, {"status", "body", "headers"});
+    if (!m) return;
+    RespondConfig resp;
+    if (const Item* s = m->get("status")) {
+      if (auto n = integer(*s, 200, 599)) resp.status = static_cast<int>(*n);
+    }
+    if (const Item* b = m->get("body")) {
+      if (std::optional<std::string> body = string(*b)) resp.body = std::move(*body);
+    }
+    if (const Item* h = m->get("headers")) resp.headers = headers(*h);
+    r.respond = std::move(resp);
+  }
+
+  // Cross references and defaults that need the whole file.
+  void finish(Config& cfg) {
+    for (const Item& ref : upstream_refs_) {
+      const std::string& name = ref.node.Scalar();
+      if (!upstream_names_.contains(name)) {
+        error(ref.mark, ref.path, "upstream " + quote(name) + " is not defined");
+      }
+    }
+    for (size_t i = 0; i < cfg.upstreams.size() && i < upstream_defaults_.size(); ++i) {
+      if (upstream_defaults_[i].first) {
+        cfg.upstreams[i].connect_timeout_ms = cfg.timeouts.upstream_connect_ms;
+      }
+      if (upstream_defaults_[i].second) {
+        cfg.upstreams[i].response_timeout_ms = cfg.timeouts.upstream_response_ms;
+      }
+    }
+    if (has_admin_address_) {
+      for (const ListenerConfig& l : cfg.listeners) {
+        if (l.address.host == cfg.admin.address.host && l.address.port == cfg.admin.address.port) {
+          error(admin_address_item_.mark, admin_address_item_.path,
+                "admin address " + quote(cfg.admin.address.text) + " is also a listener (line " +
+                    std::to_string(l.mark.line) + ")");
+          break;
+        }
+      }
+    }
+  }
+
+  std::string file_;
+  std::vector<ConfigError> errors_;
+  std::map<std::string, Mark> upstream_names_;
+  std::map<std::string, Mark> route_names_;
+  std::vector<Item> upstream_refs_;
+  std::vector<std::pair<bool, bool>> upstream_defaults_;  // {connect, response} take the default
+  bool has_admin_address_ = false;
+  Item admin_address_item_;
+};
+
+LoadResult load(const std::string& yaml, const std::string& file) {
+  LoadResult result;
+  try {
+    std::vector<YAML::Node> docs;
+    try {
+      docs = YAML::LoadAll(yaml);
+    } catch (const YAML::Exception& e) {
+      result.errors.push_back(ConfigError{file, to_mark(e.mark), "", "invalid YAML: " + e.msg});
+      return result;
+    }
+    // A comment-only file is one null document or none at all.
+    if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) {
+      result.errors.push_back(ConfigError{file, {}, "", "the config is empty"});
+      return result;
+    }
+    if (docs.size() > 1) {
+      result.errors.push_back(ConfigError{file, mark_of(docs[1], {}), "",
+                                          "only one YAML document is allowed per config file"});
+      return result;
+    }
+    const YAML::Node& root = docs[0];
+    if (!root.IsMap()) {
+      result.errors.push_back(ConfigError{file, mark_of(root, {1, 1}), "",
+                                          "the top level must be a map, got " + describe(root)});
+      return result;
+    }
+    Config cfg;
+    Parser parser(file);
+    parser.parse(Item{root, "", mark_of(root, {1, 1})}, cfg);
+    result.errors = std::move(parser.errors());
+    if (result.errors.empty()) {
+      cfg.source_file = file;
+      cfg.hash = sha256_hex(yaml);
+      result.config = std::move(cfg);
+    } else {
+      // Read in file order, whatever the order of the checks.
+      std::stable_sort(result.errors.begin(), result.errors.end(),
+                       [](const ConfigError& a, const ConfigError& b) {
+                         return std::pair(a.mark.line, a.mark.col) <
+                                std::pair(b.mark.line, b.mark.col);
+                       });
+    }
+  } catch (const std::exception& e) {
+    result.config.reset();
+    result.errors.push_back(ConfigError{file, {}, "", std::string("internal error: ") + e.what()});
+  } catch (...) {
+    result.config.reset();
+    result.errors.push_back(ConfigError{file, {}, "", "internal error"});
+  }
+  return result;
+}
+
+}  // namespace
+
+LoadResult load_config_string(const std::string& yaml, const std::string& file_name) {
+  return load(yaml, file_name);
+}
+
+LoadResult load_config_file(const std::string& path) {
+  auto fail = [&](const std::string& what, int err) {
+    LoadResult r;
+    std::string msg = what;
+    if (err != 0) msg += ": " + std::system_category().message(err);
+    r.errors.push_back(ConfigError{path, {}, "", std::move(msg)});
+    return r;
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail("cannot open config file", errno);
+  std::string bytes;
+  char buf[64 * 1024];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return fail("cannot read config file", err);
+    }
+    if (n == 0) break;
+    if (bytes.size() + static_cast<size_t>(n) > kMaxFileBytes) {
+      ::close(fd);
+      return fail("config file is larger than 64MiB", 0);
+    }
+    bytes.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return load(bytes, path);
+}
+
+}  // namespace sluice::config
