@@ -1,0 +1,164 @@
+// The two ends of a proxied exchange. A ClientConnection reads requests from a downstream socket
+// and drives each through the phases (headers → route → upstream → body → response → log); an
+// UpstreamConnection carries one request at a time to a target and is pooled when its response
+// was read completely and cleanly. Bodies stream between the two with bounded buffers: when the
+// receiving side's output buffer is above the high-water mark, the sending side stops reading
+// (back-pressure), so memory stays flat whatever the body size.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/buffer.h"
+#include "core/event_loop.h"
+#include "core/timer_wheel.h"
+#include "http/chunked.h"
+#include "http/request_parser.h"
+#include "http/response_parser.h"
+#include "proxy/worker.h"
+
+namespace sluice::proxy {
+
+// Bytes buffered for a peer before the other side stops reading.
+inline constexpr size_t kHighWater = 64 * 1024;
+
+// What the gateway knows about the request in flight on a client connection.
+struct Exchange {
+  std::shared_ptr<const Snapshot> snapshot;  // the config this request started with
+  const Route* route = nullptr;
+  const Upstream* upstream = nullptr;
+  http::Method method = http::Method::kGet;
+  bool client_keep_alive = true;
+  bool client_http10 = false;
+  char request_id[129] = {};
+  uint8_t request_id_len = 0;
+
+  // Request body, client → upstream (or discarded for locally answered requests).
+  http::BodyKind request_body = http::BodyKind::kNone;
+  uint64_t request_remaining = 0;
+  uint64_t request_body_bytes = 0;
+  http::ChunkedDecoder request_chunked;
+  bool request_done = false;
+  bool discard_body = false;
+
+  // Response, upstream → client.
+  UpstreamConnection* upstream_conn = nullptr;
+  bool upstream_reused = false;
+  bool retried = false;
+  http::ResponseParser response_parser;
+  bool response_started = false;  // bytes of the response head went to the client
+  bool response_done = false;
+  http::BodyKind response_in = http::BodyKind::kNone;
+  enum class Out : uint8_t { kRaw, kChunked } response_out = Out::kRaw;
+  uint64_t response_remaining = 0;
+  http::ChunkedDecoder response_chunked;
+  std::string upstream_head;  // serialized request head, kept to retry on a fresh connection
+};
+
+class ClientConnection : public core::IoHandler, public core::Timer, public core::Deferred {
+ public:
+  ClientConnection(Worker& worker, int fd, const sockaddr_storage& peer);
+  ~ClientConnection() override;
+
+  void on_io(uint32_t events) override;
+  void on_timer() override;
+
+  // Called by the UpstreamConnection of the current exchange.
+  void on_upstream_readable();   // response bytes are waiting in upstream's input buffer
+  void on_upstream_writable();   // upstream's output drained below the high-water mark
+  void on_upstream_failed(int status, const char* reason);  // before or after the response started
+  // Worker-driven.
+  void close_now();
+  bool idle() const { return !exchange_ && in_.empty(); }
+  void drain_notice();
+
+  ListNode node;  // in Worker::clients_
+
+ private:
+  enum class TimerMode : uint8_t { kIdle, kHeader, kBody, kWrite };
+
+  void drive();
+  bool read_some();
+  bool process();
+  bool start_exchange();
+  bool forward_request_body();
+  bool pump_response();
+  void finish_exchange();
+  void flush();
+  void send_error(int status, const char* reason, bool close_after, uint16_t allow = 0);
+  void send_local(std::string_view head_prefix, std::string_view body, bool close_after);
+  void append_common_headers(std::string& out, bool close_after);
+  void connect_upstream();
+  void abort_upstream();
+  void arm(TimerMode mode, uint64_t ms);
+  const char* peer_ip(char* buf, size_t len) const;
+
+  Worker& worker_;
+  int fd_;
+  sockaddr_storage peer_{};
+  core::Buffer in_;
+  core::Buffer out_;
+  http::RequestParser parser_;
+  std::unique_ptr<Exchange> exchange_;
+  TimerMode timer_mode_ = TimerMode::kIdle;
+  bool readable_ = true;
+  bool writable_ = true;
+  bool peer_eof_ = false;
+  bool close_after_flush_ = false;
+  bool closed_ = false;
+  bool in_drive_ = false;
+  bool again_ = false;
+};
+
+class UpstreamConnection : public core::IoHandler, public core::Timer, public core::Deferred {
+ public:
+  UpstreamConnection(Worker& worker, int fd, std::string key);
+  ~UpstreamConnection() override;
+
+  void on_io(uint32_t events) override;
+  void on_timer() override;
+
+  void attach(ClientConnection* client, uint64_t response_timeout_ms);
+  void detach() { client_ = nullptr; }
+  // Back to the pool (idle) or closed.
+  void park(uint64_t idle_timeout_ms);
+  void close_now();
+  void flush();
+  void arm_response_timer();
+  void resume_reading();  // client's output drained: read more
+
+  core::Buffer& in() { return in_; }
+  core::Buffer& out() { return out_; }
+  bool connected() const { return connected_; }
+  bool eof() const { return eof_; }
+  bool failed() const { return failed_; }
+  bool closed() const { return closed_; }
+  const std::string& key() const { return key_; }
+  void set_connect_timeout(uint64_t ms);
+
+  ListNode pool_node;  // in TargetPool::idle while parked
+
+ private:
+  void read_some();
+  void fail(int status, const char* reason);
+
+  Worker& worker_;
+  int fd_;
+  std::string key_;
+  ClientConnection* client_ = nullptr;
+  core::Buffer in_;
+  core::Buffer out_;
+  uint64_t response_timeout_ms_ = 30000;
+  bool connected_ = false;
+  bool readable_ = false;
+  bool writable_ = false;
+  bool eof_ = false;
+  bool failed_ = false;
+  bool closed_ = false;
+  bool parked_ = false;
+};
+
+}  // namespace sluice::proxy

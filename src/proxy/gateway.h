@@ -1,0 +1,72 @@
+// The gateway as the control thread sees it: loads and validates the config, publishes compiled
+// snapshots to the workers (RCU: workers poll an atomic version each loop turn and copy the
+// shared_ptr only when it changed), owns the listeners and the worker threads, and runs reloads
+// and the graceful drain.
+// Example:
+//   Gateway gw("config/sluice.yaml");
+//   if (!gw.start(&errors)) return 1;
+//   gw.reload();  ...  gw.drain();  gw.join();
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.h"
+#include "proxy/snapshot.h"
+
+namespace sluice::proxy {
+
+class Worker;
+
+struct ReloadOutcome {
+  bool ok = false;
+  uint64_t version = 0;
+  std::vector<std::string> errors;  // "FILE:LINE:COL: key: message"
+  std::vector<std::string> warnings;
+};
+
+class Gateway {
+ public:
+  explicit Gateway(std::string config_path);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Loads the config, binds the listeners, starts the workers. On failure fills *errors.
+  bool start(std::vector<std::string>* errors);
+  // Re-reads the config file; a valid one becomes the new snapshot, an invalid one changes nothing.
+  ReloadOutcome reload();
+  // Stops accepting, lets in-flight requests finish (up to timeouts.drain), then stops workers.
+  void drain();
+  // Waits for the workers to exit (after drain()).
+  void join();
+
+  std::shared_ptr<const Snapshot> current() const;
+  uint64_t version() const { return version_.load(std::memory_order_acquire); }
+  bool draining() const { return draining_.load(std::memory_order_acquire); }
+  uint64_t drain_deadline_ms() const { return drain_deadline_ms_.load(); }
+  const std::string& config_path() const { return config_path_; }
+  ReloadOutcome last_reload() const;
+  size_t worker_count() const { return workers_.size(); }
+  bool workers_running() const;
+
+ private:
+  void publish(std::shared_ptr<const Snapshot> snap);
+
+  std::string config_path_;
+  mutable std::mutex mu_;  // guards current_ and last_reload_ (control plane only)
+  std::shared_ptr<const Snapshot> current_;
+  ReloadOutcome last_reload_;
+  std::atomic<uint64_t> version_{0};
+  std::atomic<bool> draining_{false};
+  std::atomic<uint64_t> drain_deadline_ms_{0};
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace sluice::proxy

@@ -1,0 +1,193 @@
+#include "proxy/messages.h"
+
+#include <charconv>
+
+#include "http/chunked.h"
+#include "http/header.h"
+#include "http/status.h"
+
+namespace sluice::proxy {
+namespace {
+
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  out.append(value);
+  out.append("\r\n");
+}
+
+void append_number(std::string& out, uint64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, static_cast<size_t>(r.ptr - buf));
+}
+
+bool starts_with_prefix(std::string_view path, std::string_view prefix) {
+  if (prefix.empty() || path.substr(0, prefix.size()) != prefix) return false;
+  return path.size() == prefix.size() || prefix.back() == '/' || path[prefix.size()] == '/';
+}
+
+// Fields removed from every forwarded message, besides those the Connection header names.
+bool dropped_on_forward(std::string_view name) {
+  switch (name.size()) {
+    case 2:
+      return http::iequals(name, "te");
+    case 6:
+      return http::iequals(name, "expect");
+    case 7:
+      return http::iequals(name, "upgrade") || http::iequals(name, "trailer");
+    case 10:
+      return http::iequals(name, "connection") || http::iequals(name, "keep-alive");
+    case 12:
+      return http::iequals(name, "x-request-id");
+    case 14:
+      return http::iequals(name, "content-length");
+    case 15:
+      return http::iequals(name, "x-forwarded-for");
+    case 16:
+      return http::iequals(name, "proxy-connection") || http::iequals(name, "x-forwarded-host");
+    case 17:
+      return http::iequals(name, "transfer-encoding") || http::iequals(name, "x-forwarded-proto");
+    case 18:
+      return http::iequals(name, "proxy-authenticate");
+    case 19:
+      return http::iequals(name, "proxy-authorization");
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+bool is_hop_by_hop(std::string_view name) {
+  return dropped_on_forward(name) && !http::iequals(name, "content-length") &&
+         !http::iequals(name, "expect") && !http::iequals(name, "x-request-id") &&
+         !http::iequals(name, "x-forwarded-for") && !http::iequals(name, "x-forwarded-host") &&
+         !http::iequals(name, "x-forwarded-proto");
+}
+
+bool valid_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void upstream_target(const http::RequestHead& head, const Route& route,
+                     std::string_view normalized_path, std::string& out) {
+  if (route.strip_prefix.empty() && route.rewrite_prefix.empty()) {
+    out.append(head.path == "*" ? std::string_view("*") : head.path);
+  } else {
+    std::string_view rest = normalized_path;
+    if (starts_with_prefix(rest, route.strip_prefix)) rest.remove_prefix(route.strip_prefix.size());
+    std::string_view prefix = route.rewrite_prefix;
+    if (!prefix.empty() && prefix.back() == '/' && !rest.empty() && rest.front() == '/') {
+      prefix.remove_suffix(1);
+    }
+    out.append(prefix);
+    if (rest.empty() || (rest.front() != '/' && (prefix.empty() || prefix.back() != '/'))) {
+      out.push_back('/');
+    }
+    out.append(rest);
+  }
+  if (!head.query.empty()) {
+    out.push_back('?');
+    out.append(head.query);
+  }
+}
+
+void render_upstream_request(const http::RequestHead& head, const Route& route,
+                             std::string_view client_ip, std::string_view request_id,
+                             std::string_view normalized_path, std::string& out) {
+  out.append(head.method_text);
+  out.push_back(' ');
+  upstream_target(head, route, normalized_path, out);
+  out.append(" HTTP/1.1\r\n");
+  bool has_forwarded_for = false;
+  for (const http::Header& h : head.headers) {
+    if (dropped_on_forward(h.name)) {
+      if (http::iequals(h.name, "x-forwarded-for")) has_forwarded_for = true;
+      continue;
+    }
+    if (head.has_connection_header && http::connection_has_token(head.headers, h.name)) continue;
+    append_header(out, h.name, h.value);
+  }
+  if (!head.host.empty() && http::find_header(head.headers, "host") == nullptr) {
+    append_header(out, "Host", head.host);  // absolute-form target on HTTP/1.0
+  }
+  out.append("X-Forwarded-For: ");
+  if (has_forwarded_for) {
+    // Several X-Forwarded-For lines form one list; the client's address goes last.
+    for (const http::Header& h : head.headers) {
+      if (http::iequals(h.name, "x-forwarded-for") && !h.value.empty()) {
+        out.append(h.value);
+        out.append(", ");
+      }
+    }
+  }
+  out.append(client_ip);
+  out.append("\r\n");
+  out.append("X-Forwarded-Proto: http\r\n");
+  if (!head.host.empty()) append_header(out, "X-Forwarded-Host", head.host);
+  append_header(out, "X-Request-Id", request_id);
+  if (head.body == http::BodyKind::kContentLength) {
+    out.append("Content-Length: ");
+    append_number(out, head.content_length);
+    out.append("\r\n");
+  } else if (head.body == http::BodyKind::kChunked) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  }
+  out.append("\r\n");
+}
+
+void render_client_response(const http::ResponseHead& head, std::string_view request_id,
+                            ResponseFraming framing, bool close, bool http10_keep_alive,
+                            std::string& out) {
+  out.append("HTTP/1.1 ");
+  append_number(out, static_cast<uint64_t>(head.status));
+  out.push_back(' ');
+  out.append(head.reason.empty() ? http::reason_phrase(head.status) : head.reason);
+  out.append("\r\n");
+  for (const http::Header& h : head.headers) {
+    if (dropped_on_forward(h.name)) {
+      // A response without a body (HEAD, 304) keeps the Content-Length the upstream declared.
+      if (framing == ResponseFraming::kAsIs && http::iequals(h.name, "content-length")) {
+        append_header(out, h.name, h.value);
+      }
+      continue;
+    }
+    if (head.has_connection_header && http::connection_has_token(head.headers, h.name)) continue;
+    append_header(out, h.name, h.value);
+  }
+  append_header(out, "X-Request-Id", request_id);
+  if (framing == ResponseFraming::kContentLength) {
+    out.append("Content-Length: ");
+    append_number(out, head.content_length);
+    out.append("\r\n");
+  } else if (framing == ResponseFraming::kChunked) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  }
+  if (close) {
+    out.append("Connection: close\r\n");
+  } else if (http10_keep_alive) {
+    out.append("Connection: keep-alive\r\n");
+  }
+  out.append("\r\n");
+}
+
+std::string error_body(int status, std::string_view reason) {
+  std::string body = "{\"status\":";
+  append_number(body, static_cast<uint64_t>(status));
+  body.append(",\"error\":\"");
+  for (char c : reason) {
+    if (c == '"' || c == '\\') body.push_back('\\');
+    if (static_cast<unsigned char>(c) >= 0x20) body.push_back(c);
+  }
+  body.append("\"}\n");
+  return body;
+}
+
+}  // namespace sluice::proxy

@@ -1,0 +1,43 @@
+// Rendering of the heads the gateway sends: the request head for an upstream (hop-by-hop headers
+// removed, X-Forwarded-* and X-Request-Id set, framing re-declared) and the response head for a
+// client, plus the gateway's own JSON error answers.
+// Example:
+//   render_upstream_request(head, route, "10.0.0.7", id, norm_path, out);
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "http/request_parser.h"
+#include "http/response_parser.h"
+#include "proxy/snapshot.h"
+
+namespace sluice::proxy {
+
+// Connection-level fields a proxy must not forward (RFC 9110 7.6.1), and the ones the gateway
+// sets itself.
+bool is_hop_by_hop(std::string_view name);
+
+// 1..128 of [A-Za-z0-9._:-]
+bool valid_request_id(std::string_view id);
+
+// Path (and query) the upstream receives: the original target unless the route strips or
+// rewrites a prefix, which then applies to the normalised path.
+void upstream_target(const http::RequestHead& head, const Route& route,
+                     std::string_view normalized_path, std::string& out);
+
+void render_upstream_request(const http::RequestHead& head, const Route& route,
+                             std::string_view client_ip, std::string_view request_id,
+                             std::string_view normalized_path, std::string& out);
+
+enum class ResponseFraming : uint8_t { kAsIs, kContentLength, kChunked, kClose };
+
+void render_client_response(const http::ResponseHead& head, std::string_view request_id,
+                            ResponseFraming framing, bool close, bool http10_keep_alive,
+                            std::string& out);
+
+// {"status":404,"error":"no route"}
+std::string error_body(int status, std::string_view reason);
+
+}  // namespace sluice::proxy

@@ -1,0 +1,114 @@
+#include "proxy/snapshot.h"
+
+#include "http/method.h"
+#include "http/status.h"
+
+namespace sluice::proxy {
+namespace {
+
+config::ConfigError route_error(const config::Config& cfg, size_t index, std::string message) {
+  const config::RouteConfig& r = cfg.routes[index];
+  return config::ConfigError{cfg.source_file, r.path_mark.line ? r.path_mark : r.mark,
+                             "routes[" + std::to_string(index) + "].match.path",
+                             std::move(message)};
+}
+
+std::string render_respond_head(const config::RespondConfig& r) {
+  std::string head = "HTTP/1.1 " + std::to_string(r.status) + " ";
+  head += http::reason_phrase(r.status);
+  head += "\r\n";
+  for (const auto& [name, value] : r.headers) {
+    head += name;
+    head += ": ";
+    head += value;
+    head += "\r\n";
+  }
+  head += "content-length: " + std::to_string(r.body.size()) + "\r\n";
+  return head;
+}
+
+}  // namespace
+
+SnapshotResult build_snapshot(config::Config cfg, uint64_t version) {
+  SnapshotResult result;
+  auto snap = std::make_shared<Snapshot>();
+  snap->version = version;
+  snap->limits.max_head_bytes = cfg.limits.max_header_bytes;
+  snap->limits.max_headers = cfg.limits.max_headers;
+  snap->limits.max_uri_bytes = cfg.limits.max_uri_bytes;
+
+  for (size_t u = 0; u < cfg.upstreams.size(); ++u) {
+    const config::UpstreamConfig& uc = cfg.upstreams[u];
+    Upstream up;
+    up.name = uc.name;
+    up.connect_timeout_ms = uc.connect_timeout_ms;
+    up.response_timeout_ms = uc.response_timeout_ms;
+    up.idle_timeout_ms = uc.idle_timeout_ms;
+    up.max_idle_per_worker = uc.max_idle_per_worker;
+    for (size_t t = 0; t < uc.targets.size(); ++t) {
+      const config::TargetConfig& tc = uc.targets[t];
+      Target target;
+      target.key = tc.address.text;
+      target.weight = tc.weight;
+      std::string err;
+      if (!net::resolve_address(tc.address.host, tc.address.port, &target.address, &err)) {
+        result.errors.push_back(config::ConfigError{
+            cfg.source_file, tc.mark,
+            "upstreams[" + std::to_string(u) + "].targets[" + std::to_string(t) + "].address",
+            err});
+        continue;
+      }
+      up.targets.push_back(std::move(target));
+    }
+    snap->upstreams.push_back(std::move(up));
+  }
+
+  std::vector<router::RouteSpec> specs;
+  specs.reserve(cfg.routes.size());
+  for (const config::RouteConfig& rc : cfg.routes) {
+    router::RouteSpec spec;
+    spec.name = rc.name;
+    spec.path = rc.path;
+    for (const std::string& m : rc.methods) {
+      spec.methods |= http::method_bit(http::parse_method(m));
+    }
+    spec.host = rc.host;
+    for (const auto& h : rc.headers) spec.headers.push_back({h.name, h.value});
+    spec.priority = rc.priority;
+    specs.push_back(std::move(spec));
+
+    Route route;
+    route.name = rc.name;
+    for (size_t u = 0; u < cfg.upstreams.size(); ++u) {
+      if (cfg.upstreams[u].name == rc.upstream) route.upstream = static_cast<int>(u);
+    }
+    if (rc.respond) {
+      route.respond_head = render_respond_head(*rc.respond);
+      route.respond_body = rc.respond->body;
+    }
+    route.strip_prefix = rc.strip_prefix;
+    route.rewrite_prefix = rc.rewrite_prefix;
+    route.max_body_bytes = rc.max_body_bytes.value_or(cfg.limits.max_body_bytes);
+    route.response_timeout_ms =
+        rc.timeout_ms.value_or(route.upstream >= 0
+                                   ? cfg.upstreams[static_cast<size_t>(route.upstream)]
+                                         .response_timeout_ms
+                                   : cfg.timeouts.upstream_response_ms);
+    snap->routes.push_back(std::move(route));
+  }
+
+  std::vector<router::RouterError> router_errors;
+  snap->router = router::Router::build(std::move(specs), &router_errors);
+  for (router::RouterError& e : router_errors) {
+    result.errors.push_back(route_error(cfg, e.route, std::move(e.message)));
+  }
+  if (!snap->router && result.errors.empty()) {
+    result.errors.push_back(config::ConfigError{cfg.source_file, {}, "routes", "router failed"});
+  }
+  if (!result.errors.empty()) return result;
+  snap->config = std::move(cfg);
+  result.snapshot = std::move(snap);
+  return result;
+}
+
+}  // namespace sluice::proxy

@@ -1,0 +1,172 @@
+// One connection to an upstream target: connect, send the request, read the response into a
+// bounded buffer for the client side to take, and park in the pool between requests.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "proxy/connection.h"
+
+namespace sluice::proxy {
+namespace {
+constexpr size_t kReadChunk = 16 * 1024;
+}
+
+UpstreamConnection::UpstreamConnection(Worker& worker, int fd, std::string key)
+    : worker_(worker), fd_(fd), key_(std::move(key)) {
+  worker_.loop().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
+}
+
+UpstreamConnection::~UpstreamConnection() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void UpstreamConnection::set_connect_timeout(uint64_t ms) {
+  worker_.loop().timers().schedule(*this, worker_.loop().now_ms() + ms);
+}
+
+void UpstreamConnection::attach(ClientConnection* client, uint64_t response_timeout_ms) {
+  client_ = client;
+  response_timeout_ms_ = response_timeout_ms;
+  parked_ = false;
+  if (connected_) arm_response_timer();
+}
+
+void UpstreamConnection::arm_response_timer() {
+  worker_.loop().timers().schedule(*this, worker_.loop().now_ms() + response_timeout_ms_);
+}
+
+void UpstreamConnection::park(uint64_t idle_timeout_ms) {
+  parked_ = true;
+  client_ = nullptr;
+  in_.release(worker_.pool());
+  out_.release(worker_.pool());
+  worker_.loop().timers().schedule(*this, worker_.loop().now_ms() + idle_timeout_ms);
+}
+
+void UpstreamConnection::on_io(uint32_t events) {
+  if (closed_) return;
+  if (events & (EPOLLERR | EPOLLHUP)) {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (!connected_ || err != 0) {
+      fail(502, connected_ ? "upstream connection reset" : "upstream connection refused");
+      return;
+    }
+  }
+  if (events & EPOLLOUT) {
+    writable_ = true;
+    if (!connected_) {
+      connected_ = true;
+      if (client_ != nullptr) arm_response_timer();
+    }
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) readable_ = true;
+  if (parked_) {
+    // An idle pooled connection has nothing to say: data or EOF means it cannot be reused.
+    if (readable_) close_now();
+    return;
+  }
+  flush();
+  if (closed_) return;
+  read_some();
+}
+
+void UpstreamConnection::flush() {
+  if (!connected_ || closed_) return;
+  bool drained_some = false;
+  while (!out_.empty() && writable_) {
+    ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      out_.consume(static_cast<size_t>(n));
+      drained_some = true;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      writable_ = false;
+      break;
+    }
+    fail(502, "upstream connection reset while sending");
+    return;
+  }
+  if (out_.empty()) out_.release(worker_.pool());
+  if (drained_some && client_ != nullptr && out_.size() < kHighWater) {
+    client_->on_upstream_writable();
+  }
+}
+
+void UpstreamConnection::resume_reading() {
+  if (!closed_ && !parked_ && readable_ && connected_) read_some();
+}
+
+void UpstreamConnection::read_some() {
+  if (closed_ || client_ == nullptr) return;
+  bool got = false;
+  while (readable_ && !eof_ && in_.size() < kHighWater) {
+    in_.reserve(worker_.pool(), kReadChunk);
+    ssize_t n = ::read(fd_, in_.write_ptr(), in_.writable());
+    if (n > 0) {
+      in_.commit(static_cast<size_t>(n));
+      got = true;
+      continue;
+    }
+    if (n == 0) {
+      eof_ = true;
+      got = true;
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      readable_ = false;
+    } else {
+      eof_ = true;
+      failed_ = true;
+      got = true;
+    }
+    break;
+  }
+  if (in_.empty() && !got) in_.release(worker_.pool());
+  if (got && client_ != nullptr) client_->on_upstream_readable();
+}
+
+void UpstreamConnection::fail(int status, const char* reason) {
+  failed_ = true;
+  ClientConnection* c = client_;
+  if (c != nullptr) {
+    c->on_upstream_failed(status, reason);  // the client detaches and closes us
+  }
+  close_now();
+}
+
+void UpstreamConnection::on_timer() {
+  if (closed_) return;
+  if (parked_) {
+    close_now();
+    return;
+  }
+  if (!connected_) {
+    fail(503, "upstream connect timeout");
+  } else {
+    fail(504, "upstream response timeout");
+  }
+}
+
+void UpstreamConnection::close_now() {
+  if (closed_) return;
+  closed_ = true;
+  if (pool_node.linked()) {
+    pool_node.unlink();
+    --worker_.target_pool(key_).idle_count;
+  }
+  client_ = nullptr;
+  worker_.loop().timers().cancel(*this);
+  worker_.loop().remove(fd_);
+  ::close(fd_);
+  fd_ = -1;
+  in_.release(worker_.pool());
+  out_.release(worker_.pool());
+  worker_.loop().destroy_later(std::unique_ptr<core::Deferred>(this));
+}
+
+}  // namespace sluice::proxy

@@ -1,0 +1,122 @@
+// One worker thread: its event loop, its listening sockets, the client connections it accepted,
+// and its own upstream connection pools. Nothing here is shared with other workers; the only
+// cross-thread inputs are the gateway's snapshot version and drain flag, read once per loop turn.
+// Example:
+//   Worker w(gateway, 0, {listen_fd});  std::thread t([&] { w.run(); });  ...  w.notify();
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/buffer.h"
+#include "core/event_loop.h"
+#include "http/request_parser.h"
+#include "http/response_parser.h"
+#include "proxy/snapshot.h"
+
+namespace sluice::proxy {
+
+class Gateway;
+class ClientConnection;
+class UpstreamConnection;
+
+// Intrusive list membership for connections (idle pools, all-connections lists).
+struct ListNode {
+  ListNode* prev = this;
+  ListNode* next = this;
+  bool linked() const { return next != this; }
+  void unlink() {
+    prev->next = next;
+    next->prev = prev;
+    prev = next = this;
+  }
+  void push_front(ListNode& n) {
+    n.next = next;
+    n.prev = this;
+    next->prev = &n;
+    next = &n;
+  }
+};
+
+// Idle keep-alive connections to one target address, most recently used first.
+struct TargetPool {
+  ListNode idle;
+  uint32_t idle_count = 0;
+};
+
+class Worker {
+ public:
+  Worker(Gateway& gateway, int index, std::vector<int> listen_fds);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void run();
+  // Thread-safe: makes the worker look at the gateway's state now.
+  void notify() { loop_.wake(); }
+
+  // For connections of this worker.
+  core::EventLoop& loop() { return loop_; }
+  core::BufferPool& pool() { return pool_; }
+  const std::shared_ptr<const Snapshot>& snapshot() const { return snapshot_; }
+  bool draining() const { return draining_; }
+  http::RequestHead& request_head() { return request_head_; }
+  http::ResponseHead& response_head() { return response_head_; }
+  std::string& path_scratch() { return path_scratch_; }
+  std::string& head_scratch() { return head_scratch_; }
+  int index() const { return index_; }
+
+  // Picks the next target of an upstream (round robin, per worker for now).
+  const Target& pick_target(const Snapshot& snap, int upstream);
+  // A connected idle connection to the target, or a new connecting one (nullptr if socket() fails).
+  UpstreamConnection* acquire_upstream(const Target& target, const Upstream& upstream,
+                                       bool* reused);
+  void release_upstream(UpstreamConnection* conn, const Upstream& upstream);
+  TargetPool& target_pool(const std::string& key) { return pools_[key]; }
+
+  void exchange_started() { ++active_exchanges_; }
+  void exchange_finished() { --active_exchanges_; }
+  void client_closed(ClientConnection* conn);
+  void make_request_id(char out[32]);
+
+ private:
+  class Listener : public core::IoHandler {
+   public:
+    Listener(Worker& worker, int fd) : worker_(worker), fd_(fd) {}
+    void on_io(uint32_t events) override;
+    int fd() const { return fd_; }
+    void close_fd();
+
+   private:
+    Worker& worker_;
+    int fd_;
+  };
+
+  void on_turn();
+  void begin_drain();
+  bool drained() const;
+
+  Gateway& gateway_;
+  int index_;
+  core::EventLoop loop_;
+  core::BufferPool pool_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::shared_ptr<const Snapshot> snapshot_;
+  uint64_t snapshot_version_ = 0;
+  std::vector<uint32_t> round_robin_;
+  std::unordered_map<std::string, TargetPool> pools_;
+  ListNode clients_;  // every open client connection (for drain)
+  uint64_t active_exchanges_ = 0;
+  bool draining_ = false;
+  bool stop_ = false;
+  http::RequestHead request_head_;
+  http::ResponseHead response_head_;
+  std::string path_scratch_;
+  std::string head_scratch_;
+  uint64_t rng_[2] = {};
+};
+
+}  // namespace sluice::proxy
