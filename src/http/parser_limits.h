@@ -1,0 +1,21 @@
+// Size limits and result codes shared by the HTTP/1 request and response parsers.
+// Example: RequestParser parser(ParserLimits{.max_head_bytes = 16 * 1024});
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace sluice::http {
+
+struct ParserLimits {
+  size_t max_head_bytes = 64 * 1024;  // start line + fields + final CRLF; beyond: 431 / error
+  size_t max_headers = 100;           // field lines; beyond: 431 / error
+  size_t max_uri_bytes = 8 * 1024;    // request-target; beyond: 414
+};
+
+enum class ParseStatus : uint8_t { kIncomplete, kDone, kError };
+
+// How the length of a message body is determined (RFC 9112 section 6.3).
+enum class BodyKind : uint8_t { kNone, kContentLength, kChunked, kUntilClose };
+
+}  // namespace sluice::http
