@@ -305,7 +305,10 @@ bool ClientConnection::forward_request_body() {
       arm(TimerMode::kBody, x.snapshot->config.timeouts.client_body_ms);
     }
   }
-  if (up != nullptr && progressed) up->flush();
+  if (up != nullptr && progressed) {
+    up->arm_response_timer();  // a long upload is not a slow upstream
+    up->flush();
+  }
   return progressed;
 }
 

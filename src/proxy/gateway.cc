@@ -108,7 +108,13 @@ bool Gateway::start(std::vector<std::string>* errors) {
   for (int w = 0; w < n; ++w) {
     workers_.push_back(std::make_unique<Worker>(*this, w, std::move(fds[static_cast<size_t>(w)])));
   }
-  for (auto& w : workers_) threads_.emplace_back([worker = w.get()] { worker->run(); });
+  running_.store(static_cast<int>(workers_.size()));
+  for (auto& w : workers_) {
+    threads_.emplace_back([this, worker = w.get()] {
+      worker->run();
+      running_.fetch_sub(1, std::memory_order_acq_rel);
+    });
+  }
   return true;
 }
 
@@ -156,7 +162,5 @@ void Gateway::join() {
   }
   threads_.clear();
 }
-
-bool Gateway::workers_running() const { return !threads_.empty() && !draining(); }
 
 }  // namespace sluice::proxy

@@ -53,7 +53,8 @@ class Gateway {
   const std::string& config_path() const { return config_path_; }
   ReloadOutcome last_reload() const;
   size_t worker_count() const { return workers_.size(); }
-  bool workers_running() const;
+  // True once every worker thread has returned (after drain()).
+  bool finished() const { return running_.load(std::memory_order_acquire) == 0; }
 
  private:
   void publish(std::shared_ptr<const Snapshot> snap);
@@ -65,6 +66,7 @@ class Gateway {
   std::atomic<uint64_t> version_{0};
   std::atomic<bool> draining_{false};
   std::atomic<uint64_t> drain_deadline_ms_{0};
+  std::atomic<int> running_{0};
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
 };

@@ -1,0 +1,195 @@
+#include "admin/admin_server.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "http/request_parser.h"
+#include "http/status.h"
+
+namespace sluice::admin {
+namespace {
+
+class AdminConnection : public core::IoHandler, public core::Timer, public core::Deferred {
+ public:
+  AdminConnection(AdminServer& server, int fd) : server_(server), fd_(fd) {
+    server_.loop().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
+    server_.loop().timers().schedule(*this, server_.loop().now_ms() + 10000);
+  }
+  ~AdminConnection() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  void on_timer() override { finish(); }
+  void on_io(uint32_t /*events*/) override {
+    if (done_) return;
+    if (!answered_) read_request();
+    write_out();
+  }
+
+ private:
+  void read_request() {
+    for (;;) {
+      in_.reserve(server_.pool(), 4096);
+      ssize_t n = ::read(fd_, in_.write_ptr(), in_.writable());
+      if (n > 0) {
+        in_.commit(static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) eof_ = true;
+      break;
+    }
+    http::RequestHead head;
+    http::ParseStatus st = parser_.parse(in_.view(), head);
+    if (st == http::ParseStatus::kIncomplete) {
+      if (eof_) finish();
+      return;
+    }
+    answered_ = true;
+    if (st == http::ParseStatus::kError) {
+      out_ = "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+      return;
+    }
+    out_ = server_.handle(head.method_text, head.path);
+  }
+  void write_out() {
+    while (!out_.empty()) {
+      ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
+      if (n > 0) {
+        out_.erase(0, static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      if (n < 0 && errno == EINTR) continue;
+      finish();
+      return;
+    }
+    if (answered_ || eof_) finish();
+  }
+  void finish() {
+    if (done_) return;
+    done_ = true;
+    server_.loop().timers().cancel(*this);
+    server_.loop().remove(fd_);
+    in_.release(server_.pool());
+    server_.loop().destroy_later(std::unique_ptr<core::Deferred>(this));
+  }
+
+  AdminServer& server_;
+  int fd_;
+  core::Buffer in_;
+  std::string out_;
+  http::RequestParser parser_;
+  bool answered_ = false;
+  bool eof_ = false;
+  bool done_ = false;
+};
+
+std::string json_list(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ",";
+    out += "\"" + json_escape(items[i]) + "\"";
+  }
+  return out + "]";
+}
+
+std::string response(int status, const std::string& content_type, const std::string& body) {
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " ";
+  out += http::reason_phrase(status);
+  out += "\r\ncontent-type: " + content_type + "\r\ncontent-length: " +
+         std::to_string(body.size()) + "\r\nconnection: close\r\n\r\n" + body;
+  return out;
+}
+
+}  // namespace
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+AdminServer::AdminServer(proxy::Gateway& gateway) : gateway_(gateway) {}
+
+AdminServer::~AdminServer() {
+  if (fd_ >= 0) {
+    loop_.remove(fd_);
+    ::close(fd_);
+  }
+}
+
+bool AdminServer::listen(const net::SocketAddress& addr, std::string* err) {
+  fd_ = net::listen_tcp(addr, false, 128, err);
+  if (fd_ < 0) return false;
+  loop_.add(fd_, EPOLLIN, this);
+  return true;
+}
+
+void AdminServer::on_io(uint32_t /*events*/) {
+  for (;;) {
+    int fd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    new AdminConnection(*this, fd);  // owns itself; freed through the loop's graveyard
+  }
+}
+
+std::string AdminServer::handle(std::string_view method, std::string_view path) {
+  const std::string json = "application/json";
+  if (path == "/healthz") {
+    if (method != "GET" && method != "HEAD") return response(405, json, "{\"error\":\"use GET\"}\n");
+    return response(200, "text/plain", "ok\n");
+  }
+  if (path == "/readyz") {
+    if (gateway_.draining()) return response(503, "text/plain", "draining\n");
+    return response(200, "text/plain", "ready\n");
+  }
+  if (path == "/config") {
+    std::shared_ptr<const proxy::Snapshot> snap = gateway_.current();
+    proxy::ReloadOutcome last = gateway_.last_reload();
+    std::string body = "{\"version\":" + std::to_string(snap->version) + ",\"hash\":\"" +
+                       snap->config.hash + "\",\"file\":\"" +
+                       json_escape(snap->config.source_file) + "\",\"workers\":" +
+                       std::to_string(gateway_.worker_count()) + ",\"routes\":" +
+                       std::to_string(snap->routes.size()) + ",\"upstreams\":" +
+                       std::to_string(snap->upstreams.size()) +
+                       ",\"last_reload\":{\"ok\":" + (last.ok ? "true" : "false") +
+                       ",\"errors\":" + json_list(last.errors) +
+                       ",\"warnings\":" + json_list(last.warnings) + "}}\n";
+    return response(200, json, body);
+  }
+  if (path == "/reload") {
+    if (method != "POST") return response(405, json, "{\"error\":\"use POST\"}\n");
+    proxy::ReloadOutcome r = gateway_.reload();
+    std::string body = std::string("{\"ok\":") + (r.ok ? "true" : "false") +
+                       ",\"version\":" + std::to_string(r.version) +
+                       ",\"errors\":" + json_list(r.errors) +
+                       ",\"warnings\":" + json_list(r.warnings) + "}\n";
+    return response(r.ok ? 200 : 400, json, body);
+  }
+  return response(404, json, "{\"error\":\"not found\"}\n");
+}
+
+}  // namespace sluice::admin

@@ -1,0 +1,162 @@
+// sluice command line: run the gateway, validate a config, print the version.
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "admin/admin_server.h"
+#include "config/config.h"
+#include "proxy/gateway.h"
+#include "proxy/snapshot.h"
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "0.0.0"
+#endif
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: sluice <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run --config FILE       run the gateway (also: sluice -c FILE)\n"
+    "  validate --config FILE  check a config; prints FILE:LINE:COL: key: message per error\n"
+    "  version                 print the version\n"
+    "  help                    print this text\n"
+    "\n"
+    "signals: SIGHUP reloads the config; SIGTERM/SIGINT drain and exit\n";
+
+int validate(const std::string& path) {
+  sluice::config::LoadResult loaded = sluice::config::load_config_file(path);
+  std::vector<sluice::config::ConfigError> errors = loaded.errors;
+  size_t routes = 0;
+  size_t upstreams = 0;
+  if (loaded.ok()) {
+    routes = loaded.config->routes.size();
+    upstreams = loaded.config->upstreams.size();
+    sluice::proxy::SnapshotResult built = sluice::proxy::build_snapshot(std::move(*loaded.config), 1);
+    errors = std::move(built.errors);
+  }
+  for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+  if (!errors.empty()) {
+    std::fprintf(stderr, "%s: %zu error(s)\n", path.c_str(), errors.size());
+    return 1;
+  }
+  std::printf("%s: ok (%zu routes, %zu upstreams)\n", path.c_str(), routes, upstreams);
+  return 0;
+}
+
+int run(const std::string& path) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  // Blocked before any thread starts, so only the signalfd below sees them.
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+
+  sluice::proxy::Gateway gateway(path);
+  std::vector<std::string> errors;
+  if (!gateway.start(&errors)) {
+    for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+    std::fprintf(stderr, "sluice: not started\n");
+    return 1;
+  }
+  std::shared_ptr<const sluice::proxy::Snapshot> snap = gateway.current();
+  sluice::admin::AdminServer admin(gateway);
+  if (snap->config.admin.enabled) {
+    sluice::net::SocketAddress addr;
+    std::string err;
+    if (!sluice::net::resolve_address(snap->config.admin.address.host,
+                                      snap->config.admin.address.port, &addr, &err) ||
+        !admin.listen(addr, &err)) {
+      std::fprintf(stderr, "admin %s: %s\n", snap->config.admin.address.text.c_str(), err.c_str());
+      gateway.drain();
+      gateway.join();
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "sluice %s: %zu worker(s), %zu listener(s), config version 1 (%s)\n",
+               SLUICE_VERSION, gateway.worker_count(), snap->config.listeners.size(),
+               path.c_str());
+  snap.reset();
+
+  class SignalHandler : public sluice::core::IoHandler {
+   public:
+    SignalHandler(int fd, sluice::proxy::Gateway& gw) : fd_(fd), gw_(gw) {}
+    void on_io(uint32_t /*events*/) override {
+      signalfd_siginfo info{};
+      while (read(fd_, &info, sizeof(info)) == sizeof(info)) {
+        if (info.ssi_signo == SIGHUP) {
+          gw_.reload();
+        } else {
+          std::fprintf(stderr, "sluice: signal %u, draining\n", info.ssi_signo);
+          gw_.drain();
+        }
+      }
+    }
+
+   private:
+    int fd_;
+    sluice::proxy::Gateway& gw_;
+  } handler(sfd, gateway);
+  admin.loop().add(sfd, EPOLLIN, &handler);
+
+  while (!gateway.finished()) admin.loop().run_once(100);
+  gateway.join();
+  admin.loop().remove(sfd);
+  close(sfd);
+  std::fprintf(stderr, "sluice: stopped\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string command;
+  std::string config;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help" || a == "help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (a == "--version" || a == "-V") {
+      command = "version";
+    } else if (a == "-c" || a == "--config") {
+      if (i + 1 >= args.size()) {
+        std::fprintf(stderr, "sluice: %s needs a file\n%s", a.c_str(), kUsage);
+        return 2;
+      }
+      config = args[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      config = a.substr(9);
+    } else if (command.empty() && (a == "run" || a == "validate" || a == "version")) {
+      command = a;
+    } else {
+      std::fprintf(stderr, "sluice: unknown argument '%s'\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+  if (command == "version") {
+    std::printf("sluice %s\n", SLUICE_VERSION);
+    return 0;
+  }
+  if (command.empty() && !config.empty()) command = "run";
+  if (command.empty()) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  if (config.empty()) {
+    std::fprintf(stderr, "sluice %s: --config FILE is required\n", command.c_str());
+    return 2;
+  }
+  return command == "validate" ? validate(config) : run(config);
+}
