@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -14,6 +15,8 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -247,14 +250,16 @@ class Parser {
       return std::nullopt;
     }
     std::map<std::string, Mark> seen;
+    // Copies, not references: yaml-cpp's iterator hands out a temporary pair.
     for (auto kv = it.node.begin(); kv != it.node.end(); ++kv) {
-      const YAML::Node& k = kv->first;
+      const YAML::Node k = kv->first;
+      const YAML::Node v = kv->second;
       const Mark key_mark = mark_of(k, it.mark);
       if (!k.IsScalar()) {
         error(key_mark, it.path, "a key must be a plain string, got " + describe(k));
         continue;
       }
-      const std::string& key = k.Scalar();
+      const std::string key = k.Scalar();
       const std::string path = join(it.path, key);
       if (std::find(known.begin(), known.end(), key) == known.end()) {
         std::string msg = "unknown key " + quote(key);
@@ -278,7 +283,7 @@ class Parser {
                   std::to_string(prev->second.line) + ")");
         continue;
       }
-      out.entries.emplace_back(key, Item{kv->second, path, value_mark(kv->second, key_mark)});
+      out.entries.emplace_back(key, Item{v, path, value_mark(v, key_mark)});
     }
     return out;
   }
@@ -299,7 +304,8 @@ class Parser {
     }
     size_t i = 0;
     for (auto e = it.node.begin(); e != it.node.end(); ++e, ++i) {
-      out.push_back(Item{*e, index(it.path, i), mark_of(*e, it.mark)});
+      const YAML::Node n = *e;
+      out.push_back(Item{n, index(it.path, i), mark_of(n, it.mark)});
     }
     return out;
   }
@@ -400,22 +406,24 @@ class Parser {
       return out;
     }
     for (auto kv = it.node.begin(); kv != it.node.end(); ++kv) {
-      const Mark key_mark = mark_of(kv->first, it.mark);
-      if (!kv->first.IsScalar()) {
-        error(key_mark, it.path, "a header name must be a string, got " + describe(kv->first));
+      const YAML::Node k = kv->first;
+      const YAML::Node v = kv->second;
+      const Mark key_mark = mark_of(k, it.mark);
+      if (!k.IsScalar()) {
+        error(key_mark, it.path, "a header name must be a string, got " + describe(k));
         continue;
       }
-      const std::string& raw = kv->first.Scalar();
+      const std::string raw = k.Scalar();
       const std::string path = join(it.path, raw);
       if (!is_token(raw)) {
         error(key_mark, path, "invalid header name " + quote(raw));
         continue;
       }
       std::string name = lower(raw);
-      const Item value{kv->second, path, value_mark(kv->second, key_mark)};
-      const std::optional<std::string> v = string(value);
-      if (!v) continue;
-      if (!is_header_value(*v)) {
+      const Item value{v, path, value_mark(v, key_mark)};
+      const std::optional<std::string> text = string(value);
+      if (!text) continue;
+      if (!is_header_value(*text)) {
         error(value.mark, path, "header value must not contain control characters");
         continue;
       }
@@ -425,7 +433,7 @@ class Parser {
         error(key_mark, path, "duplicate header " + quote(name));
         continue;
       }
-      out.emplace_back(std::move(name), *v);
+      out.emplace_back(std::move(name), *text);
     }
     return out;
   }
@@ -771,27 +779,71 @@ class Parser {
   Item admin_address_item_;
 };
 
+// Records where the first document of a parse starts; ignores the rest.
+class DocumentStart : public YAML::EventHandler {
+ public:
+  std::optional<YAML::Mark> start;
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (!start) start = mark;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// A config is one YAML document; a second one is an error rather than silently ignored.
+// YAML::LoadAll cannot be used to count them: on some inputs (a ',' at block level) yaml-cpp
+// returns an empty document without consuming anything, so LoadAll loops forever. Here at most
+// three documents are read, and a third starting where the second did means the parser is stuck
+// on a token it cannot use. Throws YAML::Exception for a syntax error in a later document.
+std::optional<ConfigError> check_single_document(const std::string& yaml, const std::string& file) {
+  std::istringstream in(yaml);
+  YAML::Parser parser(in);
+  DocumentStart first;
+  if (!parser.HandleNextDocument(first)) return std::nullopt;
+  DocumentStart second;
+  if (!parser.HandleNextDocument(second) || !second.start) return std::nullopt;
+  DocumentStart third;
+  const bool more = parser.HandleNextDocument(third);
+  const YAML::Mark at = *second.start;
+  if (more && third.start && third.start->pos == at.pos) {
+    std::string msg = "invalid YAML: unexpected ";
+    const bool in_text = at.pos >= 0 && static_cast<size_t>(at.pos) < yaml.size();
+    msg += in_text ? quote(std::string_view(yaml).substr(static_cast<size_t>(at.pos), 1))
+                   : std::string("end of input");
+    return ConfigError{file, to_mark(at), "", std::move(msg)};
+  }
+  return ConfigError{file, to_mark(at), "", "only one YAML document is allowed per config file"};
+}
+
 LoadResult load(const std::string& yaml, const std::string& file) {
   LoadResult result;
   try {
-    std::vector<YAML::Node> docs;
+    YAML::Node root;
     try {
-      docs = YAML::LoadAll(yaml);
+      root = YAML::Load(yaml);
+      if (std::optional<ConfigError> e = check_single_document(yaml, file)) {
+        result.errors.push_back(std::move(*e));
+        return result;
+      }
     } catch (const YAML::Exception& e) {
       result.errors.push_back(ConfigError{file, to_mark(e.mark), "", "invalid YAML: " + e.msg});
       return result;
     }
-    // A comment-only file is one null document or none at all.
-    if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) {
+    // A comment-only file is a null document.
+    if (root.IsNull()) {
       result.errors.push_back(ConfigError{file, {}, "", "the config is empty"});
       return result;
     }
-    if (docs.size() > 1) {
-      result.errors.push_back(ConfigError{file, mark_of(docs[1], {}), "",
-                                          "only one YAML document is allowed per config file"});
-      return result;
-    }
-    const YAML::Node& root = docs[0];
     if (!root.IsMap()) {
       result.errors.push_back(ConfigError{file, mark_of(root, {1, 1}), "",
                                           "the top level must be a map, got " + describe(root)});

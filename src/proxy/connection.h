@@ -75,7 +75,7 @@ class ClientConnection : public core::IoHandler, public core::Timer, public core
   bool idle() const { return !exchange_ && in_.empty(); }
   void drain_notice();
 
-  ListNode node;  // in Worker::clients_
+  ListNode node{this};  // in Worker::clients_
 
  private:
   enum class TimerMode : uint8_t { kIdle, kHeader, kBody, kWrite };
@@ -139,7 +139,7 @@ class UpstreamConnection : public core::IoHandler, public core::Timer, public co
   const std::string& key() const { return key_; }
   void set_connect_timeout(uint64_t ms);
 
-  ListNode pool_node;  // in TargetPool::idle while parked
+  ListNode pool_node{this};  // in TargetPool::idle while parked
 
  private:
   void read_some();

@@ -13,15 +13,9 @@
 namespace sluice::proxy {
 namespace {
 
-ClientConnection* client_of(ListNode* n) {
-  return reinterpret_cast<ClientConnection*>(reinterpret_cast<char*>(n) -
-                                             offsetof(ClientConnection, node));
-}
+ClientConnection* client_of(ListNode* n) { return static_cast<ClientConnection*>(n->owner); }
 
-UpstreamConnection* upstream_of(ListNode* n) {
-  return reinterpret_cast<UpstreamConnection*>(reinterpret_cast<char*>(n) -
-                                               offsetof(UpstreamConnection, pool_node));
-}
+UpstreamConnection* upstream_of(ListNode* n) { return static_cast<UpstreamConnection*>(n->owner); }
 
 uint64_t splitmix(uint64_t& s) {
   uint64_t z = (s += 0x9e3779b97f4a7c15ULL);

@@ -25,6 +25,8 @@ class UpstreamConnection;
 
 // Intrusive list membership for connections (idle pools, all-connections lists).
 struct ListNode {
+  explicit ListNode(void* o = nullptr) : owner(o) {}
+  void* owner;  // the object this node is embedded in
   ListNode* prev = this;
   ListNode* next = this;
   bool linked() const { return next != this; }
