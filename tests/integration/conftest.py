@@ -11,11 +11,9 @@ The sluice binary is SLUICE_BIN, default <repo>/build/release/sluice; tests that
 are skipped when it does not exist (set SLUICE_REQUIRE=1 to make that a failure).
 """
 
-import os
-
 import pytest
 
-from harness import ProcessGroup, sluice_bin
+from harness import ProcessGroup, require_sluice
 
 
 def pytest_configure(config):
@@ -24,19 +22,9 @@ def pytest_configure(config):
         "deselect locally with -m 'not slow')")
 
 
-def _require_sluice():
-    path = sluice_bin()
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        msg = f"sluice binary not found at {path} (set SLUICE_BIN)"
-        if os.environ.get("SLUICE_REQUIRE") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return str(path)
-
-
 @pytest.fixture
 def sluice_path():
-    return _require_sluice()
+    return require_sluice()
 
 
 def _group(workdir):
@@ -64,5 +52,5 @@ def backend(procs):
 
 @pytest.fixture
 def sluice(procs):
-    _require_sluice()
+    require_sluice()
     return procs.sluice

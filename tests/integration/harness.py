@@ -38,6 +38,18 @@ def sluice_bin():
     return Path(os.environ.get("SLUICE_BIN", str(REPO / "build" / "release" / "sluice")))
 
 
+def require_sluice():
+    """Skips the calling test (fails it with SLUICE_REQUIRE=1) when the binary is missing."""
+    import pytest
+    path = sluice_bin()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        msg = f"sluice binary not found at {path} (set SLUICE_BIN)"
+        if os.environ.get("SLUICE_REQUIRE") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return str(path)
+
+
 def free_port(host="127.0.0.1"):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
@@ -141,13 +153,14 @@ class _Source:
         self.buf = bytearray(data)
         self.eof = sock is None
         self.timeout = timeout
+        self.recv_size = 1 << 20
 
     def fill(self):
         if self.eof:
             return False
         self.sock.settimeout(self.timeout)
         try:
-            data = self.sock.recv(1 << 20)
+            data = self.sock.recv(self.recv_size)
         except socket.timeout:
             raise
         except (ConnectionResetError, BrokenPipeError):
@@ -177,7 +190,8 @@ class _Source:
         return out
 
 
-def _read_response(src, method="GET", keep_body=True):
+def _read_response(src, method="GET", keep_body=True, sink=None):
+    """sink: when given, called with each body piece instead of keeping the body."""
     r = Response()
     line = src.read_line()
     if line is None:
@@ -206,7 +220,9 @@ def _read_response(src, method="GET", keep_body=True):
 
     def take(piece):
         r.body_length += len(piece)
-        if keep_body:
+        if sink is not None:
+            sink(piece)
+        elif keep_body:
             body.extend(piece)
 
     te = r.tokens("transfer-encoding")
@@ -297,9 +313,18 @@ class RawBytes(bytes):
     elapsed = 0.0
 
 
-def raw(port, data, read_timeout=3.0, host="127.0.0.1", shutdown_write=False):
+def _complete_responses(data):
+    try:
+        rs = parse_responses(bytes(data))
+    except (ConnectionClosed, AssertionError, ValueError):
+        return 0
+    return sum(1 for r in rs if r.complete and r.framing != "close" and r.status >= 200)
+
+
+def raw(port, data, read_timeout=3.0, host="127.0.0.1", shutdown_write=False, responses=None):
     """Sends data (bytes, or a list of bytes sent with 50 ms pauses) on a new connection and
-    returns everything received until the peer closes or read_timeout seconds pass."""
+    returns everything received until the peer closes or read_timeout seconds pass (or, with
+    responses=N, as soon as N complete final responses have arrived)."""
     t0 = time.monotonic()
     s = socket.create_connection((host, port), timeout=5)
     out = bytearray()
@@ -332,6 +357,8 @@ def raw(port, data, read_timeout=3.0, host="127.0.0.1", shutdown_write=False):
                 closed = True
                 break
             out += chunk
+            if responses is not None and _complete_responses(out) >= responses:
+                break
     finally:
         s.close()
     r = RawBytes(out)
@@ -342,23 +369,29 @@ def raw(port, data, read_timeout=3.0, host="127.0.0.1", shutdown_write=False):
 class Client:
     """One client connection, kept alive across requests."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=10.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, host="127.0.0.1", timeout=10.0, rcvbuf=None):
+        if rcvbuf is None:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
+        else:  # set before connect so that the TCP window stays small
+            self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(timeout)
+            self.sock.connect((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.src = _Source(self.sock, timeout=timeout)
 
     def send(self, data):
         self.sock.sendall(data)
 
-    def read_response(self, method="GET", keep_body=True):
-        return _read_response(self.src, method, keep_body)
+    def read_response(self, method="GET", keep_body=True, sink=None):
+        return _read_response(self.src, method, keep_body, sink)
 
     def request(self, method, target, headers=None, body=None, host="test.local",
-                keep_body=True):
+                keep_body=True, sink=None):
         self.send(build_request(method, target, headers, body, host))
-        r = self.read_response(method, keep_body)
+        r = self.read_response(method, keep_body, sink)
         while 100 <= r.status < 200 and r.status != 101:
-            r = self.read_response(method, keep_body)
+            r = self.read_response(method, keep_body, sink)
         return r
 
     def closed_by_peer(self, timeout=0.0):
