@@ -719,6 +719,12 @@ x: 1
   EXPECT_EQ(e.to_string(), "test.yaml:2:8: invalid YAML: the referenced anchor is not defined");
 }
 
+TEST(LoaderErrors, StrayCommaDoesNotHang) {
+  // yaml-cpp's LoadAll loops forever on these (found by fuzz/config_fuzz.cc).
+  EXPECT_EQ(only_error("- a\n, b\n").to_string(), "test.yaml:2:1: invalid YAML: unexpected ','");
+  EXPECT_EQ(only_error(",\xed\n- b\n").to_string(), "test.yaml:1:1: invalid YAML: unexpected ','");
+}
+
 TEST(LoaderErrors, EmptyOrNotAMap) {
   EXPECT_EQ(only_error("").to_string(), "test.yaml: the config is empty");
   EXPECT_EQ(only_error("# nothing but a comment\n").to_string(), "test.yaml: the config is empty");
@@ -727,7 +733,7 @@ TEST(LoaderErrors, EmptyOrNotAMap) {
   EXPECT_EQ(only_error("hello\n").to_string(),
             "test.yaml:1:1: the top level must be a map, got 'hello'");
   EXPECT_EQ(only_error("listeners: [{address: ':80'}]\n---\nworkers: 2\n").to_string(),
-            "test.yaml:3:1: only one YAML document is allowed per config file");
+            "test.yaml:2:1: only one YAML document is allowed per config file");
 }
 
 TEST(LoaderErrors, NonStringKey) {
