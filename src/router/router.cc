@@ -1,0 +1,240 @@
+#include "router/router.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+#include <utility>
+
+#include "router/pattern.h"
+
+namespace sluice::router {
+namespace {
+
+static_assert(kMaxParams == kMaxPatternParams);
+
+// Every method a route may list: kOther is routed only by routes without methods.
+constexpr uint16_t kListableMethods =
+    static_cast<uint16_t>(http::method_bit(http::Method::kOther) - 1);
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = http::ascii_lower(c);
+  return out;
+}
+
+std::string describe(const RouteSpec& spec, size_t index) {
+  return "route \"" + spec.name + "\" (#" + std::to_string(index) + ")";
+}
+
+// "" when the (lower-cased) host is acceptable.
+std::string check_host(std::string_view host) {
+  if (host.empty()) return {};
+  for (char c : host) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f || c == '/' || c == '?' || c == '#' || c == '@') {
+      return "invalid character in host";
+    }
+  }
+  if (host.front() == '[') {
+    if (host.back() != ']') return "an IPv6 host must be written \"[address]\", without a port";
+    return {};
+  }
+  if (host.find(':') != std::string_view::npos) return "host must not include a port";
+  const size_t star = host.find('*');
+  if (star != std::string_view::npos) {
+    if (star != 0 || host.size() < 3 || host[1] != '.' ||
+        host.find('*', 1) != std::string_view::npos) {
+      return "a wildcard host must be \"*.domain\"";
+    }
+    if (host[2] == '.') return "a wildcard host must be \"*.domain\"";
+  }
+  return {};
+}
+
+bool headers_match(const std::vector<HeaderMatch>& wanted, std::span<const http::Header> have) {
+  for (const HeaderMatch& w : wanted) {
+    bool found = false;
+    for (const http::Header& h : have) {
+      if (h.value == w.value && http::iequals(h.name, w.name)) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+struct Router::MatchContext {
+  const Router* router;
+  std::span<const http::Header> headers;
+  uint16_t method_bit;
+  uint16_t allowed;
+  MatchResult* result;
+};
+
+std::unique_ptr<Router> Router::build(std::vector<RouteSpec> specs,
+                                      std::vector<RouterError>* errors) {
+  std::unique_ptr<Router> router(new Router());
+  bool failed = false;
+  auto fail = [&](size_t route, std::optional<size_t> other, std::string message) {
+    failed = true;
+    if (errors) errors->push_back(RouterError{route, other, std::move(message)});
+  };
+
+  using DupKey = std::tuple<std::string, std::string, uint16_t,
+                            std::vector<std::pair<std::string, std::string>>, int>;
+  std::map<DupKey, size_t> seen;
+  std::vector<ParsedPattern> parsed(specs.size());
+  std::vector<std::string> hosts(specs.size());
+  router->routes_.resize(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const RouteSpec& spec = specs[i];
+    bool ok = true;
+    if (std::string err = parse_pattern(spec.path, &parsed[i]); !err.empty()) {
+      fail(i, std::nullopt, describe(spec, i) + ": invalid pattern \"" + spec.path + "\": " + err);
+      ok = false;
+    }
+    hosts[i] = lower(spec.host);
+    if (hosts[i].size() > 1 && hosts[i].back() == '.') hosts[i].pop_back();
+    if (std::string err = check_host(hosts[i]); !err.empty()) {
+      fail(i, std::nullopt, describe(spec, i) + ": invalid host \"" + spec.host + "\": " + err);
+      ok = false;
+    }
+    if (spec.methods & ~kListableMethods) {
+      fail(i, std::nullopt, describe(spec, i) + ": method set has bits of no listable method");
+      ok = false;
+    }
+    CompiledRoute& cr = router->routes_[i];
+    cr.methods = spec.methods;
+    cr.priority = spec.priority;
+    cr.param_names = parsed[i].param_names;
+    for (const HeaderMatch& h : spec.headers) {
+      if (h.name.empty()) {
+        fail(i, std::nullopt, describe(spec, i) + ": header match with an empty name");
+        ok = false;
+      }
+      cr.headers.push_back(HeaderMatch{lower(h.name), h.value});
+    }
+    if (!ok) continue;
+    std::vector<std::pair<std::string, std::string>> header_key;
+    for (const HeaderMatch& h : cr.headers) header_key.emplace_back(h.name, h.value);
+    std::sort(header_key.begin(), header_key.end());
+    auto [it, inserted] = seen.emplace(
+        DupKey{hosts[i], parsed[i].canonical, spec.methods, std::move(header_key), spec.priority},
+        i);
+    if (!inserted) {
+      const size_t other = it->second;
+      fail(i, other,
+           describe(spec, i) + " duplicates " + describe(specs[other], other) +
+               ": same host, pattern, methods, headers and priority, so it could never be chosen");
+    }
+  }
+  if (failed) return nullptr;
+
+  // One tree per exact host, per wildcard host, and one for host-less routes.
+  std::map<std::string, uint32_t> roots;
+  std::vector<std::vector<uint32_t>> leaves;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto [it, inserted] = roots.emplace(hosts[i], 0);
+    if (inserted) it->second = router->tree_.add_root();
+    const uint32_t leaf = router->tree_.insert(it->second, parsed[i].segments);
+    if (leaf >= leaves.size()) leaves.resize(leaf + 1);
+    leaves[leaf].push_back(static_cast<uint32_t>(i));
+  }
+  router->tree_.freeze();
+  for (const auto& [host, root] : roots) {
+    if (host.empty()) {
+      router->default_root_ = root;
+    } else if (host.front() == '*') {
+      router->wildcard_hosts_.insert(host.substr(1), root);
+    } else {
+      router->exact_hosts_.insert(host, root);
+    }
+  }
+
+  // Precedence among routes with one pattern: priority, then more header matches, then a method
+  // restriction over "any", then config order.
+  const auto& routes = router->routes_;
+  auto better = [&routes](uint32_t a, uint32_t b) {
+    const CompiledRoute& ra = routes[a];
+    const CompiledRoute& rb = routes[b];
+    if (ra.priority != rb.priority) return ra.priority > rb.priority;
+    if (ra.headers.size() != rb.headers.size()) return ra.headers.size() > rb.headers.size();
+    if ((ra.methods != 0) != (rb.methods != 0)) return ra.methods != 0;
+    return a < b;
+  };
+  router->leaf_begin_.push_back(0);
+  for (auto& leaf : leaves) {
+    std::sort(leaf.begin(), leaf.end(), better);
+    router->leaf_routes_.insert(router->leaf_routes_.end(), leaf.begin(), leaf.end());
+    router->leaf_begin_.push_back(static_cast<uint32_t>(router->leaf_routes_.size()));
+  }
+  router->specs_ = std::move(specs);
+  return router;
+}
+
+bool Router::select(MatchContext* ctx, uint32_t leaf, const std::string_view* captures,
+                    size_t count) const {
+  for (uint32_t k = leaf_begin_[leaf]; k < leaf_begin_[leaf + 1]; ++k) {
+    const uint32_t index = leaf_routes_[k];
+    const CompiledRoute& r = routes_[index];
+    if (!headers_match(r.headers, ctx->headers)) continue;
+    if (r.methods != 0 && !(r.methods & ctx->method_bit)) {
+      ctx->allowed |= r.methods;
+      continue;
+    }
+    MatchResult& m = *ctx->result;
+    m.status = MatchStatus::kFound;
+    m.route = index;
+    m.param_count = count;
+    for (size_t j = 0; j < count; ++j) m.params[j] = Param{r.param_names[j], captures[j]};
+    return true;
+  }
+  return false;
+}
+
+MatchResult Router::match(std::string_view host, http::Method method, std::string_view path,
+                          std::span<const http::Header> headers) const {
+  MatchResult result;
+  MatchContext ctx{this, headers, http::method_bit(method), 0, &result};
+  auto visit = [](void* c, uint32_t leaf, const std::string_view* captures, size_t count) {
+    auto* mc = static_cast<MatchContext*>(c);
+    return mc->router->select(mc, leaf, captures, count);
+  };
+  auto found_in = [&](uint32_t root) {
+    return root != RadixTree::kNone && tree_.find(root, path, visit, &ctx);
+  };
+  const std::string_view name = host_name(host);
+  if (!name.empty()) {
+    if (found_in(exact_hosts_.find(name))) return result;
+    if (!wildcard_hosts_.empty() && name.front() != '[') {
+      // Longest suffix first; a dot at 0 would make the apex match its own wildcard.
+      for (size_t dot = name.find('.', 1); dot != std::string_view::npos;
+           dot = name.find('.', dot + 1)) {
+        if (found_in(wildcard_hosts_.find(name.substr(dot)))) return result;
+      }
+    }
+  }
+  if (found_in(default_root_)) return result;
+  if (ctx.allowed != 0) {
+    result.status = MatchStatus::kMethodNotAllowed;
+    result.allowed_methods = ctx.allowed;
+  }
+  return result;
+}
+
+std::string allow_header_value(uint16_t methods) {
+  std::string out;
+  for (int m = 0; m < http::kMethodCount; ++m) {
+    const auto method = static_cast<http::Method>(m);
+    if (method == http::Method::kOther || !(methods & http::method_bit(method))) continue;
+    if (!out.empty()) out.append(", ");
+    out.append(http::method_name(method));
+  }
+  return out;
+}
+
+}  // namespace sluice::router
