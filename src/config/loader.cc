@@ -530,10 +530,12 @@ class Parser {
       bool has_response = false;
       if (const Item* n = require(*m, "name")) {
         if (std::optional<std::string> name = string(*n)) {
+          // Even an invalid name is recorded, so routes using it do not add "not defined".
+          auto [prev, inserted] = upstream_names_.emplace(*name, n->mark);
           if (!is_name(*name)) {
             error(n->mark, n->path,
                   "invalid upstream name " + quote(*name) + ": use letters, digits, '_', '.', '-'");
-          } else if (auto [prev, inserted] = upstream_names_.emplace(*name, n->mark); !inserted) {
+          } else if (!inserted) {
             error(n->mark, n->path,
                   "duplicate upstream name " + quote(*name) + " (first defined at line " +
                       std::to_string(prev->second.line) + ")");
@@ -882,34 +884,46 @@ LoadResult load_config_string(const std::string& yaml, const std::string& file_n
 }
 
 LoadResult load_config_file(const std::string& path) {
-  auto fail = [&](const std::string& what, int err) {
+  auto fail = [&](const char* what, int err) {
     LoadResult r;
     std::string msg = what;
     if (err != 0) msg += ": " + std::system_category().message(err);
     r.errors.push_back(ConfigError{path, {}, "", std::move(msg)});
     return r;
   };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail("cannot open config file", errno);
-  std::string bytes;
-  char buf[64 * 1024];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
+  try {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fail("cannot open config file", errno);
+    std::string bytes;
+    int err = 0;
+    bool too_big = false;
+    try {
+      char buf[64 * 1024];
+      for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+          err = errno;
+          break;
+        }
+        if (n == 0) break;
+        if (bytes.size() + static_cast<size_t>(n) > kMaxFileBytes) {
+          too_big = true;
+          break;
+        }
+        bytes.append(buf, static_cast<size_t>(n));
+      }
+    } catch (...) {
       ::close(fd);
-      return fail("cannot read config file", err);
+      throw;
     }
-    if (n == 0) break;
-    if (bytes.size() + static_cast<size_t>(n) > kMaxFileBytes) {
-      ::close(fd);
-      return fail("config file is larger than 64MiB", 0);
-    }
-    bytes.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    if (err != 0) return fail("cannot read config file", err);
+    if (too_big) return fail("config file is larger than 64MiB", 0);
+    return load(bytes, path);
+  } catch (...) {
+    return fail("cannot read config file: out of memory", 0);
   }
-  ::close(fd);
-  return load(bytes, path);
 }
 
 }  // namespace sluice::config

@@ -400,6 +400,23 @@ upstreams:
             "line 4)");
 }
 
+TEST(LoaderErrors, InvalidUpstreamNameIsReportedOnce) {
+  ConfigError e = only_error(R"(
+listeners:
+  - address: :80
+upstreams:
+  - name: "my upstream"
+    targets: [a:1]
+routes:
+  - name: r
+    match: {path: /}
+    upstream: "my upstream"
+)");
+  EXPECT_EQ(e.to_string(),
+            "test.yaml:4:11: upstreams[0].name: invalid upstream name 'my upstream': use letters, "
+            "digits, '_', '.', '-'");
+}
+
 TEST(LoaderErrors, RouteNeedsExactlyOneAction) {
   LoadResult r = load(R"(
 listeners:
