@@ -328,13 +328,12 @@ class Parser {
     std::string_view digits = s;
     const bool negative = !digits.empty() && digits.front() == '-';
     if (negative || (!digits.empty() && digits.front() == '+')) digits.remove_prefix(1);
+    // 18 digits cannot overflow int64_t; every range used here is far smaller.
     bool ok = !digits.empty() && digits.size() <= 18;
     int64_t v = 0;
-    for (char c : digits) {
-      if (c < '0' || c > '9') {
-        ok = false;
-        break;
-      }
+    for (size_t i = 0; ok && i < digits.size(); ++i) {
+      const char c = digits[i];
+      ok = c >= '0' && c <= '9';
       v = v * 10 + (c - '0');
     }
     if (negative) v = -v;

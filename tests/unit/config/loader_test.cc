@@ -569,6 +569,32 @@ routes:
             }));
 }
 
+TEST(LoaderErrors, HugeAndOddIntegers) {
+  LoadResult r = load(R"(
+workers: 99999999999999999999999999
+listeners:
+  - address: :80
+limits:
+  max_headers: 0x10
+upstreams:
+  - name: u
+    targets: [{address: "a:1", weight: "+5"}, {address: "b:1", weight: 1_0}]
+    max_idle_per_worker: -99999999999999999999
+)");
+  EXPECT_EQ(messages(r),
+            (std::vector<std::string>{
+                "test.yaml:1:10: workers: expected an integer from 0 to 256, got "
+                "'99999999999999999999999999'",
+                "test.yaml:5:16: limits.max_headers: expected an integer from 1 to 10000, got "
+                "'0x10'",
+                "test.yaml:8:72: upstreams[0].targets[1].weight: expected an integer from 1 to "
+                "1000, got '1_0'",
+                "test.yaml:9:26: upstreams[0].max_idle_per_worker: expected an integer from 0 to "
+                "100000, got '-99999999999999999999'",
+            }));
+  ASSERT_EQ(load("listeners: [{address: ':80'}]\nworkers: +3\n").config->workers, 3);
+}
+
 TEST(LoaderErrors, RouteMatchDetails) {
   LoadResult r = load(R"(
 listeners:
