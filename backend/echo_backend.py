@@ -346,9 +346,14 @@ class Connection:
             mode, keep = "close", False
         else:
             mode = "length"
-        w.write(self.head(req, status, ctype, extra,
-                          length=total if mode == "length" else None,
-                          chunked=mode == "chunked", keep_alive=keep))
+        head = self.head(req, status, ctype, extra,
+                         length=total if mode == "length" else None,
+                         chunked=mode == "chunked", keep_alive=keep)
+        if body is not None and mode != "chunked":
+            w.write(head + body)  # one segment
+            await w.drain()
+            return keep
+        w.write(head)
 
         if body is not None:
             if mode == "chunked":

@@ -1,7 +1,9 @@
 """Proxying: what the upstream receives (target, X-Forwarded-*, X-Request-Id, hop-by-hop
 headers) and what the client gets back."""
 
+import hashlib
 import re
+import time
 
 import pytest
 
@@ -65,7 +67,6 @@ def test_post_body_forwarded(gw):
     j = r.json()
     assert r.status == 200 and j["method"] == "POST"
     assert j["body_length"] == len(body)
-    import hashlib
     assert j["body_sha256"] == hashlib.sha256(body).hexdigest()
 
 
@@ -193,6 +194,27 @@ def test_keep_alive_connection_reused(gw):
         for i in range(50):
             r = c.request("GET", f"/ka/{i}")
             assert r.status == 200 and r.json()["target"] == f"/ka/{i}"
+
+
+@pytest.mark.parametrize("query", ["", "?chunked=1", "?size=100"])
+def test_keep_alive_latency(gw, query):
+    # A proxied request on a kept-alive client connection (and a pooled upstream connection)
+    # must not wait for a timer or for Nagle + delayed ACK: loopback round trips take well under
+    # 1 ms. With chunked=1 and size=N the backend writes the head and the body separately, so
+    # sluice gets the response in several reads and writes it in several pieces.
+    with Client(gw.port) as c:
+        c.request("GET", "/warm" + query)
+        times = []
+        for i in range(30):
+            t0 = time.perf_counter()
+            r = c.request("GET", f"/lat/{i}{query}")
+            times.append(time.perf_counter() - t0)
+            assert r.status == 200 and r.complete
+    times.sort()
+    median = times[len(times) // 2]
+    print(f"\nkeep-alive proxied request latency ({query or 'json'}): median "
+          f"{median * 1000:.2f} ms, max {times[-1] * 1000:.2f} ms")
+    assert median < 0.005, f"median latency {median * 1000:.1f} ms"
 
 
 def test_upstream_connections_are_pooled(gw):

@@ -28,7 +28,8 @@ def test_drop_before_response_502(gw):
     r = request(gw.port, "GET", "/d?drop=1")
     assert r.status == 502, r
     assert r.header("content-type", "").startswith("application/json")
-    assert r.json() == {"status": 502, "error": r.json()["error"]} and r.json()["error"]
+    j = r.json()
+    assert j["status"] == 502 and isinstance(j["error"], str) and j["error"]
     assert r.header("x-request-id")
 
 
