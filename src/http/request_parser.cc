@@ -156,12 +156,12 @@ ParseStatus RequestParser::scan(std::string_view buf) {
       }
       case Stage::kFields: {
         for (;;) {
-          const void* lf = std::memchr(b + pos_, '\n', avail - pos_);
-          if (lf == nullptr) {
+          const char* lf = find_lf(b + pos_, b + avail);
+          if (lf == b + avail) {
             pos_ = avail;
             goto need_more;
           }
-          const size_t p = static_cast<size_t>(static_cast<const char*>(lf) - b);
+          const size_t p = static_cast<size_t>(lf - b);
           if (p == line_begin_ || b[p - 1] != '\r') return fail(400, "bare LF");
           if (p == line_begin_ + 1) {
             head_length_ = p + 1;

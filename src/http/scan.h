@@ -59,4 +59,22 @@ inline const char* find_target_stop(const char* p, const char* end) {
   return end;
 }
 
+// First '\n' in [p, end), or `end`. Inline because head lines are short: a call to memchr
+// costs more than the scan.
+inline const char* find_lf(const char* p, const char* end) {
+#if defined(__SSE2__)
+  const __m128i lf = _mm_set1_epi8('\n');
+  while (end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf)));
+    if (mask != 0) return p + __builtin_ctz(mask);
+    p += 16;
+  }
+#endif
+  for (; p < end; ++p) {
+    if (*p == '\n') return p;
+  }
+  return end;
+}
+
 }  // namespace sluice::http
