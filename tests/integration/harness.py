@@ -190,9 +190,23 @@ class _Source:
         return out
 
 
+class ReadTimeout(AssertionError):
+    """No bytes arrived for the socket timeout while a response was being read."""
+
+
 def _read_response(src, method="GET", keep_body=True, sink=None):
     """sink: when given, called with each body piece instead of keeping the body."""
     r = Response()
+    try:
+        return _read_response_into(r, src, method, keep_body, sink)
+    except socket.timeout:
+        where = (f"body: {r.body_length} bytes received, framing {r.framing or '?'}, "
+                 f"content-length {r.header('content-length')}") if r.framing else "head"
+        raise ReadTimeout(f"no data for {src.timeout}s while reading the response {where}; "
+                          f"status {r.status or '?'}") from None
+
+
+def _read_response_into(r, src, method, keep_body, sink):
     line = src.read_line()
     if line is None:
         raise ConnectionClosed(f"closed before a response (got {bytes(src.buf)[:200]!r})")
@@ -231,7 +245,7 @@ def _read_response(src, method="GET", keep_body=True, sink=None):
         r.framing = "none"
         r.complete = True
     elif te:
-        r.framing = "chunked"
+        r.framing = "chunked"  # (set before reading so that a timeout can report it)
         assert te[-1] == "chunked", f"response transfer-encoding {te}"
         while True:
             line = src.read_line()

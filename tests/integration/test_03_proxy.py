@@ -225,3 +225,19 @@ def test_upstream_connections_are_pooled(gw):
     after = gw.be.stats()["connections"]
     # +1 for our own /__stats connection; sluice may use one upstream connection per worker
     assert after - before <= 1 + 4, (before, after)
+
+
+def test_ipv6_upstream(backend, sluice):
+    be6 = backend(name="v6", host="::1")
+    gw6 = sluice(config(f"""
+        upstreams:
+          - name: v6
+            targets: [{{address: "{be6.address}"}}]
+        routes:
+          - name: all
+            match: {{path: "/{{*rest}}"}}
+            upstream: v6
+    """))
+    r = request(gw6.port, "GET", "/six")
+    assert r.status == 200 and r.header("x-backend") == "v6"
+    assert r.json()["target"] == "/six"
