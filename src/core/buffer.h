@@ -17,7 +17,7 @@ namespace sluice::core {
 class BufferPool {
  public:
   static constexpr size_t kBlockSize = 16 * 1024;
-  explicit BufferPool(size_t max_free = 1024) : max_free_(max_free) {}
+  explicit BufferPool(size_t max_free = 64) : max_free_(max_free) {}
   std::unique_ptr<char[]> take();
   void give(std::unique_ptr<char[]> block);
   size_t free_blocks() const { return free_.size(); }

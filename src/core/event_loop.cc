@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <vector>
 #include <stdexcept>
 
 namespace sluice::core {
@@ -49,9 +50,17 @@ void EventLoop::WakeHandler::on_io(uint32_t /*events*/) {
   }
 }
 
+void EventLoop::unpost(IoHandler* handler) {
+  std::erase(posted_, handler);
+  for (IoHandler*& h : running_posted_) {
+    if (h == handler) h = nullptr;
+  }
+}
+
 int EventLoop::run_once(int max_wait_ms) {
   int wait = timers_.next_timeout_ms();
   if (wait < 0 || wait > max_wait_ms) wait = max_wait_ms;
+  if (!posted_.empty()) wait = 0;
   int n = epoll_wait(epfd_, events_, static_cast<int>(std::size(events_)), wait);
   clock_.update();
   if (n < 0) n = 0;  // EINTR
@@ -59,6 +68,11 @@ int EventLoop::run_once(int max_wait_ms) {
     static_cast<IoHandler*>(events_[i].data.ptr)->on_io(events_[i].events);
   }
   timers_.advance(clock_.now_ms());
+  running_posted_.swap(posted_);
+  for (IoHandler* h : running_posted_) {
+    if (h != nullptr) h->on_io(0);
+  }
+  running_posted_.clear();
   if (on_wake_) on_wake_();
   while (!graveyard_.empty()) {
     std::vector<std::unique_ptr<Deferred>> dead;

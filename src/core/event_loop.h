@@ -51,6 +51,12 @@ class EventLoop {
 
   void destroy_later(std::unique_ptr<Deferred> obj) { graveyard_.push_back(std::move(obj)); }
 
+  // Calls handler->on_io(0) on the next turn, which then does not block in epoll_wait. For a
+  // handler that stopped early to be fair to others while its sockets still have work (with
+  // edge-triggered epoll no new event would come). A handler going away must unpost() itself.
+  void post(IoHandler* handler) { posted_.push_back(handler); }
+  void unpost(IoHandler* handler);
+
   Clock& clock() { return clock_; }
   uint64_t now_ms() const { return clock_.now_ms(); }
   TimerWheel& timers() { return timers_; }
@@ -72,6 +78,8 @@ class EventLoop {
   WakeHandler wake_handler_{*this};
   std::function<void()> on_wake_;
   std::vector<std::unique_ptr<Deferred>> graveyard_;
+  std::vector<IoHandler*> posted_;
+  std::vector<IoHandler*> running_posted_;
   epoll_event events_[256];
 };
 

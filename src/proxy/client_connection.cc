@@ -70,15 +70,24 @@ void ClientConnection::drive() {
     return;
   }
   in_drive_ = true;
-  for (int rounds = 0; rounds < 64 && !closed_; ++rounds) {
+  int rounds = 0;
+  for (; !closed_; ++rounds) {
+    if (rounds == 32) {
+      // Fairness: let other connections run; continue on the next loop turn.
+      worker_.loop().post(this);
+      break;
+    }
     again_ = false;
     bool got = read_some();
     bool progressed = process();
-    flush();
-    if (!got && !progressed && !again_) break;
+    bool sent = flush();  // room in out_ lets the response side move again
+    if (!got && !progressed && !sent && !again_) break;
   }
   in_drive_ = false;
-  if (!closed_ && peer_eof_ && !exchange_ && out_.empty()) close_now();
+  if (closed_) return;
+  // An idle keep-alive connection holds no buffer memory.
+  if (in_.empty()) in_.release(worker_.pool());
+  if (peer_eof_ && !exchange_ && out_.empty()) close_now();
 }
 
 bool ClientConnection::read_some() {
@@ -485,12 +494,14 @@ void ClientConnection::finish_exchange() {
   }
 }
 
-void ClientConnection::flush() {
-  if (closed_) return;
+bool ClientConnection::flush() {
+  if (closed_) return false;
+  bool sent = false;
   while (!out_.empty() && writable_) {
     ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
     if (n > 0) {
       out_.consume(static_cast<size_t>(n));
+      sent = true;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -501,20 +512,21 @@ void ClientConnection::flush() {
     // The client is gone.
     if (exchange_) abort_upstream();
     close_now();
-    return;
+    return false;
   }
   if (out_.empty()) {
     out_.release(worker_.pool());
     if (close_after_flush_) {
       ::shutdown(fd_, SHUT_WR);
       close_now();
-      return;
+      return false;
     }
   }
   // Back-pressure: the response side resumes once the client has taken the bytes.
-  if (exchange_ && exchange_->upstream_conn && out_.size() < kHighWater) {
+  if (sent && exchange_ && exchange_->upstream_conn && out_.size() < kHighWater) {
     exchange_->upstream_conn->resume_reading();
   }
+  return sent;
 }
 
 void ClientConnection::append_common_headers(std::string& out, bool close_after) {
@@ -594,8 +606,13 @@ void ClientConnection::on_upstream_failed(int status, const char* reason) {
     return;
   }
   if (x.response_started) {
-    // Never complete a body falsely: the client sees the connection close early.
-    close_now();
+    // Never complete a body falsely: what arrived is delivered, then the connection closes
+    // short of the declared length (or without the last chunk).
+    exchange_.reset();
+    worker_.exchange_finished();
+    close_after_flush_ = true;
+    worker_.loop().timers().cancel(*this);
+    flush();
     return;
   }
   send_error(status, reason, !x.request_done);
@@ -654,6 +671,7 @@ void ClientConnection::close_now() {
     worker_.exchange_finished();
   }
   worker_.loop().timers().cancel(*this);
+  worker_.loop().unpost(this);
   worker_.loop().remove(fd_);
   ::close(fd_);
   fd_ = -1;

@@ -87,7 +87,7 @@ class ClientConnection : public core::IoHandler, public core::Timer, public core
   bool forward_request_body();
   bool pump_response();
   void finish_exchange();
-  void flush();
+  bool flush();
   void send_error(int status, const char* reason, bool close_after, uint16_t allow = 0);
   void send_local(std::string_view head_prefix, std::string_view body, bool close_after);
   void append_common_headers(std::string& out, bool close_after);

@@ -1,5 +1,7 @@
 #include "proxy/worker.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -64,6 +66,8 @@ void Worker::Listener::on_io(uint32_t /*events*/) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       return;  // EAGAIN, or EMFILE: the next connection retries
     }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     auto* conn = new ClientConnection(worker_, fd, peer);
     worker_.clients_.push_front(conn->node);
   }
