@@ -25,8 +25,8 @@ class ChunkedDecoder {
   enum class Status : uint8_t { kData, kNeedMore, kDone, kError };
 
   // Longest chunk-size line including extensions and CRLF, and longest trailer section.
-  static constexpr size_t kMaxSizeLineBytes = 4 * 1024;
-  static constexpr size_t kMaxTrailerBytes = 16 * 1024;
+  static constexpr size_t kMaxSizeLineBytes = size_t{4} * 1024;
+  static constexpr size_t kMaxTrailerBytes = size_t{16} * 1024;
 
   void reset() { *this = ChunkedDecoder(); }
 

@@ -8,9 +8,10 @@
 namespace sluice::http {
 
 struct ParserLimits {
-  size_t max_head_bytes = 64 * 1024;  // start line + fields + final CRLF; beyond: 431 / error
-  size_t max_headers = 100;           // field lines; beyond: 431 / error
-  size_t max_uri_bytes = 8 * 1024;    // request-target; beyond: 414
+  size_t max_head_bytes =
+      size_t{64} * 1024;                    // start line + fields + final CRLF; beyond: 431 / error
+  size_t max_headers = 100;                 // field lines; beyond: 431 / error
+  size_t max_uri_bytes = size_t{8} * 1024;  // request-target; beyond: 414
 };
 
 enum class ParseStatus : uint8_t { kIncomplete, kDone, kError };
