@@ -53,6 +53,13 @@ class Gateway {
   const std::string& config_path() const { return config_path_; }
   ReloadOutcome last_reload() const;
   size_t worker_count() const { return workers_.size(); }
+  // While draining, each worker reports whether it still has requests in flight; all stop when
+  // none has, so an idle keep-alive client of one worker is still answered (with Connection:
+  // close) while another worker finishes its requests.
+  void set_worker_drained(bool drained) { drained_workers_.fetch_add(drained ? 1 : -1); }
+  bool all_drained() const {
+    return drained_workers_.load() == static_cast<int>(workers_.size());
+  }
   // True once every worker thread has returned (after drain()).
   bool finished() const { return running_.load(std::memory_order_acquire) == 0; }
 
@@ -67,6 +74,7 @@ class Gateway {
   std::atomic<bool> draining_{false};
   std::atomic<uint64_t> drain_deadline_ms_{0};
   std::atomic<int> running_{0};
+  std::atomic<int> drained_workers_{0};
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
 };

@@ -85,7 +85,13 @@ void Worker::on_turn() {
     round_robin_.assign(snapshot_->upstreams.size(), static_cast<uint32_t>(index_));
   }
   if (!draining_ && gateway_.draining()) begin_drain();
-  if (draining_ && (drained() || loop_.now_ms() >= gateway_.drain_deadline_ms())) stop_ = true;
+  if (draining_) {
+    if (drained() != reported_drained_) {
+      reported_drained_ = drained();
+      gateway_.set_worker_drained(reported_drained_);
+    }
+    if (gateway_.all_drained() || loop_.now_ms() >= gateway_.drain_deadline_ms()) stop_ = true;
+  }
 }
 
 void Worker::begin_drain() {

@@ -113,6 +113,7 @@ class Worker {
   ListNode clients_;  // every open client connection (for drain)
   uint64_t active_exchanges_ = 0;
   bool draining_ = false;
+  bool reported_drained_ = false;
   bool stop_ = false;
   http::RequestHead request_head_;
   http::ResponseHead response_head_;
