@@ -38,7 +38,8 @@ int validate(const std::string& path) {
   if (loaded.ok()) {
     routes = loaded.config->routes.size();
     upstreams = loaded.config->upstreams.size();
-    sluice::proxy::SnapshotResult built = sluice::proxy::build_snapshot(std::move(*loaded.config), 1);
+    sluice::proxy::SnapshotResult built =
+        sluice::proxy::build_snapshot(std::move(*loaded.config), 1);
     errors = std::move(built.errors);
   }
   for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
@@ -83,8 +84,7 @@ int run(const std::string& path) {
     }
   }
   std::fprintf(stderr, "sluice %s: %zu worker(s), %zu listener(s), config version 1 (%s)\n",
-               SLUICE_VERSION, gateway.worker_count(), snap->config.listeners.size(),
-               path.c_str());
+               SLUICE_VERSION, gateway.worker_count(), snap->config.listeners.size(), path.c_str());
   snap.reset();
 
   class SignalHandler : public sluice::core::IoHandler {

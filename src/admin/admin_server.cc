@@ -99,8 +99,9 @@ std::string json_list(const std::vector<std::string>& items) {
 std::string response(int status, const std::string& content_type, const std::string& body) {
   std::string out = "HTTP/1.1 " + std::to_string(status) + " ";
   out += http::reason_phrase(status);
-  out += "\r\ncontent-type: " + content_type + "\r\ncontent-length: " +
-         std::to_string(body.size()) + "\r\nconnection: close\r\n\r\n" + body;
+  out += "\r\ncontent-type: " + content_type +
+         "\r\ncontent-length: " + std::to_string(body.size()) + "\r\nconnection: close\r\n\r\n" +
+         body;
   return out;
 }
 
@@ -111,11 +112,21 @@ std::string json_escape(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -159,7 +170,8 @@ void AdminServer::on_io(uint32_t /*events*/) {
 std::string AdminServer::handle(std::string_view method, std::string_view path) {
   const std::string json = "application/json";
   if (path == "/healthz") {
-    if (method != "GET" && method != "HEAD") return response(405, json, "{\"error\":\"use GET\"}\n");
+    if (method != "GET" && method != "HEAD")
+      return response(405, json, "{\"error\":\"use GET\"}\n");
     return response(200, "text/plain", "ok\n");
   }
   if (path == "/readyz") {
@@ -171,10 +183,10 @@ std::string AdminServer::handle(std::string_view method, std::string_view path) 
     proxy::ReloadOutcome last = gateway_.last_reload();
     std::string body = "{\"version\":" + std::to_string(snap->version) + ",\"hash\":\"" +
                        snap->config.hash + "\",\"file\":\"" +
-                       json_escape(snap->config.source_file) + "\",\"workers\":" +
-                       std::to_string(gateway_.worker_count()) + ",\"routes\":" +
-                       std::to_string(snap->routes.size()) + ",\"upstreams\":" +
-                       std::to_string(snap->upstreams.size()) +
+                       json_escape(snap->config.source_file) +
+                       "\",\"workers\":" + std::to_string(gateway_.worker_count()) +
+                       ",\"routes\":" + std::to_string(snap->routes.size()) +
+                       ",\"upstreams\":" + std::to_string(snap->upstreams.size()) +
                        ",\"last_reload\":{\"ok\":" + (last.ok ? "true" : "false") +
                        ",\"errors\":" + json_list(last.errors) +
                        ",\"warnings\":" + json_list(last.warnings) + "}}\n";

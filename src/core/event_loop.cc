@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <vector>
 #include <stdexcept>
+#include <vector>
 
 namespace sluice::core {
 
@@ -36,7 +36,9 @@ bool EventLoop::modify(int fd, uint32_t events, IoHandler* handler) {
   return epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) == 0;
 }
 
-void EventLoop::remove(int fd) { epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
+void EventLoop::remove(int fd) {
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+}
 
 void EventLoop::wake() {
   uint64_t one = 1;

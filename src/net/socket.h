@@ -1,7 +1,8 @@
 // Thin wrappers over the BSD socket calls the gateway needs: non-blocking listeners with
 // SO_REUSEPORT (one per worker), non-blocking connects, and address conversion.
 // Example:
-//   SocketAddress a;  if (resolve_address("127.0.0.1", 8080, &a, &err)) int fd = listen_tcp(a, true, &err);
+//   SocketAddress a;  if (resolve_address("127.0.0.1", 8080, &a, &err)) int fd = listen_tcp(a,
+//   true, &err);
 #pragma once
 
 #include <sys/socket.h>

@@ -92,7 +92,8 @@ void ClientConnection::drive() {
 
 bool ClientConnection::read_some() {
   if (!readable_ || peer_eof_ || close_after_flush_) return false;
-  const size_t limit = exchange_ ? kHighWater : worker_.snapshot()->limits.max_head_bytes + kReadChunk;
+  const size_t limit =
+      exchange_ ? kHighWater : worker_.snapshot()->limits.max_head_bytes + kReadChunk;
   bool got = false;
   while (in_.size() < limit) {
     in_.reserve(worker_.pool(), kReadChunk);
@@ -225,8 +226,7 @@ bool ClientConnection::start_exchange() {
   char ip[64];
   x.upstream_head.clear();
   render_upstream_request(head, *x.route, peer_ip(ip, sizeof(ip)),
-                          std::string_view(x.request_id, x.request_id_len), path,
-                          x.upstream_head);
+                          std::string_view(x.request_id, x.request_id_len), path, x.upstream_head);
   if (head.expect_continue && !x.request_done && !x.client_http10 && in_.size() == head_len) {
     out_.append(worker_.pool(), "HTTP/1.1 100 Continue\r\n\r\n");
   }
@@ -350,7 +350,8 @@ bool ClientConnection::pump_response() {
     }
     size_t head_len = x.response_parser.head_length();
     if (head.status < 200) {
-      // Interim responses (103 Early Hints, a stray 100) are dropped: the client gets the final one.
+      // Interim responses (103 Early Hints, a stray 100) are dropped: the client gets the final
+      // one.
       if (head.status == 101) {
         on_upstream_failed(502, "upstream switched protocols");
         return true;
@@ -381,8 +382,8 @@ bool ClientConnection::pump_response() {
         }
         break;
     }
-    x.response_out = framing == ResponseFraming::kChunked ? Exchange::Out::kChunked
-                                                          : Exchange::Out::kRaw;
+    x.response_out =
+        framing == ResponseFraming::kChunked ? Exchange::Out::kChunked : Exchange::Out::kRaw;
     if (close) x.client_keep_alive = false;
     std::string& rendered = worker_.head_scratch();
     rendered.clear();
@@ -550,7 +551,8 @@ void ClientConnection::send_local(std::string_view head_prefix, std::string_view
   std::string& head = worker_.head_scratch();
   head.assign(head_prefix);
   append_common_headers(head, close_after);
-  if (!close_after && exchange_ && exchange_->client_http10) head.append("connection: keep-alive\r\n");
+  if (!close_after && exchange_ && exchange_->client_http10)
+    head.append("connection: keep-alive\r\n");
   head.append("\r\n");
   out_.append(worker_.pool(), head);
   out_.append(worker_.pool(), body);
@@ -586,9 +588,13 @@ void ClientConnection::send_error(int status, const char* reason, bool close_aft
   send_local(prefix, head_only ? std::string_view() : std::string_view(body), close_after);
 }
 
-void ClientConnection::on_upstream_readable() { drive(); }
+void ClientConnection::on_upstream_readable() {
+  drive();
+}
 
-void ClientConnection::on_upstream_writable() { drive(); }
+void ClientConnection::on_upstream_writable() {
+  drive();
+}
 
 void ClientConnection::on_upstream_failed(int status, const char* reason) {
   if (!exchange_) return;
@@ -597,8 +603,7 @@ void ClientConnection::on_upstream_failed(int status, const char* reason) {
   // A pooled connection the upstream closed just as we reused it: try once more on a fresh one
   // when nothing of the response arrived and the request can be replayed.
   bool replayable = x.upstream_reused && !x.retried && !x.response_started && up != nullptr &&
-                    up->in().empty() && x.request_body == http::BodyKind::kNone &&
-                    status == 502;
+                    up->in().empty() && x.request_body == http::BodyKind::kNone && status == 502;
   abort_upstream();
   if (replayable) {
     x.retried = true;

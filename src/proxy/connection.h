@@ -67,8 +67,8 @@ class ClientConnection : public core::IoHandler, public core::Timer, public core
   void on_timer() override;
 
   // Called by the UpstreamConnection of the current exchange.
-  void on_upstream_readable();   // response bytes are waiting in upstream's input buffer
-  void on_upstream_writable();   // upstream's output drained below the high-water mark
+  void on_upstream_readable();  // response bytes are waiting in upstream's input buffer
+  void on_upstream_writable();  // upstream's output drained below the high-water mark
   void on_upstream_failed(int status, const char* reason);  // before or after the response started
   // Worker-driven.
   void close_now();

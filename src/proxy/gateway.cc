@@ -142,8 +142,9 @@ ReloadOutcome Gateway::reload() {
   }
   if (!out.ok) out.version = version();
   for (const std::string& e : out.errors) std::fprintf(stderr, "reload rejected: %s\n", e.c_str());
-  if (out.ok) std::fprintf(stderr, "reload: config version %llu in force\n",
-                           static_cast<unsigned long long>(out.version));
+  if (out.ok)
+    std::fprintf(stderr, "reload: config version %llu in force\n",
+                 static_cast<unsigned long long>(out.version));
   std::lock_guard<std::mutex> lock(mu_);
   last_reload_ = out;
   return out;

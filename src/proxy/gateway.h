@@ -57,9 +57,7 @@ class Gateway {
   // none has, so an idle keep-alive client of one worker is still answered (with Connection:
   // close) while another worker finishes its requests.
   void set_worker_drained(bool drained) { drained_workers_.fetch_add(drained ? 1 : -1); }
-  bool all_drained() const {
-    return drained_workers_.load() == static_cast<int>(workers_.size());
-  }
+  bool all_drained() const { return drained_workers_.load() == static_cast<int>(workers_.size()); }
   // True once every worker thread has returned (after drain()).
   bool finished() const { return running_.load(std::memory_order_acquire) == 0; }
 

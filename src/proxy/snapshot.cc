@@ -89,11 +89,9 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version) {
     route.strip_prefix = rc.strip_prefix;
     route.rewrite_prefix = rc.rewrite_prefix;
     route.max_body_bytes = rc.max_body_bytes.value_or(cfg.limits.max_body_bytes);
-    route.response_timeout_ms =
-        rc.timeout_ms.value_or(route.upstream >= 0
-                                   ? cfg.upstreams[static_cast<size_t>(route.upstream)]
-                                         .response_timeout_ms
-                                   : cfg.timeouts.upstream_response_ms);
+    route.response_timeout_ms = rc.timeout_ms.value_or(
+        route.upstream >= 0 ? cfg.upstreams[static_cast<size_t>(route.upstream)].response_timeout_ms
+                            : cfg.timeouts.upstream_response_ms);
     snap->routes.push_back(std::move(route));
   }
 

@@ -35,8 +35,8 @@ struct Upstream {
 
 struct Route {
   std::string name;
-  int upstream = -1;          // index into Snapshot::upstreams, or -1 for a respond route
-  std::string respond_head;   // "HTTP/1.1 200 OK\r\nname: value\r\n...content-length: N\r\n"
+  int upstream = -1;         // index into Snapshot::upstreams, or -1 for a respond route
+  std::string respond_head;  // "HTTP/1.1 200 OK\r\nname: value\r\n...content-length: N\r\n"
   std::string respond_body;
   std::string strip_prefix;
   std::string rewrite_prefix;

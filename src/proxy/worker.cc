@@ -15,9 +15,13 @@
 namespace sluice::proxy {
 namespace {
 
-ClientConnection* client_of(ListNode* n) { return static_cast<ClientConnection*>(n->owner); }
+ClientConnection* client_of(ListNode* n) {
+  return static_cast<ClientConnection*>(n->owner);
+}
 
-UpstreamConnection* upstream_of(ListNode* n) { return static_cast<UpstreamConnection*>(n->owner); }
+UpstreamConnection* upstream_of(ListNode* n) {
+  return static_cast<UpstreamConnection*>(n->owner);
+}
 
 uint64_t splitmix(uint64_t& s) {
   uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
@@ -28,7 +32,7 @@ uint64_t splitmix(uint64_t& s) {
 
 }  // namespace
 
-Worker::Worker(Gateway& gateway, int index, std::vector<int> listen_fds)
+Worker::Worker(Gateway& gateway, int index, const std::vector<int>& listen_fds)
     : gateway_(gateway), index_(index) {
   for (int fd : listen_fds) {
     listeners_.push_back(std::make_unique<Listener>(*this, fd));
@@ -75,7 +79,9 @@ void Worker::Listener::on_io(uint32_t /*events*/) {
   worker_.loop_.modify(fd_, EPOLLIN, this);
 }
 
-void Worker::client_closed(ClientConnection* conn) { conn->node.unlink(); }
+void Worker::client_closed(ClientConnection* conn) {
+  conn->node.unlink();
+}
 
 void Worker::on_turn() {
   uint64_t v = gateway_.version();
@@ -106,7 +112,9 @@ void Worker::begin_drain() {
   }
 }
 
-bool Worker::drained() const { return active_exchanges_ == 0; }
+bool Worker::drained() const {
+  return active_exchanges_ == 0;
+}
 
 void Worker::run() {
   on_turn();

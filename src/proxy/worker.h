@@ -51,7 +51,7 @@ struct TargetPool {
 
 class Worker {
  public:
-  Worker(Gateway& gateway, int index, std::vector<int> listen_fds);
+  Worker(Gateway& gateway, int index, const std::vector<int>& listen_fds);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;

@@ -141,8 +141,8 @@ TEST(Messages, ErrorBodyIsJson) {
 }
 
 TEST(Messages, HopByHopList) {
-  for (const char* n : {"Connection", "keep-alive", "TE", "Trailer", "Transfer-Encoding",
-                        "Upgrade", "Proxy-Authorization", "Proxy-Connection"}) {
+  for (const char* n : {"Connection", "keep-alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+                        "Proxy-Authorization", "Proxy-Connection"}) {
     EXPECT_TRUE(is_hop_by_hop(n)) << n;
   }
   for (const char* n : {"Content-Length", "Host", "X-Request-Id", "Accept"}) {
