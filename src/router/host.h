@@ -1,60 +1,65 @@
-// Host handling for routing: the name part of a Host header value, and a case-insensitive map from
-// configured host names to radix-tree roots that is searched with string_views (no allocation).
+// Host handling for routing: the name part of a Host header value, and a case-insensitive table
+// from configured host names to radix-tree roots, searched with string_views (no allocation).
 // Example:
 //   HostMap m;
 //   m.insert("api.example.com", 3);
 //   m.find(host_name("API.Example.com:8443"));  // 3
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <vector>
 
-#include "http/header.h"
+#include "router/bytes.h"
 
 namespace sluice::router {
 
 // "Example.com:80" -> "Example.com", "[::1]:80" -> "[::1]"; a trailing dot (FQDN form) is dropped.
-constexpr std::string_view host_name(std::string_view host) {
+inline std::string_view host_name(std::string_view host) {
+  size_t end;
   if (!host.empty() && host.front() == '[') {
-    const size_t close = host.find(']');
-    if (close != std::string_view::npos) host = host.substr(0, close + 1);
+    end = find_byte(host.data(), host.size(), ']');
+    end = end < host.size() ? end + 1 : host.size();
   } else {
-    host = host.substr(0, host.find(':'));
+    end = find_byte(host.data(), host.size(), ':');
   }
-  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
-  return host;
+  if (end > 0 && host[end - 1] == '.') --end;
+  return host.substr(0, end);
 }
 
 class HostMap {
  public:
   static constexpr uint32_t kNone = UINT32_MAX;
-  void insert(std::string lower_name, uint32_t value) {
-    map_.emplace(std::move(lower_name), value);
-  }
+
+  // `name` must be lower-case; a name already present keeps its first value.
+  void insert(std::string name, uint32_t value);
+  // Case-insensitive; kNone when absent.
   uint32_t find(std::string_view name) const {
-    if (map_.empty()) return kNone;
-    const auto it = map_.find(name);
-    return it == map_.end() ? kNone : it->second;
+    return has_length(name.size()) ? find_slow(name) : kNone;
   }
-  bool empty() const { return map_.empty(); }
+  bool empty() const { return entries_.empty(); }
+  // The distinct name lengths, longest first: a caller trying suffixes of a host tries only these.
+  const std::vector<uint32_t>& lengths() const { return lengths_desc_; }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const {
-      uint64_t h = 0xcbf29ce484222325ULL;
-      for (char c : s)
-        h = (h ^ static_cast<unsigned char>(http::ascii_lower(c))) * 0x100000001b3ULL;
-      return static_cast<size_t>(h);
-    }
+  struct Entry {
+    std::string name;
+    uint32_t value;
+    uint32_t hash;
   };
-  struct Equal {
-    using is_transparent = void;
-    bool operator()(std::string_view a, std::string_view b) const { return http::iequals(a, b); }
-  };
-  std::unordered_map<std::string, uint32_t, Hash, Equal> map_;
+  uint32_t find_slow(std::string_view name) const;
+  void rehash(size_t slot_count);
+  bool has_length(size_t n) const {
+    n = n < 255 ? n : 255;
+    return (lengths_[n / 64] >> (n % 64)) & 1;
+  }
+
+  std::vector<Entry> entries_;
+  std::vector<uint32_t> slots_;  // index into entries_, or kNone
+  uint64_t lengths_[4] = {};     // which name lengths occur (255 = longer), to skip most misses
+  std::vector<uint32_t> lengths_desc_;
 };
 
 }  // namespace sluice::router

@@ -1,15 +1,13 @@
 #include "router/radix_tree.h"
 
+#include <algorithm>
+#include <bit>
 #include <cstring>
+
+#include "router/bytes.h"
 
 namespace sluice::router {
 namespace {
-
-uint64_t load_bytes(const char* p, size_t n) {
-  uint64_t v = 0;
-  std::memcpy(&v, p, n);
-  return v;
-}
 
 uint64_t mix(uint64_t h) {
   h ^= h >> 31;
@@ -18,21 +16,32 @@ uint64_t mix(uint64_t h) {
   return h;
 }
 
-uint32_t hash_segment(std::string_view s) {
-  const char* p = s.data();
-  size_t n = s.size();
-  uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
-  while (n >= 8) {
-    h = mix(h ^ load_bytes(p, 8));
-    p += 8;
-    n -= 8;
+// The key's first 8 bytes, zero-padded, without a byte loop.
+uint64_t key_head(const char* p, size_t n) {
+  if (n >= 8) return load64(p);
+  if (n >= 4) return load32(p) | (uint64_t{load32(p + n - 4)} << (8 * (n - 4)));
+  if (n == 0) return 0;
+  const auto byte = [](char c) { return uint64_t{static_cast<unsigned char>(c)}; };
+  return byte(p[0]) | (byte(p[n / 2]) << (8 * (n / 2))) | (byte(p[n - 1]) << (8 * (n - 1)));
+}
+
+uint32_t hash_key(const char* p, size_t n, uint64_t head) {
+  uint64_t h = head ^ (uint64_t{n} * 0x9e3779b97f4a7c15ULL);
+  if (n > 8) {
+    size_t i = 8;
+    for (; i + 8 < n; i += 8) h = mix(h) ^ load64(p + i);
+    h = mix(h) ^ load64(p + n - 8);
   }
-  h = mix(h ^ load_bytes(p, n) ^ (static_cast<uint64_t>(n) << 59));
+  h = mix(h);
   return static_cast<uint32_t>(h ^ (h >> 32));
 }
 
-bool bytes_equal(const char* a, const char* b, size_t n) {
-  return n == 0 || !std::memcmp(a, b, n);
+uint32_t key_tag(uint32_t hash, size_t n) {
+  return (hash & ~uint32_t{0xff}) | static_cast<uint32_t>(n < 255 ? n : 255);
+}
+
+uint32_t table_size(uint32_t child_count) {
+  return std::bit_ceil(std::max(8u, 2 * child_count));
 }
 
 }  // namespace
@@ -109,64 +118,71 @@ void RadixTree::freeze() {
   nodes_.clear();
   slots_.clear();
   chars_.clear();
-  // Breadth-first, so that the static children of a node are contiguous.
+  // Depth-first over sibling blocks: the static children of a node (and its param child) are
+  // contiguous, and each subtree, labels included, lies in one stretch of memory.
   std::vector<uint32_t> flat_of(build_.size(), kNone);
-  std::vector<uint32_t> order;
-  order.reserve(build_.size());
-  for (uint32_t& r : roots_) {
-    flat_of[r] = static_cast<uint32_t>(nodes_.size());
-    nodes_.emplace_back();
-    order.push_back(r);
-  }
-  for (size_t q = 0; q < order.size(); ++q) {
-    const BuildNode& b = build_[order[q]];
-    const uint32_t f = flat_of[order[q]];
-    const auto first_child = static_cast<uint32_t>(nodes_.size());
-    for (uint32_t c : b.children) {
-      flat_of[c] = static_cast<uint32_t>(nodes_.size());
-      nodes_.emplace_back();
-      order.push_back(c);
-    }
-    if (b.param != kNone) {
-      flat_of[b.param] = static_cast<uint32_t>(nodes_.size());
-      nodes_.emplace_back();
-      order.push_back(b.param);
-    }
-    Node& n = nodes_[f];
+  auto place = [&](uint32_t b) {
+    flat_of[b] = static_cast<uint32_t>(nodes_.size());
+    Node& n = nodes_.emplace_back();
+    const std::vector<std::string>& label = build_[b].label;
     n.label_off = static_cast<uint32_t>(chars_.size());
-    for (size_t k = 0; k < b.label.size(); ++k) {
+    for (size_t k = 0; k < label.size(); ++k) {
       if (k) chars_.push_back('/');
-      chars_.append(b.label[k]);
+      chars_.append(label[k]);
     }
     n.label_len = static_cast<uint32_t>(chars_.size() - n.label_off);
-    n.key_len = b.label.empty() ? 0 : static_cast<uint32_t>(b.label.front().size());
-    n.key_hash = hash_segment(std::string_view(chars_).substr(n.label_off, n.key_len));
+    n.key_len = label.empty() ? 0 : static_cast<uint32_t>(label.front().size());
+  };
+  std::vector<uint32_t> pending;
+  for (uint32_t r : roots_) place(r);
+  for (auto r = roots_.rbegin(); r != roots_.rend(); ++r) pending.push_back(*r);
+  while (!pending.empty()) {
+    const uint32_t b = pending.back();
+    pending.pop_back();
+    const BuildNode& bn = build_[b];
+    const auto first_child = static_cast<uint32_t>(nodes_.size());
+    for (uint32_t c : bn.children) place(c);
+    if (bn.param != kNone) place(bn.param);
+    Node& n = nodes_[flat_of[b]];
     n.children = first_child;
-    n.child_count = static_cast<uint32_t>(b.children.size());
-    n.param = b.param == kNone ? kNone : flat_of[b.param];
-    n.leaf = b.leaf;
-    n.catch_all = b.catch_all;
+    n.child_count = static_cast<uint32_t>(bn.children.size());
+    n.param = bn.param == kNone ? kNone : flat_of[bn.param];
+    n.leaf = bn.leaf;
+    n.catch_all = bn.catch_all;
+    if (bn.param != kNone) pending.push_back(bn.param);
+    for (auto c = bn.children.rbegin(); c != bn.children.rend(); ++c) pending.push_back(*c);
   }
-  // Hash tables for wide nodes, now that every key hash is known.
+  // Hash tables for wide nodes; such a node's `children` then names its table.
   for (Node& n : nodes_) {
     if (n.child_count <= kLinearChildren) continue;
-    uint32_t size = 8;
-    while (size < 2 * n.child_count) size *= 2;
-    n.table = static_cast<uint32_t>(slots_.size());
-    n.table_mask = size - 1;
-    slots_.resize(slots_.size() + size, Slot{0, kNone});
+    const uint32_t size = table_size(n.child_count);
+    const uint32_t mask = size - 1;
+    const auto table = static_cast<uint32_t>(slots_.size());
+    slots_.resize(slots_.size() + size, Slot{0, 0, kNone});
     for (uint32_t c = n.children; c < n.children + n.child_count; ++c) {
-      uint32_t k = nodes_[c].key_hash & n.table_mask;
-      while (slots_[n.table + k].node != kNone) k = (k + 1) & n.table_mask;
-      slots_[n.table + k] = Slot{nodes_[c].key_hash, c};
+      const char* key = chars_.data() + nodes_[c].label_off;
+      const size_t len = nodes_[c].key_len;
+      const uint64_t head = key_head(key, len);
+      const uint32_t h = hash_key(key, len, head);
+      uint32_t k = h & mask;
+      while (slots_[table + k].node != kNone) k = (k + 1) & mask;
+      slots_[table + k] = Slot{head, key_tag(h, len), c};
     }
+    n.children = table;
   }
   for (uint32_t& r : roots_) r = flat_of[r];
   build_.clear();
   build_.shrink_to_fit();
 }
 
-uint32_t RadixTree::find_child(const Node& node, std::string_view key) const {
+void RadixTree::renumber_leaves(const std::vector<uint32_t>& value_of) {
+  for (Node& n : nodes_) {
+    if (n.leaf != kNone) n.leaf = value_of[n.leaf];
+    if (n.catch_all != kNone) n.catch_all = value_of[n.catch_all];
+  }
+}
+
+inline uint32_t RadixTree::find_child(const Node& node, std::string_view key) const {
   const char* chars = chars_.data();
   if (node.child_count <= kLinearChildren) {
     for (uint32_t c = node.children; c < node.children + node.child_count; ++c) {
@@ -178,15 +194,19 @@ uint32_t RadixTree::find_child(const Node& node, std::string_view key) const {
     }
     return kNone;
   }
-  const uint32_t h = hash_segment(key);
-  const Slot* table = slots_.data() + node.table;
-  for (uint32_t k = h & node.table_mask;; k = (k + 1) & node.table_mask) {
+  const uint64_t head = key_head(key.data(), key.size());
+  const uint32_t h = hash_key(key.data(), key.size(), head);
+  const uint32_t tag = key_tag(h, key.size());
+  const Slot* table = slots_.data() + node.children;
+  const uint32_t mask = table_size(node.child_count) - 1;
+  for (uint32_t k = h & mask;; k = (k + 1) & mask) {
     const Slot& s = table[k];
     if (s.node == kNone) return kNone;
-    if (s.hash == h) {
+    if (s.tag == tag && s.head == head) {
+      if (key.size() <= 8) return s.node;
       const Node& child = nodes_[s.node];
       if (child.key_len == key.size() &&
-          bytes_equal(chars + child.label_off, key.data(), key.size())) {
+          bytes_equal(chars + child.label_off + 8, key.data() + 8, key.size() - 8)) {
         return s.node;
       }
     }
@@ -202,44 +222,67 @@ struct RadixTree::Walker {
   Visitor visit;
   void* ctx;
   size_t count = 0;
-  std::string_view captures[kMaxPatternParams];
+  Capture captures[kMaxPatternParams];  // no initialiser: only [0, count) is ever read
 
   // `pos` is the index of the '/' before the next segment, or path.size() when none is left.
+  // Recurses only where a param or catch-all could take over after the static branch fails.
   bool walk(uint32_t id, size_t pos) {
-    const Node& node = tree.nodes_[id];
+    const size_t saved = count;
     const size_t n = path.size();
-    if (pos == n) return node.leaf != kNone && visit(ctx, node.leaf, captures, count);
-    const size_t begin = pos + 1;
     const char* data = path.data();
-    const char* slash = static_cast<const char*>(std::memchr(data + begin, '/', n - begin));
-    const size_t end = slash ? static_cast<size_t>(slash - data) : n;
-    const std::string_view seg(data + begin, end - begin);
-    if (node.child_count != 0) {
-      const uint32_t c = tree.find_child(node, seg);
-      if (c != kNone) {
-        const Node& child = tree.nodes_[c];
-        const size_t rest = child.label_len - child.key_len;  // "/seg/seg" after the key
-        if (rest == 0) {
-          if (walk(c, end)) return true;
-        } else if (n - end >= rest &&
-                   bytes_equal(data + end, tree.chars_.data() + child.label_off + child.key_len,
-                               rest) &&
-                   (end + rest == n || data[end + rest] == '/')) {
-          if (walk(c, end + rest)) return true;
+    for (;;) {
+      const Node& node = tree.nodes_[id];
+      if (pos == n) {
+        if (node.leaf != kNone && visit(ctx, node.leaf, captures, count)) return true;
+        count = saved;
+        return false;
+      }
+      const size_t begin = pos + 1;
+      const size_t end = begin + find_byte(data + begin, n - begin, '/');
+      uint32_t next = kNone;
+      size_t next_pos = 0;
+      if (node.child_count != 0) {
+        next = tree.find_child(node, std::string_view(data + begin, end - begin));
+        if (next != kNone) {
+          const Node& child = tree.nodes_[next];
+          const size_t rest = child.label_len - child.key_len;  // "/seg/seg" after the key
+          next_pos = end + rest;
+          if (rest != 0 &&
+              !(n - end >= rest &&
+                bytes_equal(data + end, tree.chars_.data() + child.label_off + child.key_len,
+                            rest) &&
+                (next_pos == n || data[next_pos] == '/'))) {
+            next = kNone;
+          }
         }
       }
+      const bool has_param = node.param != kNone && end > begin && count < kMaxPatternParams;
+      const bool has_catch_all = node.catch_all != kNone && count < kMaxPatternParams;
+      if (next != kNone) {
+        if (!has_param && !has_catch_all) {
+          id = next;
+          pos = next_pos;
+          continue;
+        }
+        if (walk(next, next_pos)) return true;
+      }
+      if (has_param) {
+        captures[count++] = Capture{data + begin, end - begin};
+        if (!has_catch_all) {
+          id = node.param;
+          pos = end;
+          continue;
+        }
+        if (walk(node.param, end)) return true;
+        --count;
+      }
+      if (has_catch_all) {
+        captures[count++] = Capture{data + begin, n - begin};
+        if (visit(ctx, node.catch_all, captures, count)) return true;
+      }
+      count = saved;
+      return false;
     }
-    if (node.param != kNone && end > begin && count < kMaxPatternParams) {
-      captures[count++] = seg;
-      if (walk(node.param, end)) return true;
-      --count;
-    }
-    if (node.catch_all != kNone && count < kMaxPatternParams) {
-      captures[count++] = path.substr(begin);
-      if (visit(ctx, node.catch_all, captures, count)) return true;
-      --count;
-    }
-    return false;
   }
 };
 

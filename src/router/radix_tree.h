@@ -10,8 +10,8 @@
 //   parse_pattern("/users/{id}", &p);
 //   uint32_t leaf = t.insert(root, p.segments);
 //   t.freeze();
-//   t.find(root, "/users/7", [](void*, uint32_t l, const std::string_view* caps, size_t n) {
-//     return true;  // l == leaf, caps[0] == "7", n == 1
+//   t.find(root, "/users/7", [](void*, uint32_t l, RadixTree::Capture* caps, size_t n) {
+//     return true;  // l == leaf, n == 1, caps[0] is {"7", 1}
 //   }, nullptr);
 #pragma once
 
@@ -28,10 +28,15 @@ namespace sluice::router {
 class RadixTree {
  public:
   static constexpr uint32_t kNone = UINT32_MAX;
+  // A param value: a view into the path (plain, so that the capture stack needs no zeroing).
+  struct Capture {
+    const char* data;
+    size_t size;
+  };
   // Called for each leaf whose pattern matches, best first; returns true to stop the search.
-  // captures[0..count) are the param values in pattern order (views into the path).
-  using Visitor = bool (*)(void* ctx, uint32_t leaf, const std::string_view* captures,
-                           size_t count);
+  // captures[0..count) are the param values in pattern order. (Not const: GCC 12 would warn
+  // that the uninitialised tail of the capture stack may be read.)
+  using Visitor = bool (*)(void* ctx, uint32_t leaf, Capture* captures, size_t count);
 
   // Building (before freeze()).
   uint32_t add_root();
@@ -40,6 +45,9 @@ class RadixTree {
   // Lays the tree out flat for lookups; no insert afterwards.
   void freeze();
   uint32_t leaf_count() const { return leaf_count_; }
+  // After freeze(): the visitor gets value_of[leaf] instead of each leaf id, so that a caller can
+  // hand out indexes into its own tables without one more lookup.
+  void renumber_leaves(const std::vector<uint32_t>& value_of);
 
   // Lookup (after freeze()); allocates nothing. Returns true when `visit` stopped the search.
   bool find(uint32_t root, std::string_view path, Visitor visit, void* ctx) const;
@@ -52,21 +60,22 @@ class RadixTree {
     uint32_t leaf = kNone;
     uint32_t catch_all = kNone;
   };
-  struct Node {
+  struct alignas(32) Node {
     uint32_t label_off = 0;  // label in chars_: segments joined by '/'
     uint32_t label_len = 0;
     uint32_t key_len = 0;  // the label's first segment, the key of this node in its parent
-    uint32_t key_hash = 0;
-    uint32_t children = 0;  // static children are nodes_[children, children + child_count)
     uint32_t child_count = 0;
-    uint32_t table = 0;  // hash table in slots_ when child_count > kLinearChildren
-    uint32_t table_mask = 0;
+    // Static children are nodes_[children, children + child_count), or, when child_count >
+    // kLinearChildren, found through the hash table at slots_[children].
+    uint32_t children = 0;
     uint32_t param = kNone;
     uint32_t leaf = kNone;
     uint32_t catch_all = kNone;
   };
+  // A hash-table entry; keys of up to 8 bytes are compared here, without touching the child.
   struct Slot {
-    uint32_t hash;
+    uint64_t head;  // the key's first 8 bytes, zero-padded
+    uint32_t tag;   // hash bits over the key's length (capped at 255)
     uint32_t node;
   };
   struct Walker;

@@ -5,6 +5,7 @@
 #include <tuple>
 #include <utility>
 
+#include "router/bytes.h"
 #include "router/pattern.h"
 
 namespace sluice::router {
@@ -104,7 +105,10 @@ std::unique_ptr<Router> Router::build(std::vector<RouteSpec> specs,
       ok = false;
     }
     if (spec.methods & ~kListableMethods) {
-      fail(i, std::nullopt, describe(spec, i) + ": method set has bits of no listable method");
+      fail(i, std::nullopt,
+           describe(spec, i) + ": lists a method the router does not know; only " +
+               allow_header_value(kListableMethods) +
+               " can be listed (other methods are routed by routes without methods)");
       ok = false;
     }
     CompiledRoute& cr = router->routes_[i];
@@ -166,41 +170,56 @@ std::unique_ptr<Router> Router::build(std::vector<RouteSpec> specs,
     if ((ra.methods != 0) != (rb.methods != 0)) return ra.methods != 0;
     return a < b;
   };
-  router->leaf_begin_.push_back(0);
-  for (auto& leaf : leaves) {
-    std::sort(leaf.begin(), leaf.end(), better);
-    router->leaf_routes_.insert(router->leaf_routes_.end(), leaf.begin(), leaf.end());
-    router->leaf_begin_.push_back(static_cast<uint32_t>(router->leaf_routes_.size()));
+  std::vector<uint32_t> names_of(routes.size());
+  for (size_t i = 0; i < routes.size(); ++i) {
+    names_of[i] = static_cast<uint32_t>(router->param_names_.size());
+    for (const std::string& n : routes[i].param_names) router->param_names_.push_back(n);
   }
+  std::vector<uint32_t> first_candidate(leaves.size());
+  for (size_t l = 0; l < leaves.size(); ++l) {
+    std::vector<uint32_t>& leaf = leaves[l];
+    std::sort(leaf.begin(), leaf.end(), better);
+    first_candidate[l] = static_cast<uint32_t>(router->candidates_.size());
+    for (uint32_t i : leaf) {
+      router->candidates_.push_back(Candidate{i, names_of[i], routes[i].methods,
+                                              static_cast<uint16_t>(routes[i].headers.size()),
+                                              i == leaf.back()});
+    }
+  }
+  router->tree_.renumber_leaves(first_candidate);
   router->specs_ = std::move(specs);
   return router;
 }
 
-bool Router::select(MatchContext* ctx, uint32_t leaf, const std::string_view* captures,
+bool Router::select(MatchContext* ctx, uint32_t first, RadixTree::Capture* captures,
                     size_t count) const {
-  for (uint32_t k = leaf_begin_[leaf]; k < leaf_begin_[leaf + 1]; ++k) {
-    const uint32_t index = leaf_routes_[k];
-    const CompiledRoute& r = routes_[index];
-    if (!headers_match(r.headers, ctx->headers)) continue;
-    if (r.methods != 0 && !(r.methods & ctx->method_bit)) {
-      ctx->allowed |= r.methods;
+  for (const Candidate* c = &candidates_[first];; ++c) {
+    if (c->header_count != 0 && !headers_match(routes_[c->route].headers, ctx->headers)) {
+      if (c->last) return false;
+      continue;
+    }
+    if (c->methods != 0 && !(c->methods & ctx->method_bit)) {
+      ctx->allowed |= c->methods;
+      if (c->last) return false;
       continue;
     }
     MatchResult& m = *ctx->result;
     m.status = MatchStatus::kFound;
-    m.route = index;
+    m.route = c->route;
     m.param_count = count;
-    for (size_t j = 0; j < count; ++j) m.params[j] = Param{r.param_names[j], captures[j]};
+    const std::string_view* names = param_names_.data() + c->names;
+    for (size_t j = 0; j < count; ++j) {
+      m.params[j] = Param{names[j], std::string_view(captures[j].data, captures[j].size)};
+    }
     return true;
   }
-  return false;
 }
 
 MatchResult Router::match(std::string_view host, http::Method method, std::string_view path,
                           std::span<const http::Header> headers) const {
   MatchResult result;
   MatchContext ctx{this, headers, http::method_bit(method), 0, &result};
-  auto visit = [](void* c, uint32_t leaf, const std::string_view* captures, size_t count) {
+  auto visit = [](void* c, uint32_t leaf, RadixTree::Capture* captures, size_t count) {
     auto* mc = static_cast<MatchContext*>(c);
     return mc->router->select(mc, leaf, captures, count);
   };
@@ -211,10 +230,11 @@ MatchResult Router::match(std::string_view host, http::Method method, std::strin
   if (!name.empty()) {
     if (found_in(exact_hosts_.find(name))) return result;
     if (!wildcard_hosts_.empty() && name.front() != '[') {
-      // Longest suffix first; a dot at 0 would make the apex match its own wildcard.
-      for (size_t dot = name.find('.', 1); dot != std::string_view::npos;
-           dot = name.find('.', dot + 1)) {
-        if (found_in(wildcard_hosts_.find(name.substr(dot)))) return result;
+      // Longest suffix first, and only suffixes as long as a configured one. The suffix must
+      // leave a label before it: "*.example.com" does not match the apex.
+      for (const uint32_t len : wildcard_hosts_.lengths()) {
+        if (len >= name.size() || name[name.size() - len] != '.') continue;
+        if (found_in(wildcard_hosts_.find(name.substr(name.size() - len)))) return result;
       }
     }
   }

@@ -85,6 +85,9 @@ class Router {
   const RouteSpec& route(size_t index) const { return specs_[index]; }
   size_t size() const { return specs_.size(); }
 
+  Router(const Router&) = delete;  // match results view into the Router's own strings
+  Router& operator=(const Router&) = delete;
+
  private:
   struct CompiledRoute {
     uint16_t methods = 0;
@@ -92,17 +95,24 @@ class Router {
     std::vector<HeaderMatch> headers;  // names lower-case
     std::vector<std::string> param_names;
   };
+  // One route at a leaf of the tree, with what select() needs first, packed together.
+  struct Candidate {
+    uint32_t route;
+    uint32_t names;  // first of its param names in param_names_
+    uint16_t methods;
+    uint16_t header_count;
+    bool last;  // the leaf's candidates end here
+  };
   struct MatchContext;
 
   Router() = default;
-  bool select(MatchContext* ctx, uint32_t leaf, const std::string_view* captures,
-              size_t count) const;
+  bool select(MatchContext* ctx, uint32_t first, RadixTree::Capture* captures, size_t count) const;
 
   std::vector<RouteSpec> specs_;
   std::vector<CompiledRoute> routes_;
-  // Routes of leaf l, best first: leaf_routes_[leaf_begin_[l], leaf_begin_[l + 1]).
-  std::vector<uint32_t> leaf_routes_;
-  std::vector<uint32_t> leaf_begin_;
+  // The candidates of each leaf, best first; the tree's leaf values index the first.
+  std::vector<Candidate> candidates_;
+  std::vector<std::string_view> param_names_;  // views into routes_[].param_names
   RadixTree tree_;
   HostMap exact_hosts_;
   HostMap wildcard_hosts_;  // "*.example.com" is kept as ".example.com"

@@ -362,6 +362,12 @@ TEST(RouterBuild, ReportsBadHostsMethodsAndHeaders) {
   ASSERT_EQ(errors.size(), 6u);
   for (size_t i = 0; i < errors.size(); ++i) EXPECT_EQ(errors[i].route, i) << errors[i].message;
   EXPECT_EQ(Router::build({spec("x", "/", 0, "a.com:80")}, nullptr), nullptr);  // errors optional
+
+  errors.clear();  // unknown methods (kOther) are routed only by routes without methods
+  EXPECT_EQ(Router::build({spec("purge", "/", methods({Method::kGet, Method::kOther}))}, &errors),
+            nullptr);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message.find("does not know"), std::string::npos) << errors[0].message;
 }
 
 TEST(RouterBuild, DetectsDuplicatesNamingBothRoutes) {
