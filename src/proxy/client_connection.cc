@@ -59,6 +59,7 @@ void ClientConnection::arm(TimerMode mode, uint64_t ms) {
 void ClientConnection::on_io(uint32_t events) {
   if (closed_) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_closing_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
   drive();
 }
@@ -101,6 +102,12 @@ bool ClientConnection::read_some() {
     if (n > 0) {
       in_.commit(static_cast<size_t>(n));
       got = true;
+      // A short read drained the socket: skip the read that would only say EAGAIN. Arrivals
+      // after this read raise a new edge; a FIN already queued was flagged by EPOLLRDHUP.
+      if (in_.writable() > 0 && !peer_closing_) {
+        readable_ = false;
+        break;
+      }
       continue;
     }
     if (n == 0) {
@@ -159,7 +166,7 @@ bool ClientConnection::process() {
 bool ClientConnection::start_exchange() {
   http::RequestHead& head = worker_.request_head();
   const std::shared_ptr<const Snapshot>& snap = worker_.snapshot();
-  auto ex = std::make_unique<Exchange>();
+  std::unique_ptr<Exchange> ex = worker_.take_exchange();
   ex->snapshot = snap;
   ex->method = head.method;
   ex->client_http10 = head.version_minor == 0;
@@ -481,8 +488,7 @@ bool ClientConnection::pump_response() {
 void ClientConnection::finish_exchange() {
   const bool keep = exchange_->client_keep_alive && !worker_.draining();
   const uint64_t idle_ms = exchange_->snapshot->config.timeouts.idle_ms;
-  exchange_.reset();
-  worker_.exchange_finished();
+  end_exchange();
   parser_.reset();
   if (!keep) {
     close_after_flush_ = true;
@@ -493,6 +499,11 @@ void ClientConnection::finish_exchange() {
   } else {
     arm(TimerMode::kHeader, worker_.snapshot()->config.timeouts.client_header_ms);
   }
+}
+
+void ClientConnection::end_exchange() {
+  worker_.recycle_exchange(std::move(exchange_));
+  worker_.exchange_finished();
 }
 
 bool ClientConnection::flush() {
@@ -563,8 +574,7 @@ void ClientConnection::send_local(std::string_view head_prefix, std::string_view
   }
   if (close_after) {
     if (exchange_) {
-      exchange_.reset();
-      worker_.exchange_finished();
+      end_exchange();
     }
     close_after_flush_ = true;
     worker_.loop().timers().cancel(*this);
@@ -613,8 +623,7 @@ void ClientConnection::on_upstream_failed(int status, const char* reason) {
   if (x.response_started) {
     // Never complete a body falsely: what arrived is delivered, then the connection closes
     // short of the declared length (or without the last chunk).
-    exchange_.reset();
-    worker_.exchange_finished();
+    end_exchange();
     close_after_flush_ = true;
     worker_.loop().timers().cancel(*this);
     flush();
@@ -672,8 +681,7 @@ void ClientConnection::close_now() {
   closed_ = true;
   if (exchange_) {
     abort_upstream();
-    exchange_.reset();
-    worker_.exchange_finished();
+    end_exchange();
   }
   worker_.loop().timers().cancel(*this);
   worker_.loop().unpost(this);

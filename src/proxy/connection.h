@@ -56,6 +56,14 @@ struct Exchange {
   uint64_t response_remaining = 0;
   http::ChunkedDecoder response_chunked;
   std::string upstream_head;  // serialized request head, kept to retry on a fresh connection
+
+  // Back to the initial state, keeping upstream_head's capacity (exchanges are recycled).
+  void reset() {
+    std::string head = std::move(upstream_head);
+    head.clear();
+    *this = Exchange();
+    upstream_head = std::move(head);
+  }
 };
 
 class ClientConnection : public core::IoHandler, public core::Timer, public core::Deferred {
@@ -87,6 +95,7 @@ class ClientConnection : public core::IoHandler, public core::Timer, public core
   bool forward_request_body();
   bool pump_response();
   void finish_exchange();
+  void end_exchange();
   bool flush();
   void send_error(int status, const char* reason, bool close_after, uint16_t allow = 0);
   void send_local(std::string_view head_prefix, std::string_view body, bool close_after);
@@ -107,6 +116,7 @@ class ClientConnection : public core::IoHandler, public core::Timer, public core
   bool readable_ = true;
   bool writable_ = true;
   bool peer_eof_ = false;
+  bool peer_closing_ = false;  // EPOLLRDHUP seen: read until EOF
   bool close_after_flush_ = false;
   bool closed_ = false;
   bool in_drive_ = false;
@@ -156,6 +166,7 @@ class UpstreamConnection : public core::IoHandler, public core::Timer, public co
   bool readable_ = false;
   bool writable_ = false;
   bool eof_ = false;
+  bool peer_closing_ = false;
   bool failed_ = false;
   bool closed_ = false;
   bool parked_ = false;

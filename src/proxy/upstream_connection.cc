@@ -63,6 +63,7 @@ void UpstreamConnection::on_io(uint32_t events) {
     }
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) readable_ = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP)) peer_closing_ = true;
   if (parked_) {
     // An idle pooled connection has nothing to say: data or EOF means it cannot be reused.
     if (readable_) close_now();
@@ -110,6 +111,12 @@ void UpstreamConnection::read_some() {
     if (n > 0) {
       in_.commit(static_cast<size_t>(n));
       got = true;
+      // A short read drained the socket: skip the read that would only say EAGAIN. Arrivals
+      // after this read raise a new edge; a FIN already queued was flagged by EPOLLRDHUP.
+      if (in_.writable() > 0 && !peer_closing_) {
+        readable_ = false;
+        break;
+      }
       continue;
     }
     if (n == 0) {

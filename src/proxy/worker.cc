@@ -163,6 +163,19 @@ void Worker::release_upstream(UpstreamConnection* conn, const Upstream& upstream
   ++pool.idle_count;
 }
 
+std::unique_ptr<Exchange> Worker::take_exchange() {
+  if (free_exchanges_.empty()) return std::make_unique<Exchange>();
+  std::unique_ptr<Exchange> ex = std::move(free_exchanges_.back());
+  free_exchanges_.pop_back();
+  return ex;
+}
+
+void Worker::recycle_exchange(std::unique_ptr<Exchange> ex) {
+  if (!ex || free_exchanges_.size() >= 256) return;
+  ex->reset();
+  free_exchanges_.push_back(std::move(ex));
+}
+
 void Worker::make_request_id(char out[32]) {
   static constexpr char kHex[] = "0123456789abcdef";
   for (int half = 0; half < 2; ++half) {

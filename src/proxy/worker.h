@@ -22,6 +22,7 @@ namespace sluice::proxy {
 class Gateway;
 class ClientConnection;
 class UpstreamConnection;
+struct Exchange;
 
 // Intrusive list membership for connections (idle pools, all-connections lists).
 struct ListNode {
@@ -79,6 +80,9 @@ class Worker {
   void release_upstream(UpstreamConnection* conn, const Upstream& upstream);
   TargetPool& target_pool(const std::string& key) { return pools_[key]; }
 
+  // Exchanges are recycled per worker: no allocation per request in the steady state.
+  std::unique_ptr<Exchange> take_exchange();
+  void recycle_exchange(std::unique_ptr<Exchange> ex);
   void exchange_started() { ++active_exchanges_; }
   void exchange_finished() { --active_exchanges_; }
   void client_closed(ClientConnection* conn);
@@ -111,6 +115,7 @@ class Worker {
   std::vector<uint32_t> round_robin_;
   std::unordered_map<std::string, TargetPool> pools_;
   ListNode clients_;  // every open client connection (for drain)
+  std::vector<std::unique_ptr<Exchange>> free_exchanges_;
   uint64_t active_exchanges_ = 0;
   bool draining_ = false;
   bool reported_drained_ = false;
