@@ -738,7 +738,21 @@ class Parser {
     if (const Item* b = m->get("body")) {
       if (std::optional<std::string> body = string(*b)) resp.body = std::move(*body);
     }
-    if (const Item* h = m->get("headers")) resp.headers = headers(*h);
+    if (const Item* h = m->get("headers")) {
+      resp.headers = headers(*h);
+      // Framing and connection fields are the gateway's to write, never the config's.
+      for (const auto& [name, value] : resp.headers) {
+        if (name == "content-length" || name == "transfer-encoding" || name == "connection" ||
+            name == "keep-alive" || name == "upgrade" || name == "te" || name == "trailer") {
+          error(h->mark, h->path + "." + name,
+                "header " + quote(name) + " is set by sluice and cannot be configured");
+        }
+      }
+    }
+    if ((resp.status == 204 || resp.status == 304) && !resp.body.empty()) {
+      error(it.mark, it.path + ".body",
+            "status " + std::to_string(resp.status) + " cannot have a body");
+    }
     r.respond = std::move(resp);
   }
 

@@ -175,6 +175,7 @@ bool ClientConnection::start_exchange() {
   ex->request_remaining = head.content_length;
   ex->request_done = head.body == http::BodyKind::kNone ||
                      (head.body == http::BodyKind::kContentLength && head.content_length == 0);
+  ex->has_body = !ex->request_done;
   const http::Header* rid = http::find_header(head.headers, "x-request-id");
   if (rid != nullptr && valid_request_id(rid->value)) {
     std::memcpy(ex->request_id, rid->value.data(), rid->value.size());
@@ -232,8 +233,10 @@ bool ClientConnection::start_exchange() {
   }
   char ip[64];
   x.upstream_head.clear();
+  x.target = &worker_.pick_target(*snap, x.route->upstream);
   render_upstream_request(head, *x.route, peer_ip(ip, sizeof(ip)),
-                          std::string_view(x.request_id, x.request_id_len), path, x.upstream_head);
+                          std::string_view(x.request_id, x.request_id_len), path, x.target->key,
+                          x.upstream_head);
   if (head.expect_continue && !x.request_done && !x.client_http10 && in_.size() == head_len) {
     out_.append(worker_.pool(), "HTTP/1.1 100 Continue\r\n\r\n");
   }
@@ -250,9 +253,8 @@ bool ClientConnection::start_exchange() {
 
 void ClientConnection::connect_upstream() {
   Exchange& x = *exchange_;
-  const Target& target = worker_.pick_target(*x.snapshot, x.route->upstream);
   bool reused = false;
-  UpstreamConnection* up = worker_.acquire_upstream(target, *x.upstream, &reused);
+  UpstreamConnection* up = worker_.acquire_upstream(*x.target, *x.upstream, &reused);
   if (up == nullptr) {
     send_error(502, "cannot connect to upstream", true);
     return;
@@ -347,6 +349,10 @@ bool ClientConnection::pump_response() {
     if (st == http::ParseStatus::kIncomplete) {
       if (up->eof()) {
         on_upstream_failed(502, "upstream closed the connection mid-response");
+        return true;
+      }
+      if (up->in().size() >= kHighWater) {
+        on_upstream_failed(502, "upstream response head too large");
         return true;
       }
       return progressed;
@@ -489,7 +495,8 @@ void ClientConnection::finish_exchange() {
   const bool keep = exchange_->client_keep_alive && !worker_.draining();
   const uint64_t idle_ms = exchange_->snapshot->config.timeouts.idle_ms;
   end_exchange();
-  parser_.reset();
+  // The next request is parsed with the limits of the config in force now.
+  parser_ = http::RequestParser(worker_.snapshot()->limits);
   if (!keep) {
     close_after_flush_ = true;
     return;
@@ -613,7 +620,7 @@ void ClientConnection::on_upstream_failed(int status, const char* reason) {
   // A pooled connection the upstream closed just as we reused it: try once more on a fresh one
   // when nothing of the response arrived and the request can be replayed.
   bool replayable = x.upstream_reused && !x.retried && !x.response_started && up != nullptr &&
-                    up->in().empty() && x.request_body == http::BodyKind::kNone && status == 502;
+                    up->in().empty() && !x.has_body && status == 502;
   abort_upstream();
   if (replayable) {
     x.retried = true;
@@ -656,7 +663,6 @@ void ClientConnection::on_timer() {
       }
       return;
     case TimerMode::kBody:
-    case TimerMode::kWrite:
       if (exchange_ && !exchange_->response_started) {
         abort_upstream();
         send_error(408, "request body timeout", true);

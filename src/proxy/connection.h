@@ -30,6 +30,7 @@ struct Exchange {
   std::shared_ptr<const Snapshot> snapshot;  // the config this request started with
   const Route* route = nullptr;
   const Upstream* upstream = nullptr;
+  const Target* target = nullptr;
   http::Method method = http::Method::kGet;
   bool client_keep_alive = true;
   bool client_http10 = false;
@@ -42,6 +43,7 @@ struct Exchange {
   uint64_t request_body_bytes = 0;
   http::ChunkedDecoder request_chunked;
   bool request_done = false;
+  bool has_body = false;  // a body follows the head (so the request cannot be replayed)
   bool discard_body = false;
 
   // Response, upstream → client.
@@ -86,7 +88,7 @@ class ClientConnection : public core::IoHandler, public core::Timer, public core
   ListNode node{this};  // in Worker::clients_
 
  private:
-  enum class TimerMode : uint8_t { kIdle, kHeader, kBody, kWrite };
+  enum class TimerMode : uint8_t { kIdle, kHeader, kBody };
 
   void drive();
   bool read_some();

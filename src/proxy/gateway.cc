@@ -68,6 +68,7 @@ bool Gateway::start(std::vector<std::string>* errors) {
     return false;
   }
   const config::Config& cfg = built.snapshot->config;
+  bound_ = cfg;
   int n = cfg.workers;
   if (n <= 0) n = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
 
@@ -82,6 +83,15 @@ bool Gateway::start(std::vector<std::string>* errors) {
                         std::to_string(l.mark.col) + ": listeners: " + err);
       continue;
     }
+    // SO_REUSEPORT would let this process silently share a port another process listens on;
+    // a plain bind first makes that an error.
+    int probe = net::listen_tcp(addr, false, 1, &err);
+    if (probe < 0) {
+      errors->push_back(cfg.source_file + ":" + std::to_string(l.mark.line) + ":" +
+                        std::to_string(l.mark.col) + ": listeners: " + l.address.text + ": " + err);
+      continue;
+    }
+    close(probe);
     for (int w = 0; w < n; ++w) {
       int fd = net::listen_tcp(addr, true, 4096, &err);
       if (fd < 0) {
@@ -128,10 +138,9 @@ ReloadOutcome Gateway::reload() {
     if (!built.snapshot) {
       out.errors = to_strings(built.errors);
     } else {
-      std::shared_ptr<const Snapshot> old = current();
-      if (!same_listeners(old->config, built.snapshot->config) ||
-          old->config.workers != built.snapshot->config.workers ||
-          old->config.admin.address.text != built.snapshot->config.admin.address.text) {
+      const config::Config& next = built.snapshot->config;
+      if (!same_listeners(bound_, next) || bound_.workers != next.workers ||
+          bound_.admin.address.text != next.admin.address.text) {
         out.warnings.push_back(
             "listeners, workers and admin take effect only after a restart; the rest is applied");
       }
@@ -142,6 +151,7 @@ ReloadOutcome Gateway::reload() {
   }
   if (!out.ok) out.version = version();
   for (const std::string& e : out.errors) std::fprintf(stderr, "reload rejected: %s\n", e.c_str());
+  for (const std::string& w : out.warnings) std::fprintf(stderr, "reload warning: %s\n", w.c_str());
   if (out.ok)
     std::fprintf(stderr, "reload: config version %llu in force\n",
                  static_cast<unsigned long long>(out.version));

@@ -67,6 +67,7 @@ class Gateway {
   std::string config_path_;
   mutable std::mutex mu_;  // guards current_ and last_reload_ (control plane only)
   std::shared_ptr<const Snapshot> current_;
+  config::Config bound_;  // the config the listeners, workers and admin were started with
   ReloadOutcome last_reload_;
   std::atomic<uint64_t> version_{0};
   std::atomic<bool> draining_{false};

@@ -101,22 +101,26 @@ void upstream_target(const http::RequestHead& head, const Route& route,
 
 void render_upstream_request(const http::RequestHead& head, const Route& route,
                              std::string_view client_ip, std::string_view request_id,
-                             std::string_view normalized_path, std::string& out) {
+                             std::string_view normalized_path, std::string_view upstream_host,
+                             std::string& out) {
   out.append(head.method_text);
   out.push_back(' ');
   upstream_target(head, route, normalized_path, out);
   out.append(" HTTP/1.1\r\n");
+  // Host first: the authority of an absolute-form target replaces any Host field (RFC 9112
+  // 3.2.2), and an HTTP/1.0 request without one gets the upstream target's.
+  out.append("Host: ");
+  out.append(head.host.empty() ? std::string_view(upstream_host) : head.host);
+  out.append("\r\n");
   bool has_forwarded_for = false;
   for (const http::Header& h : head.headers) {
     if (dropped_on_forward(h.name)) {
       if (http::iequals(h.name, "x-forwarded-for")) has_forwarded_for = true;
       continue;
     }
+    if (h.name.size() == 4 && http::iequals(h.name, "host")) continue;
     if (head.has_connection_header && http::connection_has_token(head.headers, h.name)) continue;
     append_header(out, h.name, h.value);
-  }
-  if (!head.host.empty() && http::find_header(head.headers, "host") == nullptr) {
-    append_header(out, "Host", head.host);  // absolute-form target on HTTP/1.0
   }
   out.append("X-Forwarded-For: ");
   if (has_forwarded_for) {

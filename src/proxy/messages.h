@@ -29,7 +29,8 @@ void upstream_target(const http::RequestHead& head, const Route& route,
 
 void render_upstream_request(const http::RequestHead& head, const Route& route,
                              std::string_view client_ip, std::string_view request_id,
-                             std::string_view normalized_path, std::string& out);
+                             std::string_view normalized_path, std::string_view upstream_host,
+                             std::string& out);
 
 enum class ResponseFraming : uint8_t { kAsIs, kContentLength, kChunked, kClose };
 

@@ -23,7 +23,9 @@ std::string render_respond_head(const config::RespondConfig& r) {
     head += value;
     head += "\r\n";
   }
-  head += "content-length: " + std::to_string(r.body.size()) + "\r\n";
+  if (r.status != 204 && r.status != 304) {
+    head += "content-length: " + std::to_string(r.body.size()) + "\r\n";
+  }
   return head;
 }
 
@@ -59,6 +61,10 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version) {
         continue;
       }
       up.targets.push_back(std::move(target));
+    }
+    for (const Target& t : up.targets) {
+      up.total_weight += t.weight;
+      if (t.weight != up.targets.front().weight) up.weighted = true;
     }
     snap->upstreams.push_back(std::move(up));
   }

@@ -27,6 +27,8 @@ struct Target {
 struct Upstream {
   std::string name;
   std::vector<Target> targets;
+  bool weighted = false;  // targets' weights differ: smooth weighted round robin
+  uint64_t total_weight = 0;
   uint64_t connect_timeout_ms = 5000;
   uint64_t response_timeout_ms = 30000;
   uint64_t idle_timeout_ms = 60000;

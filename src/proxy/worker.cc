@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <random>
 
 #include "net/socket.h"
@@ -68,7 +70,18 @@ void Worker::Listener::on_io(uint32_t /*events*/) {
     int fd = accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      return;  // EAGAIN, or EMFILE: the next connection retries
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors: the pending connections stay queued; try again shortly (no new
+        // edge would come for them).
+        uint64_t now = worker_.loop_.now_ms();
+        if (now - last_warning_ms_ >= 1000) {
+          last_warning_ms_ = now;
+          std::fprintf(stderr, "worker %d: accept: %s (raise ulimit -n); retrying\n",
+                       worker_.index_, std::strerror(errno));
+        }
+        worker_.loop_.timers().schedule(*this, now + 100);
+      }
+      return;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -89,6 +102,7 @@ void Worker::on_turn() {
     snapshot_ = gateway_.current();
     snapshot_version_ = snapshot_->version;
     round_robin_.assign(snapshot_->upstreams.size(), static_cast<uint32_t>(index_));
+    weighted_current_.assign(snapshot_->upstreams.size(), {});
   }
   if (!draining_ && gateway_.draining()) begin_drain();
   if (draining_) {
@@ -123,10 +137,22 @@ void Worker::run() {
 
 const Target& Worker::pick_target(const Snapshot& snap, int upstream) {
   const Upstream& up = snap.upstreams[static_cast<size_t>(upstream)];
-  uint32_t& rr = round_robin_[static_cast<size_t>(upstream)];
-  const Target& t = up.targets[rr % up.targets.size()];
-  ++rr;
-  return t;
+  if (!up.weighted) {
+    uint32_t& rr = round_robin_[static_cast<size_t>(upstream)];
+    const Target& t = up.targets[rr % up.targets.size()];
+    ++rr;
+    return t;
+  }
+  // Smooth weighted round robin (as in nginx): weights 5/1/1 give a a b a c a a, not a burst.
+  std::vector<int64_t>& current = weighted_current_[static_cast<size_t>(upstream)];
+  if (current.size() != up.targets.size()) current.assign(up.targets.size(), 0);
+  size_t best = 0;
+  for (size_t i = 0; i < up.targets.size(); ++i) {
+    current[i] += up.targets[i].weight;
+    if (current[i] > current[best]) best = i;
+  }
+  current[best] -= static_cast<int64_t>(up.total_weight);
+  return up.targets[best];
 }
 
 UpstreamConnection* Worker::acquire_upstream(const Target& target, const Upstream& upstream,

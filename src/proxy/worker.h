@@ -89,16 +89,18 @@ class Worker {
   void make_request_id(char out[32]);
 
  private:
-  class Listener : public core::IoHandler {
+  class Listener : public core::IoHandler, public core::Timer {
    public:
     Listener(Worker& worker, int fd) : worker_(worker), fd_(fd) {}
     void on_io(uint32_t events) override;
+    void on_timer() override { on_io(0); }
     int fd() const { return fd_; }
     void close_fd();
 
    private:
     Worker& worker_;
     int fd_;
+    uint64_t last_warning_ms_ = 0;
   };
 
   void on_turn();
@@ -113,6 +115,7 @@ class Worker {
   std::shared_ptr<const Snapshot> snapshot_;
   uint64_t snapshot_version_ = 0;
   std::vector<uint32_t> round_robin_;
+  std::vector<std::vector<int64_t>> weighted_current_;
   std::unordered_map<std::string, TargetPool> pools_;
   ListNode clients_;  // every open client connection (for drain)
   std::vector<std::unique_ptr<Exchange>> free_exchanges_;

@@ -889,3 +889,38 @@ TEST(LoadFile, ShippedDefaultConfig) {
 
 }  // namespace
 }  // namespace sluice::config
+
+namespace sluice::config {
+namespace {
+
+TEST(LoaderErrors, RespondCannotSetFramingHeaders) {
+  ConfigError e = only_error(R"(
+listeners:
+  - address: :80
+routes:
+  - name: r
+    match: {path: /x}
+    respond:
+      body: "hi"
+      headers: {content-length: "5"}
+)");
+  EXPECT_EQ(e.key, "routes[0].respond.headers.content-length");
+  EXPECT_EQ(e.mark.line, 8);
+  EXPECT_NE(e.message.find("set by sluice"), std::string::npos) << e.message;
+}
+
+TEST(LoaderErrors, NoContentStatusWithBody) {
+  ConfigError e = only_error(R"(
+listeners:
+  - address: :80
+routes:
+  - name: r
+    match: {path: /x}
+    respond: {status: 204, body: "x"}
+)");
+  EXPECT_EQ(e.key, "routes[0].respond.body");
+  EXPECT_EQ(e.message, "status 204 cannot have a body");
+}
+
+}  // namespace
+}  // namespace sluice::config

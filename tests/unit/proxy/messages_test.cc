@@ -37,7 +37,7 @@ TEST(Messages, UpstreamRequestDropsHopByHopAndSetsForwarding) {
         "Content-Length: 5\r\n\r\n");
   Route route;
   std::string out;
-  render_upstream_request(p.head, route, "127.0.0.9", "rid-1", "/users/7", out);
+  render_upstream_request(p.head, route, "127.0.0.9", "rid-1", "/users/7", "10.1.1.1:80", out);
   EXPECT_EQ(out,
             "POST /users/7?x=1 HTTP/1.1\r\n"
             "Host: api.example.com\r\n"
@@ -54,10 +54,27 @@ TEST(Messages, ChunkedRequestIsReframedChunked) {
   parse(p, "PUT /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
   Route route;
   std::string out;
-  render_upstream_request(p.head, route, "::1", "r", "/a", out);
+  render_upstream_request(p.head, route, "::1", "r", "/a", "10.1.1.1:80", out);
   EXPECT_NE(out.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
   EXPECT_EQ(out.find("Content-Length"), std::string::npos);
   EXPECT_NE(out.find("X-Forwarded-For: ::1\r\n"), std::string::npos);
+}
+
+TEST(Messages, HostComesFromTheTargetAuthority) {
+  Parsed p;
+  parse(p, "GET http://real.example/x HTTP/1.1\r\nHost: other.example\r\n\r\n");
+  Route route;
+  std::string out;
+  render_upstream_request(p.head, route, "127.0.0.1", "r", "/x", "10.1.1.1:80", out);
+  EXPECT_EQ(out.rfind("GET /x HTTP/1.1\r\nHost: real.example\r\n", 0), 0u) << out;
+  EXPECT_EQ(out.find("other.example"), std::string::npos);
+
+  Parsed old;
+  parse(old, "GET /x HTTP/1.0\r\n\r\n");
+  out.clear();
+  render_upstream_request(old.head, route, "127.0.0.1", "r", "/x", "10.1.1.1:80", out);
+  EXPECT_EQ(out.rfind("GET /x HTTP/1.1\r\nHost: 10.1.1.1:80\r\n", 0), 0u) << out;
+  EXPECT_EQ(out.find("X-Forwarded-Host"), std::string::npos);
 }
 
 TEST(Messages, UpstreamTargetKeepsOriginalUnlessRewritten) {
