@@ -22,6 +22,8 @@
 #   ONLY          which of the built-in setups to run                     ["sluice nginx haproxy"]
 #   BENCH_PATH    request path                                            [/bench]
 #   SLUICE_BIN    sluice binary                               [build/release/sluice]
+#   REPEAT        rounds over all proxies (interleaved); the table shows each proxy's
+#                 median run by CPU/request                               [1]
 #   KEEP_TMP=1    keep the temp dir (configs, logs, raw wrk output); it is always kept on failure
 #
 # --sluice-config FILE benchmarks an extra sluice config (repeatable). In FILE, @LISTEN_PORT@,
@@ -42,6 +44,7 @@ ONLY=${ONLY:-sluice nginx haproxy}
 BENCH_PATH=${BENCH_PATH:-/bench}
 SLUICE_BIN=${SLUICE_BIN:-$ROOT/build/release/sluice}
 KEEP_TMP=${KEEP_TMP:-0}
+REPEAT=${REPEAT:-1}
 
 EXTRA_CONFIGS=()
 while (($#)); do
@@ -68,6 +71,7 @@ for tool in nginx haproxy wrk curl taskset pgrep ss; do
   command -v "$tool" >/dev/null || die "'$tool' is not installed"
 done
 [[ $ROUTES =~ ^[1-9][0-9]*$ ]] || die "ROUTES must be a positive integer"
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "REPEAT must be a positive integer"
 for p in $ONLY; do
   case $p in sluice|nginx|haproxy) ;; *) die "ONLY: unknown proxy '$p'";; esac
 done
@@ -329,17 +333,20 @@ for f in "${EXTRA_CONFIGS[@]}"; do RUNS+=("sluice: $(basename "$f")|sluice-custo
 SLUICE_FOUND=0
 if [[ -x $SLUICE_BIN ]]; then
   SLUICE_FOUND=1
+fi
+if ((SLUICE_FOUND)) && [[ " ${RUNS[*]} " == *"|sluice"* ]]; then
   SLUICE_V=$(timeout 2 "$SLUICE_BIN" --version 2>/dev/null | head -n 1 | sed 's/^sluice[ :]*//i' || true)
   [[ -n $SLUICE_V ]] || SLUICE_V="git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
 fi
 
+for ((round = 1; round <= REPEAT; round++)); do
 for run in "${RUNS[@]}"; do
   IFS='|' read -r label kind src <<<"$run"
   RESULT_N=$((RESULT_N + 1))
   res=$TMP/results/$(printf '%02d' "$RESULT_N")
   dir=$TMP/run$RESULT_N-$kind
   mkdir -p "$dir"
-  echo "### $label"
+  if ((REPEAT > 1)); then echo "### $label (round $round of $REPEAT)"; else echo "### $label"; fi
   if [[ $kind == sluice* ]] && ((!SLUICE_FOUND)); then
     echo "  SKIPPED: no sluice binary at $SLUICE_BIN (build the release preset, or set SLUICE_BIN)"
     printf 'label=%s\nstatus=skipped\nwhy=no binary\n' "$label" >"$res"
@@ -374,6 +381,7 @@ for run in "${RUNS[@]}"; do
   (bench_one "$label" "${kind%-custom}" "$cfg" "$url" "$res" "$dir") || rc=$?
   if ((rc == 0)); then summarise "$res"; else FAILED=1; fi
 done
+done
 
 # ---------------------------------------------------------------- table
 echo
@@ -386,33 +394,55 @@ echo "Versions: sluice $SLUICE_V, nginx $NGINX_V, HAProxy $HAPROXY_V, wrk $WRK_V
 ((${#CPU_NOTES[@]})) && echo "Note: ${CPU_NOTES[*]}."
 echo
 cat "$TMP"/results/* | awk -F= -v tck="$CLK_TCK" '
-  /^label=/ { n++; label[n] = $2; next }
+  /^label=/ {
+    n++; label[n] = $2
+    if (!($2 in seen)) { seen[$2] = 1; order[++nl] = $2 }
+    next
+  }
   { v[n, $1] = $2 }
   END {
-    for (i = 1; i <= n; i++)
-      if (v[i, "status"] == "ok") {
-        cpu[i] = v[i, "ticks"] * 1e6 / tck / v[i, "requests"]
-        if (label[i] == "HAProxy") ref = cpu[i]
+    # For each proxy: its ok runs sorted by CPU/request; the median one goes in the table.
+    for (i = 1; i <= n; i++) {
+      if (v[i, "status"] != "ok") { if (!(label[i] in first_bad)) first_bad[label[i]] = i; continue }
+      cpu[i] = v[i, "ticks"] * 1e6 / tck / v[i, "requests"]
+      l = label[i]; k = ++cnt[l]; runs[l, k] = i
+      for (j = k; j > 1 && cpu[runs[l, j - 1]] > cpu[runs[l, j]]; j--) {
+        t = runs[l, j]; runs[l, j] = runs[l, j - 1]; runs[l, j - 1] = t
       }
+    }
+    for (li = 1; li <= nl; li++) {
+      l = order[li]
+      if (cnt[l]) pick[l] = runs[l, int((cnt[l] + 1) / 2)]
+    }
+    if ("HAProxy" in pick) ref = cpu[pick["HAProxy"]]
     print "| proxy | req/s | p50 | p99 | CPU µs/req | CPU/req vs HAProxy | proxy core busy | errors |"
     print "|---|---:|---:|---:|---:|---:|---:|---|"
-    for (i = 1; i <= n; i++) {
-      if (v[i, "status"] != "ok") {
-        printf "| %s | %s: %s | | | | | | |\n", label[i], v[i, "status"], v[i, "why"]; continue
+    for (li = 1; li <= nl; li++) {
+      l = order[li]
+      if (!cnt[l]) {
+        i = first_bad[l]
+        printf "| %s | %s: %s | | | | | | |\n", l, v[i, "status"], v[i, "why"]; continue
       }
+      i = pick[l]
       s = v[i, "duration_us"] / 1e6
       e = v[i, "connect"] + v[i, "read"] + v[i, "write"] + v[i, "timeout"]
       err = "none"
       if (v[i, "non2xx"] + e > 0)
         err = sprintf("non-2xx/3xx %d, socket: connect %d read %d write %d timeout %d",
                       v[i, "non2xx"], v[i, "connect"], v[i, "read"], v[i, "write"], v[i, "timeout"])
-      printf "| %s | %.0f | %.2f ms | %.2f ms | %.2f | %s | %.0f%% | %s |\n", label[i],
+      printf "| %s | %.0f | %.2f ms | %.2f ms | %.2f | %s | %.0f%% | %s |\n", l,
         v[i, "requests"] / s, v[i, "p50_us"] / 1000, v[i, "p99_us"] / 1000, cpu[i],
         ref ? sprintf("%.2f×", cpu[i] / ref) : "n/a", 100 * v[i, "ticks"] / tck / s, err
       other = 100 * (v[i, "core_ticks"] - v[i, "ticks"]) / tck / s
       if (other > 10)
-        warn = warn sprintf("\nWarning: during the %s run, work outside the proxy used %.0f%% of its core; its req/s and latency are not comparable.", label[i], other)
+        warn = warn sprintf("\nWarning: during the %s run, work outside the proxy used %.0f%% of its core; its req/s and latency are not comparable.", l, other)
+      if (cnt[l] > 1 || l in first_bad) {
+        all = ""
+        for (k = 1; k <= cnt[l]; k++) all = all sprintf("%s%.2f", k > 1 ? ", " : "", cpu[runs[l, k]])
+        runs_note = runs_note sprintf("\n%s: median of %d ok runs; CPU µs/req of each: %s.", l, cnt[l], all)
+      }
     }
+    if (runs_note != "") print runs_note
     if (warn != "") print warn
   }'
 ((FAILED == 0)) || exit 1
