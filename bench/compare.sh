@@ -78,12 +78,12 @@ done
 
 # ---------------------------------------------------------------- CPUs
 expand_cpus() {  # "0-2,5" -> "0 1 2 5"
-  local part out=()
+  local part parts cpus=""
   IFS=, read -ra parts <<<"$1"
   for part in "${parts[@]}"; do
-    if [[ $part == *-* ]]; then out+=($(seq "${part%-*}" "${part#*-}")); else out+=("$part"); fi
+    if [[ $part == *-* ]]; then cpus+=" $(seq -s ' ' "${part%-*}" "${part#*-}")"; else cpus+=" $part"; fi
   done
-  echo "${out[@]}"
+  echo $cpus
 }
 read -ra ALLOWED <<<"$(expand_cpus "$(awk '/^Cpus_allowed_list/ {print $2}' /proc/self/status)")"
 ((${#ALLOWED[@]} >= 2)) || die "needs at least 2 CPUs (has ${#ALLOWED[@]}): proxy and load must not share a core"
@@ -111,14 +111,14 @@ mkdir -p "$TMP/results"
 FAILED=0
 
 descendants() {  # pid -> pid and all its descendants, one a line
-  local frontier=("$@") next p
-  while ((${#frontier[@]})); do
-    next=()
-    for p in "${frontier[@]}"; do
+  local frontier="$*" next p
+  while [[ -n $frontier ]]; do
+    next=""
+    for p in $frontier; do
       echo "$p"
-      next+=($(pgrep -P "$p" || true))
+      next+=" $(pgrep -P "$p" | tr '\n' ' ' || true)"
     done
-    frontier=("${next[@]}")
+    frontier=$(echo $next)
   done
 }
 
