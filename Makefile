@@ -56,7 +56,7 @@ coverage: setup
 	find $(COV) -name '*.gcda' -delete
 	cd $(COV) && ctest --output-on-failure
 	SLUICE_BIN=$(CURDIR)/$(COV)/sluice $(PY) -m pytest -q tests/integration
-	gcovr --root . --filter 'src/' --object-directory $(COV) --print-summary --txt $(COV)/coverage.txt
+	gcovr --root . --filter 'src/' --gcov-ignore-parse-errors --object-directory $(COV) --print-summary --txt $(COV)/coverage.txt
 	@tail -n 4 $(COV)/coverage.txt
 
 bench: build

@@ -25,6 +25,7 @@
 
 #include "config/config.h"
 #include "config/scalars.h"
+#include "http/method.h"
 #include "router/router.h"
 
 namespace sluice::config {
@@ -696,6 +697,14 @@ class Parser {
           continue;
         }
         std::string method = upper(std::move(*s));
+        http::Method known = http::parse_method(method);
+        if (known == http::Method::kOther || known == http::Method::kConnect) {
+          error(e.mark, e.path,
+                "method " + quote(method) +
+                    " cannot be routed (known: GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, "
+                    "PATCH)");
+          continue;
+        }
         if (std::find(r.methods.begin(), r.methods.end(), method) == r.methods.end()) {
           r.methods.push_back(std::move(method));
         }

@@ -924,3 +924,22 @@ routes:
 
 }  // namespace
 }  // namespace sluice::config
+
+namespace sluice::config {
+namespace {
+
+TEST(LoaderErrors, UnroutableMethod) {
+  ConfigError e = only_error(R"(
+listeners:
+  - address: :80
+routes:
+  - name: r
+    match: {path: /x, methods: [GET, purge]}
+    respond: {}
+)");
+  EXPECT_EQ(e.key, "routes[0].match.methods[1]");
+  EXPECT_NE(e.message.find("'PURGE' cannot be routed"), std::string::npos) << e.message;
+}
+
+}  // namespace
+}  // namespace sluice::config
