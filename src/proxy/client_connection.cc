@@ -205,6 +205,7 @@ bool ClientConnection::start_exchange() {
     bool found = m.status == router::MatchStatus::kMethodNotAllowed;
     send_error(found ? 405 : 404, found ? "method not allowed" : "no route", false,
                found ? m.allowed_methods : 0);
+    arm_body_timer();
     return true;
   }
   x.route = &snap->routes[m.route];
@@ -221,6 +222,7 @@ bool ClientConnection::start_exchange() {
     x.discard_body = true;
     send_local(x.route->respond_head, x.method == http::Method::kHead ? "" : x.route->respond_body,
                false);
+    arm_body_timer();
     return true;
   }
 
@@ -243,12 +245,17 @@ bool ClientConnection::start_exchange() {
   in_.consume(head_len);
   connect_upstream();
   if (!exchange_) return false;
-  if (!x.request_done) {
-    arm(TimerMode::kBody, snap->config.timeouts.client_body_ms);
+  arm_body_timer();
+  return true;
+}
+
+void ClientConnection::arm_body_timer() {
+  if (!exchange_) return;  // answered and closing
+  if (!exchange_->request_done) {
+    arm(TimerMode::kBody, exchange_->snapshot->config.timeouts.client_body_ms);
   } else {
     worker_.loop().timers().cancel(*this);
   }
-  return true;
 }
 
 void ClientConnection::connect_upstream() {

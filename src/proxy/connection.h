@@ -103,6 +103,7 @@ class ClientConnection : public core::IoHandler, public core::Timer, public core
   void send_local(std::string_view head_prefix, std::string_view body, bool close_after);
   void append_common_headers(std::string& out, bool close_after);
   void connect_upstream();
+  void arm_body_timer();
   void abort_upstream();
   void arm(TimerMode mode, uint64_t ms);
   const char* peer_ip(char* buf, size_t len) const;

@@ -66,7 +66,7 @@ void UpstreamConnection::on_io(uint32_t events) {
   if (events & (EPOLLRDHUP | EPOLLHUP)) peer_closing_ = true;
   if (parked_) {
     // An idle pooled connection has nothing to say: data or EOF means it cannot be reused.
-    if (readable_) close_now();
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) close_now();
     return;
   }
   flush();
