@@ -60,14 +60,14 @@ constexpr int64_t kMaxPriority = 1000000;
 
 // A value in the document with where it is: the path for messages and the best known position
 // (a null value such as "key:" has no mark of its own; it borrows its key's).
-struct Item {
+struct Item {  // NOLINT(bugprone-exception-escape): yaml-cpp may throw; the loader catches
   YAML::Node node;
   std::string path;
   Mark mark;
 };
 
 // A map's children by key, in document order.
-struct MapItem {
+struct MapItem {  // NOLINT(bugprone-exception-escape): as Item
   Item self;
   std::vector<std::pair<std::string, Item>> entries;
 
@@ -260,7 +260,7 @@ class Parser {
         error(key_mark, it.path, "a key must be a plain string, got " + describe(k));
         continue;
       }
-      const std::string key = k.Scalar();
+      const std::string& key = k.Scalar();
       const std::string path = join(it.path, key);
       if (std::find(known.begin(), known.end(), key) == known.end()) {
         std::string msg = "unknown key " + quote(key);
@@ -413,7 +413,7 @@ class Parser {
         error(key_mark, it.path, "a header name must be a string, got " + describe(k));
         continue;
       }
-      const std::string raw = k.Scalar();
+      const std::string& raw = k.Scalar();
       const std::string path = join(it.path, raw);
       if (!is_token(raw)) {
         error(key_mark, path, "invalid header name " + quote(raw));
