@@ -1,6 +1,9 @@
 #include "core/buffer.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 
 namespace sluice::core {
 
@@ -57,6 +60,36 @@ void Buffer::release(BufferPool& pool) {
   if (data_ && cap_ == BufferPool::kBlockSize) pool.give(std::move(data_));
   data_.reset();
   cap_ = begin_ = end_ = 0;
+}
+
+ReadOutcome read_into(int fd, Buffer& in, BufferPool& pool, size_t limit, bool peer_closing) {
+  constexpr size_t kChunk = BufferPool::kBlockSize;
+  ReadOutcome r;
+  while (in.size() < limit) {
+    in.reserve(pool, kChunk);
+    ssize_t n = ::read(fd, in.write_ptr(), in.writable());
+    if (n > 0) {
+      in.commit(static_cast<size_t>(n));
+      r.bytes += static_cast<size_t>(n);
+      if (in.writable() > 0 && !peer_closing) {
+        r.drained = true;
+        break;
+      }
+      continue;
+    }
+    if (n == 0) {
+      r.eof = true;
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      r.drained = true;
+    } else {
+      r.error = true;
+    }
+    break;
+  }
+  if (in.empty()) in.release(pool);
+  return r;
 }
 
 }  // namespace sluice::core

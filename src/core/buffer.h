@@ -57,4 +57,16 @@ class Buffer {
   size_t end_ = 0;
 };
 
+// Reads from a non-blocking socket into `in` until `limit` bytes are buffered, the socket is
+// drained, or the peer closed. A short read counts as drained (the read that would only say
+// EAGAIN is skipped: with edge-triggered epoll a later arrival raises a new edge) unless
+// `peer_closing` (EPOLLRDHUP seen), when reading goes on to the EOF already queued.
+struct ReadOutcome {
+  size_t bytes = 0;
+  bool drained = false;  // nothing more to read until the next readiness event
+  bool eof = false;      // the peer closed its side
+  bool error = false;    // the connection failed (errno other than EAGAIN)
+};
+ReadOutcome read_into(int fd, Buffer& in, BufferPool& pool, size_t limit, bool peer_closing);
+
 }  // namespace sluice::core

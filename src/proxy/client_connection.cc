@@ -18,8 +18,6 @@
 namespace sluice::proxy {
 namespace {
 
-constexpr size_t kReadChunk = 16 * 1024;
-
 void append_chunk(core::Buffer& out, core::BufferPool& pool, std::string_view data) {
   char head[24];
   size_t n = http::write_chunk_header(data.size(), head);
@@ -94,38 +92,17 @@ void ClientConnection::drive() {
 bool ClientConnection::read_some() {
   if (!readable_ || peer_eof_ || close_after_flush_) return false;
   const size_t limit =
-      exchange_ ? kHighWater : worker_.snapshot()->limits.max_head_bytes + kReadChunk;
-  bool got = false;
-  while (in_.size() < limit) {
-    in_.reserve(worker_.pool(), kReadChunk);
-    ssize_t n = ::read(fd_, in_.write_ptr(), in_.writable());
-    if (n > 0) {
-      in_.commit(static_cast<size_t>(n));
-      got = true;
-      // A short read drained the socket: skip the read that would only say EAGAIN. Arrivals
-      // after this read raise a new edge; a FIN already queued was flagged by EPOLLRDHUP.
-      if (in_.writable() > 0 && !peer_closing_) {
-        readable_ = false;
-        break;
-      }
-      continue;
-    }
-    if (n == 0) {
-      peer_eof_ = true;
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      readable_ = false;
-    } else if (errno != EINTR) {
-      peer_eof_ = true;
-      if (exchange_ && !exchange_->response_started) abort_upstream();
-      close_now();
-      return false;
-    } else {
-      continue;
-    }
-    break;
+      exchange_ ? kHighWater
+                : worker_.snapshot()->limits.max_head_bytes + core::BufferPool::kBlockSize;
+  core::ReadOutcome r = core::read_into(fd_, in_, worker_.pool(), limit, peer_closing_);
+  if (r.error) {
+    peer_eof_ = true;
+    close_now();
+    return false;
   }
-  if (in_.empty()) in_.release(worker_.pool());
-  return got;
+  if (r.drained) readable_ = false;
+  if (r.eof) peer_eof_ = true;
+  return r.bytes > 0;
 }
 
 bool ClientConnection::process() {

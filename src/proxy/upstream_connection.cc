@@ -8,9 +8,6 @@
 #include "proxy/connection.h"
 
 namespace sluice::proxy {
-namespace {
-constexpr size_t kReadChunk = 16 * 1024;
-}
 
 UpstreamConnection::UpstreamConnection(Worker& worker, int fd, std::string key)
     : worker_(worker), fd_(fd), key_(std::move(key)) {
@@ -104,36 +101,12 @@ void UpstreamConnection::resume_reading() {
 
 void UpstreamConnection::read_some() {
   if (closed_ || client_ == nullptr) return;
-  bool got = false;
-  while (readable_ && !eof_ && in_.size() < kHighWater) {
-    in_.reserve(worker_.pool(), kReadChunk);
-    ssize_t n = ::read(fd_, in_.write_ptr(), in_.writable());
-    if (n > 0) {
-      in_.commit(static_cast<size_t>(n));
-      got = true;
-      // A short read drained the socket: skip the read that would only say EAGAIN. Arrivals
-      // after this read raise a new edge; a FIN already queued was flagged by EPOLLRDHUP.
-      if (in_.writable() > 0 && !peer_closing_) {
-        readable_ = false;
-        break;
-      }
-      continue;
-    }
-    if (n == 0) {
-      eof_ = true;
-      got = true;
-    } else if (errno == EINTR) {
-      continue;
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      readable_ = false;
-    } else {
-      eof_ = true;
-      failed_ = true;
-      got = true;
-    }
-    break;
-  }
-  if (in_.empty() && !got) in_.release(worker_.pool());
+  if (!readable_ || eof_) return;
+  core::ReadOutcome r = core::read_into(fd_, in_, worker_.pool(), kHighWater, peer_closing_);
+  if (r.drained) readable_ = false;
+  if (r.eof || r.error) eof_ = true;
+  if (r.error) failed_ = true;
+  bool got = r.bytes > 0 || r.eof || r.error;
   if (got && client_ != nullptr) client_->on_upstream_readable();
 }
 
