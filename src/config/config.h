@@ -43,9 +43,69 @@ struct TargetConfig {
   Mark mark;
 };
 
+// Active health checks: an HTTP GET per target every interval, off the data path.
+struct HealthCheckConfig {
+  bool enabled = false;  // true when health_check: is present
+  std::string path = "/healthz";
+  std::string host;  // Host header; "" = the target's host:port
+  uint64_t interval_ms = 5000;
+  uint64_t timeout_ms = 1000;
+  uint32_t healthy_threshold = 2;    // consecutive passes to become healthy
+  uint32_t unhealthy_threshold = 3;  // consecutive failures to become unhealthy
+  std::vector<std::pair<int, int>> expected_statuses{{200, 399}};  // inclusive ranges
+};
+
+// Passive health: ejection of targets that keep failing.
+struct OutlierConfig {
+  bool enabled = true;
+  uint32_t consecutive_failures = 5;  // 5xx answers or connect failures in a row
+  uint64_t base_ejection_ms = 30000;  // doubled with each repeated ejection
+  uint64_t max_ejection_ms = 300000;
+  uint32_t max_ejection_percent = 50;  // of the upstream's targets ejected at once
+};
+
+struct BreakerConfig {
+  bool enabled = false;  // true when breaker: is present
+  uint32_t error_rate_percent = 50;
+  uint32_t min_requests = 20;
+  uint64_t window_ms = 10000;
+  uint32_t consecutive_failures = 0;  // 0 = off
+  uint64_t open_ms = 30000;
+  uint32_t half_open_requests = 1;
+  bool per_target = false;  // also one breaker per target
+  // Envoy-style limits per upstream (all workers together); 0 = unlimited. Over them: 503.
+  uint32_t max_connections = 0;
+  uint32_t max_pending = 0;   // requests waiting for a connection to be established
+  uint32_t max_requests = 0;  // requests in flight
+};
+
+// Where consistent_hash takes its key from.
+struct HashKeyConfig {
+  enum class Source : uint8_t { kClientIp, kHeader, kCookie, kPath, kQuery };
+  Source source = Source::kClientIp;
+  std::string name;  // header (lower-cased), cookie or query parameter name
+};
+
+struct StickyConfig {
+  bool enabled = false;  // true when sticky: is present
+  std::string cookie = "sluice_sticky";
+  std::string secret;    // HMAC key; required
+  uint64_t max_age_s = 0;  // 0 = session cookie
+};
+
 struct UpstreamConfig {
   std::string name;
   std::vector<TargetConfig> targets;
+  std::string balancer = "round_robin";  // round_robin | weighted_round_robin |
+                                         // least_connections | p2c | consistent_hash | random
+  HashKeyConfig hash_key;
+  StickyConfig sticky;
+  HealthCheckConfig health_check;
+  OutlierConfig outlier;
+  BreakerConfig breaker;
+  uint64_t dns_refresh_ms = 30000;       // re-resolution of host-name targets
+  uint32_t retry_budget_percent = 20;    // retries in flight at most this share of requests
+  uint32_t retry_budget_min = 3;         // ...but always allow this many concurrent retries
   uint64_t connect_timeout_ms = 5000;     // upstream connect timeout; overrides timeouts.*
   uint64_t response_timeout_ms = 30000;   // time to the first response byte... and between reads
   uint64_t idle_timeout_ms = 60000;       // pooled idle connection lifetime
@@ -62,6 +122,18 @@ struct RespondConfig {
 struct HeaderMatchConfig {
   std::string name;  // lower-cased
   std::string value;
+};
+
+struct RetryConfig {
+  uint32_t attempts = 1;  // total tries, the first included; 1 = no retry
+  // What may be retried.
+  bool on_connect_failure = true;
+  bool on_reset = true;  // connection reset or closed before the response head
+  bool on_timeout = true;  // per-try timeout before the response head
+  std::vector<int> on_statuses{502, 503, 504};
+  uint64_t per_try_timeout_ms = 0;  // 0 = the route's response timeout
+  uint64_t backoff_base_ms = 25;
+  uint64_t backoff_max_ms = 250;
 };
 
 struct RouteConfig {
@@ -81,7 +153,8 @@ struct RouteConfig {
   std::string strip_prefix;            // removed from the start of the upstream path if present
   std::string rewrite_prefix;          // replaces strip_prefix (or is prepended); "" = none
   std::optional<uint64_t> max_body_bytes;  // per route 413 limit; unset = limits.max_body_bytes
-  std::optional<uint64_t> timeout_ms;      // upstream response timeout for this route
+  std::optional<uint64_t> timeout_ms;      // total time for all tries of a request
+  RetryConfig retry;
 };
 
 struct LimitsConfig {
