@@ -173,8 +173,15 @@ struct TimeoutsConfig {
   uint64_t drain_ms = 15000;              // graceful shutdown
 };
 
+// Resolution of host-name targets.
+struct DnsConfig {
+  std::vector<std::string> servers;  // "IP:port"; empty = the system's resolv.conf
+  uint64_t timeout_ms = 2000;
+};
+
 struct Config {
   int workers = 0;  // 0 = one per core
+  DnsConfig dns;
   std::vector<ListenerConfig> listeners;
   AdminConfig admin;
   std::vector<UpstreamConfig> upstreams;
