@@ -54,3 +54,20 @@ def backend(procs):
 def sluice(procs):
     require_sluice()
     return procs.sluice
+
+
+@pytest.fixture
+def stub():
+    """stub(name=..., status=..., delay=..., health_status=...) starts a harness.StubServer;
+    all are stopped at teardown."""
+    from harness import StubServer
+    servers = []
+
+    def start(*args, **kwargs):
+        s = StubServer(*args, **kwargs)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.stop()

@@ -522,13 +522,14 @@ def _tail(path, n=4000):
 class Backend:
     """The echo backend (backend/echo_backend.py) on a free port."""
 
-    def __init__(self, workdir, name="echo", host="127.0.0.1"):
+    def __init__(self, workdir, name="echo", host="127.0.0.1", port=0):
         self.name = name
         self.host = host
         self.log_path = Path(workdir) / f"backend-{name}-{id(self):x}.log"
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, str(BACKEND_SCRIPT), "--port", "0", "--host", host, "--name", name],
+            [sys.executable, str(BACKEND_SCRIPT), "--port", str(port), "--host", host,
+             "--name", name],
             stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         line = b""
@@ -696,8 +697,8 @@ class ProcessGroup:
         self.backends = []
         self.sluices = []
 
-    def backend(self, name="echo", host="127.0.0.1"):
-        b = Backend(self.workdir, name, host)
+    def backend(self, name="echo", host="127.0.0.1", port=0):
+        b = Backend(self.workdir, name, host, port)
         self.backends.append(b)
         return b
 
@@ -721,3 +722,186 @@ class ProcessGroup:
         for b in self.backends:
             b.stop()
         return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# in-test HTTP stub (traffic-management tests)
+
+
+class StubServer:
+    """A tiny threaded HTTP/1.1 server whose behaviour a test changes on the fly: .status (the
+    answer to every path but health_path), .health_status (the answer to health_path), .delay
+    (seconds to wait before answering a non-health request). Keeps connections alive; counts
+    non-health requests in .hits and health checks in .health_hits. stop() closes the
+    listening socket and every connection (new connections are then refused).
+
+        s = StubServer("bad", status=500)
+        ... s.hits ...; s.status = 200; s.stop()
+    """
+
+    def __init__(self, name="stub", host="127.0.0.1", port=0, status=200, delay=0.0,
+                 health_path="/health", health_status=200):
+        self.name = name
+        self.host = host
+        self.status = status
+        self.delay = delay
+        self.health_path = health_path
+        self.health_status = health_status
+        self.hits = 0
+        self.health_hits = 0
+        self.lock = threading.Lock()
+        self.closed = threading.Event()
+        self.conns = set()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(256)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self):
+        return f"{self.host}:{self.port}"
+
+    def _accept_loop(self):
+        while not self.closed.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self.lock:
+                if self.closed.is_set():
+                    conn.close()
+                    return
+                self.conns.add(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        buf = b""
+        try:
+            while not self.closed.is_set():
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                lines = head.split(b"\r\n")
+                parts = lines[0].split(b" ")
+                if len(parts) != 3:
+                    return
+                method, target = parts[0].decode("latin-1"), parts[1].decode("latin-1")
+                length = 0
+                for line in lines[1:]:
+                    n, _, v = line.partition(b":")
+                    if n.strip().lower() == b"content-length":
+                        length = int(v.strip())
+                while len(buf) < length:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                buf = buf[length:]
+                path = target.split("?", 1)[0]
+                health = path == self.health_path
+                with self.lock:
+                    if health:
+                        self.health_hits += 1
+                    else:
+                        self.hits += 1
+                status = self.health_status if health else self.status
+                delay = 0.0 if health else self.delay
+                if delay and self.closed.wait(delay):
+                    return
+                body = json.dumps({"backend": self.name, "status": status, "method": method,
+                                   "target": target}).encode()
+                conn.sendall(f"HTTP/1.1 {status} Stub\r\nx-backend: {self.name}\r\n"
+                             f"content-type: application/json\r\n"
+                             f"content-length: {len(body)}\r\n\r\n".encode() + body)
+        except OSError:
+            return
+        finally:
+            with self.lock:
+                self.conns.discard(conn)
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def stop(self):
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self.thread.join(2)
+        with self.lock:
+            conns = list(self.conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def wait_for(predicate, timeout, interval=0.02, what="condition"):
+    """Polls predicate() until it returns something truthy (returned) or timeout seconds pass
+    (AssertionError naming what)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def admin_upstreams(gw):
+    """The "upstreams" list of the admin GET /upstreams."""
+    status, _, body = gw.admin("GET", "/upstreams")
+    assert status == 200, (status, body)
+    assert isinstance(body, dict) and isinstance(body.get("upstreams"), list), body
+    return body["upstreams"]
+
+
+def admin_upstream(gw, name):
+    for u in admin_upstreams(gw):
+        if u.get("name") == name:
+            return u
+    raise AssertionError(f"upstream {name!r} not in GET /upstreams")
+
+
+def admin_target(gw, upstream, address):
+    """The target entry (of GET /upstreams) configured with this address."""
+    u = admin_upstream(gw, upstream)
+    for t in u.get("targets", []):
+        if t.get("address") == address:
+            return t
+    raise AssertionError(f"target {address!r} not in upstream {upstream!r}: {u}")
+
+
+def pool_config(targets, balancer="round_robin", upstream="", route="", top="", workers=None,
+                name="pool"):
+    """A config with one upstream `name` and one catch-all route to it. targets: addresses or
+    (address, weight) pairs; upstream / route: more keys of the upstream / route, one per line
+    without indentation (YAML flow style for nested maps); top: more top-level YAML."""
+    lines = [f"  - name: {name}", f"    balancer: {balancer}", "    targets:"]
+    for t in targets:
+        address, weight = t if isinstance(t, tuple) else (t, None)
+        w = f", weight: {weight}" if weight is not None else ""
+        lines.append(f"      - {{address: \"{address}\"{w}}}")
+    lines += ["    " + x.strip() for x in upstream.splitlines() if x.strip()]
+    lines += ["routes:", "  - name: all", "    match: {path: \"/{*rest}\"}",
+              f"    upstream: {name}"]
+    lines += ["    " + x.strip() for x in route.splitlines() if x.strip()]
+    body = "\n".join(x.strip() for x in top.splitlines() if x.strip())
+    body += ("\n" if body else "") + "upstreams:\n" + "\n".join(lines) + "\n"
+    return config(body, workers=workers)
