@@ -51,7 +51,47 @@ class CircuitBreaker {
   uint64_t opened_total() const { return opened_total_.load(std::memory_order_relaxed); }
 
  private:
-  // ... implementation-defined members (rolling buckets, atomics)
+  static constexpr uint32_t kBuckets = 10;
+
+  // One tenth of the window. `epoch` is the bucket's start time / bucket length; a bucket whose
+  // epoch is stale is reset by whoever first moves it on (see touch_bucket()).
+  struct Bucket {
+    std::atomic<uint64_t> epoch{0};
+    std::atomic<uint32_t> successes{0};
+    std::atomic<uint32_t> failures{0};
+  };
+
+  // The whole state machine lives in one 64-bit word so that a reader never sees a state with
+  // another state's data (e.g. "open" with the previous opening's time):
+  //   bits 0-1   BreakerState
+  //   kOpen:     bits 2-63 opened_at (ms)
+  //   kHalfOpen: bits 2-31 probes let through, bits 32-61 probes that succeeded
+  //   kClosed:   all other bits 0
+  static constexpr uint64_t kStateMask = 3;
+  static constexpr uint32_t kCountBits = 30;
+  static constexpr uint64_t kCountMask = (uint64_t{1} << kCountBits) - 1;
+  static constexpr uint32_t kTakenShift = 2;
+  static constexpr uint32_t kSucceededShift = 32;
+
+  static BreakerState state_of(uint64_t w) { return static_cast<BreakerState>(w & kStateMask); }
+  static uint64_t opened_at_of(uint64_t w) { return w >> 2; }
+  static uint64_t taken_of(uint64_t w) { return (w >> kTakenShift) & kCountMask; }
+  static uint64_t succeeded_of(uint64_t w) { return (w >> kSucceededShift) & kCountMask; }
+  static uint64_t open_word(uint64_t now_ms);
+  static uint64_t half_open_word(uint64_t taken, uint64_t succeeded);
+
+  bool cool_down_over(uint64_t w, uint64_t now_ms) const;
+  Bucket& touch_bucket(uint64_t now_ms);
+  bool window_trips(uint64_t now_ms) const;
+  void clear_window();
+  std::optional<Transition> on_probe_result(bool success, uint64_t now_ms);
+
+  // Read by every allow(); written only on transitions, so it gets a cache line of its own.
+  alignas(64) std::atomic<uint64_t> word_{0};
+  alignas(64) std::array<Bucket, kBuckets> buckets_;
+  std::atomic<uint32_t> consecutive_{0};
+  uint64_t bucket_ms_;
+  uint64_t probes_;  // half_open_requests, clamped to [1, 2^30 - 1]
   BreakerSettings settings_;
   std::atomic<uint64_t> opened_total_{0};
 };
