@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <optional>
@@ -20,6 +21,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -57,6 +59,18 @@ constexpr int64_t kMaxHeaders = 10000;
 constexpr int64_t kMaxWeight = 1000;
 constexpr int64_t kMaxIdlePerWorker = 100000;
 constexpr int64_t kMaxPriority = 1000000;
+constexpr int64_t kMaxThreshold = 1000;           // health check pass/fail streaks
+constexpr int64_t kMaxCount = 1000000000;         // failure counts, request counts, limits
+constexpr uint64_t kMinBreakerWindowMs = 100;
+constexpr size_t kMinStickySecretBytes = 16;
+constexpr int64_t kMaxRetryAttempts = 10;
+constexpr int kMinStatus = 100;
+constexpr int kMaxStatus = 599;
+
+constexpr std::string_view kBalancers[] = {"round_robin",       "weighted_round_robin",
+                                           "least_connections", "p2c",
+                                           "consistent_hash",   "random"};
+constexpr std::string_view kRetryKeywords[] = {"connect_failure", "reset", "timeout"};
 
 // A value in the document with where it is: the path for messages and the best known position
 // (a null value such as "key:" has no mark of its own; it borrows its key's).
@@ -197,6 +211,49 @@ bool is_header_value(std::string_view s) {
   return true;
 }
 
+// The known word closest to `word`, if it is a plausible typo of it; "" otherwise.
+template <typename Words>
+std::string_view suggest(std::string_view word, const Words& known) {
+  std::string_view best;
+  size_t best_d = 3;
+  for (std::string_view cand : known) {
+    const size_t d = edit_distance(word, cand);
+    if (d < best_d && d < cand.size()) {
+      best_d = d;
+      best = cand;
+    }
+  }
+  return best;
+}
+
+// "1500ms", "2s", "5m", "1h": a duration as short as it is exact, for messages.
+std::string format_ms(uint64_t ms) {
+  if (ms != 0 && ms % 3600000 == 0) return std::to_string(ms / 3600000) + "h";
+  if (ms != 0 && ms % 60000 == 0) return std::to_string(ms / 60000) + "m";
+  if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+// A query parameter name as it appears before '=': printable, no separators.
+bool is_query_name(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f || c == '&' || c == '=' || c == '#' || c == '?') return false;
+  }
+  return true;
+}
+
+// A path sent on the wire in a request line: starts with '/', no spaces or control bytes.
+bool is_request_path(std::string_view s) {
+  if (s.empty() || s.front() != '/') return false;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f || c == '#') return false;
+  }
+  return true;
+}
+
 std::string sha256_hex(const std::string& bytes) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -264,15 +321,7 @@ class Parser {
       const std::string path = join(it.path, key);
       if (std::find(known.begin(), known.end(), key) == known.end()) {
         std::string msg = "unknown key " + quote(key);
-        std::string_view best;
-        size_t best_d = 3;
-        for (std::string_view cand : known) {
-          const size_t d = edit_distance(key, cand);
-          if (d < best_d && d < cand.size()) {
-            best_d = d;
-            best = cand;
-          }
-        }
+        const std::string_view best = suggest(key, known);
         if (!best.empty()) msg += " (did you mean '" + std::string(best) + "'?)";
         error(key_mark, path, std::move(msg));
         continue;
@@ -345,8 +394,8 @@ class Parser {
     return v;
   }
 
-  // A duration in milliseconds, greater than zero.
-  std::optional<uint64_t> duration(const Item& it) {
+  // A duration in milliseconds, greater than zero unless allow_zero.
+  std::optional<uint64_t> duration(const Item& it, bool allow_zero = false) {
     if (!it.node.IsScalar()) {
       error(it.mark, it.path, "expected a duration like 10s or 250ms, got " + describe(it.node));
       return std::nullopt;
@@ -357,11 +406,45 @@ class Parser {
       error(it.mark, it.path, "expected a duration like 10s or 250ms, got " + quote(s));
       return std::nullopt;
     }
-    if (*v == 0) {
+    if (*v == 0 && !allow_zero) {
       error(it.mark, it.path, "duration must be greater than 0");
       return std::nullopt;
     }
     return v;
+  }
+
+  std::optional<bool> boolean(const Item& it) {
+    if (it.node.IsScalar()) {
+      const std::string& s = it.node.Scalar();
+      if (s == "true") return true;
+      if (s == "false") return false;
+    }
+    error(it.mark, it.path, "expected true or false, got " + describe(it.node));
+    return std::nullopt;
+  }
+
+  // "50%" or "50".
+  std::optional<uint32_t> percent(const Item& it, uint32_t lo, uint32_t hi) {
+    const std::string range = "a percentage from " + std::to_string(lo) + " to " +
+                              std::to_string(hi) + " like " + std::to_string(hi / 2) + "% or " +
+                              std::to_string(hi / 2);
+    if (!it.node.IsScalar()) {
+      error(it.mark, it.path, "expected " + range + ", got " + describe(it.node));
+      return std::nullopt;
+    }
+    const std::optional<uint64_t> v = parse_percent(it.node.Scalar());
+    if (!v || *v < lo || *v > hi) {
+      error(it.mark, it.path, "expected " + range + ", got " + quote(it.node.Scalar()));
+      return std::nullopt;
+    }
+    return static_cast<uint32_t>(*v);
+  }
+
+  // A list, or a single scalar standing for a list of one ("methods: GET").
+  std::vector<Item> list_or_one(const Item& it) {
+    if (it.node.IsScalar()) return {it};
+    std::optional<std::vector<Item>> l = list(it);
+    return l ? std::move(*l) : std::vector<Item>{};
   }
 
   std::optional<uint64_t> size(const Item& it, uint64_t lo, uint64_t hi, std::string_view range) {
@@ -521,8 +604,10 @@ class Parser {
     std::optional<std::vector<Item>> items = list(it);
     if (!items) return;
     for (const Item& e : *items) {
-      std::optional<MapItem> m = map(e, {"name", "targets", "connect_timeout", "response_timeout",
-                                         "idle_timeout", "max_idle_per_worker"});
+      std::optional<MapItem> m =
+          map(e, {"name", "targets", "connect_timeout", "response_timeout", "idle_timeout",
+                  "max_idle_per_worker", "balancer", "hash_key", "sticky", "health_check",
+                  "outlier", "breaker", "dns_refresh", "retry_budget"});
       if (!m) continue;
       UpstreamConfig u;
       u.mark = e.mark;
@@ -564,8 +649,324 @@ class Parser {
           u.max_idle_per_worker = static_cast<uint32_t>(*n);
         }
       }
+      if (const Item* v = m->get("balancer")) {
+        if (std::optional<std::string> b = one_of(*v, kBalancers, "balancer")) {
+          u.balancer = std::move(*b);
+        }
+      }
+      if (const Item* v = m->get("hash_key")) parse_hash_key(*v, u.hash_key);
+      if (const Item* v = m->get("sticky")) parse_sticky(*v, u.sticky);
+      if (const Item* v = m->get("health_check")) parse_health_check(*v, u.health_check);
+      if (const Item* v = m->get("outlier")) parse_outlier(*v, u.outlier);
+      if (const Item* v = m->get("breaker")) parse_breaker(*v, u.breaker);
+      if (const Item* v = m->get("dns_refresh")) {
+        if (auto d = duration(*v)) u.dns_refresh_ms = *d;
+      }
+      if (const Item* v = m->get("retry_budget")) parse_retry_budget(*v, u);
       upstream_defaults_.emplace_back(!has_connect, !has_response);
       cfg.upstreams.push_back(std::move(u));
+    }
+  }
+
+  // A word from a fixed set, e.g. a balancer name.
+  template <typename Words>
+  std::optional<std::string> one_of(const Item& it, const Words& known, std::string_view what) {
+    std::optional<std::string> s = string(it);
+    if (!s) return std::nullopt;
+    if (std::find(std::begin(known), std::end(known), *s) != std::end(known)) return s;
+    std::string msg = "unknown " + std::string(what) + " " + quote(*s);
+    const std::string_view best = suggest(*s, known);
+    if (!best.empty()) {
+      msg += " (did you mean '" + std::string(best) + "'?)";
+    } else {
+      msg += " (expected ";
+      for (size_t i = 0; i < std::size(known); ++i) {
+        if (i > 0) msg += i + 1 == std::size(known) ? " or " : ", ";
+        msg += known[i];
+      }
+      msg += ')';
+    }
+    error(it.mark, it.path, std::move(msg));
+    return std::nullopt;
+  }
+
+  // client_ip | header:NAME | cookie:NAME | path | query:NAME. Checked whatever the balancer,
+  // though only consistent_hash uses it.
+  void parse_hash_key(const Item& it, HashKeyConfig& h) {
+    const std::optional<std::string> s = string(it);
+    if (!s) return;
+    const std::string_view text = *s;
+    const size_t colon = text.find(':');
+    const std::string_view kind = text.substr(0, colon);
+    const std::string_view name =
+        colon == std::string_view::npos ? std::string_view() : text.substr(colon + 1);
+    const std::string bad = "invalid hash key " + quote(text) + ": ";
+    using Source = HashKeyConfig::Source;
+    if (kind == "client_ip" || kind == "path") {
+      if (colon != std::string_view::npos) {
+        error(it.mark, it.path, bad + "'" + std::string(kind) + "' takes no name");
+        return;
+      }
+      h.source = kind == "path" ? Source::kPath : Source::kClientIp;
+      h.name.clear();
+      return;
+    }
+    if (kind != "header" && kind != "cookie" && kind != "query") {
+      error(it.mark, it.path,
+            bad + "expected client_ip, header:NAME, cookie:NAME, path or query:NAME");
+      return;
+    }
+    if (name.empty()) {
+      error(it.mark, it.path, bad + "missing name after '" + std::string(kind) + ":'");
+      return;
+    }
+    const bool ok = kind == "query" ? is_query_name(name) : is_token(name);
+    if (!ok) {
+      error(it.mark, it.path, bad + quote(name) + " is not a valid " + std::string(kind) + " name");
+      return;
+    }
+    if (kind == "header") {
+      h.source = Source::kHeader;
+      h.name = lower(std::string(name));
+    } else {
+      h.source = kind == "cookie" ? Source::kCookie : Source::kQuery;
+      h.name = std::string(name);
+    }
+  }
+
+  void parse_sticky(const Item& it, StickyConfig& st) {
+    std::optional<MapItem> m = map(it, {"cookie", "secret", "max_age"});
+    if (!m) return;
+    st.enabled = true;
+    if (const Item* v = m->get("cookie")) {
+      if (std::optional<std::string> c = string(*v)) {
+        if (is_token(*c)) {
+          st.cookie = std::move(*c);
+        } else {
+          error(v->mark, v->path, "invalid cookie name " + quote(*c));
+        }
+      }
+    }
+    if (const Item* v = require(*m, "secret")) {
+      if (std::optional<std::string> sec = string(*v)) {
+        // The secret itself is never echoed into a message.
+        if (sec->size() < kMinStickySecretBytes) {
+          error(v->mark, v->path,
+                "secret must be at least " + std::to_string(kMinStickySecretBytes) +
+                    " bytes long, got " + std::to_string(sec->size()));
+        } else {
+          st.secret = std::move(*sec);
+        }
+      }
+    }
+    if (const Item* v = m->get("max_age")) {
+      if (auto d = duration(*v, /*allow_zero=*/true)) {
+        if (*d % 1000 != 0) {
+          error(v->mark, v->path,
+                "max_age must be a whole number of seconds, got " + quote(v->node.Scalar()));
+        } else {
+          st.max_age_s = *d / 1000;
+        }
+      }
+    }
+  }
+
+  void parse_health_check(const Item& it, HealthCheckConfig& h) {
+    std::optional<MapItem> m =
+        map(it, {"path", "host", "interval", "timeout", "healthy_threshold", "unhealthy_threshold",
+                 "expected_statuses"});
+    if (!m) return;
+    h.enabled = true;
+    if (const Item* v = m->get("path")) {
+      if (std::optional<std::string> p = string(*v)) {
+        if (is_request_path(*p)) {
+          h.path = std::move(*p);
+        } else {
+          error(v->mark, v->path,
+                "expected a path starting with '/' (no spaces or control characters), got " +
+                    quote(*p));
+        }
+      }
+    }
+    if (const Item* v = m->get("host")) {
+      if (std::optional<std::string> host = string(*v)) {
+        std::optional<Address> a;
+        const bool ok = host->empty() || is_host_name(*host) ||
+                        ((a = parse_address(*host)) && !a->host.empty());
+        if (ok) {
+          h.host = lower(std::move(*host));
+        } else {
+          error(v->mark, v->path,
+                "invalid host " + quote(*host) + ": expected a host name or host:port");
+        }
+      }
+    }
+    const Item* interval = m->get("interval");
+    const Item* timeout = m->get("timeout");
+    bool times_ok = true;
+    if (interval) {
+      const std::optional<uint64_t> d = duration(*interval);
+      times_ok = d.has_value();
+      if (d) h.interval_ms = *d;
+    }
+    if (timeout) {
+      const std::optional<uint64_t> d = duration(*timeout);
+      times_ok = times_ok && d.has_value();
+      if (d) h.timeout_ms = *d;
+    }
+    if (times_ok && h.timeout_ms >= h.interval_ms) {
+      const std::string text = "timeout (" + format_ms(h.timeout_ms) +
+                               (timeout ? "" : ", the default") +
+                               ") must be shorter than interval (" + format_ms(h.interval_ms) +
+                               (interval ? "" : ", the default") + ")";
+      const Item& at = timeout ? *timeout : *interval;
+      error(at.mark, at.path, text);
+    }
+    if (const Item* v = m->get("healthy_threshold")) {
+      if (auto n = integer(*v, 1, kMaxThreshold)) h.healthy_threshold = static_cast<uint32_t>(*n);
+    }
+    if (const Item* v = m->get("unhealthy_threshold")) {
+      if (auto n = integer(*v, 1, kMaxThreshold)) {
+        h.unhealthy_threshold = static_cast<uint32_t>(*n);
+      }
+    }
+    if (const Item* v = m->get("expected_statuses")) {
+      std::vector<std::pair<int, int>> ranges;
+      const std::vector<Item> items = list_or_one(*v);
+      if (items.empty() && (v->node.IsNull() || v->node.IsSequence())) {
+        error(v->mark, v->path, "at least one status or status range is needed");
+      }
+      bool ok = true;
+      for (const Item& e : items) {
+        std::optional<std::pair<int, int>> r = status_range(e);
+        ok = ok && r.has_value();
+        if (r) ranges.push_back(*r);
+      }
+      if (ok && !ranges.empty()) h.expected_statuses = std::move(ranges);
+    }
+  }
+
+  // 304 or "200-299", within 100..599.
+  std::optional<std::pair<int, int>> status_range(const Item& it) {
+    const std::string expected = "expected a status from " + std::to_string(kMinStatus) + " to " +
+                                 std::to_string(kMaxStatus) + " or a range like 200-299, got ";
+    if (!it.node.IsScalar()) {
+      error(it.mark, it.path, expected + describe(it.node));
+      return std::nullopt;
+    }
+    const std::string& s = it.node.Scalar();
+    const std::optional<std::pair<int, int>> r = parse_status_range(s);
+    if (!r || r->first < kMinStatus || r->second > kMaxStatus || r->first > kMaxStatus ||
+        r->second < kMinStatus) {
+      error(it.mark, it.path, expected + quote(s));
+      return std::nullopt;
+    }
+    if (r->first > r->second) {
+      error(it.mark, it.path, "empty status range " + quote(s) + ": " +
+                                  std::to_string(r->first) + " is greater than " +
+                                  std::to_string(r->second));
+      return std::nullopt;
+    }
+    return r;
+  }
+
+  // A map, or `off` (also `false`) for no outlier ejection.
+  void parse_outlier(const Item& it, OutlierConfig& o) {
+    if (it.node.IsScalar()) {
+      const std::string& s = it.node.Scalar();
+      if (s == "off" || s == "false") {
+        o.enabled = false;
+      } else {
+        error(it.mark, it.path, "expected a map or 'off', got " + quote(s));
+      }
+      return;
+    }
+    std::optional<MapItem> m = map(it, {"enabled", "consecutive_failures", "base_ejection",
+                                        "max_ejection", "max_ejection_percent"});
+    if (!m) return;
+    if (const Item* v = m->get("enabled")) {
+      if (std::optional<bool> b = boolean(*v)) o.enabled = *b;
+    }
+    if (const Item* v = m->get("consecutive_failures")) {
+      if (auto n = integer(*v, 1, kMaxCount)) o.consecutive_failures = static_cast<uint32_t>(*n);
+    }
+    const Item* base = m->get("base_ejection");
+    const Item* max = m->get("max_ejection");
+    bool times_ok = true;
+    if (base) {
+      const std::optional<uint64_t> d = duration(*base);
+      times_ok = d.has_value();
+      if (d) o.base_ejection_ms = *d;
+    }
+    if (max) {
+      const std::optional<uint64_t> d = duration(*max);
+      times_ok = times_ok && d.has_value();
+      if (d) o.max_ejection_ms = *d;
+    }
+    if (times_ok && o.base_ejection_ms > o.max_ejection_ms) {
+      const Item& at = base ? *base : *max;
+      error(at.mark, at.path,
+            "base_ejection (" + format_ms(o.base_ejection_ms) + (base ? "" : ", the default") +
+                ") must not be longer than max_ejection (" + format_ms(o.max_ejection_ms) +
+                (max ? "" : ", the default") + ")");
+    }
+    if (const Item* v = m->get("max_ejection_percent")) {
+      if (auto p = percent(*v, 0, 100)) o.max_ejection_percent = *p;
+    }
+  }
+
+  void parse_breaker(const Item& it, BreakerConfig& b) {
+    std::optional<MapItem> m =
+        map(it, {"error_rate", "min_requests", "window", "consecutive_failures", "open",
+                 "half_open_requests", "per_target", "max_connections", "max_pending",
+                 "max_requests"});
+    if (!m) return;
+    b.enabled = true;
+    if (const Item* v = m->get("error_rate")) {
+      if (auto p = percent(*v, 1, 100)) b.error_rate_percent = *p;
+    }
+    if (const Item* v = m->get("min_requests")) {
+      if (auto n = integer(*v, 1, kMaxCount)) b.min_requests = static_cast<uint32_t>(*n);
+    }
+    if (const Item* v = m->get("window")) {
+      if (auto d = duration(*v)) {
+        if (*d < kMinBreakerWindowMs) {
+          error(v->mark, v->path,
+                "window must be at least " + format_ms(kMinBreakerWindowMs) + ", got " +
+                    quote(v->node.Scalar()));
+        } else {
+          b.window_ms = *d;
+        }
+      }
+    }
+    if (const Item* v = m->get("open")) {
+      if (auto d = duration(*v)) b.open_ms = *d;
+    }
+    if (const Item* v = m->get("per_target")) {
+      if (std::optional<bool> p = boolean(*v)) b.per_target = *p;
+    }
+    const std::tuple<const char*, int64_t, uint32_t*> counts[] = {
+        {"consecutive_failures", 0, &b.consecutive_failures},
+        {"half_open_requests", 1, &b.half_open_requests},
+        {"max_connections", 0, &b.max_connections},
+        {"max_pending", 0, &b.max_pending},
+        {"max_requests", 0, &b.max_requests},
+    };
+    for (const auto& [key, lo, out] : counts) {
+      if (const Item* v = m->get(key)) {
+        if (auto n = integer(*v, lo, kMaxCount)) *out = static_cast<uint32_t>(*n);
+      }
+    }
+  }
+
+  void parse_retry_budget(const Item& it, UpstreamConfig& u) {
+    std::optional<MapItem> m = map(it, {"percent", "min_concurrent"});
+    if (!m) return;
+    if (const Item* v = m->get("percent")) {
+      if (auto p = percent(*v, 0, 100)) u.retry_budget_percent = *p;
+    }
+    if (const Item* v = m->get("min_concurrent")) {
+      if (auto n = integer(*v, 0, kMaxCount)) u.retry_budget_min = static_cast<uint32_t>(*n);
     }
   }
 
@@ -608,7 +1009,7 @@ class Parser {
     for (const Item& e : *items) {
       std::optional<MapItem> m =
           map(e, {"name", "match", "priority", "upstream", "respond", "strip_prefix",
-                  "rewrite_prefix", "max_body_bytes", "timeout"});
+                  "rewrite_prefix", "max_body_bytes", "timeout", "retry"});
       if (!m) continue;
       RouteConfig r;
       r.mark = e.mark;
@@ -664,7 +1065,117 @@ class Parser {
       if (const Item* v = m->get("timeout")) {
         if (auto d = duration(*v)) r.timeout_ms = *d;
       }
+      if (const Item* v = m->get("retry")) {
+        if (respond && !up) {
+          error(v->mark, v->path, "retry needs 'upstream': a 'respond' route has nothing to retry");
+        }
+        const std::optional<Item> per_try = parse_retry(*v, r.retry);
+        if (per_try && r.timeout_ms && r.retry.per_try_timeout_ms > *r.timeout_ms) {
+          error(per_try->mark, per_try->path,
+                "per_try_timeout (" + format_ms(r.retry.per_try_timeout_ms) +
+                    ") must not be longer than the route's timeout (" +
+                    format_ms(*r.timeout_ms) + "), the time for all tries together");
+        }
+      }
       cfg.routes.push_back(std::move(r));
+    }
+  }
+
+  // Returns the per_try_timeout item when one was read successfully, for the check against the
+  // route's timeout.
+  std::optional<Item> parse_retry(const Item& it, RetryConfig& rc) {
+    std::optional<MapItem> m = map(it, {"attempts", "on", "per_try_timeout", "backoff"});
+    if (!m) return std::nullopt;
+    if (const Item* v = m->get("attempts")) {
+      if (auto n = integer(*v, 1, kMaxRetryAttempts)) rc.attempts = static_cast<uint32_t>(*n);
+    }
+    if (const Item* v = m->get("on")) parse_retry_on(*v, rc);
+    std::optional<Item> per_try;
+    if (const Item* v = m->get("per_try_timeout")) {
+      if (auto d = duration(*v)) {
+        rc.per_try_timeout_ms = *d;
+        per_try = *v;
+      }
+    }
+    if (const Item* v = m->get("backoff")) parse_backoff(*v, rc);
+    return per_try;
+  }
+
+  // What is listed is retried, nothing else.
+  void parse_retry_on(const Item& it, RetryConfig& rc) {
+    const std::vector<Item> items = list_or_one(it);
+    if (items.empty() && (it.node.IsNull() || it.node.IsSequence())) {
+      error(it.mark, it.path,
+            "at least one retry condition is needed (leave out 'retry' for no retries)");
+      return;
+    }
+    rc.on_connect_failure = false;
+    rc.on_reset = false;
+    rc.on_timeout = false;
+    rc.on_statuses.clear();
+    for (const Item& e : items) {
+      std::optional<std::string> s = string(e);
+      if (!s) continue;
+      if (*s == "connect_failure") {
+        rc.on_connect_failure = true;
+      } else if (*s == "reset") {
+        rc.on_reset = true;
+      } else if (*s == "timeout") {
+        rc.on_timeout = true;
+      } else if (!s->empty() && std::all_of(s->begin(), s->end(), [](char c) {
+                   return c >= '0' && c <= '9';
+                 })) {
+        std::optional<int64_t> status = integer(e, 400, kMaxStatus);
+        if (!status) continue;
+        const int code = static_cast<int>(*status);
+        if (std::find(rc.on_statuses.begin(), rc.on_statuses.end(), code) ==
+            rc.on_statuses.end()) {
+          rc.on_statuses.push_back(code);
+        }
+      } else {
+        std::string msg = "unknown retry condition " + quote(*s);
+        const std::string_view best = suggest(*s, kRetryKeywords);
+        if (!best.empty()) {
+          msg += " (did you mean '" + std::string(best) + "'?)";
+        } else {
+          msg += " (expected connect_failure, reset, timeout or a status from 400 to 599)";
+        }
+        error(e.mark, e.path, std::move(msg));
+      }
+    }
+  }
+
+  // `backoff: 25ms` (the base) or `backoff: {base: 25ms, max: 250ms}`. A base given alone above
+  // the default max raises the max to it, and a max alone below the default base lowers the base.
+  void parse_backoff(const Item& it, RetryConfig& rc) {
+    const Item* base = nullptr;
+    const Item* max = nullptr;
+    std::optional<MapItem> m;
+    if (it.node.IsScalar()) {
+      base = &it;
+    } else {
+      m = map(it, {"base", "max"});
+      if (!m) return;
+      base = m->get("base");
+      max = m->get("max");
+    }
+    std::optional<uint64_t> b;
+    std::optional<uint64_t> x;
+    if (base && !(b = duration(*base))) return;
+    if (max && !(x = duration(*max))) return;
+    if (b && x && *b > *x) {
+      error(base->mark, base->path,
+            "backoff base (" + format_ms(*b) + ") must not be longer than max (" + format_ms(*x) +
+                ")");
+      return;
+    }
+    if (b) {
+      rc.backoff_base_ms = *b;
+      if (!x) rc.backoff_max_ms = std::max(rc.backoff_max_ms, *b);
+    }
+    if (x) {
+      rc.backoff_max_ms = *x;
+      if (!b) rc.backoff_base_ms = std::min(rc.backoff_base_ms, *x);
     }
   }
 
@@ -683,13 +1194,7 @@ class Parser {
       }
     }
     if (const Item* ms = m->get("methods")) {
-      std::vector<Item> items;
-      if (ms->node.IsScalar()) {
-        items.push_back(*ms);  // "methods: GET" is a list of one
-      } else if (std::optional<std::vector<Item>> l = list(*ms)) {
-        items = std::move(*l);
-      }
-      for (const Item& e : items) {
+      for (const Item& e : list_or_one(*ms)) {  // "methods: GET" is a list of one
         std::optional<std::string> s = string(e);
         if (!s) continue;
         if (!is_token(*s)) {

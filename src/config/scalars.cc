@@ -4,6 +4,9 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
+#include <string_view>
+#include <utility>
 
 #include "config/config.h"
 
@@ -147,6 +150,24 @@ bool is_token(std::string_view s) {
     }
   }
   return true;
+}
+
+std::optional<std::pair<int, int>> parse_status_range(std::string_view text) {
+  const size_t dash = text.find('-');
+  const std::string_view first = text.substr(0, dash);
+  const std::string_view second =
+      dash == std::string_view::npos ? first : text.substr(dash + 1);
+  if (first.size() > 3 || second.size() > 3) return std::nullopt;
+  const std::optional<uint64_t> lo = parse_uint(first);
+  const std::optional<uint64_t> hi = parse_uint(second);
+  if (!lo || !hi) return std::nullopt;
+  return std::pair<int, int>(static_cast<int>(*lo), static_cast<int>(*hi));
+}
+
+std::optional<uint64_t> parse_percent(std::string_view text) {
+  if (!text.empty() && text.back() == '%') text.remove_suffix(1);
+  if (text.size() > 9) return std::nullopt;
+  return parse_uint(text);
 }
 
 std::optional<Address> parse_address_why(const std::string& text, std::string* why) {

@@ -3,9 +3,11 @@
 // Example: std::string why; if (!parse_address_why("[::1]:80", &why)) report(why);
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "config/config.h"
 
@@ -24,5 +26,12 @@ bool is_host_name(std::string_view host);
 
 // RFC 9110 token (method names, header field names).
 bool is_token(std::string_view s);
+
+// "304" or "200-299": an inclusive range of HTTP status codes as {lo, hi}, each of 1 to 3
+// digits. Only the syntax is checked; the caller checks the bounds and that lo <= hi.
+std::optional<std::pair<int, int>> parse_status_range(std::string_view text);
+
+// "50%" or "50": a whole percentage (at most 9 digits). The caller checks the range.
+std::optional<uint64_t> parse_percent(std::string_view text);
 
 }  // namespace sluice::config

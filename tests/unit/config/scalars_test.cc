@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "config/config.h"
 #include "config/scalars.h"
@@ -180,6 +181,40 @@ TEST(Scalars, HostNames) {
   EXPECT_TRUE(is_ip_literal("::1"));
   EXPECT_TRUE(is_ip_literal("10.1.2.3"));
   EXPECT_FALSE(is_ip_literal("localhost"));
+}
+
+TEST(Address, TargetHostNames) {
+  // Upstream targets may name hosts that DNS resolves at run time.
+  for (const char* text : {"users-1.internal:8080", "svc_a.ns.svc.cluster.local:80", "db:5432",
+                           "UPPER.Example.COM:443"}) {
+    const std::optional<Address> a = parse_address(text);
+    ASSERT_TRUE(a.has_value()) << text;
+  }
+  EXPECT_EQ(parse_address("UPPER.Example.COM:443")->host, "upper.example.com");
+  EXPECT_EQ(parse_address("-bad.internal:80"), std::nullopt);
+  EXPECT_EQ(parse_address("a..b:80"), std::nullopt);
+}
+
+TEST(StatusRange, Syntax) {
+  EXPECT_EQ(parse_status_range("304"), (std::pair<int, int>(304, 304)));
+  EXPECT_EQ(parse_status_range("200-299"), (std::pair<int, int>(200, 299)));
+  EXPECT_EQ(parse_status_range("299-200"), (std::pair<int, int>(299, 200)));  // caller checks
+  EXPECT_EQ(parse_status_range("99"), (std::pair<int, int>(99, 99)));         // caller checks
+  for (const char* bad : {"", "-", "200-", "-299", "200-299-300", "2000", "200 - 299", "20x",
+                          "+200", "200..299", "0x1f"}) {
+    EXPECT_EQ(parse_status_range(bad), std::nullopt) << bad;
+  }
+}
+
+TEST(Percent, Syntax) {
+  EXPECT_EQ(parse_percent("50%"), 50u);
+  EXPECT_EQ(parse_percent("50"), 50u);
+  EXPECT_EQ(parse_percent("0"), 0u);
+  EXPECT_EQ(parse_percent("100%"), 100u);
+  EXPECT_EQ(parse_percent("1000"), 1000u);  // caller checks the range
+  for (const char* bad : {"", "%", "50%%", "5 0", "-5", "+5", "50.5", "%50", "1234567890"}) {
+    EXPECT_EQ(parse_percent(bad), std::nullopt) << bad;
+  }
 }
 
 }  // namespace
