@@ -1,0 +1,51 @@
+"""Reloads keep the runtime state of targets: changing one target's weight leaves another
+target's ejection and health verdict as they were (GET /upstreams and the traffic agree)."""
+
+import time
+
+from harness import Client, admin_target, admin_upstream, pool_config, wait_for
+
+
+def state_config(bad, sick, good, good_weight):
+    return pool_config(
+        [bad.address, sick.address, (good.address, good_weight)],
+        upstream="outlier: {consecutive_failures: 1, base_ejection: 10s, max_ejection: 20s, "
+                 "max_ejection_percent: 50}\n"
+                 "health_check: {path: /health, interval: 500ms, timeout: 200ms, "
+                 "healthy_threshold: 1, unhealthy_threshold: 1}",
+        workers=1)
+
+
+def test_reload_keeps_ejection_and_health(backend, stub, sluice):
+    bad = stub(name="bad", status=500)            # ejected after one failure
+    sick = stub(name="sick", health_status=503)   # unhealthy
+    good = backend(name="good")
+    gw = sluice(state_config(bad, sick, good, 1))
+    wait_for(lambda: admin_target(gw, "pool", sick.address)["health"] == "unhealthy", 3.0,
+             what="sick unhealthy")
+    with Client(gw.port) as c:
+        for i in range(6):
+            c.request("GET", f"/a/{i}")
+            if bad.hits:
+                break
+    assert bad.hits == 1
+    before = admin_target(gw, "pool", bad.address)
+    assert before["ejected"] is True and before["ejections"] == 1, before
+
+    status, body = gw.reload(state_config(bad, sick, good, 2))
+    assert status == 200 and body["ok"] is True, body
+    t_reload = time.monotonic()
+    u = admin_upstream(gw, "pool")
+    by = {t["address"]: t for t in u["targets"]}
+    print(f"\nafter a weight-only reload ({time.monotonic() - t_reload:.3f}s): "
+          f"bad ejected={by[bad.address]['ejected']} ejections={by[bad.address]['ejections']}, "
+          f"sick health={by[sick.address]['health']}, good weight={by[good.address]['weight']}")
+    assert by[good.address]["weight"] == 2, by
+    assert by[bad.address]["ejected"] is True and by[bad.address]["ejections"] == 1, by
+    assert by[sick.address]["health"] == "unhealthy", by
+    hits = (bad.hits, sick.hits)
+    with Client(gw.port) as c:
+        for i in range(10):
+            r = c.request("GET", f"/b/{i}")
+            assert r.status == 200 and r.header("x-backend") == "good", (i, r)
+    assert (bad.hits, sick.hits) == hits, "reload gave traffic to an ejected/unhealthy target"
