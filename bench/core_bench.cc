@@ -105,7 +105,7 @@ void BM_RenderClientResponse(benchmark::State& state) {
     out.clear();
     sluice::proxy::render_client_response(head, "0123456789abcdef0123456789abcdef",
                                           sluice::proxy::ResponseFraming::kContentLength, false,
-                                          false, out);
+                                          false, "", out);
     benchmark::DoNotOptimize(out.data());
   }
   state.SetItemsProcessed(state.iterations());

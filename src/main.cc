@@ -38,8 +38,10 @@ int validate(const std::string& path) {
   if (loaded.ok()) {
     routes = loaded.config->routes.size();
     upstreams = loaded.config->upstreams.size();
+    sluice::proxy::RuntimeRegistry registry;
+    // Host-name targets are not resolved here: validation needs no DNS.
     sluice::proxy::SnapshotResult built =
-        sluice::proxy::build_snapshot(std::move(*loaded.config), 1);
+        sluice::proxy::build_snapshot(std::move(*loaded.config), 1, 1, registry, {});
     errors = std::move(built.errors);
   }
   for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
@@ -62,7 +64,8 @@ int run(const std::string& path) {
   signal(SIGPIPE, SIG_IGN);
   int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 
-  sluice::proxy::Gateway gateway(path);
+  sluice::core::EventLoop control_loop;
+  sluice::proxy::Gateway gateway(path, control_loop);
   std::vector<std::string> errors;
   if (!gateway.start(&errors)) {
     for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
@@ -70,7 +73,7 @@ int run(const std::string& path) {
     return 1;
   }
   std::shared_ptr<const sluice::proxy::Snapshot> snap = gateway.current();
-  sluice::admin::AdminServer admin(gateway);
+  sluice::admin::AdminServer admin(gateway, control_loop);
   if (snap->config.admin.enabled) {
     sluice::net::SocketAddress addr;
     std::string err;

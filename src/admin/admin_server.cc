@@ -6,8 +6,11 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "balance/balancer.h"
+#include "core/clock.h"
 #include "http/request_parser.h"
 #include "http/status.h"
+#include "limits/circuit_breaker.h"
 
 namespace sluice::admin {
 namespace {
@@ -140,7 +143,8 @@ std::string json_escape(std::string_view s) {
   return out;
 }
 
-AdminServer::AdminServer(proxy::Gateway& gateway) : gateway_(gateway) {}
+AdminServer::AdminServer(proxy::Gateway& gateway, core::EventLoop& loop)
+    : gateway_(gateway), loop_(loop) {}
 
 AdminServer::~AdminServer() {
   if (fd_ >= 0) {
@@ -201,7 +205,66 @@ std::string AdminServer::handle(std::string_view method, std::string_view path) 
                        ",\"warnings\":" + json_list(r.warnings) + "}\n";
     return response(r.ok ? 200 : 400, json, body);
   }
+  if (path == "/upstreams") return response(200, json, upstreams_json());
   return response(404, json, "{\"error\":\"not found\"}\n");
+}
+
+std::string AdminServer::upstreams_json() {
+  std::shared_ptr<const proxy::Snapshot> snap = gateway_.current();
+  const uint64_t now = core::monotonic_ms();
+  std::string out = "{\"upstreams\":[";
+  for (size_t u = 0; u < snap->upstreams.size(); ++u) {
+    const proxy::Upstream& up = snap->upstreams[u];
+    const proxy::UpstreamRuntime& rt = *up.runtime;
+    if (u > 0) out += ",";
+    out += "{\"name\":\"" + json_escape(up.name) + "\",\"balancer\":\"" +
+           std::string(balance::algorithm_name(up.algorithm)) +
+           "\",\"panic\":" + (rt.in_panic.load() ? "true" : "false") +
+           ",\"active\":" + std::to_string(rt.active_requests.load()) +
+           ",\"connections\":" + std::to_string(rt.connections.load()) +
+           ",\"pending\":" + std::to_string(rt.pending.load()) +
+           ",\"retries\":" + std::to_string(rt.retries.load()) +
+           ",\"retry_budget_rejected\":" + std::to_string(rt.retry_budget.rejected()) +
+           ",\"rejected\":" + std::to_string(rt.rejected.load()) + ",\"breaker\":";
+    if (rt.breaker) {
+      out += "{\"state\":\"" + std::string(limits::breaker_state_name(rt.breaker->state(now))) +
+             "\",\"opened_total\":" + std::to_string(rt.breaker->opened_total()) + "}";
+    } else {
+      out += "null";
+    }
+    out += ",\"targets\":[";
+    for (size_t i = 0; i < up.targets.size(); ++i) {
+      const proxy::Target& t = up.targets[i];
+      const balance::TargetState& s = *t.state;
+      const balance::Health h = s.health.load();
+      if (i > 0) out += ",";
+      out += "{\"address\":\"" + json_escape(t.key) + "\",\"weight\":" + std::to_string(t.weight) +
+             ",\"health\":\"" +
+             (h == balance::Health::kHealthy     ? "healthy"
+              : h == balance::Health::kUnhealthy ? "unhealthy"
+                                                 : "unknown") +
+             "\",\"ejected\":" + (s.ejected(now) ? "true" : "false") +
+             ",\"ejections\":" + std::to_string(s.ejections.load()) +
+             ",\"active\":" + std::to_string(s.active.load()) +
+             ",\"connections\":" + std::to_string(s.connections.load()) +
+             ",\"requests\":" + std::to_string(s.requests.load()) +
+             ",\"failures\":" + std::to_string(s.failures.load()) + ",\"breaker\":";
+      if (t.breaker) {
+        out += "\"" + std::string(limits::breaker_state_name(t.breaker->state(now))) + "\"";
+      } else {
+        out += "null";
+      }
+      out += ",\"addresses\":[";
+      for (size_t a = 0; a < t.address_keys.size(); ++a) {
+        if (a > 0) out += ",";
+        out += "\"" + json_escape(t.address_keys[a]) + "\"";
+      }
+      out += "]}";
+    }
+    out += "]}";
+  }
+  out += "]}\n";
+  return out;
 }
 
 }  // namespace sluice::admin

@@ -21,7 +21,7 @@ namespace sluice::admin {
 
 class AdminServer : public core::IoHandler {
  public:
-  explicit AdminServer(proxy::Gateway& gateway);
+  AdminServer(proxy::Gateway& gateway, core::EventLoop& loop);
   ~AdminServer() override;
   bool listen(const net::SocketAddress& addr, std::string* err);
   void on_io(uint32_t events) override;
@@ -29,10 +29,12 @@ class AdminServer : public core::IoHandler {
   core::BufferPool& pool() { return pool_; }
   // Renders the answer to one admin request (exposed for tests).
   std::string handle(std::string_view method, std::string_view path);
+  // GET /upstreams: every target with its health, ejection, load and the breaker state.
+  std::string upstreams_json();
 
  private:
   proxy::Gateway& gateway_;
-  core::EventLoop loop_;
+  core::EventLoop& loop_;
   core::BufferPool pool_{16};
   int fd_ = -1;
 };

@@ -7,10 +7,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 
+#include "balance/balancer.h"
 #include "http/header.h"
 #include "http/status.h"
+#include "limits/retry_budget.h"
 #include "proxy/connection.h"
 #include "proxy/messages.h"
 #include "router/path.h"
@@ -30,6 +33,7 @@ void append_chunk(core::Buffer& out, core::BufferPool& pool, std::string_view da
 
 ClientConnection::ClientConnection(Worker& worker, int fd, const sockaddr_storage& peer)
     : worker_(worker), fd_(fd), peer_(peer), parser_(worker.snapshot()->limits) {
+  retry_timer_.conn = this;
   worker_.loop().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
   arm(TimerMode::kHeader, worker_.snapshot()->config.timeouts.client_header_ms);
 }
@@ -203,25 +207,62 @@ bool ClientConnection::start_exchange() {
     return true;
   }
 
-  // select_upstream and on_upstream_request.
+  // select_upstream: admission (breaker, limits), then a target.
   x.upstream = &snap->upstreams[static_cast<size_t>(x.route->upstream)];
-  if (x.upstream->targets.empty()) {
+  const Upstream& u = *x.upstream;
+  UpstreamRuntime& rt = *u.runtime;
+  const uint64_t now = worker_.loop().now_ms();
+  auto reject = [&](const char* reason) {
+    rt.rejected.fetch_add(1, std::memory_order_relaxed);
     in_.consume(head_len);
-    send_error(503, "no upstream target available", true);
-    return false;
+    x.discard_body = true;
+    send_error(503, reason, false);
+    arm_body_timer();
+    return true;
+  };
+  if (rt.breaker) {
+    limits::CircuitBreaker::Decision d = rt.breaker->allow(now);
+    if (d == limits::CircuitBreaker::Decision::kReject) {
+      return reject("circuit breaker open for this upstream");
+    }
+    x.breaker_probe = d == limits::CircuitBreaker::Decision::kProbe;
   }
+  if (u.max_requests != 0 &&
+      rt.active_requests.load(std::memory_order_relaxed) >= static_cast<int32_t>(u.max_requests)) {
+    if (x.breaker_probe) rt.breaker->cancel_probe();
+    x.breaker_probe = false;
+    return reject("too many requests in flight to this upstream");
+  }
+  rt.active_requests.fetch_add(1, std::memory_order_relaxed);
+  rt.retry_budget.request_started();
+  x.counted = true;
+  if (x.route->total_timeout_ms != 0) x.deadline_ms = now + x.route->total_timeout_ms;
+
   char ip[64];
+  peer_ip(ip, sizeof(ip));
+  if (u.algorithm == balance::Algorithm::kConsistentHash) {
+    x.hash = balance::hash_key(hash_source(u.hash_key, head, ip, path));
+  }
+  if (u.sticky.enabled) {
+    std::string_view cookie = cookie_value(head.headers, u.sticky.cookie);
+    std::optional<std::string_view> key = balance::verify_sticky(cookie, u.sticky.secret);
+    if (key) {
+      for (size_t i = 0; i < u.targets.size(); ++i) {
+        if (u.targets[i].key == *key) x.sticky_index = static_cast<int>(i);
+      }
+    }
+  }
+
+  // on_upstream_request
   x.upstream_head.clear();
-  x.target = &worker_.pick_target(*snap, x.route->upstream);
-  render_upstream_request(head, *x.route, peer_ip(ip, sizeof(ip)),
-                          std::string_view(x.request_id, x.request_id_len), path, x.target->key,
+  render_upstream_request(head, *x.route, ip, std::string_view(x.request_id, x.request_id_len),
+                          path, u.targets.empty() ? std::string_view() : u.targets[0].key,
                           x.upstream_head);
   if (head.expect_continue && !x.request_done && !x.client_http10 && in_.size() == head_len) {
     out_.append(worker_.pool(), "HTTP/1.1 100 Continue\r\n\r\n");
   }
   in_.consume(head_len);
-  connect_upstream();
-  if (!exchange_) return false;
+  if (!try_upstream({})) return false;
   arm_body_timer();
   return true;
 }
@@ -235,20 +276,175 @@ void ClientConnection::arm_body_timer() {
   }
 }
 
-void ClientConnection::connect_upstream() {
-  Exchange& x = *exchange_;
-  bool reused = false;
-  UpstreamConnection* up = worker_.acquire_upstream(*x.target, *x.upstream, &reused);
-  if (up == nullptr) {
-    send_error(502, "cannot connect to upstream", true);
-    return;
+uint64_t ClientConnection::try_timeout_ms() const {
+  const Exchange& x = *exchange_;
+  uint64_t t = x.route->response_timeout_ms;
+  if (x.deadline_ms != 0) {
+    uint64_t now = worker_.loop().now_ms();
+    uint64_t left = x.deadline_ms > now ? x.deadline_ms - now : 1;
+    t = std::min(t, left);
   }
+  return t;
+}
+
+bool ClientConnection::try_upstream(std::string_view carried) {
+  Exchange& x = *exchange_;
+  const Upstream& u = *x.upstream;
+  const uint64_t now = worker_.loop().now_ms();
+  int idx = -1;
+  for (size_t attempt = 0; attempt <= u.targets.size(); ++attempt) {
+    idx =
+        worker_.select_target(*x.snapshot, x.route->upstream, x.tried_mask, x.sticky_index, x.hash);
+    if (idx < 0) break;
+    const Target& t = u.targets[static_cast<size_t>(idx)];
+    if (t.breaker && t.breaker->state(now) == limits::BreakerState::kOpen) {
+      // This target's own breaker is open: count it as tried and look for another.
+      if (idx < 64) x.tried_mask |= uint64_t{1} << idx;
+      idx = -1;
+      continue;
+    }
+    break;
+  }
+  if (idx < 0) {
+    send_error(503, "no upstream target available", !x.request_done);
+    return false;
+  }
+  x.target_index = idx;
+  x.target = &u.targets[static_cast<size_t>(idx)];
+  if (idx < 64) x.tried_mask |= uint64_t{1} << idx;
+  ++x.tries;
+  bool reused = false;
+  bool limited = false;
+  UpstreamConnection* up = worker_.acquire_upstream(*x.target, u, &reused, &limited);
+  if (up == nullptr) {
+    if (limited) u.runtime->rejected.fetch_add(1, std::memory_order_relaxed);
+    send_error(limited ? 503 : 502,
+               limited ? "upstream connection limit reached" : "cannot connect to upstream",
+               !x.request_done);
+    return false;
+  }
+  x.target->state->active.fetch_add(1, std::memory_order_relaxed);
+  x.target_active = true;
   x.upstream_conn = up;
   x.upstream_reused = reused;
   x.response_parser.reset();
-  up->attach(this, x.route->response_timeout_ms);
-  up->out().append(worker_.pool(), x.upstream_head);
+  x.response_chunked.reset();
+  up->attach(this, try_timeout_ms());
+  up->out().append(worker_.pool(), carried.empty() ? std::string_view(x.upstream_head) : carried);
   up->flush();
+  return exchange_ != nullptr;
+}
+
+void ClientConnection::report_try(bool success) {
+  Exchange& x = *exchange_;
+  if (!x.target_active) return;
+  x.target_active = false;
+  const Target& t = *x.target;
+  balance::TargetState& s = *t.state;
+  const uint64_t now = worker_.loop().now_ms();
+  s.active.fetch_sub(1, std::memory_order_relaxed);
+  s.requests.fetch_add(1, std::memory_order_relaxed);
+  if (t.breaker) {
+    if (auto tr = t.breaker->on_result(success, false, now)) {
+      std::fprintf(stderr, "breaker: upstream %s target %s: %s -> %s\n", x.upstream->name.c_str(),
+                   t.key.c_str(), limits::breaker_state_name(tr->from),
+                   limits::breaker_state_name(tr->to));
+    }
+  }
+  if (success) {
+    s.consecutive_failures.store(0, std::memory_order_relaxed);
+    return;
+  }
+  s.failures.fetch_add(1, std::memory_order_relaxed);
+  uint32_t failures = s.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
+  const config::OutlierConfig& o = x.upstream->outlier;
+  if (!o.enabled || failures < o.consecutive_failures || s.ejected(now)) return;
+  // Passive health: eject, unless that would eject more than the allowed share.
+  size_t ejected = 0;
+  for (const Target& other : x.upstream->targets) {
+    if (other.state->ejected(now)) ++ejected;
+  }
+  if ((ejected + 1) * 100 >
+      static_cast<size_t>(o.max_ejection_percent) * x.upstream->targets.size()) {
+    return;
+  }
+  uint32_t n = s.ejections.fetch_add(1, std::memory_order_relaxed) + 1;
+  uint64_t ms = limits::ejection_ms(n, o.base_ejection_ms, o.max_ejection_ms);
+  s.ejected_until_ms.store(now + ms, std::memory_order_relaxed);
+  s.consecutive_failures.store(0, std::memory_order_relaxed);
+  std::fprintf(stderr,
+               "outlier: upstream %s target %s ejected for %llu ms (%u consecutive failures, "
+               "ejection %u)\n",
+               x.upstream->name.c_str(), t.key.c_str(), static_cast<unsigned long long>(ms),
+               failures, n);
+}
+
+bool ClientConnection::may_retry(UpstreamFailure kind, int status) {
+  Exchange& x = *exchange_;
+  const config::RetryConfig& rc = x.route->retry;
+  if (x.response_started || x.tries >= rc.attempts) return false;
+  const uint64_t now = worker_.loop().now_ms();
+  if (x.deadline_ms != 0 && now >= x.deadline_ms) return false;
+  const bool unsent = status == 0 && (kind == UpstreamFailure::kConnect ||
+                                      kind == UpstreamFailure::kConnectTimeout);
+  bool wanted = false;
+  if (status != 0) {
+    wanted =
+        std::find(rc.on_statuses.begin(), rc.on_statuses.end(), status) != rc.on_statuses.end();
+  } else if (unsent) {
+    wanted = rc.on_connect_failure;
+  } else if (kind == UpstreamFailure::kTimeout) {
+    wanted = rc.on_timeout;
+  } else if (kind == UpstreamFailure::kReset) {
+    wanted = rc.on_reset;
+  }
+  if (!wanted) return false;
+  // Safe only if the upstream cannot have acted on it: nothing reached it, or an idempotent
+  // request without a body (a streamed body is gone).
+  if (!unsent && (!http::is_idempotent(x.method) || x.has_body)) return false;
+  UpstreamRuntime& rt = *x.upstream->runtime;
+  if (!x.retrying) {
+    if (!rt.retry_budget.try_start_retry()) return false;
+    x.retrying = true;
+  }
+  rt.retries.fetch_add(1, std::memory_order_relaxed);
+  uint64_t backoff =
+      limits::backoff_ms(x.tries, rc.backoff_base_ms, rc.backoff_max_ms,
+                         static_cast<uint64_t>(x.request_id[0]) * 0x9e3779b97f4a7c15ULL + now);
+  if (x.deadline_ms != 0) backoff = std::min(backoff, x.deadline_ms - now);
+  worker_.loop().timers().schedule(retry_timer_, now + backoff);
+  return true;
+}
+
+void ClientConnection::on_retry_timer() {
+  if (closed_ || !exchange_) return;
+  std::string carried = std::move(carried_);
+  carried_.clear();
+  if (try_upstream(carried)) drive();
+}
+
+void ClientConnection::settle_exchange() {
+  Exchange& x = *exchange_;
+  worker_.loop().timers().cancel(retry_timer_);
+  if (x.target_active) {
+    x.target->state->active.fetch_sub(1, std::memory_order_relaxed);
+    x.target_active = false;
+  }
+  if (!x.counted) return;
+  UpstreamRuntime& rt = *x.upstream->runtime;
+  rt.active_requests.fetch_sub(1, std::memory_order_relaxed);
+  rt.retry_budget.request_finished();
+  if (x.retrying) rt.retry_budget.retry_finished();
+  if (!rt.breaker) return;
+  if (x.final_status == 0) {
+    if (x.breaker_probe) rt.breaker->cancel_probe();  // the client left: no verdict
+    return;
+  }
+  bool success = x.final_status < 500 && !x.upstream_failed;
+  if (auto tr = rt.breaker->on_result(success, x.breaker_probe, worker_.loop().now_ms())) {
+    std::fprintf(stderr, "breaker: upstream %s: %s -> %s\n", x.upstream->name.c_str(),
+                 limits::breaker_state_name(tr->from), limits::breaker_state_name(tr->to));
+  }
 }
 
 bool ClientConnection::forward_request_body() {
@@ -323,7 +519,8 @@ bool ClientConnection::pump_response() {
   while (!x.response_started) {
     if (up->in().empty()) {
       if (up->eof()) {
-        on_upstream_failed(502, "upstream closed the connection before responding");
+        on_upstream_failed(UpstreamFailure::kReset,
+                           "upstream closed the connection before responding");
         return true;
       }
       return progressed;
@@ -332,17 +529,17 @@ bool ClientConnection::pump_response() {
     http::ParseStatus st = x.response_parser.parse(up->in().view(), x.method, head);
     if (st == http::ParseStatus::kIncomplete) {
       if (up->eof()) {
-        on_upstream_failed(502, "upstream closed the connection mid-response");
+        on_upstream_failed(UpstreamFailure::kReset, "upstream closed the connection mid-response");
         return true;
       }
       if (up->in().size() >= kHighWater) {
-        on_upstream_failed(502, "upstream response head too large");
+        on_upstream_failed(UpstreamFailure::kProtocol, "upstream response head too large");
         return true;
       }
       return progressed;
     }
     if (st == http::ParseStatus::kError) {
-      on_upstream_failed(502, "invalid response from upstream");
+      on_upstream_failed(UpstreamFailure::kProtocol, "invalid response from upstream");
       return true;
     }
     size_t head_len = x.response_parser.head_length();
@@ -350,7 +547,7 @@ bool ClientConnection::pump_response() {
       // Interim responses (103 Early Hints, a stray 100) are dropped: the client gets the final
       // one.
       if (head.status == 101) {
-        on_upstream_failed(502, "upstream switched protocols");
+        on_upstream_failed(UpstreamFailure::kProtocol, "upstream switched protocols");
         return true;
       }
       up->in().consume(head_len);
@@ -358,7 +555,12 @@ bool ClientConnection::pump_response() {
       progressed = true;
       continue;
     }
-    // on_response_headers
+    // on_response_headers: the try's verdict, and a retry for the statuses the route lists.
+    report_try(head.status < 500);
+    if (may_retry(UpstreamFailure::kProtocol, head.status)) {
+      abort_upstream();
+      return true;
+    }
     ResponseFraming framing = ResponseFraming::kAsIs;
     bool close = !x.client_keep_alive || worker_.draining() || !x.request_done;
     x.response_in = head.body;
@@ -384,8 +586,19 @@ bool ClientConnection::pump_response() {
     if (close) x.client_keep_alive = false;
     std::string& rendered = worker_.head_scratch();
     rendered.clear();
+    std::string_view extra;
+    if (x.upstream->sticky.enabled && x.sticky_index != x.target_index) {
+      std::string& cookie = worker_.path_scratch();
+      const config::StickyConfig& sc = x.upstream->sticky;
+      cookie = "Set-Cookie: " + sc.cookie + "=" + balance::sign_sticky(x.target->key, sc.secret) +
+               "; Path=/; HttpOnly";
+      if (sc.max_age_s != 0) cookie += "; Max-Age=" + std::to_string(sc.max_age_s);
+      cookie += "\r\n";
+      extra = cookie;
+    }
+    x.final_status = head.status;
     render_client_response(head, std::string_view(x.request_id, x.request_id_len), framing, close,
-                           x.client_http10 && !close, rendered);
+                           x.client_http10 && !close, extra, rendered);
     out_.append(pool, rendered);
     up->in().consume(head_len);
     x.response_started = true;
@@ -414,7 +627,7 @@ bool ClientConnection::pump_response() {
       std::string_view data;
       http::ChunkedDecoder::Status st = x.response_chunked.decode(src.view(), &used, &data);
       if (st == http::ChunkedDecoder::Status::kError) {
-        on_upstream_failed(502, "invalid chunked body from upstream");
+        on_upstream_failed(UpstreamFailure::kProtocol, "invalid chunked body from upstream");
         return true;
       }
       if (st == http::ChunkedDecoder::Status::kData) {
@@ -452,7 +665,7 @@ bool ClientConnection::pump_response() {
   }
   if (!x.response_done && up->eof() && up->in().empty() &&
       x.response_in != http::BodyKind::kUntilClose) {
-    on_upstream_failed(502, "upstream closed the connection mid-body");
+    on_upstream_failed(UpstreamFailure::kReset, "upstream closed the connection mid-body");
     return true;
   }
   if (x.response_done) {
@@ -493,6 +706,7 @@ void ClientConnection::finish_exchange() {
 }
 
 void ClientConnection::end_exchange() {
+  settle_exchange();
   worker_.recycle_exchange(std::move(exchange_));
   worker_.exchange_finished();
 }
@@ -574,6 +788,7 @@ void ClientConnection::send_local(std::string_view head_prefix, std::string_view
 
 void ClientConnection::send_error(int status, const char* reason, bool close_after,
                                   uint16_t allow) {
+  if (exchange_) exchange_->final_status = status;
   std::string body = error_body(status, reason);
   std::string prefix = "HTTP/1.1 " + std::to_string(status) + " ";
   prefix += http::reason_phrase(status);
@@ -597,20 +812,36 @@ void ClientConnection::on_upstream_writable() {
   drive();
 }
 
-void ClientConnection::on_upstream_failed(int status, const char* reason) {
+void ClientConnection::on_upstream_failed(UpstreamFailure kind, const char* reason) {
   if (!exchange_) return;
   Exchange& x = *exchange_;
   UpstreamConnection* up = x.upstream_conn;
-  // A pooled connection the upstream closed just as we reused it: try once more on a fresh one
-  // when nothing of the response arrived and the request can be replayed.
-  bool replayable = x.upstream_reused && !x.retried && !x.response_started && up != nullptr &&
-                    up->in().empty() && !x.has_body && status == 502;
+  // A pooled connection the upstream closed just as we reused it: once more on a fresh one
+  // (not counted as a try) when nothing of the response arrived and nothing is lost by it.
+  bool stale = kind == UpstreamFailure::kReset && x.upstream_reused && !x.stale_retried &&
+               !x.response_started && up != nullptr && up->in().empty() && !x.has_body;
+  bool unsent = (kind == UpstreamFailure::kConnect || kind == UpstreamFailure::kConnectTimeout) &&
+                up != nullptr && !x.response_started;
+  if (unsent) {
+    carried_.assign(up->out().view());  // the upstream saw none of it: replay it all
+  } else {
+    carried_.clear();
+  }
   abort_upstream();
-  if (replayable) {
-    x.retried = true;
-    connect_upstream();
+  if (stale) {
+    x.stale_retried = true;
+    --x.tries;
+    if (x.target_index >= 0 && x.target_index < 64)
+      x.tried_mask &= ~(uint64_t{1} << x.target_index);
+    if (x.target_active) {
+      x.target->state->active.fetch_sub(1, std::memory_order_relaxed);
+      x.target_active = false;
+    }
+    if (try_upstream({})) drive();
     return;
   }
+  report_try(false);
+  x.upstream_failed = true;
   if (x.response_started) {
     // Never complete a body falsely: what arrived is delivered, then the connection closes
     // short of the declared length (or without the last chunk).
@@ -619,6 +850,17 @@ void ClientConnection::on_upstream_failed(int status, const char* reason) {
     worker_.loop().timers().cancel(*this);
     flush();
     return;
+  }
+  if (may_retry(kind, 0)) {
+    x.upstream_failed = false;
+    return;
+  }
+  int status = kind == UpstreamFailure::kConnectTimeout ? 503
+               : kind == UpstreamFailure::kTimeout      ? 504
+                                                        : 502;
+  if (x.deadline_ms != 0 && worker_.loop().now_ms() >= x.deadline_ms) {
+    status = 504;
+    reason = "route timeout";
   }
   send_error(status, reason, !x.request_done);
   drive();

@@ -22,6 +22,15 @@
 
 namespace sluice::proxy {
 
+// Why a try at an upstream failed (decides the status and whether a retry is allowed).
+enum class UpstreamFailure : uint8_t {
+  kConnect,         // refused, unreachable: no byte reached the upstream (502)
+  kConnectTimeout,  // (503)
+  kReset,           // closed or reset before the response head (502)
+  kTimeout,         // per-try response timeout (504)
+  kProtocol,        // an invalid response (502)
+};
+
 // Bytes buffered for a peer before the other side stops reading.
 inline constexpr size_t kHighWater = 64 * 1024;
 
@@ -49,7 +58,21 @@ struct Exchange {
   // Response, upstream → client.
   UpstreamConnection* upstream_conn = nullptr;
   bool upstream_reused = false;
-  bool retried = false;
+  bool stale_retried = false;  // the one free replay after a pooled connection went stale
+
+  // select_upstream state, across tries.
+  int target_index = -1;
+  uint64_t tried_mask = 0;
+  uint32_t tries = 0;
+  uint64_t hash = 0;           // consistent_hash key hash
+  int sticky_index = -1;       // target named by a valid sticky cookie
+  bool counted = false;        // counted in the upstream's active requests and retry budget
+  bool target_active = false;  // counted in the current target's in-flight requests
+  bool breaker_probe = false;
+  bool retrying = false;         // a retry is in flight (retry budget)
+  uint64_t deadline_ms = 0;      // all tries end by then (0: no total timeout)
+  int final_status = 0;          // status sent to the client, 0 when none
+  bool upstream_failed = false;  // the final try failed (for the upstream's breaker)
   http::ResponseParser response_parser;
   bool response_started = false;  // bytes of the response head went to the client
   bool response_done = false;
@@ -79,7 +102,7 @@ class ClientConnection : public core::IoHandler, public core::Timer, public core
   // Called by the UpstreamConnection of the current exchange.
   void on_upstream_readable();  // response bytes are waiting in upstream's input buffer
   void on_upstream_writable();  // upstream's output drained below the high-water mark
-  void on_upstream_failed(int status, const char* reason);  // before or after the response started
+  void on_upstream_failed(UpstreamFailure kind, const char* reason);
   // Worker-driven.
   void close_now();
   bool idle() const { return !exchange_ && in_.empty(); }
@@ -103,6 +126,12 @@ class ClientConnection : public core::IoHandler, public core::Timer, public core
   void send_local(std::string_view head_prefix, std::string_view body, bool close_after);
   void append_common_headers(std::string& out, bool close_after);
   void connect_upstream();
+  bool try_upstream(std::string_view carried);
+  void settle_exchange();
+  void report_try(bool success);
+  bool may_retry(UpstreamFailure kind, int status);
+  void on_retry_timer();
+  uint64_t try_timeout_ms() const;
   void arm_body_timer();
   void abort_upstream();
   void arm(TimerMode mode, uint64_t ms);
@@ -124,11 +153,20 @@ class ClientConnection : public core::IoHandler, public core::Timer, public core
   bool closed_ = false;
   bool in_drive_ = false;
   bool again_ = false;
+  std::string carried_;  // bytes of a try that never reached the upstream, for the next try
+
+  // Back-off before a retry.
+  struct RetryTimer : core::Timer {
+    ClientConnection* conn = nullptr;
+    void on_timer() override { conn->on_retry_timer(); }
+  } retry_timer_;
 };
 
 class UpstreamConnection : public core::IoHandler, public core::Timer, public core::Deferred {
  public:
-  UpstreamConnection(Worker& worker, int fd, std::string key);
+  UpstreamConnection(Worker& worker, int fd, std::string key,
+                     std::shared_ptr<UpstreamRuntime> runtime,
+                     std::shared_ptr<balance::TargetState> state);
   ~UpstreamConnection() override;
 
   void on_io(uint32_t events) override;
@@ -151,16 +189,20 @@ class UpstreamConnection : public core::IoHandler, public core::Timer, public co
   bool closed() const { return closed_; }
   const std::string& key() const { return key_; }
   void set_connect_timeout(uint64_t ms);
+  void set_response_timeout(uint64_t ms) { response_timeout_ms_ = ms; }
 
   ListNode pool_node{this};  // in TargetPool::idle while parked
 
  private:
   void read_some();
-  void fail(int status, const char* reason);
+  void fail(UpstreamFailure kind, const char* reason);
 
   Worker& worker_;
   int fd_;
   std::string key_;
+  std::shared_ptr<UpstreamRuntime> runtime_;  // connection and pending counts
+  std::shared_ptr<balance::TargetState> state_;
+  bool pending_ = false;  // counted in runtime_->pending until connected
   ClientConnection* client_ = nullptr;
   core::Buffer in_;
   core::Buffer out_;

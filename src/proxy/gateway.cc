@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 
 #include "core/clock.h"
 #include "net/socket.h"
@@ -28,13 +29,134 @@ bool same_listeners(const config::Config& a, const config::Config& b) {
 
 }  // namespace
 
-Gateway::Gateway(std::string config_path) : config_path_(std::move(config_path)) {}
+// Re-resolves host-name targets every dns_refresh (the shortest of the upstreams that have any).
+class DnsRefresh : public core::Timer {
+ public:
+  explicit DnsRefresh(Gateway& gw) : gw_(gw) {}
+  void on_timer() override { gw_.refresh_dns(); }
+
+ private:
+  Gateway& gw_;
+};
+
+Gateway::Gateway(std::string config_path, core::EventLoop& control_loop)
+    : config_path_(std::move(config_path)), control_loop_(control_loop) {}
 
 Gateway::~Gateway() {
   if (!threads_.empty()) {
     drain();
     join();
   }
+}
+
+void Gateway::resolve_missing(const config::Config& cfg) {
+  std::vector<std::pair<std::string, uint16_t>> names = target_host_names(cfg);
+  if (names.empty()) return;
+  if (!resolver_) {
+    std::string err;
+    resolver_ = std::make_unique<net::Resolver>(control_loop_, cfg.dns.servers, &err);
+    if (!err.empty()) std::fprintf(stderr, "dns: %s\n", err.c_str());
+  }
+  // Shared with the callbacks: one may come after the wait below gave up.
+  auto waiting = std::make_shared<size_t>(0);
+  for (const auto& [host, port] : names) {
+    if (book_.contains(host)) continue;
+    ++*waiting;
+    book_[host];  // resolved or not, asked once here; the refresh retries
+    resolver_->resolve(host, port,
+                       [this, host = host, waiting](bool ok, std::vector<net::SocketAddress> addrs,
+                                                    const std::string& error) {
+                         --*waiting;
+                         if (ok && !addrs.empty()) {
+                           book_[host] = std::move(addrs);
+                         } else {
+                           std::fprintf(stderr, "dns: %s: %s\n", host.c_str(), error.c_str());
+                         }
+                       });
+  }
+  const uint64_t deadline = core::monotonic_ms() + cfg.dns.timeout_ms + 500;
+  while (*waiting > 0 && core::monotonic_ms() < deadline) control_loop_.run_once(50);
+}
+
+SnapshotResult Gateway::build(config::Config cfg, uint64_t version) {
+  resolve_missing(cfg);
+  return build_snapshot(std::move(cfg), version, generation() + 1, registry_, book_);
+}
+
+void Gateway::refresh_dns() {
+  std::shared_ptr<const Snapshot> snap = current();
+  std::vector<std::pair<std::string, uint16_t>> names = target_host_names(snap->config);
+  uint64_t interval = 0;
+  for (const config::UpstreamConfig& u : snap->config.upstreams) {
+    for (const config::TargetConfig& t : u.targets) {
+      for (const auto& n : names) {
+        if (n.first == t.address.host && (interval == 0 || u.dns_refresh_ms < interval)) {
+          interval = u.dns_refresh_ms;
+        }
+      }
+    }
+  }
+  if (names.empty() || !resolver_) return;
+  auto pending = std::make_shared<size_t>(names.size());
+  auto changed = std::make_shared<bool>(false);
+  for (const auto& [host, port] : names) {
+    resolver_->resolve(
+        host, port,
+        [this, host = host, pending, changed](bool ok, std::vector<net::SocketAddress> addrs,
+                                              const std::string& error) {
+          if (ok && !addrs.empty()) {
+            std::vector<net::SocketAddress>& known = book_[host];
+            bool same = known.size() == addrs.size();
+            for (size_t i = 0; same && i < addrs.size(); ++i) {
+              same = known[i].length == addrs[i].length &&
+                     std::memcmp(&known[i].storage, &addrs[i].storage, addrs[i].length) == 0;
+            }
+            if (!same) {
+              std::string list;
+              for (const net::SocketAddress& a : addrs) list += " " + net::ip_string(a.storage);
+              std::fprintf(stderr, "dns: %s now resolves to%s\n", host.c_str(), list.c_str());
+              known = std::move(addrs);
+              *changed = true;
+            }
+          } else {
+            // The last good addresses stay in use.
+            std::fprintf(stderr, "dns: %s: %s (keeping the last good addresses)\n", host.c_str(),
+                         error.c_str());
+          }
+          if (--*pending == 0 && *changed) {
+            std::shared_ptr<const Snapshot> now = current();
+            SnapshotResult built =
+                build_snapshot(now->config, now->version, generation() + 1, registry_, book_);
+            if (built.snapshot) publish(std::move(built.snapshot));
+          }
+        });
+  }
+  if (interval > 0 && dns_refresh_) {
+    control_loop_.timers().schedule(*dns_refresh_, control_loop_.now_ms() + interval);
+  }
+}
+
+void Gateway::configure_health_checks(const Snapshot& snap) {
+  if (!health_) health_ = std::make_unique<balance::HealthChecker>(control_loop_);
+  std::vector<balance::HealthCheckTarget> checks;
+  for (const Upstream& u : snap.upstreams) {
+    if (!u.health_check.enabled) continue;
+    for (const Target& t : u.targets) {
+      if (t.addresses.empty()) continue;
+      balance::HealthCheckTarget c;
+      c.state = t.state;
+      c.address = t.addresses.front();
+      c.host_header = u.health_check.host.empty() ? t.key : u.health_check.host;
+      c.config = u.health_check;
+      checks.push_back(std::move(c));
+    }
+  }
+  for (const Upstream& u : snap.upstreams) {
+    // Targets no longer checked must not keep a stale verdict.
+    if (u.health_check.enabled) continue;
+    for (const Target& t : u.targets) t.state->health.store(balance::Health::kUnknown);
+  }
+  health_->configure(std::move(checks));
 }
 
 std::shared_ptr<const Snapshot> Gateway::current() const {
@@ -52,8 +174,11 @@ void Gateway::publish(std::shared_ptr<const Snapshot> snap) {
     std::lock_guard<std::mutex> lock(mu_);
     current_ = std::move(snap);
     version_.store(current_->version, std::memory_order_release);
+    generation_.store(current_->generation, std::memory_order_release);
   }
   for (auto& w : workers_) w->notify();
+  configure_health_checks(*current());
+  registry_.prune();
 }
 
 bool Gateway::start(std::vector<std::string>* errors) {
@@ -62,7 +187,7 @@ bool Gateway::start(std::vector<std::string>* errors) {
     *errors = to_strings(loaded.errors);
     return false;
   }
-  SnapshotResult built = build_snapshot(std::move(*loaded.config), 1);
+  SnapshotResult built = build(std::move(*loaded.config), 1);
   if (!built.snapshot) {
     *errors = to_strings(built.errors);
     return false;
@@ -118,6 +243,8 @@ bool Gateway::start(std::vector<std::string>* errors) {
   for (int w = 0; w < n; ++w) {
     workers_.push_back(std::make_unique<Worker>(*this, w, std::move(fds[static_cast<size_t>(w)])));
   }
+  dns_refresh_ = std::make_unique<DnsRefresh>(*this);
+  refresh_dns();
   running_.store(static_cast<int>(workers_.size()));
   for (auto& w : workers_) {
     threads_.emplace_back([this, worker = w.get()] {
@@ -134,7 +261,7 @@ ReloadOutcome Gateway::reload() {
   if (!loaded.ok()) {
     out.errors = to_strings(loaded.errors);
   } else {
-    SnapshotResult built = build_snapshot(std::move(*loaded.config), version() + 1);
+    SnapshotResult built = build(std::move(*loaded.config), version() + 1);
     if (!built.snapshot) {
       out.errors = to_strings(built.errors);
     } else {

@@ -16,12 +16,17 @@
 #include <thread>
 #include <vector>
 
+#include "balance/health_checker.h"
 #include "config/config.h"
+#include "core/event_loop.h"
+#include "net/resolver.h"
+#include "proxy/runtime.h"
 #include "proxy/snapshot.h"
 
 namespace sluice::proxy {
 
 class Worker;
+class DnsRefresh;
 
 struct ReloadOutcome {
   bool ok = false;
@@ -32,7 +37,8 @@ struct ReloadOutcome {
 
 class Gateway {
  public:
-  explicit Gateway(std::string config_path);
+  // The control loop (the main thread's) runs DNS resolution and health checks.
+  Gateway(std::string config_path, core::EventLoop& control_loop);
   ~Gateway();
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
@@ -48,6 +54,10 @@ class Gateway {
 
   std::shared_ptr<const Snapshot> current() const;
   uint64_t version() const { return version_.load(std::memory_order_acquire); }
+  // Changes with every publication (reload or DNS change): what workers poll.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  // Re-resolves host-name targets; republishes the snapshot when an address changed.
+  void refresh_dns();
   bool draining() const { return draining_.load(std::memory_order_acquire); }
   uint64_t drain_deadline_ms() const { return drain_deadline_ms_.load(); }
   const std::string& config_path() const { return config_path_; }
@@ -63,8 +73,19 @@ class Gateway {
 
  private:
   void publish(std::shared_ptr<const Snapshot> snap);
+  // Resolves the names not yet in book_ (blocking the control loop for at most the DNS timeout).
+  void resolve_missing(const config::Config& cfg);
+  SnapshotResult build(config::Config cfg, uint64_t version);
+  void configure_health_checks(const Snapshot& snap);
 
   std::string config_path_;
+  core::EventLoop& control_loop_;
+  RuntimeRegistry registry_;
+  AddressBook book_;  // control thread only
+  std::unique_ptr<net::Resolver> resolver_;
+  std::unique_ptr<balance::HealthChecker> health_;
+  std::unique_ptr<DnsRefresh> dns_refresh_;
+  std::atomic<uint64_t> generation_{0};
   mutable std::mutex mu_;  // guards current_ and last_reload_ (control plane only)
   std::shared_ptr<const Snapshot> current_;
   config::Config bound_;  // the config the listeners, workers and admin were started with

@@ -149,7 +149,7 @@ void render_upstream_request(const http::RequestHead& head, const Route& route,
 
 void render_client_response(const http::ResponseHead& head, std::string_view request_id,
                             ResponseFraming framing, bool close, bool http10_keep_alive,
-                            std::string& out) {
+                            std::string_view extra_headers, std::string& out) {
   out.append("HTTP/1.1 ");
   append_number(out, static_cast<uint64_t>(head.status));
   out.push_back(' ');
@@ -167,6 +167,7 @@ void render_client_response(const http::ResponseHead& head, std::string_view req
     append_header(out, h.name, h.value);
   }
   append_header(out, "X-Request-Id", request_id);
+  out.append(extra_headers);
   if (framing == ResponseFraming::kContentLength) {
     out.append("Content-Length: ");
     append_number(out, head.content_length);
@@ -180,6 +181,67 @@ void render_client_response(const http::ResponseHead& head, std::string_view req
     out.append("Connection: keep-alive\r\n");
   }
   out.append("\r\n");
+}
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+std::string_view cookie_value(std::span<const http::Header> headers, std::string_view name) {
+  for (const http::Header& h : headers) {
+    if (!http::iequals(h.name, "cookie")) continue;
+    std::string_view rest = h.value;
+    while (!rest.empty()) {
+      size_t semi = rest.find(';');
+      std::string_view pair = trim(rest.substr(0, semi));
+      rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+      size_t eq = pair.find('=');
+      if (eq != std::string_view::npos && trim(pair.substr(0, eq)) == name) {
+        std::string_view v = trim(pair.substr(eq + 1));
+        if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+        return v;
+      }
+    }
+  }
+  return {};
+}
+
+std::string_view query_value(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    }
+  }
+  return {};
+}
+
+std::string_view hash_source(const config::HashKeyConfig& key, const http::RequestHead& head,
+                             std::string_view client_ip, std::string_view normalized_path) {
+  switch (key.source) {
+    case config::HashKeyConfig::Source::kClientIp:
+      return client_ip;
+    case config::HashKeyConfig::Source::kHeader: {
+      const http::Header* h = http::find_header(head.headers, key.name);
+      return h != nullptr ? h->value : std::string_view();
+    }
+    case config::HashKeyConfig::Source::kCookie:
+      return cookie_value(head.headers, key.name);
+    case config::HashKeyConfig::Source::kPath:
+      return normalized_path;
+    case config::HashKeyConfig::Source::kQuery:
+      return query_value(head.query, key.name);
+  }
+  return client_ip;
 }
 
 std::string error_body(int status, std::string_view reason) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -34,9 +35,18 @@ void render_upstream_request(const http::RequestHead& head, const Route& route,
 
 enum class ResponseFraming : uint8_t { kAsIs, kContentLength, kChunked, kClose };
 
+// extra_headers: complete header lines ("Name: value\r\n") the gateway adds (Set-Cookie).
 void render_client_response(const http::ResponseHead& head, std::string_view request_id,
                             ResponseFraming framing, bool close, bool http10_keep_alive,
-                            std::string& out);
+                            std::string_view extra_headers, std::string& out);
+
+// The value of cookie `name` in the request's Cookie fields, or "".
+std::string_view cookie_value(std::span<const http::Header> headers, std::string_view name);
+// The raw value of query parameter `name` ("a=1&b=2"), or "".
+std::string_view query_value(std::string_view query, std::string_view name);
+// The bytes consistent hashing keys on, per the upstream's hash_key.
+std::string_view hash_source(const config::HashKeyConfig& key, const http::RequestHead& head,
+                             std::string_view client_ip, std::string_view normalized_path);
 
 // {"status":404,"error":"no route"}
 std::string error_body(int status, std::string_view reason);

@@ -1,5 +1,8 @@
 #include "proxy/snapshot.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "http/method.h"
 #include "http/status.h"
 
@@ -29,12 +32,38 @@ std::string render_respond_head(const config::RespondConfig& r) {
   return head;
 }
 
+bool is_ip_literal(const std::string& host) {
+  in6_addr buf{};
+  return inet_pton(AF_INET, host.c_str(), &buf) == 1 ||
+         inet_pton(AF_INET6, host.c_str(), &buf) == 1;
+}
+
+std::string address_key(const net::SocketAddress& a) {
+  std::string ip = net::ip_string(a.storage);
+  uint16_t port = a.family() == AF_INET6
+                      ? ntohs(reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_port)
+                      : ntohs(reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_port);
+  return (a.family() == AF_INET6 ? "[" + ip + "]" : ip) + ":" + std::to_string(port);
+}
+
 }  // namespace
 
-SnapshotResult build_snapshot(config::Config cfg, uint64_t version) {
+std::vector<std::pair<std::string, uint16_t>> target_host_names(const config::Config& cfg) {
+  std::vector<std::pair<std::string, uint16_t>> names;
+  for (const config::UpstreamConfig& u : cfg.upstreams) {
+    for (const config::TargetConfig& t : u.targets) {
+      if (!is_ip_literal(t.address.host)) names.emplace_back(t.address.host, t.address.port);
+    }
+  }
+  return names;
+}
+
+SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t generation,
+                              RuntimeRegistry& registry, const AddressBook& book) {
   SnapshotResult result;
   auto snap = std::make_shared<Snapshot>();
   snap->version = version;
+  snap->generation = generation;
   snap->limits.max_head_bytes = cfg.limits.max_header_bytes;
   snap->limits.max_headers = cfg.limits.max_headers;
   snap->limits.max_uri_bytes = cfg.limits.max_uri_bytes;
@@ -43,6 +72,15 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version) {
     const config::UpstreamConfig& uc = cfg.upstreams[u];
     Upstream up;
     up.name = uc.name;
+    up.algorithm = balance::parse_algorithm(uc.balancer).value_or(balance::Algorithm::kRoundRobin);
+    up.hash_key = uc.hash_key;
+    up.sticky = uc.sticky;
+    up.outlier = uc.outlier;
+    up.health_check = uc.health_check;
+    up.runtime = registry.upstream(uc);
+    up.max_connections = uc.breaker.max_connections;
+    up.max_pending = uc.breaker.max_pending;
+    up.max_requests = uc.breaker.max_requests;
     up.connect_timeout_ms = uc.connect_timeout_ms;
     up.response_timeout_ms = uc.response_timeout_ms;
     up.idle_timeout_ms = uc.idle_timeout_ms;
@@ -51,20 +89,49 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version) {
       const config::TargetConfig& tc = uc.targets[t];
       Target target;
       target.key = tc.address.text;
+      target.host = tc.address.host;
+      target.port = tc.address.port;
       target.weight = tc.weight;
-      std::string err;
-      if (!net::resolve_address(tc.address.host, tc.address.port, &target.address, &err)) {
-        result.errors.push_back(config::ConfigError{
-            cfg.source_file, tc.mark,
-            "upstreams[" + std::to_string(u) + "].targets[" + std::to_string(t) + "].address",
-            err});
-        continue;
+      target.state = registry.target(uc.name, target.key);
+      target.breaker = registry.target_breaker(uc, target.key);
+      if (is_ip_literal(tc.address.host)) {
+        net::SocketAddress addr;
+        std::string err;
+        if (!net::resolve_address(tc.address.host, tc.address.port, &addr, &err)) {
+          result.errors.push_back(config::ConfigError{
+              cfg.source_file, tc.mark,
+              "upstreams[" + std::to_string(u) + "].targets[" + std::to_string(t) + "].address",
+              err});
+          continue;
+        }
+        target.addresses.push_back(addr);
+      } else {
+        target.dynamic = true;
+        auto it = book.find(tc.address.host);
+        if (it != book.end()) {
+          for (net::SocketAddress a : it->second) {
+            auto* sin = reinterpret_cast<sockaddr_in*>(&a.storage);
+            auto* sin6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
+            if (a.family() == AF_INET6) {
+              sin6->sin6_port = htons(tc.address.port);
+            } else {
+              sin->sin_port = htons(tc.address.port);
+            }
+            target.addresses.push_back(a);
+          }
+        }
+      }
+      for (const net::SocketAddress& a : target.addresses) {
+        target.address_keys.push_back(address_key(a));
+        target.pool_keys.push_back(uc.name + "|" + target.address_keys.back());
       }
       up.targets.push_back(std::move(target));
     }
+    // Round robin honours weights: with unequal ones it is the smooth weighted variant.
     for (const Target& t : up.targets) {
-      up.total_weight += t.weight;
-      if (t.weight != up.targets.front().weight) up.weighted = true;
+      if (up.algorithm == balance::Algorithm::kRoundRobin && t.weight != up.targets[0].weight) {
+        up.algorithm = balance::Algorithm::kWeightedRoundRobin;
+      }
     }
     snap->upstreams.push_back(std::move(up));
   }
@@ -95,9 +162,14 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version) {
     route.strip_prefix = rc.strip_prefix;
     route.rewrite_prefix = rc.rewrite_prefix;
     route.max_body_bytes = rc.max_body_bytes.value_or(cfg.limits.max_body_bytes);
-    route.response_timeout_ms = rc.timeout_ms.value_or(
-        route.upstream >= 0 ? cfg.upstreams[static_cast<size_t>(route.upstream)].response_timeout_ms
-                            : cfg.timeouts.upstream_response_ms);
+    route.retry = rc.retry;
+    route.total_timeout_ms = rc.timeout_ms.value_or(0);
+    route.response_timeout_ms =
+        rc.retry.per_try_timeout_ms != 0
+            ? rc.retry.per_try_timeout_ms
+            : (route.upstream >= 0
+                   ? cfg.upstreams[static_cast<size_t>(route.upstream)].response_timeout_ms
+                   : cfg.timeouts.upstream_response_ms);
     snap->routes.push_back(std::move(route));
   }
 

@@ -7,32 +7,54 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "balance/balancer.h"
+#include "balance/target_state.h"
 #include "config/config.h"
 #include "http/parser_limits.h"
+#include "limits/circuit_breaker.h"
 #include "net/socket.h"
+#include "proxy/runtime.h"
 #include "router/router.h"
 
 namespace sluice::proxy {
 
+// Resolved addresses of host-name targets, by host name (kept by the gateway's DNS refresh).
+using AddressBook = std::map<std::string, std::vector<net::SocketAddress>>;
+
 struct Target {
-  std::string key;  // "host:port": names the per-worker connection pool, stable across reloads
-  net::SocketAddress address;
+  std::string key;   // "host:port" as configured: identity of its state across reloads
+  std::string host;  // as configured (an IP literal or a host name)
+  uint16_t port = 0;
+  bool dynamic = false;                       // a host name, re-resolved every dns_refresh
+  std::vector<net::SocketAddress> addresses;  // empty: unresolved (the target is skipped)
+  std::vector<std::string> address_keys;      // "ip:port" per address
+  std::vector<std::string> pool_keys;         // "upstream|ip:port": names the connection pools
   uint32_t weight = 1;
+  std::shared_ptr<balance::TargetState> state;
+  std::shared_ptr<limits::CircuitBreaker> breaker;  // per-target breaker, or null
 };
 
 struct Upstream {
   std::string name;
   std::vector<Target> targets;
-  bool weighted = false;  // targets' weights differ: smooth weighted round robin
-  uint64_t total_weight = 0;
+  balance::Algorithm algorithm = balance::Algorithm::kRoundRobin;
+  config::HashKeyConfig hash_key;
+  config::StickyConfig sticky;
+  config::OutlierConfig outlier;
+  config::HealthCheckConfig health_check;
+  std::shared_ptr<UpstreamRuntime> runtime;
   uint64_t connect_timeout_ms = 5000;
   uint64_t response_timeout_ms = 30000;
   uint64_t idle_timeout_ms = 60000;
   uint32_t max_idle_per_worker = 64;
+  uint32_t max_connections = 0;  // breaker limits, 0 = unlimited
+  uint32_t max_pending = 0;
+  uint32_t max_requests = 0;
 };
 
 struct Route {
@@ -42,12 +64,15 @@ struct Route {
   std::string respond_body;
   std::string strip_prefix;
   std::string rewrite_prefix;
-  uint64_t max_body_bytes = 0;  // 0 = unlimited
-  uint64_t response_timeout_ms = 30000;
+  uint64_t max_body_bytes = 0;           // 0 = unlimited
+  uint64_t response_timeout_ms = 30000;  // per try
+  uint64_t total_timeout_ms = 0;         // all tries together, 0 = none
+  config::RetryConfig retry;
 };
 
 struct Snapshot {
-  uint64_t version = 0;
+  uint64_t version = 0;     // config version: 1 at start, +1 per successful reload
+  uint64_t generation = 0;  // +1 per publication (reloads and DNS changes)
   config::Config config;
   std::unique_ptr<router::Router> router;
   std::vector<Upstream> upstreams;
@@ -62,6 +87,12 @@ struct SnapshotResult {
 
 // Compiles a validated Config. Errors found here (duplicate routes, unresolvable targets) carry
 // the file, line and key of the offending node, like the loader's.
-SnapshotResult build_snapshot(config::Config cfg, uint64_t version);
+// Host-name targets take their addresses from `book` (missing: unresolved); state that outlives
+// the snapshot comes from `registry`.
+SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t generation,
+                              RuntimeRegistry& registry, const AddressBook& book);
+
+// The host names of targets in a config (what the DNS refresh resolves).
+std::vector<std::pair<std::string, uint16_t>> target_host_names(const config::Config& cfg);
 
 }  // namespace sluice::proxy

@@ -9,9 +9,19 @@
 
 namespace sluice::proxy {
 
-UpstreamConnection::UpstreamConnection(Worker& worker, int fd, std::string key)
-    : worker_(worker), fd_(fd), key_(std::move(key)) {
+UpstreamConnection::UpstreamConnection(Worker& worker, int fd, std::string key,
+                                       std::shared_ptr<UpstreamRuntime> runtime,
+                                       std::shared_ptr<balance::TargetState> state)
+    : worker_(worker),
+      fd_(fd),
+      key_(std::move(key)),
+      runtime_(std::move(runtime)),
+      state_(std::move(state)),
+      pending_(true) {
   worker_.loop().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
+  runtime_->connections.fetch_add(1, std::memory_order_relaxed);
+  runtime_->pending.fetch_add(1, std::memory_order_relaxed);
+  state_->connections.fetch_add(1, std::memory_order_relaxed);
 }
 
 UpstreamConnection::~UpstreamConnection() {
@@ -48,7 +58,11 @@ void UpstreamConnection::on_io(uint32_t events) {
     socklen_t len = sizeof(err);
     getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
     if (!connected_ || err != 0) {
-      fail(502, connected_ ? "upstream connection reset" : "upstream connection refused");
+      if (connected_) {
+        fail(UpstreamFailure::kReset, "upstream connection reset");
+      } else {
+        fail(UpstreamFailure::kConnect, "upstream connection refused");
+      }
       return;
     }
   }
@@ -56,6 +70,10 @@ void UpstreamConnection::on_io(uint32_t events) {
     writable_ = true;
     if (!connected_) {
       connected_ = true;
+      if (pending_) {
+        pending_ = false;
+        runtime_->pending.fetch_sub(1, std::memory_order_relaxed);
+      }
       if (client_ != nullptr) arm_response_timer();
     }
   }
@@ -86,7 +104,7 @@ void UpstreamConnection::flush() {
       writable_ = false;
       break;
     }
-    fail(502, "upstream connection reset while sending");
+    fail(UpstreamFailure::kReset, "upstream connection reset while sending");
     return;
   }
   if (out_.empty()) out_.release(worker_.pool());
@@ -110,11 +128,11 @@ void UpstreamConnection::read_some() {
   if (got && client_ != nullptr) client_->on_upstream_readable();
 }
 
-void UpstreamConnection::fail(int status, const char* reason) {
+void UpstreamConnection::fail(UpstreamFailure kind, const char* reason) {
   failed_ = true;
   ClientConnection* c = client_;
   if (c != nullptr) {
-    c->on_upstream_failed(status, reason);  // the client detaches and closes us
+    c->on_upstream_failed(kind, reason);  // the client detaches and closes us
   }
   close_now();
 }
@@ -126,15 +144,21 @@ void UpstreamConnection::on_timer() {
     return;
   }
   if (!connected_) {
-    fail(503, "upstream connect timeout");
+    fail(UpstreamFailure::kConnectTimeout, "upstream connect timeout");
   } else {
-    fail(504, "upstream response timeout");
+    fail(UpstreamFailure::kTimeout, "upstream response timeout");
   }
 }
 
 void UpstreamConnection::close_now() {
   if (closed_) return;
   closed_ = true;
+  runtime_->connections.fetch_sub(1, std::memory_order_relaxed);
+  state_->connections.fetch_sub(1, std::memory_order_relaxed);
+  if (pending_) {
+    pending_ = false;
+    runtime_->pending.fetch_sub(1, std::memory_order_relaxed);
+  }
   if (pool_node.linked()) {
     pool_node.unlink();
     --worker_.target_pool(key_).idle_count;

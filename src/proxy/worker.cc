@@ -10,6 +10,7 @@
 #include <cstring>
 #include <random>
 
+#include "balance/target_state.h"
 #include "net/socket.h"
 #include "proxy/connection.h"
 #include "proxy/gateway.h"
@@ -97,12 +98,23 @@ void Worker::client_closed(ClientConnection* conn) {
 }
 
 void Worker::on_turn() {
-  uint64_t v = gateway_.version();
+  uint64_t v = gateway_.generation();
   if (v != snapshot_version_) {
     snapshot_ = gateway_.current();
-    snapshot_version_ = snapshot_->version;
-    round_robin_.assign(snapshot_->upstreams.size(), static_cast<uint32_t>(index_));
-    weighted_current_.assign(snapshot_->upstreams.size(), {});
+    snapshot_version_ = snapshot_->generation;
+    balancing_.clear();
+    balancing_.resize(snapshot_->upstreams.size());
+    for (size_t u = 0; u < snapshot_->upstreams.size(); ++u) {
+      const Upstream& up = snapshot_->upstreams[u];
+      Balancing& b = balancing_[u];
+      for (const Target& t : up.targets) {
+        b.endpoints.push_back(balance::Endpoint{t.weight, t.state.get(), t.key});
+      }
+      b.eligible.resize(up.targets.size());
+      b.address_rr = static_cast<uint32_t>(index_);
+      b.balancer = balance::make_balancer(
+          up.algorithm, b.endpoints, static_cast<uint64_t>(index_) * 0x9e3779b97f4a7c15ULL + u);
+    }
   }
   if (!draining_ && gateway_.draining()) begin_drain();
   if (draining_) {
@@ -135,29 +147,80 @@ void Worker::run() {
   while (!stop_) loop_.run_once(draining_ ? 50 : 1000);
 }
 
-const Target& Worker::pick_target(const Snapshot& snap, int upstream) {
+int Worker::select_target(const Snapshot& snap, int upstream, uint64_t tried_mask, int sticky,
+                          uint64_t hash) {
   const Upstream& up = snap.upstreams[static_cast<size_t>(upstream)];
-  if (!up.weighted) {
-    uint32_t& rr = round_robin_[static_cast<size_t>(upstream)];
-    const Target& t = up.targets[rr % up.targets.size()];
-    ++rr;
-    return t;
+  const size_t n = up.targets.size();
+  const bool current = &snap == snapshot_.get();
+  std::vector<uint8_t>& eligible =
+      current ? balancing_[static_cast<size_t>(upstream)].eligible : eligible_scratch_;
+  eligible.assign(n, 0);
+  const uint64_t now = loop_.now_ms();
+  auto tried = [&](size_t i) { return i < 64 && ((tried_mask >> i) & 1) != 0; };
+  size_t count = 0;
+  size_t healthy = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const Target& t = up.targets[i];
+    if (t.addresses.empty() || !t.state->available(now)) continue;
+    ++healthy;
+    if (tried(i)) continue;
+    eligible[i] = 1;
+    ++count;
   }
-  // Smooth weighted round robin (as in nginx): weights 5/1/1 give a a b a c a a, not a burst.
-  std::vector<int64_t>& current = weighted_current_[static_cast<size_t>(upstream)];
-  if (current.size() != up.targets.size()) current.assign(up.targets.size(), 0);
-  size_t best = 0;
-  for (size_t i = 0; i < up.targets.size(); ++i) {
-    current[i] += up.targets[i].weight;
-    if (current[i] > current[best]) best = i;
+  if (count == 0 && healthy > 0) {
+    // Every healthy target was tried: try them again rather than fail.
+    for (size_t i = 0; i < n; ++i) {
+      const Target& t = up.targets[i];
+      if (!t.addresses.empty() && t.state->available(now)) eligible[i] = 1;
+    }
+    count = healthy;
   }
-  current[best] -= static_cast<int64_t>(up.total_weight);
-  return up.targets[best];
+  UpstreamRuntime& rt = *up.runtime;
+  if (count == 0) {
+    // Panic mode: no healthy target; using all of them beats answering 503 to everyone.
+    for (size_t i = 0; i < n; ++i) {
+      if (!up.targets[i].addresses.empty()) {
+        eligible[i] = 1;
+        ++count;
+      }
+    }
+    if (count == 0) return -1;
+    if (!rt.in_panic.exchange(true)) {
+      rt.panics.fetch_add(1, std::memory_order_relaxed);
+      std::fprintf(stderr, "upstream %s: no healthy target, panic mode: using all %zu targets\n",
+                   up.name.c_str(), count);
+    }
+  } else if (rt.in_panic.load(std::memory_order_relaxed) && rt.in_panic.exchange(false)) {
+    std::fprintf(stderr, "upstream %s: healthy targets again, panic mode over\n", up.name.c_str());
+  }
+  if (sticky >= 0 && static_cast<size_t>(sticky) < n && eligible[static_cast<size_t>(sticky)]) {
+    return sticky;
+  }
+  if (current) {
+    return static_cast<int>(
+        balancing_[static_cast<size_t>(upstream)].balancer->pick(eligible, hash));
+  }
+  // A retry of a request that started on an older snapshot: plain rotation over its targets.
+  for (size_t k = 0; k < n; ++k) {
+    size_t i = (fallback_rr_ + k) % n;
+    if (eligible[i]) {
+      fallback_rr_ = static_cast<uint32_t>(i + 1);
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
 }
 
 UpstreamConnection* Worker::acquire_upstream(const Target& target, const Upstream& upstream,
-                                             bool* reused) {
-  TargetPool& pool = pools_[target.key];
+                                             bool* reused, bool* limited) {
+  *limited = false;
+  // Several addresses (a host name): rotate.
+  size_t a = 0;
+  if (target.addresses.size() > 1) {
+    a = fallback_rr_++ % target.addresses.size();
+  }
+  const std::string& key = target.pool_keys[a];
+  TargetPool& pool = pools_[key];
   while (pool.idle.linked()) {
     UpstreamConnection* conn = upstream_of(pool.idle.next);
     conn->pool_node.unlink();
@@ -170,10 +233,16 @@ UpstreamConnection* Worker::acquire_upstream(const Target& target, const Upstrea
     return conn;
   }
   *reused = false;
+  UpstreamRuntime& rt = *upstream.runtime;
+  if (upstream.max_connections != 0 && rt.connections.load(std::memory_order_relaxed) >=
+                                           static_cast<int32_t>(upstream.max_connections)) {
+    *limited = true;
+    return nullptr;
+  }
   int err = 0;
-  int fd = net::connect_tcp(target.address, &err);
+  int fd = net::connect_tcp(target.addresses[a], &err);
   if (fd < 0) return nullptr;
-  auto* conn = new UpstreamConnection(*this, fd, target.key);
+  auto* conn = new UpstreamConnection(*this, fd, key, upstream.runtime, target.state);
   conn->set_connect_timeout(upstream.connect_timeout_ms);
   return conn;
 }

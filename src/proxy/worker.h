@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "balance/balancer.h"
 #include "core/buffer.h"
 #include "core/event_loop.h"
 #include "http/request_parser.h"
@@ -72,11 +73,16 @@ class Worker {
   std::string& head_scratch() { return head_scratch_; }
   int index() const { return index_; }
 
-  // Picks the next target of an upstream (round robin, per worker for now).
-  const Target& pick_target(const Snapshot& snap, int upstream);
-  // A connected idle connection to the target, or a new connecting one (nullptr if socket() fails).
-  UpstreamConnection* acquire_upstream(const Target& target, const Upstream& upstream,
-                                       bool* reused);
+  // select_upstream: a target of the upstream for a request of `snap`, or -1 when no target has
+  // an address. Eligible are resolved, healthy, not ejected targets not in tried_mask; when none
+  // is, the tried ones again; when none is healthy, all resolved ones (panic mode, logged).
+  // sticky: the target a valid sticky cookie names, or -1. hash: consistent_hash's key hash.
+  int select_target(const Snapshot& snap, int upstream, uint64_t tried_mask, int sticky,
+                    uint64_t hash);
+  // A connected idle connection to the target, or a new connecting one (nullptr if socket()
+  // fails or max_connections is reached: *limited is then true).
+  UpstreamConnection* acquire_upstream(const Target& target, const Upstream& upstream, bool* reused,
+                                       bool* limited);
   void release_upstream(UpstreamConnection* conn, const Upstream& upstream);
   TargetPool& target_pool(const std::string& key) { return pools_[key]; }
 
@@ -114,8 +120,16 @@ class Worker {
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::shared_ptr<const Snapshot> snapshot_;
   uint64_t snapshot_version_ = 0;
-  std::vector<uint32_t> round_robin_;
-  std::vector<std::vector<int64_t>> weighted_current_;
+  // The current snapshot's upstreams as this worker balances them.
+  struct Balancing {
+    std::vector<balance::Endpoint> endpoints;
+    std::unique_ptr<balance::Balancer> balancer;
+    std::vector<uint8_t> eligible;
+    uint32_t address_rr = 0;
+  };
+  std::vector<Balancing> balancing_;
+  std::vector<uint8_t> eligible_scratch_;
+  uint32_t fallback_rr_ = 0;
   std::unordered_map<std::string, TargetPool> pools_;
   ListNode clients_;  // every open client connection (for drain)
   std::vector<std::unique_ptr<Exchange>> free_exchanges_;

@@ -119,12 +119,12 @@ TEST(Messages, ClientResponseFraming) {
   http::ResponseHead head;
   ASSERT_EQ(parser.parse(raw, http::Method::kGet, head), http::ParseStatus::kDone);
   std::string out;
-  render_client_response(head, "rid", ResponseFraming::kChunked, false, false, out);
+  render_client_response(head, "rid", ResponseFraming::kChunked, false, false, "", out);
   EXPECT_EQ(out,
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Request-Id: rid\r\n"
             "Transfer-Encoding: chunked\r\n\r\n");
   out.clear();
-  render_client_response(head, "rid", ResponseFraming::kClose, true, false, out);
+  render_client_response(head, "rid", ResponseFraming::kClose, true, false, "", out);
   EXPECT_EQ(out,
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Request-Id: rid\r\n"
             "Connection: close\r\n\r\n");
@@ -137,7 +137,7 @@ TEST(Messages, HeadResponseKeepsDeclaredLength) {
   ASSERT_EQ(parser.parse(raw, http::Method::kHead, head), http::ParseStatus::kDone);
   EXPECT_EQ(head.body, http::BodyKind::kNone);
   std::string out;
-  render_client_response(head, "r", ResponseFraming::kAsIs, false, true, out);
+  render_client_response(head, "r", ResponseFraming::kAsIs, false, true, "", out);
   EXPECT_EQ(out,
             "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nX-Request-Id: r\r\n"
             "Connection: keep-alive\r\n\r\n");

@@ -1,0 +1,77 @@
+#include "proxy/runtime.h"
+
+namespace sluice::proxy {
+namespace {
+
+bool same_breaker(const config::BreakerConfig& a, const config::BreakerConfig& b) {
+  return a.enabled == b.enabled && a.error_rate_percent == b.error_rate_percent &&
+         a.min_requests == b.min_requests && a.window_ms == b.window_ms &&
+         a.consecutive_failures == b.consecutive_failures && a.open_ms == b.open_ms &&
+         a.half_open_requests == b.half_open_requests;
+}
+
+}  // namespace
+
+limits::BreakerSettings breaker_settings(const config::BreakerConfig& c) {
+  limits::BreakerSettings s;
+  s.error_rate_percent = c.error_rate_percent;
+  s.min_requests = c.min_requests;
+  s.window_ms = c.window_ms;
+  s.consecutive_failures = c.consecutive_failures;
+  s.open_ms = c.open_ms;
+  s.half_open_requests = c.half_open_requests;
+  return s;
+}
+
+UpstreamRuntime::UpstreamRuntime(std::string upstream_name, const config::UpstreamConfig& cfg)
+    : name(std::move(upstream_name)),
+      retry_budget(cfg.retry_budget_percent, cfg.retry_budget_min),
+      breaker_config(cfg.breaker),
+      budget_percent(cfg.retry_budget_percent),
+      budget_min(cfg.retry_budget_min) {
+  if (cfg.breaker.enabled) {
+    breaker = std::make_unique<limits::CircuitBreaker>(breaker_settings(cfg.breaker));
+  }
+}
+
+std::shared_ptr<UpstreamRuntime> RuntimeRegistry::upstream(const config::UpstreamConfig& cfg) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::shared_ptr<UpstreamRuntime>& slot = upstreams_[cfg.name];
+  if (!slot || !same_breaker(slot->breaker_config, cfg.breaker) ||
+      slot->budget_percent != cfg.retry_budget_percent ||
+      slot->budget_min != cfg.retry_budget_min) {
+    // New settings: a fresh breaker and budget (old snapshots keep the old object until their
+    // last request ends).
+    slot = std::make_shared<UpstreamRuntime>(cfg.name, cfg);
+  }
+  return slot;
+}
+
+std::shared_ptr<balance::TargetState> RuntimeRegistry::target(const std::string& upstream,
+                                                              const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::shared_ptr<balance::TargetState>& slot = targets_[{upstream, key}];
+  if (!slot) slot = std::make_shared<balance::TargetState>(upstream, key);
+  return slot;
+}
+
+std::shared_ptr<limits::CircuitBreaker> RuntimeRegistry::target_breaker(
+    const config::UpstreamConfig& cfg, const std::string& key) {
+  if (!cfg.breaker.enabled || !cfg.breaker.per_target) return nullptr;
+  std::lock_guard<std::mutex> lock(mu_);
+  TargetBreaker& slot = breakers_[{cfg.name, key}];
+  if (!slot.breaker || !same_breaker(slot.config, cfg.breaker)) {
+    slot.config = cfg.breaker;
+    slot.breaker = std::make_shared<limits::CircuitBreaker>(breaker_settings(cfg.breaker));
+  }
+  return slot.breaker;
+}
+
+void RuntimeRegistry::prune() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::erase_if(upstreams_, [](const auto& kv) { return kv.second.use_count() == 1; });
+  std::erase_if(targets_, [](const auto& kv) { return kv.second.use_count() == 1; });
+  std::erase_if(breakers_, [](const auto& kv) { return kv.second.breaker.use_count() == 1; });
+}
+
+}  // namespace sluice::proxy

@@ -1,0 +1,68 @@
+// State that outlives a snapshot: per upstream (breaker, retry budget, admission counters, panic
+// flag) and per target (balance::TargetState, per-target breaker). The control thread looks them
+// up by name when it compiles a snapshot, so a reload that changes one target's weight keeps every
+// other target's health, ejections and counters. Workers use them through the snapshot; every
+// field they touch is atomic.
+// Example:
+//   RuntimeRegistry reg;
+//   auto up = reg.upstream(cfg.upstreams[0]);  auto t = reg.target("users", "10.0.0.1:80");
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "balance/target_state.h"
+#include "config/config.h"
+#include "limits/circuit_breaker.h"
+#include "limits/retry_budget.h"
+
+namespace sluice::proxy {
+
+limits::BreakerSettings breaker_settings(const config::BreakerConfig& c);
+
+struct UpstreamRuntime {
+  UpstreamRuntime(std::string upstream_name, const config::UpstreamConfig& cfg);
+
+  const std::string name;
+  std::unique_ptr<limits::CircuitBreaker> breaker;  // null when the breaker is off
+  limits::RetryBudget retry_budget;
+  std::atomic<int32_t> active_requests{0};  // all workers
+  std::atomic<int32_t> pending{0};          // waiting for an upstream connection
+  std::atomic<int32_t> connections{0};      // open upstream connections
+  std::atomic<bool> in_panic{false};
+  std::atomic<uint64_t> panics{0};
+  std::atomic<uint64_t> rejected{0};  // answered 503 by the breaker or a limit
+  std::atomic<uint64_t> retries{0};
+  // What the breaker and budget were built from: a reload with other values rebuilds them.
+  config::BreakerConfig breaker_config;
+  uint32_t budget_percent;
+  uint32_t budget_min;
+};
+
+class RuntimeRegistry {
+ public:
+  std::shared_ptr<UpstreamRuntime> upstream(const config::UpstreamConfig& cfg);
+  std::shared_ptr<balance::TargetState> target(const std::string& upstream, const std::string& key);
+  // nullptr unless cfg.breaker.enabled && cfg.breaker.per_target.
+  std::shared_ptr<limits::CircuitBreaker> target_breaker(const config::UpstreamConfig& cfg,
+                                                         const std::string& key);
+  // Forgets entries no snapshot uses any more.
+  void prune();
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<UpstreamRuntime>> upstreams_;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<balance::TargetState>> targets_;
+  struct TargetBreaker {
+    config::BreakerConfig config;
+    std::shared_ptr<limits::CircuitBreaker> breaker;
+  };
+  std::map<std::pair<std::string, std::string>, TargetBreaker> breakers_;
+};
+
+}  // namespace sluice::proxy
