@@ -881,6 +881,10 @@ class Parser {
       }
       return;
     }
+    if (it.node.IsSequence()) {
+      error(it.mark, it.path, "expected a map or 'off', got a list");
+      return;
+    }
     std::optional<MapItem> m = map(it, {"enabled", "consecutive_failures", "base_ejection",
                                         "max_ejection", "max_ejection_percent"});
     if (!m) return;

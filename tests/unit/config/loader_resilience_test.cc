@@ -236,6 +236,9 @@ TEST(LoaderResilience, OutlierOff) {
   EXPECT_EQ(messages(load(upstream_with("    outlier: on\n"))),
             std::vector<std::string>{
                 "test.yaml:5:14: upstreams[0].outlier: expected a map or 'off', got 'on'"});
+  EXPECT_EQ(messages(load(upstream_with("    outlier: [off]\n"))),
+            std::vector<std::string>{
+                "test.yaml:5:14: upstreams[0].outlier: expected a map or 'off', got a list"});
   EXPECT_EQ(messages(load(upstream_with("    outlier: {enabled: no}\n"))),
             std::vector<std::string>{"test.yaml:5:24: upstreams[0].outlier.enabled: expected "
                                      "true or false, got 'no'"});
