@@ -15,7 +15,7 @@ RETRY = "retry: {attempts: 3, on: [connect_failure, reset, timeout, 502, 503, 50
 class GetLoop(threading.Thread):
     """Keep-alive GETs in a loop, bounded in requests and seconds; records every failure."""
 
-    def __init__(self, port, stop, max_requests=1500, max_seconds=6.0):
+    def __init__(self, port, stop, max_requests=30000, max_seconds=6.0):
         super().__init__(daemon=True)
         self.port, self.stop, self.max_requests, self.max_seconds = \
             port, stop, max_requests, max_seconds

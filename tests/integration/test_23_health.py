@@ -127,3 +127,39 @@ def test_panic_all_ejected(stub, sluice):
     print(f"\npanic (all ejected): s1 {s1.hits} s2 {s2.hits} requests")
     assert s1.hits >= 3 and s2.hits >= 3, (s1.hits, s2.hits)
     wait_for(lambda: "panic" in gw.log_tail(20000).lower(), 2.0, what="'panic' in the log")
+
+
+def test_max_ejection_percent_caps_ejections(backend, stub, sluice):
+    s1, s2 = stub(name="s1", status=500), stub(name="s2", status=500)
+    good = backend(name="good")
+    gw = sluice(pool_config(
+        [s1.address, s2.address, good.address],
+        upstream="outlier: {consecutive_failures: 1, base_ejection: 10s, max_ejection_percent: 50}",
+        workers=1))
+    with Client(gw.port) as c:
+        for i in range(30):
+            c.request("GET", f"/m/{i}")
+    # 50 % of 3 targets: one ejection at most; the other failing target keeps its share
+    hits = sorted((s1.hits, s2.hits))
+    print(f"\nmax_ejection_percent 50: failing targets got {hits} of 30 requests")
+    assert hits[0] == 1 and hits[1] >= 10, hits
+
+
+def test_outlier_off_never_ejects(stub, backend, sluice):
+    bad = stub(name="bad", status=500)
+    good = backend(name="good")
+    gw = sluice(pool_config([bad.address, good.address], upstream="outlier: off", workers=1))
+    with Client(gw.port) as c:
+        for i in range(20):
+            c.request("GET", f"/n/{i}")
+    assert bad.hits == 10, bad.hits
+
+
+def test_default_outlier_ejects_after_five(stub, backend, sluice):
+    bad = stub(name="bad", status=500)
+    good = backend(name="good")
+    gw = sluice(pool_config([bad.address, good.address], workers=1))
+    with Client(gw.port) as c:
+        for i in range(30):
+            c.request("GET", f"/d/{i}")
+    assert bad.hits == 5, f"default outlier (5 failures, 30 s): failing target got {bad.hits}"
