@@ -59,17 +59,16 @@ constexpr int64_t kMaxHeaders = 10000;
 constexpr int64_t kMaxWeight = 1000;
 constexpr int64_t kMaxIdlePerWorker = 100000;
 constexpr int64_t kMaxPriority = 1000000;
-constexpr int64_t kMaxThreshold = 1000;           // health check pass/fail streaks
-constexpr int64_t kMaxCount = 1000000000;         // failure counts, request counts, limits
+constexpr int64_t kMaxThreshold = 1000;    // health check pass/fail streaks
+constexpr int64_t kMaxCount = 1000000000;  // failure counts, request counts, limits
 constexpr uint64_t kMinBreakerWindowMs = 100;
 constexpr size_t kMinStickySecretBytes = 16;
 constexpr int64_t kMaxRetryAttempts = 10;
 constexpr int kMinStatus = 100;
 constexpr int kMaxStatus = 599;
 
-constexpr std::string_view kBalancers[] = {"round_robin",       "weighted_round_robin",
-                                           "least_connections", "p2c",
-                                           "consistent_hash",   "random"};
+constexpr std::string_view kBalancers[] = {
+    "round_robin", "weighted_round_robin", "least_connections", "p2c", "consistent_hash", "random"};
 constexpr std::string_view kRetryKeywords[] = {"connect_failure", "reset", "timeout"};
 
 // A value in the document with where it is: the path for messages and the best known position
@@ -772,9 +771,8 @@ class Parser {
   }
 
   void parse_health_check(const Item& it, HealthCheckConfig& h) {
-    std::optional<MapItem> m =
-        map(it, {"path", "host", "interval", "timeout", "healthy_threshold", "unhealthy_threshold",
-                 "expected_statuses"});
+    std::optional<MapItem> m = map(it, {"path", "host", "interval", "timeout", "healthy_threshold",
+                                        "unhealthy_threshold", "expected_statuses"});
     if (!m) return;
     h.enabled = true;
     if (const Item* v = m->get("path")) {
@@ -862,9 +860,9 @@ class Parser {
       return std::nullopt;
     }
     if (r->first > r->second) {
-      error(it.mark, it.path, "empty status range " + quote(s) + ": " +
-                                  std::to_string(r->first) + " is greater than " +
-                                  std::to_string(r->second));
+      error(it.mark, it.path,
+            "empty status range " + quote(s) + ": " + std::to_string(r->first) +
+                " is greater than " + std::to_string(r->second));
       return std::nullopt;
     }
     return r;
@@ -920,10 +918,9 @@ class Parser {
   }
 
   void parse_breaker(const Item& it, BreakerConfig& b) {
-    std::optional<MapItem> m =
-        map(it, {"error_rate", "min_requests", "window", "consecutive_failures", "open",
-                 "half_open_requests", "per_target", "max_connections", "max_pending",
-                 "max_requests"});
+    std::optional<MapItem> m = map(
+        it, {"error_rate", "min_requests", "window", "consecutive_failures", "open",
+             "half_open_requests", "per_target", "max_connections", "max_pending", "max_requests"});
     if (!m) return;
     b.enabled = true;
     if (const Item* v = m->get("error_rate")) {
@@ -1077,8 +1074,8 @@ class Parser {
         if (per_try && r.timeout_ms && r.retry.per_try_timeout_ms > *r.timeout_ms) {
           error(per_try->mark, per_try->path,
                 "per_try_timeout (" + format_ms(r.retry.per_try_timeout_ms) +
-                    ") must not be longer than the route's timeout (" +
-                    format_ms(*r.timeout_ms) + "), the time for all tries together");
+                    ") must not be longer than the route's timeout (" + format_ms(*r.timeout_ms) +
+                    "), the time for all tries together");
         }
       }
       cfg.routes.push_back(std::move(r));
@@ -1126,14 +1123,12 @@ class Parser {
         rc.on_reset = true;
       } else if (*s == "timeout") {
         rc.on_timeout = true;
-      } else if (!s->empty() && std::all_of(s->begin(), s->end(), [](char c) {
-                   return c >= '0' && c <= '9';
-                 })) {
+      } else if (!s->empty() &&
+                 std::all_of(s->begin(), s->end(), [](char c) { return c >= '0' && c <= '9'; })) {
         std::optional<int64_t> status = integer(e, 400, kMaxStatus);
         if (!status) continue;
         const int code = static_cast<int>(*status);
-        if (std::find(rc.on_statuses.begin(), rc.on_statuses.end(), code) ==
-            rc.on_statuses.end()) {
+        if (std::find(rc.on_statuses.begin(), rc.on_statuses.end(), code) == rc.on_statuses.end()) {
           rc.on_statuses.push_back(code);
         }
       } else {

@@ -155,8 +155,7 @@ bool is_token(std::string_view s) {
 std::optional<std::pair<int, int>> parse_status_range(std::string_view text) {
   const size_t dash = text.find('-');
   const std::string_view first = text.substr(0, dash);
-  const std::string_view second =
-      dash == std::string_view::npos ? first : text.substr(dash + 1);
+  const std::string_view second = dash == std::string_view::npos ? first : text.substr(dash + 1);
   if (first.size() > 3 || second.size() > 3) return std::nullopt;
   const std::optional<uint64_t> lo = parse_uint(first);
   const std::optional<uint64_t> hi = parse_uint(second);

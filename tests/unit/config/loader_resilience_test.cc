@@ -201,12 +201,12 @@ TEST(LoaderResilience, DefaultsWhenAbsent) {
 TEST(LoaderResilience, PresenceEnablesWithDefaults) {
   const Config c = ok(route_with("    retry:\n") + "");
   EXPECT_EQ(c.routes.at(0).retry.attempts, 1u);
-  const Config u = ok(upstream_with(
-      "    health_check:\n"
-      "    breaker: {}\n"
-      "    sticky: {secret: 0123456789abcdef}\n"
-      "    outlier: {}\n"
-      "    retry_budget:\n"));
+  const Config u =
+      ok(upstream_with("    health_check:\n"
+                       "    breaker: {}\n"
+                       "    sticky: {secret: 0123456789abcdef}\n"
+                       "    outlier: {}\n"
+                       "    retry_budget:\n"));
   const UpstreamConfig& up = u.upstreams.at(0);
   EXPECT_TRUE(up.health_check.enabled);
   EXPECT_EQ(up.health_check.path, "/healthz");
@@ -353,8 +353,7 @@ TEST(LoaderResilience, HealthCheckStatuses) {
   EXPECT_EQ(one.upstreams.at(0).health_check.expected_statuses, (Ranges{{204, 204}}));
   const Config edges =
       ok(upstream_with("    health_check: {expected_statuses: [100-599, \"404\"]}\n"));
-  EXPECT_EQ(edges.upstreams.at(0).health_check.expected_statuses,
-            (Ranges{{100, 599}, {404, 404}}));
+  EXPECT_EQ(edges.upstreams.at(0).health_check.expected_statuses, (Ranges{{100, 599}, {404, 404}}));
 
   LoadResult r = load(upstream_with(R"(    health_check:
       expected_statuses: [200-299, 600, 300-200, 99-200, ok, {a: 1}]
@@ -612,9 +611,9 @@ routes:
     respond: {status: 204}
     retry: {attempts: 2}
 )");
-  EXPECT_EQ(messages(r), std::vector<std::string>{
-                             "test.yaml:6:12: routes[0].retry: retry needs 'upstream': a "
-                             "'respond' route has nothing to retry"});
+  EXPECT_EQ(messages(r),
+            std::vector<std::string>{"test.yaml:6:12: routes[0].retry: retry needs 'upstream': a "
+                                     "'respond' route has nothing to retry"});
 }
 
 TEST(LoaderRetry, PerTryTimeoutWithinTheRouteTimeout) {
