@@ -113,6 +113,18 @@ def test_breaker_under_error_rate_stays_closed(stub, sluice):
     assert s.hits == 29
 
 
+def test_breaker_consecutive_failures_rule(stub, sluice):
+    s = stub(name="s", status=500)
+    gw = sluice(pool_config([s.address], workers=1, upstream=(
+        "breaker: {error_rate: 50%, min_requests: 100, consecutive_failures: 3, open: 5s}\n"
+        "outlier: off")))
+    with Client(gw.port) as c:
+        for i in range(3):
+            assert c.request("GET", f"/c/{i}").status == 500
+        assert_breaker_503(c.request("GET", "/c/open"))
+    assert s.hits == 3
+
+
 def test_max_requests_rejects_at_once(backend, sluice):
     be = backend(name="slow")
     gw = sluice(pool_config([be.address], upstream="breaker: {max_requests: 1}"))
