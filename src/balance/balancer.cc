@@ -1,8 +1,9 @@
 #include "balance/balancer.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include <array>
 #include <bit>
@@ -86,20 +87,68 @@ uint64_t wyhash(const unsigned char* p, size_t len, uint64_t seed) {
 // ---- sticky cookies
 constexpr size_t kSigHexLen = 32;  // first 16 bytes of the HMAC-SHA256
 
-// Lower-case hex of the first 16 bytes of HMAC-SHA256(secret, key) into out; false if OpenSSL
-// fails (it does not for SHA-256 unless out of memory).
-bool sticky_signature(std::string_view key, std::string_view secret, char* out) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  static const unsigned char kEmpty = 0;  // OpenSSL wants a non-null key even when empty
-  const void* k = secret.empty() ? static_cast<const void*>(&kEmpty) : secret.data();
-  const unsigned char* d =
-      key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());
-  if (HMAC(EVP_sha256(), k, static_cast<int>(secret.size()), d, key.size(), mac, &mac_len) ==
-          nullptr ||
-      mac_len < kSigHexLen / 2) {
-    return false;
+// OpenSSL 3's one-shot HMAC() looks the digest up and builds fresh contexts on every call (about
+// 1 us). Each thread instead keeps one HMAC context with SHA-256 bound, keyed with the secret of
+// its last call; the same secret again only resets it.
+class ThreadHmac {
+ public:
+  ThreadHmac() = default;
+  ThreadHmac(const ThreadHmac&) = delete;
+  ThreadHmac& operator=(const ThreadHmac&) = delete;
+  ~ThreadHmac() {
+    EVP_MAC_CTX_free(ctx_);
+    EVP_MAC_free(mac_);
+    if (!secret_.empty()) OPENSSL_cleanse(secret_.data(), secret_.size());
   }
+
+  // out receives the 32-byte HMAC-SHA256; false if OpenSSL fails.
+  bool compute(std::string_view secret, std::string_view data, unsigned char* out) {
+    if (ctx_ == nullptr && !setup()) return false;
+    static const unsigned char kEmpty = 0;  // OpenSSL wants non-null pointers even when empty
+    const unsigned char* key = nullptr;     // null: re-use the key already set
+    if (!keyed_ || secret != secret_) {
+      keyed_ = false;
+      if (!secret_.empty()) OPENSSL_cleanse(secret_.data(), secret_.size());
+      secret_.assign(secret);
+      key = secret.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(secret.data());
+    }
+    size_t out_len = 0;
+    if (EVP_MAC_init(ctx_, key, secret.size(), nullptr) != 1) return false;
+    keyed_ = true;
+    const unsigned char* d =
+        data.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(data.data());
+    return EVP_MAC_update(ctx_, d, data.size()) == 1 &&
+           EVP_MAC_final(ctx_, out, &out_len, 32) == 1 && out_len == 32;
+  }
+
+ private:
+  bool setup() {
+    if (mac_ == nullptr) mac_ = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    if (mac_ == nullptr) return false;
+    EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac_);
+    if (ctx == nullptr) return false;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    if (EVP_MAC_CTX_set_params(ctx, params) != 1) {
+      EVP_MAC_CTX_free(ctx);
+      return false;
+    }
+    ctx_ = ctx;
+    return true;
+  }
+
+  EVP_MAC* mac_ = nullptr;
+  EVP_MAC_CTX* ctx_ = nullptr;
+  bool keyed_ = false;
+  std::string secret_;
+};
+
+// Lower-case hex of the first 16 bytes of HMAC-SHA256(secret, key) into out (kSigHexLen chars).
+bool sticky_signature(std::string_view key, std::string_view secret, char* out) {
+  thread_local ThreadHmac hmac;
+  unsigned char mac[32];
+  if (!hmac.compute(secret, key, mac)) return false;
   static constexpr char kHex[] = "0123456789abcdef";
   for (size_t i = 0; i < kSigHexLen / 2; ++i) {
     out[2 * i] = kHex[mac[i] >> 4];

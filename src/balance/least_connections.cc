@@ -19,17 +19,14 @@ class LeastConnections final : public Balancer {
     uint64_t best_weight = 1;
     size_t i = next_ < n ? next_ : 0;
     for (size_t k = 0; k < n; ++k) {
-      if (eligible[i]) {
-        uint64_t a = active_of(targets_[i]);
-        uint64_t w = targets_[i].weight;
-        // a / w < best_active / best_weight, without division. Strictly less: among equals the
-        // first one after the rotating start wins.
-        if (best == n || a * best_weight < best_active * w) {
-          best = i;
-          best_active = a;
-          best_weight = w;
-        }
-      }
+      uint64_t a = active_of(targets_[i]);
+      uint64_t w = targets_[i].weight;
+      // a / w < best_active / best_weight, without division. Strictly less: among equals the
+      // first one after the rotating start wins. Branch-free: the outcome is unpredictable.
+      bool better = eligible[i] && (best == n || a * best_weight < best_active * w);
+      best = better ? i : best;
+      best_active = better ? a : best_active;
+      best_weight = better ? w : best_weight;
       if (++i == n) i = 0;
     }
     if (best == n) return 0;  // nothing eligible: a broken precondition

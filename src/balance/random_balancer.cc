@@ -1,5 +1,4 @@
 // random: an eligible target with probability proportional to its weight.
-#include <algorithm>
 #include <cstring>
 
 #include "balance/algorithms.h"
@@ -10,23 +9,21 @@ namespace {
 class WeightedRandom final : public Balancer {
  public:
   WeightedRandom(std::span<const Endpoint> endpoints, uint64_t seed)
-      : weight_(endpoints.size()), cumulative_(endpoints.size()), rng_(seed) {
-    uint64_t sum = 0;
+      : weight_(endpoints.size()), rng_(seed) {
     for (size_t i = 0; i < endpoints.size(); ++i) {
       weight_[i] = weight_of(endpoints[i]);
-      sum += weight_[i];
-      cumulative_[i] = sum;
+      total_ += weight_[i];
     }
+    build_alias_table();
   }
 
   size_t pick(std::span<const uint8_t> eligible, uint64_t /*hash*/) override {
     size_t n = eligible.size() < weight_.size() ? eligible.size() : weight_.size();
     if (n == 0) return 0;
-    // The usual case, every target eligible: binary search in the precomputed prefix sums.
+    // The usual case, every target eligible: O(1) with the alias table.
     if (n == weight_.size() && std::memchr(eligible.data(), 0, n) == nullptr) {
-      uint64_t r = rng_.below(cumulative_[n - 1]);
-      return static_cast<size_t>(std::upper_bound(cumulative_.begin(), cumulative_.end(), r) -
-                                 cumulative_.begin());
+      size_t i = static_cast<size_t>(rng_.below(n));
+      return rng_.below(total_) < buckets_[i].threshold ? i : buckets_[i].alias;
     }
     uint64_t total = 0;
     for (size_t i = 0; i < n; ++i) total += eligible[i] ? weight_[i] : 0;
@@ -41,8 +38,42 @@ class WeightedRandom final : public Balancer {
   }
 
  private:
+  // Walker's alias method (Vose's construction) in exact integers: every bucket stands for
+  // total_ units of n * weight; bucket i keeps `threshold` of them for i and gives the rest to
+  // `alias`. A pick is a uniform bucket and a uniform unit in [0, total_).
+  void build_alias_table() {
+    size_t n = weight_.size();
+    buckets_.resize(n);
+    std::vector<uint64_t> scaled(n);
+    std::vector<size_t> small;
+    std::vector<size_t> large;
+    for (size_t i = 0; i < n; ++i) {
+      scaled[i] = weight_[i] * n;
+      (scaled[i] < total_ ? small : large).push_back(i);
+    }
+    while (!small.empty() && !large.empty()) {
+      size_t s = small.back();
+      small.pop_back();
+      size_t l = large.back();
+      buckets_[s] = {scaled[s], l};
+      scaled[l] -= total_ - scaled[s];
+      if (scaled[l] < total_) {
+        large.pop_back();
+        small.push_back(l);
+      }
+    }
+    // What is left is full (exactly total_ units, up to nothing: the arithmetic is exact).
+    for (size_t i : small) buckets_[i] = {total_, i};
+    for (size_t i : large) buckets_[i] = {total_, i};
+  }
+
+  struct Bucket {
+    uint64_t threshold;
+    size_t alias;
+  };
   std::vector<uint64_t> weight_;
-  std::vector<uint64_t> cumulative_;  // cumulative_[i] = weight_[0] + ... + weight_[i]
+  uint64_t total_ = 0;
+  std::vector<Bucket> buckets_;
   Rng rng_;
 };
 

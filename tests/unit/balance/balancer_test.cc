@@ -237,6 +237,13 @@ TEST(Random, SharesFollowWeights) {
   expect_shares(s, {1.0 / 6, 2.0 / 6, 3.0 / 6}, 0.02);
 }
 
+TEST(Random, SkewedWeights) {
+  TestPool pool({1, 100, 7, 1, 41});
+  auto b = make_balancer(Algorithm::kRandom, pool.endpoints, 13);
+  std::vector<double> s = pool.shares(*b, pool.all(), 100000);
+  expect_shares(s, {1.0 / 150, 100.0 / 150, 7.0 / 150, 1.0 / 150, 41.0 / 150}, 0.01);
+}
+
 TEST(Random, SharesFollowWeightsOfEligibleTargets) {
   TestPool pool({1, 2, 3, 4});
   auto b = make_balancer(Algorithm::kRandom, pool.endpoints, 12);

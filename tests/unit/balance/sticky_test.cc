@@ -3,6 +3,7 @@
 
 #include <bit>
 #include <string>
+#include <thread>
 #include <unordered_set>
 
 #include "balance/balancer.h"
@@ -61,6 +62,21 @@ TEST(Sticky, FormatIsKeyDotFirst16BytesOfHmacSha256) {
   // printf 'api.internal:8080' | openssl dgst -sha256 -hmac ''
   EXPECT_EQ(sign_sticky("api.internal:8080", ""),
             "api.internal:8080.7f0b827e64caabacc877cf0530b1f9fa");
+}
+
+// Each thread caches the last secret's HMAC key; switching secrets must re-key every time.
+TEST(Sticky, SecretsAlternating) {
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_EQ(sign_sticky("10.0.0.1:80", "s3cret"), "10.0.0.1:80.f54c97f8db680229d60e9abf3a89f912");
+    EXPECT_EQ(sign_sticky("api.internal:8080", ""),
+              "api.internal:8080.7f0b827e64caabacc877cf0530b1f9fa");
+    EXPECT_EQ(sign_sticky("10.0.0.1:80", "s3cret"), "10.0.0.1:80.f54c97f8db680229d60e9abf3a89f912");
+  }
+  // The same key and secret on another thread.
+  std::string other;
+  std::thread t([&] { other = sign_sticky("10.0.0.1:80", "s3cret"); });
+  t.join();
+  EXPECT_EQ(other, "10.0.0.1:80.f54c97f8db680229d60e9abf3a89f912");
 }
 
 TEST(Sticky, RoundTrip) {
