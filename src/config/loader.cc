@@ -278,13 +278,14 @@ class Parser {
   }
 
   void parse(const Item& root, Config& cfg) {
-    std::optional<MapItem> m =
-        map(root, {"workers", "listeners", "admin", "limits", "timeouts", "upstreams", "routes"});
+    std::optional<MapItem> m = map(root, {"workers", "dns", "listeners", "admin", "limits",
+                                          "timeouts", "upstreams", "routes"});
     if (!m) return;
     if (const Item* w = m->get("workers")) {
       if (std::optional<int64_t> v = integer(*w, 0, kMaxWorkers))
         cfg.workers = static_cast<int>(*v);
     }
+    if (const Item* d = m->get("dns")) parse_dns(*d, cfg.dns);
     if (const Item* l = require(*m, "listeners")) parse_listeners(*l, cfg);
     if (const Item* a = m->get("admin")) parse_admin(*a, cfg);
     if (const Item* l = m->get("limits")) parse_limits(*l, cfg.limits);
@@ -545,6 +546,36 @@ class Parser {
         }
       }
       cfg.listeners.push_back(std::move(l));
+    }
+  }
+
+  // The servers that resolve host-name targets: IP literals, with a port or not (53).
+  void parse_dns(const Item& it, DnsConfig& d) {
+    std::optional<MapItem> m = map(it, {"servers", "timeout"});
+    if (!m) return;
+    if (const Item* v = m->get("servers")) {
+      for (const Item& e : list_or_one(*v)) {
+        std::optional<std::string> s = string(e);
+        if (!s) continue;
+        const std::string_view text = *s;
+        bool ok = is_ip_literal(text);
+        if (!ok && text.size() > 2 && text.front() == '[' && text.back() == ']') {
+          ok = is_ip_literal(text.substr(1, text.size() - 2));
+        }
+        if (!ok) {
+          const std::optional<Address> a = parse_address(*s);
+          ok = a && is_ip_literal(a->host);
+        }
+        if (!ok) {
+          error(e.mark, e.path,
+                "invalid DNS server " + quote(*s) + ": expected IP, IP:port or [IPv6]:port");
+          continue;
+        }
+        d.servers.push_back(std::move(*s));
+      }
+    }
+    if (const Item* v = m->get("timeout")) {
+      if (auto t = duration(*v)) d.timeout_ms = *t;
     }
   }
 

@@ -530,6 +530,49 @@ TEST(LoaderResilience, UnknownUpstreamKeySuggestsNewKeys) {
                                      "'healthcheck' (did you mean 'health_check'?)"});
 }
 
+// --- dns -----------------------------------------------------------------------------------------
+
+TEST(LoaderDns, ServersAndTimeout) {
+  const Config d = ok("listeners: [{address: \":80\"}]\n");
+  EXPECT_TRUE(d.dns.servers.empty());  // /etc/resolv.conf
+  EXPECT_EQ(d.dns.timeout_ms, 2000u);
+  const Config c = ok(R"(
+dns:
+  servers: [127.0.0.1:5353, 10.0.0.2, "[::1]:53", "::1", "[2001:db8::1]"]
+  timeout: 500ms
+listeners: [{address: ":80"}]
+)");
+  EXPECT_EQ(c.dns.servers, (std::vector<std::string>{"127.0.0.1:5353", "10.0.0.2", "[::1]:53",
+                                                     "::1", "[2001:db8::1]"}));
+  EXPECT_EQ(c.dns.timeout_ms, 500u);
+  EXPECT_EQ(ok("dns: {servers: 10.0.0.53}\nlisteners: [{address: \":80\"}]\n").dns.servers,
+            std::vector<std::string>{"10.0.0.53"});
+}
+
+TEST(LoaderDns, Errors) {
+  LoadResult r = load(R"(
+dns:
+  servers: [ns.internal:53, "10.0.0.1:0", "[::1", ":53", {a: 1}]
+  timeout: 0ms
+  retries: 2
+listeners: [{address: ":80"}]
+)");
+  EXPECT_EQ(messages(r),
+            (std::vector<std::string>{
+                "test.yaml:2:13: dns.servers[0]: invalid DNS server 'ns.internal:53': expected "
+                "IP, IP:port or [IPv6]:port",
+                "test.yaml:2:29: dns.servers[1]: invalid DNS server '10.0.0.1:0': expected IP, "
+                "IP:port or [IPv6]:port",
+                "test.yaml:2:43: dns.servers[2]: invalid DNS server '[::1': expected IP, IP:port "
+                "or [IPv6]:port",
+                "test.yaml:2:51: dns.servers[3]: invalid DNS server ':53': expected IP, IP:port or "
+                "[IPv6]:port",
+                "test.yaml:2:58: dns.servers[4]: expected a string, got a map",
+                "test.yaml:3:12: dns.timeout: duration must be greater than 0",
+                "test.yaml:4:3: dns.retries: unknown key 'retries'",
+            }));
+}
+
 // --- routes[].retry ------------------------------------------------------------------------------
 
 TEST(LoaderRetry, ShortForms) {
