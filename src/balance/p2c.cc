@@ -28,9 +28,13 @@ class P2C final : public Balancer {
   // sampling first (almost always done in one or two draws); when most targets are ineligible,
   // counting and taking the r-th one bounds the work. Both are uniform, so their mix is too.
   size_t draw(std::span<const uint8_t> eligible, size_t n, size_t skip) {
+    // Draw among the indices other than skip directly (no retry just for hitting it).
+    size_t range = skip < n ? n - 1 : n;
+    if (range == 0) return n;
     for (int tries = 0; tries < 8; ++tries) {
-      size_t i = static_cast<size_t>(rng_.below(n));
-      if (eligible[i] && i != skip) return i;
+      size_t i = static_cast<size_t>(rng_.below(range));
+      i += (i >= skip) ? 1 : 0;
+      if (eligible[i]) return i;
     }
     size_t count = 0;
     for (size_t i = 0; i < n; ++i) count += (eligible[i] && i != skip) ? 1 : 0;

@@ -1,6 +1,4 @@
 // random: an eligible target with probability proportional to its weight.
-#include <cstring>
-
 #include "balance/algorithms.h"
 
 namespace sluice::balance {
@@ -20,10 +18,15 @@ class WeightedRandom final : public Balancer {
   size_t pick(std::span<const uint8_t> eligible, uint64_t /*hash*/) override {
     size_t n = eligible.size() < weight_.size() ? eligible.size() : weight_.size();
     if (n == 0) return 0;
-    // The usual case, every target eligible: O(1) with the alias table.
-    if (n == weight_.size() && std::memchr(eligible.data(), 0, n) == nullptr) {
-      size_t i = static_cast<size_t>(rng_.below(n));
-      return rng_.below(total_) < buckets_[i].threshold ? i : buckets_[i].alias;
+    // Draw over all targets with the alias table (O(1)) until an eligible one comes up: given
+    // that it is eligible, a target comes up in proportion to its weight, which is exactly the
+    // wanted distribution. When few are eligible, give up after a few draws and scan.
+    if (n == weight_.size()) {
+      for (int tries = 0; tries < 4; ++tries) {
+        size_t i = static_cast<size_t>(rng_.below(n));
+        if (rng_.below(total_) >= buckets_[i].threshold) i = buckets_[i].alias;
+        if (eligible[i]) return i;
+      }
     }
     uint64_t total = 0;
     for (size_t i = 0; i < n; ++i) total += eligible[i] ? weight_[i] : 0;
