@@ -66,23 +66,21 @@ class HealthChecker::Probe : public core::Timer, public core::IoHandler, public 
 
   // New address / config for a kept target (or the first ones for a new target).
   void update(HealthCheckTarget t) {
-    bool moved = !same_address(address_, t.address);
+    std::string host = !t.host_header.empty()   ? std::move(t.host_header)
+                       : !t.config.host.empty() ? t.config.host
+                                                : address_authority(t.address);
+    std::string request = "GET " + (t.config.path.empty() ? std::string("/") : t.config.path) +
+                          " HTTP/1.1\r\nHost: " + host +
+                          "\r\nUser-Agent: sluice-health\r\nConnection: close\r\n\r\n";
+    bool changed = !same_address(address_, t.address) || request != request_;
+    bool redo = phase_ != Phase::kIdle && changed;
+    if (redo) abandon();  // the probe in flight asks the old question (or the old address)
     address_ = t.address;
     config_ = std::move(t.config);
-    const std::string& host = !t.host_header.empty()  ? t.host_header
-                              : !config_.host.empty() ? config_.host
-                                                      : address_authority(address_);
-    request_ = "GET " + (config_.path.empty() ? std::string("/") : config_.path) +
-               " HTTP/1.1\r\nHost: " + host +
-               "\r\nUser-Agent: sluice-health\r\nConnection: close\r\n\r\n";
-    if (phase_ != Phase::kIdle) {
-      if (moved) {
-        abandon();
-        loop_.timers().schedule(*this, loop_.now_ms());
-      }
-      return;
-    }
-    if (armed() && started_ms_ != 0) {
+    request_ = std::move(request);
+    if (redo) {
+      loop_.timers().schedule(*this, loop_.now_ms());
+    } else if (phase_ == Phase::kIdle && armed() && started_ms_ != 0) {
       // A new interval applies from the last probe's start.
       loop_.timers().schedule(*this, std::max(started_ms_ + interval(), loop_.now_ms()));
     }

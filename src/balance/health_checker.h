@@ -45,10 +45,11 @@ class HealthChecker {
 
   // Replaces the checked set (reload, DNS change). A target whose `state` is already checked
   // keeps its consecutive counters, verdict and schedule; it takes the new address and config
-  // (an in-flight probe to a changed address is abandoned and redone at once). New targets are
-  // probed on the next loop turn, spread evenly over min(interval, 1 s) in the order given.
-  // Removed targets stop (in-flight probes abandoned) and their health goes back to kUnknown,
-  // "not checked". Targets without a state, and repeats of a state, are ignored.
+  // (an in-flight probe is abandoned and redone at once if the address or the request changed;
+  // otherwise it completes and counts). New targets are probed from the next loop turn on,
+  // spread evenly over min(interval, 1 s) in the order given. Removed targets stop (in-flight
+  // probes abandoned) and their health goes back to kUnknown, "not checked". Targets without a
+  // state, and repeats of a state, are ignored. Never calls back or logs from inside.
   void configure(std::vector<HealthCheckTarget> targets);
   size_t size() const { return probes_.size(); }
 

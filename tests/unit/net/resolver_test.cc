@@ -32,7 +32,7 @@ struct Result {
 };
 
 Resolver::Callback record(Result* r) {
-  return [r](bool ok, std::vector<SocketAddress> addrs, const std::string& error) {
+  return [r](bool ok, const std::vector<SocketAddress>& addrs, const std::string& error) {
     ++r->calls;
     r->done = true;
     r->ok = ok;
@@ -77,6 +77,7 @@ class DnsServer {
     std::string script = SLUICE_SOURCE_DIR "/tests/integration/dns_server.py";
     std::vector<std::string> args = {"/usr/bin/python3", script, "--port", "0", "--zone", zone_};
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
@@ -280,7 +281,7 @@ TEST_F(ResolverTest, CallbackMayResolveAgain) {
   Resolver dns(loop, {server_->address()}, nullptr);
   Result second;
   bool first_done = false;
-  dns.resolve("two.test", 80, [&](bool ok, std::vector<SocketAddress>, const std::string&) {
+  dns.resolve("two.test", 80, [&](bool ok, const std::vector<SocketAddress>&, const std::string&) {
     first_done = ok;
     dns.resolve("mixed.test", 81, record(&second));
   });
