@@ -67,8 +67,8 @@ class Maglev final : public Balancer {
       t = table_[slot];
       if (t < n && eligible[t]) return t;
     }
-    // A target can own no slot when its weight is tiny against many heavy ones; if it is then
-    // the only eligible target, find it directly.
+    // Not reached: every target takes a turn in the first filling round, so owns a slot, and one
+    // lap visits every slot. A guard against that ever changing.
     for (size_t i = 0; i < n; ++i) {
       if (eligible[i]) return i;
     }

@@ -64,6 +64,7 @@ TEST(RoundRobin, SkipsIneligible) {
   auto b = make_balancer(Algorithm::kRoundRobin, pool.endpoints, 0);
   std::vector<uint8_t> mask = {1, 0, 1, 1};
   std::vector<size_t> seen;
+  seen.reserve(9);
   for (int k = 0; k < 9; ++k) seen.push_back(b->pick(mask, 0));
   for (size_t k = 0; k < seen.size(); ++k) {
     EXPECT_NE(seen[k], 1u);

@@ -118,7 +118,7 @@ TEST(Sticky, TamperedValuesAreRejected) {
 
 TEST(Sticky, MalformedValuesAreRejected) {
   const std::string sig = sign_sticky("k", "secret").substr(2);  // a real 32-char signature
-  for (std::string bad :
+  for (const std::string& bad :
        {std::string(""), std::string("."), std::string("abc"), std::string("a.b"),
         std::string("a." + sig.substr(0, 31)), std::string("." + sig), std::string("k" + sig),
         std::string("k.." + sig), std::string("k." + sig + "0"), std::string("k.")}) {
