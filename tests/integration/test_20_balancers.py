@@ -84,6 +84,30 @@ def test_consistent_hash_header_key(three, sluice):
     assert set(counts) == {"a", "b", "c"}, counts
 
 
+@pytest.mark.parametrize("key,how", [
+    ("cookie:sid", "cookie"), ("query:user", "query"), ("path", "path"),
+])
+def test_consistent_hash_other_keys(three, sluice, key, how):
+    gw = sluice(lb_config([b.address for b in three], "consistent_hash", extra=f"hash_key: {key}"))
+
+    def send(c, k, round_):
+        if how == "cookie":
+            return c.request("GET", f"/c/{round_}", headers=[("Cookie", f"a=1; sid={k}")])
+        if how == "query":
+            return c.request("GET", f"/q/{round_}?x={round_}&user={k}")
+        return c.request("GET", f"/p/{k}")
+
+    owner = {}
+    for round_ in range(2):
+        with Client(gw.port) as c:
+            for u in range(30):
+                got = backend_of(send(c, f"k{u}", round_))
+                assert owner.setdefault(u, got) == got, (key, u, owner[u], got)
+    counts = collections.Counter(owner.values())
+    print(f"\nconsistent_hash {key}: 30 keys over backends {dict(counts)}")
+    assert len(counts) >= 2, counts
+
+
 @pytest.mark.parametrize("balancer", ["random", "p2c", "least_connections"])
 def test_spreads_over_all(three, sluice, balancer):
     gw = sluice(lb_config([b.address for b in three], balancer))

@@ -143,6 +143,22 @@ def test_per_try_timeout_moves_to_other_target(backend, stub, sluice):
     assert max(times) < 0.8, times
 
 
+def test_post_timeout_not_retried(backend, stub, sluice):
+    slow = stub(name="slow", delay=2.0)
+    fast = backend(name="fast")
+    gw = sluice(pool_config([slow.address, fast.address], upstream="outlier: off", route=RETRY,
+                            workers=1))
+    results = []
+    for i in range(2):  # round robin: one of them goes to the slow target first
+        t0 = time.monotonic()
+        r = request(gw.port, "POST", f"/t/{i}", body=b"body")
+        results.append((r.status, r.header("x-backend"), round(time.monotonic() - t0, 3)))
+    print(f"\nPOST with per_try_timeout 300ms: {results}")
+    assert slow.hits == 1, slow.hits
+    assert sorted(s for s, _, _ in results) == [200, 504], results
+    assert fast.stats()["requests"] == 1
+
+
 def test_route_timeout_bounds_all_tries(stub, sluice):
     s1, s2 = stub(name="s1", delay=3.0), stub(name="s2", delay=3.0)
     gw = sluice(pool_config(

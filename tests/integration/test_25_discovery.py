@@ -173,3 +173,32 @@ def test_mixed_ip_and_name_targets(dns, pair, backend, sluice):
     with Client(gw.port) as cl:
         seen = {cl.request("GET", f"/m/{i}").header("x-backend") for i in range(6)}
     assert seen == {"A", "C"}, seen
+
+
+def test_name_with_two_addresses_and_reload(dns, pair, backend, sluice):
+    a, b, port = pair
+    other = backend(name="O")
+    d = dns({"svc.test": ["127.0.0.2", "127.0.0.3"]})
+    target = f"svc.test:{port}"
+
+    def cfg(weight):
+        return pool_config([target, (other.address, weight)], upstream="dns_refresh: 300ms",
+                           top=f"dns: {{servers: [\"{d.address}\"]}}", workers=1)
+
+    gw = sluice(cfg(1))
+    wait_for(lambda: len(admin_target(gw, "pool", target)["addresses"]) == 2, 3.0,
+             what="both addresses of svc.test")
+    assert sorted(admin_target(gw, "pool", target)["addresses"]) == \
+        [f"127.0.0.2:{port}", f"127.0.0.3:{port}"]
+    with Client(gw.port) as c:
+        seen = {c.request("GET", f"/two/{i}").header("x-backend") for i in range(12)}
+    assert seen == {"A", "B", "O"}, seen
+    # a reload that changes another target keeps the resolved addresses: no 503 meanwhile
+    status, body = gw.reload(cfg(2))
+    assert status == 200, body
+    with Client(gw.port) as c:
+        for i in range(6):
+            r = c.request("GET", f"/reloaded/{i}")
+            assert r.status == 200, (i, r)
+    assert sorted(admin_target(gw, "pool", target)["addresses"]) == \
+        [f"127.0.0.2:{port}", f"127.0.0.3:{port}"]
