@@ -732,7 +732,8 @@ class StubServer:
     """A tiny threaded HTTP/1.1 server whose behaviour a test changes on the fly: .status (the
     answer to every path but health_path), .health_status (the answer to health_path), .delay
     (seconds to wait before answering a non-health request). Keeps connections alive; counts
-    non-health requests in .hits and health checks in .health_hits. stop() closes the
+    non-health requests in .hits and health checks in .health_hits; .health_delay delays the
+    answers to health checks. stop() closes the
     listening socket and every connection (new connections are then refused).
 
         s = StubServer("bad", status=500)
@@ -747,6 +748,7 @@ class StubServer:
         self.delay = delay
         self.health_path = health_path
         self.health_status = health_status
+        self.health_delay = 0.0
         self.hits = 0
         self.health_hits = 0
         self.lock = threading.Lock()
@@ -815,7 +817,7 @@ class StubServer:
                     else:
                         self.hits += 1
                 status = self.health_status if health else self.status
-                delay = 0.0 if health else self.delay
+                delay = self.health_delay if health else self.delay
                 if delay and self.closed.wait(delay):
                     return
                 body = json.dumps({"backend": self.name, "status": status, "method": method,

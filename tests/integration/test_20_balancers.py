@@ -121,11 +121,12 @@ def test_spreads_over_all(three, sluice, balancer):
     assert min(counts.values()) >= 10, counts
 
 
-def test_least_connections_prefers_idle(backend, sluice):
+@pytest.mark.parametrize("workers", [1, 4])
+def test_least_connections_prefers_idle(backend, sluice, workers):
     a = backend(name="a")
     b = backend(name="b")
     gw = sluice(lb_config([a.address, b.address], "least_connections",
-                          workers=1))
+                          workers=workers))
     results = []
 
     def slow(i):
@@ -146,7 +147,7 @@ def test_least_connections_prefers_idle(backend, sluice):
         t0 = time.monotonic()
         fast = [backend_of(request(gw.port, "GET", f"/fast/{i}")) for i in range(10)]
         elapsed = time.monotonic() - t0
-        print(f"\nleast_connections: slow in flight a={slow_a} b={slow_b}; "
+        print(f"\nleast_connections ({workers} workers): slow in flight a={slow_a} b={slow_b}; "
               f"10 fast requests went to {dict(collections.Counter(fast))} in {elapsed:.3f}s")
         assert elapsed < 1.2, "fast requests waited for the slow ones"
         assert fast == [idle] * 10, fast

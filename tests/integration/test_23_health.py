@@ -78,6 +78,21 @@ def test_health_check_unhealthy_then_recovers(backend, stub, sluice):
     assert t_back is not None and t_back <= 1.0, t_back
 
 
+def test_health_check_timeout_is_unhealthy(backend, stub, sluice):
+    s = stub(name="s")
+    s.health_delay = 0.5  # over the 100 ms check timeout
+    b = backend(name="b")
+    gw = sluice(pool_config([s.address, b.address], upstream=HC, workers=1))
+    wait_for(lambda: s.health_hits >= 2, 3.0, what="two health checks of the stub")
+    time.sleep(0.15)  # the second check has timed out too
+    h0 = s.hits
+    with Client(gw.port) as c:
+        for i in range(10):
+            r = c.request("GET", f"/to/{i}")
+            assert r.status == 200 and r.header("x-backend") == "b", r
+    assert s.hits == h0, f"target whose health check times out got {s.hits - h0} requests"
+
+
 def test_health_check_path_and_expected_statuses(stub, sluice):
     ok = stub(name="ok", health_status=299)      # inside expected_statuses 200-299
     bad = stub(name="bad", health_status=300)    # outside
