@@ -1022,6 +1022,11 @@ class Parser {
       if (!addr_item) continue;
       std::optional<Address> a = address(*addr_item, false);
       if (!a) continue;
+      if (a->host.empty()) {
+        error(addr_item->mark, addr_item->path,
+              "a target needs a host (an IP or a name), got " + quote(a->text));
+        continue;
+      }
       t.address = std::move(*a);
       for (const TargetConfig& prev : u.targets) {
         if (prev.address.host == t.address.host && prev.address.port == t.address.port) {

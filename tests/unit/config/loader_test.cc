@@ -943,3 +943,21 @@ routes:
 
 }  // namespace
 }  // namespace sluice::config
+
+namespace sluice::config {
+namespace {
+
+TEST(LoaderErrors, TargetWithoutHost) {
+  ConfigError e = only_error(R"(
+listeners:
+  - address: :80
+upstreams:
+  - name: u
+    targets: [":9001"]
+)");
+  EXPECT_EQ(e.key, "upstreams[0].targets[0]");
+  EXPECT_NE(e.message.find("needs a host"), std::string::npos) << e.message;
+}
+
+}  // namespace
+}  // namespace sluice::config
