@@ -173,3 +173,22 @@ def test_route_timeout_bounds_all_tries(stub, sluice):
     assert r.status == 504, r
     assert 0.6 <= elapsed < 1.2, elapsed
     assert s1.hits + s2.hits <= 3
+
+
+def test_retry_budget_limits_retries(stub, sluice):
+    s = stub(name="s", status=503, delay=0.3)
+    gw = sluice(pool_config(
+        [s.address], upstream="outlier: off\nretry_budget: {percent: 20, min_concurrent: 3}",
+        route="retry: {attempts: 3, on: [503], backoff: {base: 10ms, max: 10ms}}"))
+    statuses = []
+    threads = [threading.Thread(target=lambda: statuses.append(request(gw.port, "GET", "/b").status),
+                                daemon=True) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    print(f"\nretry budget 20 %/3: 20 concurrent failing requests made {s.hits} tries "
+          f"(60 without a budget)")
+    assert statuses == [503] * 20, statuses
+    # 20 first tries; retries in flight at most max(3, 20 % of 20) = 4 at a time, two rounds
+    assert 20 < s.hits <= 34, s.hits
