@@ -11,8 +11,8 @@ import pytest
 from harness import Client, pool_config, request, wait_for
 
 
-def lb_config(targets, balancer, extra="", workers=None):
-    return pool_config(targets, balancer, upstream=extra, workers=workers)
+def lb_config(targets, balancer, extra="", workers=None, route=""):
+    return pool_config(targets, balancer, upstream=extra, workers=workers, route=route)
 
 
 @pytest.fixture
@@ -82,6 +82,27 @@ def test_consistent_hash_header_key(three, sluice):
     counts = collections.Counter(owner.values())
     print(f"\nconsistent_hash: 40 keys over backends {dict(counts)}")
     assert set(counts) == {"a", "b", "c"}, counts
+
+
+def test_consistent_hash_keys_stay_when_a_target_fails(backend, sluice):
+    bes = [backend(name=n) for n in "abcd"]
+    gw = sluice(lb_config([b.address for b in bes], "consistent_hash", extra=(
+        "hash_key: header:x-user\n"
+        "outlier: {consecutive_failures: 1, base_ejection: 10s}"),
+        route="retry: {attempts: 3, on: [connect_failure]}"))
+
+    def owners():
+        return {u: backend_of(request(gw.port, "GET", "/k", headers=[("x-user", f"u{u}")]))
+                for u in range(60)}
+
+    before = owners()
+    bes[0].stop()
+    after = owners()
+    moved = [u for u in before if before[u] != "a" and after[u] != before[u]]
+    print(f"\nconsistent_hash: a stopped; keys of a now on {collections.Counter(after[u] for u in before if before[u] == 'a')}, "
+          f"{len(moved)} other keys moved")
+    assert "a" not in after.values()
+    assert not moved, moved
 
 
 @pytest.mark.parametrize("key,how", [

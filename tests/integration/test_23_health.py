@@ -51,6 +51,29 @@ def test_outlier_ejection_and_return(backend, stub, sluice):
     assert 0.8 <= back_after <= 2.0, back_after
 
 
+def test_repeated_ejection_backs_off(backend, stub, sluice):
+    bad = stub(name="bad", status=500)
+    good = backend(name="good")
+    gw = sluice(pool_config([bad.address, good.address], workers=1, upstream=(
+        "outlier: {consecutive_failures: 1, base_ejection: 300ms, max_ejection: 10s}")))
+    gaps = []
+    last_hits, last_t = 0, None
+    deadline = time.monotonic() + 4.0
+    with Client(gw.port) as c:
+        while len(gaps) < 2 and time.monotonic() < deadline:
+            c.request("GET", "/x")
+            if bad.hits > last_hits:
+                now = time.monotonic()
+                if last_t is not None:
+                    gaps.append(now - last_t)
+                last_hits, last_t = bad.hits, now
+            time.sleep(0.01)
+    print(f"\nejection back-off (base 300ms): back after {[round(g, 2) for g in gaps]}")
+    assert len(gaps) == 2, gaps
+    assert 0.25 <= gaps[0] <= 0.6, gaps
+    assert gaps[1] >= 1.5 * gaps[0] and gaps[1] <= 1.2, gaps
+
+
 def test_health_check_unhealthy_then_recovers(backend, stub, sluice):
     s = stub(name="s", health_status=503)
     b = backend(name="b")
