@@ -99,7 +99,8 @@ def test_consistent_hash_keys_stay_when_a_target_fails(backend, sluice):
     bes[0].stop()
     after = owners()
     moved = [u for u in before if before[u] != "a" and after[u] != before[u]]
-    print(f"\nconsistent_hash: a stopped; keys of a now on {collections.Counter(after[u] for u in before if before[u] == 'a')}, "
+    spread = collections.Counter(after[u] for u in before if before[u] == "a")
+    print(f"\nconsistent_hash: a stopped; keys of a now on {dict(spread)}, "
           f"{len(moved)} other keys moved")
     assert "a" not in after.values()
     assert not moved, moved

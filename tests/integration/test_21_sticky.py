@@ -74,7 +74,8 @@ def test_cookies_spread_over_targets(backend, sluice):
             v = set_cookie(r)
             assert v is not None, r.headers
             owners[v] = r.header("x-backend")
-    print(f"\nsticky: 6 cookie-less requests got cookies for {collections.Counter(owners.values())}")
+    print(f"\nsticky: 6 cookie-less requests got cookies for "
+          f"{collections.Counter(owners.values())}")
     assert set(owners.values()) == {"a", "b", "c"}, owners
     with Client(gw.port) as c:
         for i in range(3):

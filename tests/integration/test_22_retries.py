@@ -181,8 +181,10 @@ def test_retry_budget_limits_retries(stub, sluice):
         [s.address], upstream="outlier: off\nretry_budget: {percent: 20, min_concurrent: 3}",
         route="retry: {attempts: 3, on: [503], backoff: {base: 10ms, max: 10ms}}"))
     statuses = []
-    threads = [threading.Thread(target=lambda: statuses.append(request(gw.port, "GET", "/b").status),
-                                daemon=True) for _ in range(20)]
+    def one():
+        statuses.append(request(gw.port, "GET", "/b").status)
+
+    threads = [threading.Thread(target=one, daemon=True) for _ in range(20)]
     for t in threads:
         t.start()
     for t in threads:

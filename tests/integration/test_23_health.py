@@ -6,7 +6,7 @@ traffic goes to all of them rather than a 503, and the log says so)."""
 import collections
 import time
 
-from harness import Client, pool_config, request, wait_for
+from harness import Client, pool_config, wait_for
 
 HC = "health_check: {path: /health, interval: 200ms, timeout: 100ms, healthy_threshold: 1, " \
      "unhealthy_threshold: 1, expected_statuses: [200-299]}"
@@ -152,7 +152,8 @@ def test_panic_all_ejected(stub, sluice):
     s2 = stub(name="s2", status=500)
     gw = sluice(pool_config(
         [s1.address, s2.address],
-        upstream="outlier: {consecutive_failures: 1, base_ejection: 10s, max_ejection_percent: 100}",
+        upstream="outlier: {consecutive_failures: 1, base_ejection: 10s, "
+                 "max_ejection_percent: 100}",
         workers=1))
     with Client(gw.port) as c:
         for i in range(2):  # one failure each: both ejected

@@ -2,7 +2,6 @@
 target, unhealthy target, open breaker, panic, requests in flight)."""
 
 import threading
-import time
 
 from harness import Client, admin_target, admin_upstream, admin_upstreams, config, request, \
     wait_for
