@@ -102,19 +102,10 @@ void Worker::on_turn() {
   if (v != snapshot_version_) {
     snapshot_ = gateway_.current();
     snapshot_version_ = snapshot_->generation;
+    // Balancers are built on first use: a config with many upstreams costs nothing here, and
+    // a Maglev table is built only for upstreams that get traffic.
     balancing_.clear();
     balancing_.resize(snapshot_->upstreams.size());
-    for (size_t u = 0; u < snapshot_->upstreams.size(); ++u) {
-      const Upstream& up = snapshot_->upstreams[u];
-      Balancing& b = balancing_[u];
-      for (const Target& t : up.targets) {
-        b.endpoints.push_back(balance::Endpoint{t.weight, t.state.get(), t.key});
-      }
-      b.eligible.resize(up.targets.size());
-      b.address_rr = static_cast<uint32_t>(index_);
-      b.balancer = balance::make_balancer(
-          up.algorithm, b.endpoints, static_cast<uint64_t>(index_) * 0x9e3779b97f4a7c15ULL + u);
-    }
   }
   if (!draining_ && gateway_.draining()) begin_drain();
   if (draining_) {
@@ -197,8 +188,16 @@ int Worker::select_target(const Snapshot& snap, int upstream, uint64_t tried_mas
     return sticky;
   }
   if (current) {
-    return static_cast<int>(
-        balancing_[static_cast<size_t>(upstream)].balancer->pick(eligible, hash));
+    Balancing& b = balancing_[static_cast<size_t>(upstream)];
+    if (!b.balancer) {
+      for (const Target& t : up.targets) {
+        b.endpoints.push_back(balance::Endpoint{t.weight, t.state.get(), t.key});
+      }
+      b.balancer = balance::make_balancer(
+          up.algorithm, b.endpoints,
+          static_cast<uint64_t>(index_) * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(upstream));
+    }
+    return static_cast<int>(b.balancer->pick(eligible, hash));
   }
   // A retry of a request that started on an older snapshot: plain rotation over its targets.
   for (size_t k = 0; k < n; ++k) {

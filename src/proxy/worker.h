@@ -125,7 +125,6 @@ class Worker {
     std::vector<balance::Endpoint> endpoints;
     std::unique_ptr<balance::Balancer> balancer;
     std::vector<uint8_t> eligible;
-    uint32_t address_rr = 0;
   };
   std::vector<Balancing> balancing_;
   std::vector<uint8_t> eligible_scratch_;
