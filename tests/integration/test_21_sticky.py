@@ -154,3 +154,15 @@ def test_target_removed_by_reload_falls_back(backend, sluice):
         for i in range(3):
             assert get(c, f"/b/{i}", by_owner["b"]).header("x-backend") == "b"
             assert get(c, f"/c/{i}", by_owner["c"]).header("x-backend") == "c"
+
+
+def test_max_age(backend, sluice):
+    be = backend(name="a")
+    gw = pool_config([be.address], upstream=(
+        f"sticky: {{cookie: sid, secret: \"{SECRET}\", max_age: 1h}}"))
+    gw = sluice(gw)
+    r = request(gw.port, "GET", "/m")
+    cookies = [v for v in r.header_all("set-cookie") if v.startswith("sid=")]
+    assert len(cookies) == 1, r.headers
+    attrs = [p.strip().lower() for p in cookies[0].split(";")[1:]]
+    assert "max-age=3600" in attrs and "path=/" in attrs and "httponly" in attrs, cookies

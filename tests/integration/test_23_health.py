@@ -145,6 +145,15 @@ def test_panic_all_unhealthy(stub, sluice):
     print(f"\npanic (all unhealthy): 20 requests went to {dict(seen)}")
     assert set(seen) == {"s1", "s2"}, seen
     wait_for(lambda: "panic" in gw.log_tail(20000).lower(), 2.0, what="'panic' in the log")
+    # one target healthy again: panic over, only that one gets traffic
+    s1.health_status = 200
+    with Client(gw.port) as c:
+        wait_for(lambda: all(c.request("GET", "/p").header("x-backend") == "s1"
+                             for _ in range(4)), 1.5, what="traffic only to the recovered s1")
+        h2 = s2.hits
+        for i in range(10):
+            assert c.request("GET", f"/over/{i}").header("x-backend") == "s1"
+    assert s2.hits == h2
 
 
 def test_panic_all_ejected(stub, sluice):
