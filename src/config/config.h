@@ -89,7 +89,7 @@ struct HashKeyConfig {
 struct StickyConfig {
   bool enabled = false;  // true when sticky: is present
   std::string cookie = "sluice_sticky";
-  std::string secret;    // HMAC key; required
+  std::string secret;      // HMAC key; required
   uint64_t max_age_s = 0;  // 0 = session cookie
 };
 
@@ -106,10 +106,10 @@ struct UpstreamConfig {
   uint64_t dns_refresh_ms = 30000;       // re-resolution of host-name targets
   uint32_t retry_budget_percent = 20;    // retries in flight at most this share of requests
   uint32_t retry_budget_min = 3;         // ...but always allow this many concurrent retries
-  uint64_t connect_timeout_ms = 5000;     // upstream connect timeout; overrides timeouts.*
-  uint64_t response_timeout_ms = 30000;   // time to the first response byte... and between reads
-  uint64_t idle_timeout_ms = 60000;       // pooled idle connection lifetime
-  uint32_t max_idle_per_worker = 64;      // pooled idle connections per target per worker
+  uint64_t connect_timeout_ms = 5000;    // upstream connect timeout; overrides timeouts.*
+  uint64_t response_timeout_ms = 30000;  // time to the first response byte... and between reads
+  uint64_t idle_timeout_ms = 60000;      // pooled idle connection lifetime
+  uint32_t max_idle_per_worker = 64;     // pooled idle connections per target per worker
   Mark mark;
 };
 
@@ -128,7 +128,7 @@ struct RetryConfig {
   uint32_t attempts = 1;  // total tries, the first included; 1 = no retry
   // What may be retried.
   bool on_connect_failure = true;
-  bool on_reset = true;  // connection reset or closed before the response head
+  bool on_reset = true;    // connection reset or closed before the response head
   bool on_timeout = true;  // per-try timeout before the response head
   std::vector<int> on_statuses{502, 503, 504};
   uint64_t per_try_timeout_ms = 0;  // 0 = the route's response timeout
@@ -140,18 +140,18 @@ struct RouteConfig {
   std::string name;
   Mark mark;
   // match:
-  std::string path;                    // required; pattern syntax of the router
+  std::string path;  // required; pattern syntax of the router
   Mark path_mark;
-  std::vector<std::string> methods;    // upper-case tokens; empty = any
-  std::string host;                    // lower-cased; "" = any, "*.example.com" wildcard
+  std::vector<std::string> methods;  // upper-case tokens; empty = any
+  std::string host;                  // lower-cased; "" = any, "*.example.com" wildcard
   std::vector<HeaderMatchConfig> headers;
   int priority = 0;
   // action: exactly one of upstream / respond
   std::string upstream;
   Mark upstream_mark;
   std::optional<RespondConfig> respond;
-  std::string strip_prefix;            // removed from the start of the upstream path if present
-  std::string rewrite_prefix;          // replaces strip_prefix (or is prepended); "" = none
+  std::string strip_prefix;                // removed from the start of the upstream path if present
+  std::string rewrite_prefix;              // replaces strip_prefix (or is prepended); "" = none
   std::optional<uint64_t> max_body_bytes;  // per route 413 limit; unset = limits.max_body_bytes
   std::optional<uint64_t> timeout_ms;      // total time for all tries of a request
   RetryConfig retry;
