@@ -1,5 +1,6 @@
 #include "core/buffer.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -90,6 +91,27 @@ ReadOutcome read_into(int fd, Buffer& in, BufferPool& pool, size_t limit, bool p
   }
   if (in.empty()) in.release(pool);
   return r;
+}
+
+WriteOutcome write_from(int fd, Buffer& out, BufferPool& pool) {
+  WriteOutcome w;
+  while (!out.empty()) {
+    ssize_t n = ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      out.consume(static_cast<size_t>(n));
+      w.bytes += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      w.blocked = true;
+    } else {
+      w.error = true;
+    }
+    break;
+  }
+  if (out.empty()) out.release(pool);
+  return w;
 }
 
 }  // namespace sluice::core

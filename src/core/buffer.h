@@ -69,4 +69,13 @@ struct ReadOutcome {
 };
 ReadOutcome read_into(int fd, Buffer& in, BufferPool& pool, size_t limit, bool peer_closing);
 
+// Sends what `out` holds to a non-blocking socket until it is empty or the socket is full, and
+// gives the block back to the pool once empty.
+struct WriteOutcome {
+  size_t bytes = 0;
+  bool blocked = false;  // the socket is full: wait for EPOLLOUT
+  bool error = false;    // the peer is gone
+};
+WriteOutcome write_from(int fd, Buffer& out, BufferPool& pool);
+
 }  // namespace sluice::core

@@ -66,30 +66,6 @@ bool parse_server(const std::string& text, ares_addr_port_node* out) {
   return true;
 }
 
-// An IPv4/IPv6 literal (IPv6 optionally in brackets) as an address with `port`.
-bool parse_literal(const std::string& host, uint16_t port, SocketAddress* out) {
-  *out = SocketAddress{};
-  auto* sin = reinterpret_cast<sockaddr_in*>(&out->storage);
-  if (inet_pton(AF_INET, host.c_str(), &sin->sin_addr) == 1) {
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(port);
-    out->length = sizeof(sockaddr_in);
-    return true;
-  }
-  std::string bare = host;
-  if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') {
-    bare = bare.substr(1, bare.size() - 2);
-  }
-  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&out->storage);
-  if (inet_pton(AF_INET6, bare.c_str(), &sin6->sin6_addr) == 1) {
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(port);
-    out->length = sizeof(sockaddr_in6);
-    return true;
-  }
-  return false;
-}
-
 // Orders IPv4 before IPv6, then by address bytes (then scope); equal means the same address.
 int compare_addresses(const SocketAddress& a, const SocketAddress& b) {
   if (a.family() != b.family()) return a.family() == AF_INET ? -1 : 1;
@@ -237,7 +213,7 @@ void Resolver::resolve(const std::string& host, uint16_t port, Callback cb) {
   SocketAddress literal;
   if (host.empty()) {
     deliver(std::move(cb), false, {}, "cannot resolve an empty host name");
-  } else if (parse_literal(host, port, &literal)) {
+  } else if (parse_ip_literal(host, port, &literal)) {
     deliver(std::move(cb), true, {literal}, "");
   } else if (channel_ == nullptr) {
     deliver(std::move(cb), false, {}, "cannot resolve '" + host + "': " + init_error_);

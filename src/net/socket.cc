@@ -12,6 +12,45 @@
 
 namespace sluice::net {
 
+bool parse_ip_literal(const std::string& host, uint16_t port, SocketAddress* out) {
+  *out = SocketAddress{};
+  auto* sin = reinterpret_cast<sockaddr_in*>(&out->storage);
+  if (inet_pton(AF_INET, host.c_str(), &sin->sin_addr) == 1) {
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port);
+    out->length = sizeof(sockaddr_in);
+    return true;
+  }
+  std::string bare = host;
+  if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') {
+    bare = bare.substr(1, bare.size() - 2);
+  }
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&out->storage);
+  if (inet_pton(AF_INET6, bare.c_str(), &sin6->sin6_addr) == 1) {
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(port);
+    out->length = sizeof(sockaddr_in6);
+    return true;
+  }
+  *out = SocketAddress{};
+  return false;
+}
+
+uint16_t address_port(const SocketAddress& addr) {
+  if (addr.family() == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&addr.storage)->sin6_port);
+  }
+  return ntohs(reinterpret_cast<const sockaddr_in*>(&addr.storage)->sin_port);
+}
+
+void set_address_port(SocketAddress& addr, uint16_t port) {
+  if (addr.family() == AF_INET6) {
+    reinterpret_cast<sockaddr_in6*>(&addr.storage)->sin6_port = htons(port);
+  } else {
+    reinterpret_cast<sockaddr_in*>(&addr.storage)->sin_port = htons(port);
+  }
+}
+
 bool resolve_address(const std::string& host, uint16_t port, SocketAddress* out, std::string* err) {
   *out = SocketAddress{};
   if (host.empty() || host == "*") {
@@ -22,20 +61,7 @@ bool resolve_address(const std::string& host, uint16_t port, SocketAddress* out,
     out->length = sizeof(sockaddr_in);
     return true;
   }
-  auto* sin = reinterpret_cast<sockaddr_in*>(&out->storage);
-  if (inet_pton(AF_INET, host.c_str(), &sin->sin_addr) == 1) {
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(port);
-    out->length = sizeof(sockaddr_in);
-    return true;
-  }
-  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&out->storage);
-  if (inet_pton(AF_INET6, host.c_str(), &sin6->sin6_addr) == 1) {
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(port);
-    out->length = sizeof(sockaddr_in6);
-    return true;
-  }
+  if (parse_ip_literal(host, port, out)) return true;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -47,11 +73,7 @@ bool resolve_address(const std::string& host, uint16_t port, SocketAddress* out,
   }
   std::memcpy(&out->storage, res->ai_addr, res->ai_addrlen);
   out->length = res->ai_addrlen;
-  if (out->storage.ss_family == AF_INET) {
-    reinterpret_cast<sockaddr_in*>(&out->storage)->sin_port = htons(port);
-  } else {
-    reinterpret_cast<sockaddr_in6*>(&out->storage)->sin6_port = htons(port);
-  }
+  set_address_port(*out, port);
   freeaddrinfo(res);
   return true;
 }

@@ -19,6 +19,13 @@ struct SocketAddress {
   int family() const { return storage.ss_family; }
 };
 
+// An IPv4 or IPv6 literal (IPv6 optionally in brackets) with `port`; false for anything else.
+bool parse_ip_literal(const std::string& host, uint16_t port, SocketAddress* out);
+
+// The port stored in an address, and changing it.
+uint16_t address_port(const SocketAddress& addr);
+void set_address_port(SocketAddress& addr, uint16_t port);
+
 // Numeric IPv4/IPv6 literals, "" or "*" (any address), or a host name (blocking getaddrinfo:
 // call it off the data path only).
 bool resolve_address(const std::string& host, uint16_t port, SocketAddress* out, std::string* err);

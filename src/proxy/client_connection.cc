@@ -714,22 +714,14 @@ void ClientConnection::end_exchange() {
 bool ClientConnection::flush() {
   if (closed_) return false;
   bool sent = false;
-  while (!out_.empty() && writable_) {
-    ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      out_.consume(static_cast<size_t>(n));
-      sent = true;
-      continue;
+  if (writable_ && !out_.empty()) {
+    core::WriteOutcome w = core::write_from(fd_, out_, worker_.pool());
+    if (w.error) {
+      close_now();  // the client is gone
+      return false;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      writable_ = false;
-      break;
-    }
-    // The client is gone.
-    if (exchange_) abort_upstream();
-    close_now();
-    return false;
+    if (w.blocked) writable_ = false;
+    sent = w.bytes > 0;
   }
   if (out_.empty()) {
     out_.release(worker_.pool());

@@ -33,17 +33,14 @@ std::string render_respond_head(const config::RespondConfig& r) {
 }
 
 bool is_ip_literal(const std::string& host) {
-  in6_addr buf{};
-  return inet_pton(AF_INET, host.c_str(), &buf) == 1 ||
-         inet_pton(AF_INET6, host.c_str(), &buf) == 1;
+  net::SocketAddress unused;
+  return net::parse_ip_literal(host, 0, &unused);
 }
 
 std::string address_key(const net::SocketAddress& a) {
   std::string ip = net::ip_string(a.storage);
-  uint16_t port = a.family() == AF_INET6
-                      ? ntohs(reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_port)
-                      : ntohs(reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_port);
-  return (a.family() == AF_INET6 ? "[" + ip + "]" : ip) + ":" + std::to_string(port);
+  return (a.family() == AF_INET6 ? "[" + ip + "]" : ip) + ":" +
+         std::to_string(net::address_port(a));
 }
 
 }  // namespace
@@ -94,29 +91,15 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
       target.weight = tc.weight;
       target.state = registry.target(uc.name, target.key);
       target.breaker = registry.target_breaker(uc, target.key);
-      if (is_ip_literal(tc.address.host)) {
-        net::SocketAddress addr;
-        std::string err;
-        if (!net::resolve_address(tc.address.host, tc.address.port, &addr, &err)) {
-          result.errors.push_back(config::ConfigError{
-              cfg.source_file, tc.mark,
-              "upstreams[" + std::to_string(u) + "].targets[" + std::to_string(t) + "].address",
-              err});
-          continue;
-        }
+      net::SocketAddress addr;
+      if (net::parse_ip_literal(tc.address.host, tc.address.port, &addr)) {
         target.addresses.push_back(addr);
       } else {
         target.dynamic = true;
         auto it = book.find(tc.address.host);
         if (it != book.end()) {
           for (net::SocketAddress a : it->second) {
-            auto* sin = reinterpret_cast<sockaddr_in*>(&a.storage);
-            auto* sin6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
-            if (a.family() == AF_INET6) {
-              sin6->sin6_port = htons(tc.address.port);
-            } else {
-              sin->sin_port = htons(tc.address.port);
-            }
+            net::set_address_port(a, tc.address.port);
             target.addresses.push_back(a);
           }
         }

@@ -92,22 +92,15 @@ void UpstreamConnection::on_io(uint32_t events) {
 void UpstreamConnection::flush() {
   if (!connected_ || closed_) return;
   bool drained_some = false;
-  while (!out_.empty() && writable_) {
-    ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      out_.consume(static_cast<size_t>(n));
-      drained_some = true;
-      continue;
+  if (writable_ && !out_.empty()) {
+    core::WriteOutcome w = core::write_from(fd_, out_, worker_.pool());
+    if (w.error) {
+      fail(UpstreamFailure::kReset, "upstream connection reset while sending");
+      return;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      writable_ = false;
-      break;
-    }
-    fail(UpstreamFailure::kReset, "upstream connection reset while sending");
-    return;
+    if (w.blocked) writable_ = false;
+    drained_some = w.bytes > 0;
   }
-  if (out_.empty()) out_.release(worker_.pool());
   if (drained_some && client_ != nullptr && out_.size() < kHighWater) {
     client_->on_upstream_writable();
   }
