@@ -297,11 +297,16 @@ bool ClientConnection::try_upstream(std::string_view carried) {
         worker_.select_target(*x.snapshot, x.route->upstream, x.tried_mask, x.sticky_index, x.hash);
     if (idx < 0) break;
     const Target& t = u.targets[static_cast<size_t>(idx)];
-    if (t.breaker && t.breaker->state(now) == limits::BreakerState::kOpen) {
-      // This target's own breaker is open: count it as tried and look for another.
-      if (idx < 64) x.tried_mask |= uint64_t{1} << idx;
-      idx = -1;
-      continue;
+    x.target_probe = false;
+    if (t.breaker) {
+      limits::CircuitBreaker::Decision d = t.breaker->allow(now);
+      if (d == limits::CircuitBreaker::Decision::kReject) {
+        // This target's own breaker is open: count it as tried and look for another.
+        if (idx < 64) x.tried_mask |= uint64_t{1} << idx;
+        idx = -1;
+        continue;
+      }
+      x.target_probe = d == limits::CircuitBreaker::Decision::kProbe;
     }
     break;
   }
@@ -317,6 +322,8 @@ bool ClientConnection::try_upstream(std::string_view carried) {
   bool limited = false;
   UpstreamConnection* up = worker_.acquire_upstream(*x.target, u, &reused, &limited);
   if (up == nullptr) {
+    if (x.target_probe) x.target->breaker->cancel_probe();
+    x.target_probe = false;
     if (limited) u.runtime->rejected.fetch_add(1, std::memory_order_relaxed);
     send_error(limited ? 503 : 502,
                limited ? "upstream connection limit reached" : "cannot connect to upstream",
@@ -345,7 +352,7 @@ void ClientConnection::report_try(bool success) {
   s.active.fetch_sub(1, std::memory_order_relaxed);
   s.requests.fetch_add(1, std::memory_order_relaxed);
   if (t.breaker) {
-    if (auto tr = t.breaker->on_result(success, false, now)) {
+    if (auto tr = t.breaker->on_result(success, x.target_probe, now)) {
       std::fprintf(stderr, "breaker: upstream %s target %s: %s -> %s\n", x.upstream->name.c_str(),
                    t.key.c_str(), limits::breaker_state_name(tr->from),
                    limits::breaker_state_name(tr->to));
@@ -427,7 +434,9 @@ void ClientConnection::settle_exchange() {
   Exchange& x = *exchange_;
   worker_.loop().timers().cancel(retry_timer_);
   if (x.target_active) {
+    // The try never got a verdict (the client left): free what it held.
     x.target->state->active.fetch_sub(1, std::memory_order_relaxed);
+    if (x.target_probe) x.target->breaker->cancel_probe();
     x.target_active = false;
   }
   if (!x.counted) return;
@@ -827,6 +836,7 @@ void ClientConnection::on_upstream_failed(UpstreamFailure kind, const char* reas
       x.tried_mask &= ~(uint64_t{1} << x.target_index);
     if (x.target_active) {
       x.target->state->active.fetch_sub(1, std::memory_order_relaxed);
+      if (x.target_probe) x.target->breaker->cancel_probe();
       x.target_active = false;
     }
     if (try_upstream({})) drive();

@@ -64,11 +64,12 @@ struct Exchange {
   int target_index = -1;
   uint64_t tried_mask = 0;
   uint32_t tries = 0;
-  uint64_t hash = 0;           // consistent_hash key hash
-  int sticky_index = -1;       // target named by a valid sticky cookie
-  bool counted = false;        // counted in the upstream's active requests and retry budget
-  bool target_active = false;  // counted in the current target's in-flight requests
-  bool breaker_probe = false;
+  uint64_t hash = 0;             // consistent_hash key hash
+  int sticky_index = -1;         // target named by a valid sticky cookie
+  bool counted = false;          // counted in the upstream's active requests and retry budget
+  bool target_active = false;    // counted in the current target's in-flight requests
+  bool breaker_probe = false;    // the upstream breaker let this request through as a probe
+  bool target_probe = false;     // the current target's breaker let this try through as a probe
   bool retrying = false;         // a retry is in flight (retry budget)
   uint64_t deadline_ms = 0;      // all tries end by then (0: no total timeout)
   int final_status = 0;          // status sent to the client, 0 when none
