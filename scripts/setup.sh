@@ -9,7 +9,7 @@ packages=(
   libyaml-cpp-dev libssl-dev libc-ares-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest curl
-  nginx-light haproxy wrk gcovr
+  nginx-light haproxy wrk gcovr prometheus
 )
 
 missing=()

@@ -206,6 +206,9 @@ std::string AdminServer::handle(std::string_view method, std::string_view path) 
     return response(r.ok ? 200 : 400, json, body);
   }
   if (path == "/upstreams") return response(200, json, upstreams_json());
+  if (path == "/metrics") {
+    return response(200, "text/plain; version=0.0.4; charset=utf-8", metrics_text());
+  }
   return response(404, json, "{\"error\":\"not found\"}\n");
 }
 

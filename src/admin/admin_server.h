@@ -31,6 +31,8 @@ class AdminServer : public core::IoHandler {
   std::string handle(std::string_view method, std::string_view path);
   // GET /upstreams: every target with its health, ejection, load and the breaker state.
   std::string upstreams_json();
+  // GET /metrics: Prometheus text format 0.0.4.
+  std::string metrics_text();
 
  private:
   proxy::Gateway& gateway_;

@@ -11,7 +11,11 @@ uint64_t monotonic_ms() {
 }
 
 void Clock::update() {
-  now_ms_ = monotonic_ms();
+  timespec mono{};
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  now_us_ =
+      static_cast<uint64_t>(mono.tv_sec) * 1000000 + static_cast<uint64_t>(mono.tv_nsec) / 1000;
+  now_ms_ = now_us_ / 1000;
   timespec wall{};
   clock_gettime(CLOCK_REALTIME_COARSE, &wall);
   if (wall.tv_sec != date_second_) {

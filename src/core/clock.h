@@ -16,11 +16,13 @@ class Clock {
   // Re-reads the clocks; call once per loop turn.
   void update();
   uint64_t now_ms() const { return now_ms_; }
+  uint64_t now_us() const { return now_us_; }
   // "Sun, 06 Nov 1994 08:49:37 GMT"
   std::string_view http_date() const { return {date_, 29}; }
 
  private:
   uint64_t now_ms_ = 0;
+  uint64_t now_us_ = 0;
   int64_t date_second_ = -1;
   char date_[32] = {};
 };

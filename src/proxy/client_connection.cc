@@ -34,6 +34,8 @@ void append_chunk(core::Buffer& out, core::BufferPool& pool, std::string_view da
 ClientConnection::ClientConnection(Worker& worker, int fd, const sockaddr_storage& peer)
     : worker_(worker), fd_(fd), peer_(peer), parser_(worker.snapshot()->limits) {
   retry_timer_.conn = this;
+  worker_.metrics().connections_active.fetch_add(1, std::memory_order_relaxed);
+  worker_.metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
   worker_.loop().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
   arm(TimerMode::kHeader, worker_.snapshot()->config.timeouts.client_header_ms);
 }
@@ -106,6 +108,7 @@ bool ClientConnection::read_some() {
   }
   if (r.drained) readable_ = false;
   if (r.eof) peer_eof_ = true;
+  worker_.metrics().bytes_in.fetch_add(r.bytes, std::memory_order_relaxed);
   return r.bytes > 0;
 }
 
@@ -165,6 +168,7 @@ bool ClientConnection::start_exchange() {
     worker_.make_request_id(ex->request_id);
     ex->request_id_len = 32;
   }
+  ex->start_us = worker_.loop().clock().now_us();
   exchange_ = std::move(ex);
   worker_.exchange_started();
   Exchange& x = *exchange_;
@@ -201,6 +205,7 @@ bool ClientConnection::start_exchange() {
     // A route answered from config: the request body, if any, is read and dropped.
     in_.consume(head_len);
     x.discard_body = true;
+    x.final_status = x.route->respond_status;
     send_local(x.route->respond_head, x.method == http::Method::kHead ? "" : x.route->respond_body,
                false);
     arm_body_timer();
@@ -332,6 +337,7 @@ bool ClientConnection::try_upstream(std::string_view carried) {
   }
   x.target->state->active.fetch_add(1, std::memory_order_relaxed);
   x.target_active = true;
+  x.upstream_sent_us = worker_.loop().clock().now_us();
   x.upstream_conn = up;
   x.upstream_reused = reused;
   x.response_parser.reset();
@@ -433,6 +439,13 @@ void ClientConnection::on_retry_timer() {
 void ClientConnection::settle_exchange() {
   Exchange& x = *exchange_;
   worker_.loop().timers().cancel(retry_timer_);
+  // on_log
+  if (x.final_status != 0) {
+    worker_.metrics()
+        .route(x.route != nullptr ? x.route->metric_slot : 0)
+        .record(x.method, x.final_status, worker_.loop().clock().now_us() - x.start_us,
+                x.upstream_us);
+  }
   if (x.target_active) {
     // The try never got a verdict (the client left): free what it held.
     x.target->state->active.fetch_sub(1, std::memory_order_relaxed);
@@ -565,6 +578,7 @@ bool ClientConnection::pump_response() {
       continue;
     }
     // on_response_headers: the try's verdict, and a retry for the statuses the route lists.
+    x.upstream_us = worker_.loop().clock().now_us() - x.upstream_sent_us;
     report_try(head.status < 500);
     if (may_retry(UpstreamFailure::kProtocol, head.status)) {
       abort_upstream();
@@ -731,6 +745,7 @@ bool ClientConnection::flush() {
     }
     if (w.blocked) writable_ = false;
     sent = w.bytes > 0;
+    worker_.metrics().bytes_out.fetch_add(w.bytes, std::memory_order_relaxed);
   }
   if (out_.empty()) {
     out_.release(worker_.pool());
@@ -844,6 +859,12 @@ void ClientConnection::on_upstream_failed(UpstreamFailure kind, const char* reas
   }
   report_try(false);
   x.upstream_failed = true;
+  UpstreamRuntime& rt = *x.upstream->runtime;
+  if (kind == UpstreamFailure::kConnect || kind == UpstreamFailure::kConnectTimeout) {
+    rt.connect_failures.fetch_add(1, std::memory_order_relaxed);
+  } else if (kind == UpstreamFailure::kTimeout) {
+    rt.timeouts.fetch_add(1, std::memory_order_relaxed);
+  }
   if (x.response_started) {
     // Never complete a body falsely: what arrived is delivered, then the connection closes
     // short of the declared length (or without the last chunk).
@@ -917,6 +938,7 @@ void ClientConnection::close_now() {
     abort_upstream();
     end_exchange();
   }
+  worker_.metrics().connections_active.fetch_sub(1, std::memory_order_relaxed);
   worker_.loop().timers().cancel(*this);
   worker_.loop().unpost(this);
   worker_.loop().remove(fd_);

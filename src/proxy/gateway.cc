@@ -277,6 +277,7 @@ ReloadOutcome Gateway::reload() {
     }
   }
   if (!out.ok) out.version = version();
+  (out.ok ? reloads_ok_ : reloads_failed_).fetch_add(1);
   for (const std::string& e : out.errors) std::fprintf(stderr, "reload rejected: %s\n", e.c_str());
   for (const std::string& w : out.warnings) std::fprintf(stderr, "reload warning: %s\n", w.c_str());
   if (out.ok)
@@ -285,6 +286,10 @@ ReloadOutcome Gateway::reload() {
   std::lock_guard<std::mutex> lock(mu_);
   last_reload_ = out;
   return out;
+}
+
+const observe::WorkerMetrics& Gateway::worker_metrics(size_t i) const {
+  return workers_[i]->metrics();
 }
 
 void Gateway::drain() {

@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "core/event_loop.h"
 #include "net/resolver.h"
+#include "observe/metrics.h"
 #include "proxy/runtime.h"
 #include "proxy/snapshot.h"
 
@@ -63,6 +64,11 @@ class Gateway {
   const std::string& config_path() const { return config_path_; }
   ReloadOutcome last_reload() const;
   size_t worker_count() const { return workers_.size(); }
+  // For /metrics (control thread): each worker's shard, the route names by slot, reload counts.
+  const observe::WorkerMetrics& worker_metrics(size_t i) const;
+  std::vector<std::string> route_names() const { return registry_.route_names(); }
+  uint64_t reloads_ok() const { return reloads_ok_.load(); }
+  uint64_t reloads_failed() const { return reloads_failed_.load(); }
   // While draining, each worker reports whether it still has requests in flight; all stop when
   // none has, so an idle keep-alive client of one worker is still answered (with Connection:
   // close) while another worker finishes its requests.
@@ -86,6 +92,8 @@ class Gateway {
   std::unique_ptr<balance::HealthChecker> health_;
   std::unique_ptr<DnsRefresh> dns_refresh_;
   std::atomic<uint64_t> generation_{0};
+  std::atomic<uint64_t> reloads_ok_{0};
+  std::atomic<uint64_t> reloads_failed_{0};
   mutable std::mutex mu_;  // guards current_ and last_reload_ (control plane only)
   std::shared_ptr<const Snapshot> current_;
   config::Config bound_;  // the config the listeners, workers and admin were started with

@@ -67,6 +67,18 @@ std::shared_ptr<limits::CircuitBreaker> RuntimeRegistry::target_breaker(
   return slot.breaker;
 }
 
+size_t RuntimeRegistry::route_slot(const std::string& route_name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, added] = slots_.emplace(route_name, slot_names_.size());
+  if (added) slot_names_.push_back(route_name);
+  return it->second;
+}
+
+std::vector<std::string> RuntimeRegistry::route_names() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return slot_names_;
+}
+
 void RuntimeRegistry::prune() {
   std::lock_guard<std::mutex> lock(mu_);
   std::erase_if(upstreams_, [](const auto& kv) { return kv.second.use_count() == 1; });

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "balance/target_state.h"
 #include "config/config.h"
@@ -38,6 +39,8 @@ struct UpstreamRuntime {
   std::atomic<uint64_t> panics{0};
   std::atomic<uint64_t> rejected{0};  // answered 503 by the breaker or a limit
   std::atomic<uint64_t> retries{0};
+  std::atomic<uint64_t> connect_failures{0};
+  std::atomic<uint64_t> timeouts{0};
   // What the breaker and budget were built from: a reload with other values rebuilds them.
   config::BreakerConfig breaker_config;
   uint32_t budget_percent;
@@ -51,11 +54,17 @@ class RuntimeRegistry {
   // nullptr unless cfg.breaker.enabled && cfg.breaker.per_target.
   std::shared_ptr<limits::CircuitBreaker> target_breaker(const config::UpstreamConfig& cfg,
                                                          const std::string& key);
+  // Metric slot of a route name: stable for the life of the process (0 = no route).
+  size_t route_slot(const std::string& route_name);
+  // Route names by slot, for rendering metrics.
+  std::vector<std::string> route_names() const;
   // Forgets entries no snapshot uses any more.
   void prune();
 
  private:
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  std::map<std::string, size_t> slots_;
+  std::vector<std::string> slot_names_{""};
   std::map<std::string, std::shared_ptr<UpstreamRuntime>> upstreams_;
   std::map<std::pair<std::string, std::string>, std::shared_ptr<balance::TargetState>> targets_;
   struct TargetBreaker {

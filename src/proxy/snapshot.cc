@@ -135,12 +135,14 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
 
     Route route;
     route.name = rc.name;
+    route.metric_slot = registry.route_slot(rc.name);
     for (size_t u = 0; u < cfg.upstreams.size(); ++u) {
       if (cfg.upstreams[u].name == rc.upstream) route.upstream = static_cast<int>(u);
     }
     if (rc.respond) {
       route.respond_head = render_respond_head(*rc.respond);
       route.respond_body = rc.respond->body;
+      route.respond_status = rc.respond->status;
     }
     route.strip_prefix = rc.strip_prefix;
     route.rewrite_prefix = rc.rewrite_prefix;

@@ -64,6 +64,8 @@ struct Route {
   std::string respond_body;
   std::string strip_prefix;
   std::string rewrite_prefix;
+  size_t metric_slot = 0;                // RuntimeRegistry::route_slot(name)
+  int respond_status = 0;                // for respond routes
   uint64_t max_body_bytes = 0;           // 0 = unlimited
   uint64_t response_timeout_ms = 30000;  // per try
   uint64_t total_timeout_ms = 0;         // all tries together, 0 = none

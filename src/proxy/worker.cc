@@ -133,7 +133,19 @@ bool Worker::drained() const {
   return active_exchanges_ == 0;
 }
 
+void Worker::LagProbe::on_timer() {
+  const uint64_t now_us = worker_.loop_.clock().now_us();
+  const uint64_t due_us = expires_ms() * 1000;
+  const uint64_t lag = now_us > due_us ? now_us - due_us : 0;
+  worker_.metrics_.loop_lag_us.store(lag, std::memory_order_relaxed);
+  if (lag > worker_.metrics_.loop_lag_max_us.load(std::memory_order_relaxed)) {
+    worker_.metrics_.loop_lag_max_us.store(lag, std::memory_order_relaxed);
+  }
+  worker_.loop_.timers().schedule(*this, worker_.loop_.now_ms() + 100);
+}
+
 void Worker::run() {
+  loop_.timers().schedule(lag_probe_, loop_.now_ms() + 100);
   on_turn();
   while (!stop_) loop_.run_once(draining_ ? 50 : 1000);
 }
@@ -233,8 +245,11 @@ UpstreamConnection* Worker::acquire_upstream(const Target& target, const Upstrea
   }
   *reused = false;
   UpstreamRuntime& rt = *upstream.runtime;
-  if (upstream.max_connections != 0 && rt.connections.load(std::memory_order_relaxed) >=
-                                           static_cast<int32_t>(upstream.max_connections)) {
+  // Envoy-style limits, counted over all workers: open connections, and connects in progress.
+  if ((upstream.max_connections != 0 && rt.connections.load(std::memory_order_relaxed) >=
+                                            static_cast<int32_t>(upstream.max_connections)) ||
+      (upstream.max_pending != 0 &&
+       rt.pending.load(std::memory_order_relaxed) >= static_cast<int32_t>(upstream.max_pending))) {
     *limited = true;
     return nullptr;
   }

@@ -16,6 +16,7 @@
 #include "core/event_loop.h"
 #include "http/request_parser.h"
 #include "http/response_parser.h"
+#include "observe/metrics.h"
 #include "proxy/snapshot.h"
 
 namespace sluice::proxy {
@@ -72,6 +73,8 @@ class Worker {
   std::string& path_scratch() { return path_scratch_; }
   std::string& head_scratch() { return head_scratch_; }
   int index() const { return index_; }
+  observe::WorkerMetrics& metrics() { return metrics_; }
+  const observe::WorkerMetrics& metrics() const { return metrics_; }
 
   // select_upstream: a target of the upstream for a request of `snap`, or -1 when no target has
   // an address. Eligible are resolved, healthy, not ejected targets not in tried_mask; when none
@@ -113,9 +116,21 @@ class Worker {
   void begin_drain();
   bool drained() const;
 
+  // Measures how late a 100 ms timer fires: the worker's loop lag.
+  class LagProbe : public core::Timer {
+   public:
+    explicit LagProbe(Worker& w) : worker_(w) {}
+    void on_timer() override;
+
+   private:
+    Worker& worker_;
+  };
+
   Gateway& gateway_;
   int index_;
   core::EventLoop loop_;
+  observe::WorkerMetrics metrics_;
+  LagProbe lag_probe_{*this};
   core::BufferPool pool_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::shared_ptr<const Snapshot> snapshot_;

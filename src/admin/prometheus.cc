@@ -1,0 +1,319 @@
+// GET /metrics: the Prometheus text format (0.0.4) of the per-worker shards merged, the
+// upstream and target state, config reloads and the process.
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "admin/admin_server.h"
+#include "balance/target_state.h"
+#include "core/clock.h"
+#include "limits/circuit_breaker.h"
+#include "observe/metrics.h"
+
+namespace sluice::admin {
+namespace {
+
+std::string label(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+void header(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+void sample(std::string& out, const std::string& name, const std::string& labels, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.9g", v);
+  out += name;
+  if (!labels.empty()) out += "{" + labels + "}";
+  out += ' ';
+  out += buf;
+  out += '\n';
+}
+
+void sample(std::string& out, const std::string& name, const std::string& labels, uint64_t v) {
+  out += name;
+  if (!labels.empty()) out += "{" + labels + "}";
+  out += ' ';
+  out += std::to_string(v);
+  out += '\n';
+}
+
+struct Merged {
+  std::array<std::array<uint64_t, 5>, http::kMethodCount> requests{};
+  std::array<uint64_t, observe::kLatencyBounds.size() + 1> duration{};
+  uint64_t duration_count = 0, duration_sum_us = 0;
+  std::array<uint64_t, observe::kLatencyBounds.size() + 1> upstream{};
+  uint64_t upstream_count = 0, upstream_sum_us = 0;
+  bool any = false;
+};
+
+void add(const observe::Histogram& h, std::array<uint64_t, observe::kLatencyBounds.size() + 1>& b,
+         uint64_t& count, uint64_t& sum) {
+  for (size_t i = 0; i < b.size(); ++i) b[i] += h.buckets[i].load(std::memory_order_relaxed);
+  count += h.count.load(std::memory_order_relaxed);
+  sum += h.sum_us.load(std::memory_order_relaxed);
+}
+
+void histogram(std::string& out, const std::string& name, const std::string& labels,
+               const std::array<uint64_t, observe::kLatencyBounds.size() + 1>& b, uint64_t count,
+               uint64_t sum_us) {
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < observe::kLatencyBounds.size(); ++i) {
+    cumulative += b[i];
+    char le[32];
+    std::snprintf(le, sizeof(le), "%g", observe::kLatencyBounds[i]);
+    sample(out, name + "_bucket", labels + ",le=\"" + le + "\"", cumulative);
+  }
+  cumulative += b.back();
+  sample(out, name + "_bucket", labels + ",le=\"+Inf\"", cumulative);
+  sample(out, name + "_sum", labels, static_cast<double>(sum_us) / 1e6);
+  sample(out, name + "_count", labels, count);
+}
+
+uint64_t resident_bytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long size = 0, resident = 0;
+  int n = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? static_cast<uint64_t>(resident) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE))
+                : 0;
+}
+
+uint64_t open_fds() {
+  DIR* d = opendir("/proc/self/fd");
+  if (d == nullptr) return 0;
+  uint64_t n = 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  closedir(d);
+  return n > 0 ? n - 1 : 0;  // minus the directory handle itself
+}
+
+}  // namespace
+
+std::string AdminServer::metrics_text() {
+  std::string out;
+  out.reserve(16384);
+  const size_t workers = gateway_.worker_count();
+  const std::vector<std::string> names = gateway_.route_names();
+
+  // Requests and latency by route (slot 0: requests that matched no route).
+  std::vector<Merged> routes(names.size());
+  for (size_t slot = 0; slot < names.size(); ++slot) {
+    Merged& m = routes[slot];
+    for (size_t w = 0; w < workers; ++w) {
+      const observe::RouteMetrics* r = gateway_.worker_metrics(w).find(slot);
+      if (r == nullptr) continue;
+      m.any = true;
+      for (size_t i = 0; i < http::kMethodCount; ++i) {
+        for (size_t c = 0; c < 5; ++c) m.requests[i][c] += r->requests[i][c].load();
+      }
+      add(r->duration, m.duration, m.duration_count, m.duration_sum_us);
+      add(r->upstream, m.upstream, m.upstream_count, m.upstream_sum_us);
+    }
+  }
+  auto route_label = [&](size_t slot) {
+    return "route=\"" + label(slot == 0 ? std::string_view("none") : names[slot]) + "\"";
+  };
+  header(out, "sluice_requests_total", "counter",
+         "Requests answered, by route, method and status class.");
+  for (size_t slot = 0; slot < routes.size(); ++slot) {
+    if (!routes[slot].any) continue;
+    for (size_t i = 0; i < http::kMethodCount; ++i) {
+      for (size_t c = 0; c < 5; ++c) {
+        uint64_t v = routes[slot].requests[i][c];
+        if (v == 0) continue;
+        sample(out, "sluice_requests_total",
+               route_label(slot) + ",method=\"" +
+                   std::string(http::method_name(static_cast<http::Method>(i))) + "\",code=\"" +
+                   std::to_string(c + 1) + "xx\"",
+               v);
+      }
+    }
+  }
+  header(out, "sluice_request_duration_seconds", "histogram",
+         "Time from the request head to the complete response, by route.");
+  for (size_t slot = 0; slot < routes.size(); ++slot) {
+    if (!routes[slot].any) continue;
+    histogram(out, "sluice_request_duration_seconds", route_label(slot), routes[slot].duration,
+              routes[slot].duration_count, routes[slot].duration_sum_us);
+  }
+  header(out, "sluice_upstream_response_duration_seconds", "histogram",
+         "Time from sending a request upstream to its response head (last try), by route.");
+  for (size_t slot = 0; slot < routes.size(); ++slot) {
+    if (!routes[slot].any || routes[slot].upstream_count == 0) continue;
+    histogram(out, "sluice_upstream_response_duration_seconds", route_label(slot),
+              routes[slot].upstream, routes[slot].upstream_count, routes[slot].upstream_sum_us);
+  }
+
+  // Downstream connections and bytes, worker loop lag.
+  int64_t active = 0;
+  uint64_t total = 0, in = 0, sent = 0;
+  for (size_t w = 0; w < workers; ++w) {
+    const observe::WorkerMetrics& m = gateway_.worker_metrics(w);
+    active += m.connections_active.load();
+    total += m.connections_total.load();
+    in += m.bytes_in.load();
+    sent += m.bytes_out.load();
+  }
+  header(out, "sluice_downstream_connections", "gauge", "Open client connections.");
+  sample(out, "sluice_downstream_connections", "", static_cast<double>(active));
+  header(out, "sluice_downstream_connections_total", "counter", "Client connections accepted.");
+  sample(out, "sluice_downstream_connections_total", "", total);
+  header(out, "sluice_downstream_received_bytes_total", "counter", "Bytes read from clients.");
+  sample(out, "sluice_downstream_received_bytes_total", "", in);
+  header(out, "sluice_downstream_sent_bytes_total", "counter", "Bytes written to clients.");
+  sample(out, "sluice_downstream_sent_bytes_total", "", sent);
+  header(out, "sluice_worker_loop_lag_seconds", "gauge",
+         "How late the worker's last 100 ms timer fired.");
+  for (size_t w = 0; w < workers; ++w) {
+    sample(out, "sluice_worker_loop_lag_seconds", "worker=\"" + std::to_string(w) + "\"",
+           static_cast<double>(gateway_.worker_metrics(w).loop_lag_us.load()) / 1e6);
+  }
+  header(out, "sluice_worker_loop_lag_max_seconds", "gauge",
+         "The largest loop lag seen since start.");
+  for (size_t w = 0; w < workers; ++w) {
+    sample(out, "sluice_worker_loop_lag_max_seconds", "worker=\"" + std::to_string(w) + "\"",
+           static_cast<double>(gateway_.worker_metrics(w).loop_lag_max_us.load()) / 1e6);
+  }
+
+  // Upstreams and targets.
+  std::shared_ptr<const proxy::Snapshot> snap = gateway_.current();
+  const uint64_t now = core::monotonic_ms();
+  struct UpstreamCounter {
+    const char* name;
+    const char* help;
+    std::atomic<uint64_t> proxy::UpstreamRuntime::*field;
+  };
+  const UpstreamCounter counters[] = {
+      {"sluice_upstream_retries_total", "Retries started.", &proxy::UpstreamRuntime::retries},
+      {"sluice_upstream_connect_failures_total", "Failed or timed-out connects.",
+       &proxy::UpstreamRuntime::connect_failures},
+      {"sluice_upstream_timeouts_total", "Tries that timed out waiting for a response.",
+       &proxy::UpstreamRuntime::timeouts},
+      {"sluice_upstream_rejected_total", "Requests refused by the breaker or a limit (503).",
+       &proxy::UpstreamRuntime::rejected},
+  };
+  for (const UpstreamCounter& c : counters) {
+    header(out, c.name, "counter", c.help);
+    for (const proxy::Upstream& u : snap->upstreams) {
+      sample(out, c.name, "upstream=\"" + label(u.name) + "\"", (*u.runtime.*c.field).load());
+    }
+  }
+  header(out, "sluice_upstream_breaker_state", "gauge",
+         "1 for the breaker's current state (closed, open, half_open).");
+  for (const proxy::Upstream& u : snap->upstreams) {
+    if (!u.runtime->breaker) continue;
+    limits::BreakerState s = u.runtime->breaker->state(now);
+    for (limits::BreakerState each : {limits::BreakerState::kClosed, limits::BreakerState::kOpen,
+                                      limits::BreakerState::kHalfOpen}) {
+      sample(
+          out, "sluice_upstream_breaker_state",
+          "upstream=\"" + label(u.name) + "\",state=\"" + limits::breaker_state_name(each) + "\"",
+          static_cast<uint64_t>(s == each ? 1 : 0));
+    }
+  }
+  header(out, "sluice_upstream_breaker_opened_total", "counter", "Times the breaker opened.");
+  for (const proxy::Upstream& u : snap->upstreams) {
+    if (!u.runtime->breaker) continue;
+    sample(out, "sluice_upstream_breaker_opened_total", "upstream=\"" + label(u.name) + "\"",
+           u.runtime->breaker->opened_total());
+  }
+  auto target_label = [&](const proxy::Upstream& u, const proxy::Target& t) {
+    return "upstream=\"" + label(u.name) + "\",target=\"" + label(t.key) + "\"";
+  };
+  header(out, "sluice_upstream_target_requests_total", "counter", "Tries sent to the target.");
+  for (const proxy::Upstream& u : snap->upstreams) {
+    for (const proxy::Target& t : u.targets) {
+      sample(out, "sluice_upstream_target_requests_total", target_label(u, t),
+             t.state->requests.load());
+    }
+  }
+  header(out, "sluice_upstream_target_failures_total", "counter",
+         "Tries that failed or got a 5xx answer.");
+  for (const proxy::Upstream& u : snap->upstreams) {
+    for (const proxy::Target& t : u.targets) {
+      sample(out, "sluice_upstream_target_failures_total", target_label(u, t),
+             t.state->failures.load());
+    }
+  }
+  header(out, "sluice_upstream_target_active_requests", "gauge", "Tries in flight.");
+  for (const proxy::Upstream& u : snap->upstreams) {
+    for (const proxy::Target& t : u.targets) {
+      sample(out, "sluice_upstream_target_active_requests", target_label(u, t),
+             static_cast<double>(t.state->active.load()));
+    }
+  }
+  header(out, "sluice_upstream_target_connections", "gauge", "Open upstream connections.");
+  for (const proxy::Upstream& u : snap->upstreams) {
+    for (const proxy::Target& t : u.targets) {
+      sample(out, "sluice_upstream_target_connections", target_label(u, t),
+             static_cast<double>(t.state->connections.load()));
+    }
+  }
+  header(out, "sluice_upstream_target_health", "gauge",
+         "1 for the target's active-check state (healthy, unhealthy, unknown).");
+  for (const proxy::Upstream& u : snap->upstreams) {
+    for (const proxy::Target& t : u.targets) {
+      balance::Health h = t.state->health.load();
+      for (auto [each, name] : {std::pair{balance::Health::kHealthy, "healthy"},
+                                {balance::Health::kUnhealthy, "unhealthy"},
+                                {balance::Health::kUnknown, "unknown"}}) {
+        sample(out, "sluice_upstream_target_health", target_label(u, t) + ",state=\"" + name + "\"",
+               static_cast<uint64_t>(h == each ? 1 : 0));
+      }
+    }
+  }
+  header(out, "sluice_upstream_target_ejected", "gauge", "1 while outlier detection ejects it.");
+  for (const proxy::Upstream& u : snap->upstreams) {
+    for (const proxy::Target& t : u.targets) {
+      sample(out, "sluice_upstream_target_ejected", target_label(u, t),
+             static_cast<uint64_t>(t.state->ejected(now) ? 1 : 0));
+    }
+  }
+  header(out, "sluice_upstream_target_ejections_total", "counter", "Times it was ejected.");
+  for (const proxy::Upstream& u : snap->upstreams) {
+    for (const proxy::Target& t : u.targets) {
+      sample(out, "sluice_upstream_target_ejections_total", target_label(u, t),
+             static_cast<uint64_t>(t.state->ejections.load()));
+    }
+  }
+
+  // Config and process.
+  header(out, "sluice_config_reloads_total", "counter", "Config reloads, by outcome.");
+  sample(out, "sluice_config_reloads_total", "result=\"ok\"", gateway_.reloads_ok());
+  sample(out, "sluice_config_reloads_total", "result=\"error\"", gateway_.reloads_failed());
+  header(out, "sluice_config_version", "gauge", "Version of the config in force.");
+  sample(out, "sluice_config_version", "", snap->version);
+  header(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  sample(out, "process_resident_memory_bytes", "", resident_bytes());
+  header(out, "process_open_fds", "gauge", "Number of open file descriptors.");
+  sample(out, "process_open_fds", "", open_fds());
+  return out;
+}
+
+}  // namespace sluice::admin

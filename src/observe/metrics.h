@@ -1,0 +1,66 @@
+// Request metrics, sharded per worker: each worker writes only its own WorkerMetrics (relaxed
+// atomics, no contention); the admin thread merges the shards when /metrics is scraped. Route
+// labels come from config route names (bounded by the config), never from raw paths.
+// Example:
+//   RouteMetrics& m = worker_metrics.route(route_slot);
+//   m.record(method, status, total_us, upstream_us);
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "http/method.h"
+
+namespace sluice::observe {
+
+// Upper bounds (seconds) of the latency histogram buckets; +Inf is implicit.
+inline constexpr std::array<double, 14> kLatencyBounds = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+struct Histogram {
+  std::array<std::atomic<uint64_t>, kLatencyBounds.size() + 1> buckets{};  // not cumulative
+  std::atomic<uint64_t> count{0};
+  std::atomic<uint64_t> sum_us{0};
+  void observe(uint64_t us);
+};
+
+struct RouteMetrics {
+  // [method][status class 1xx..5xx]
+  std::array<std::array<std::atomic<uint64_t>, 5>, http::kMethodCount> requests{};
+  Histogram duration;  // request head received → response complete
+  Histogram upstream;  // request sent upstream → response head received (last try)
+  void record(http::Method method, int status, uint64_t total_us, uint64_t upstream_us);
+};
+
+class WorkerMetrics {
+ public:
+  static constexpr size_t kChunk = 256;
+  static constexpr size_t kMaxSlots = kChunk * 256;  // route slots (names) a process can see
+
+  WorkerMetrics();
+  ~WorkerMetrics();
+  WorkerMetrics(const WorkerMetrics&) = delete;
+  WorkerMetrics& operator=(const WorkerMetrics&) = delete;
+
+  // Worker thread only; allocates the route's counters on its first request.
+  RouteMetrics& route(size_t slot);
+  // Any thread: the route's counters, or null when this worker never served it.
+  const RouteMetrics* find(size_t slot) const;
+
+  std::atomic<int64_t> connections_active{0};
+  std::atomic<uint64_t> connections_total{0};
+  std::atomic<uint64_t> bytes_in{0};
+  std::atomic<uint64_t> bytes_out{0};
+  std::atomic<uint64_t> loop_lag_us{0};      // last measured lateness of a 100 ms timer
+  std::atomic<uint64_t> loop_lag_max_us{0};  // largest since start
+
+ private:
+  std::array<std::atomic<std::atomic<RouteMetrics*>*>, kMaxSlots / kChunk> chunks_{};
+  std::atomic<RouteMetrics*> overflow_{nullptr};  // slots beyond kMaxSlots share this
+};
+
+}  // namespace sluice::observe

@@ -1,0 +1,138 @@
+"""GET /metrics: Prometheus text format that promtool accepts, counters that match the traffic
+sent, and a real Prometheus server that scrapes sluice and answers a PromQL query about it."""
+
+import json
+import re
+import shutil
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from harness import Client, config, free_port, http_json, request
+
+
+def metrics_text(gw):
+    status, _, body = gw.admin("GET", "/metrics")
+    assert status == 200
+    return body.decode() if isinstance(body, bytes) else body
+
+
+def value(text, name, **labels):
+    """The sample of `name` whose labels include `labels`, or None."""
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            return float(m.group(4))
+    return None
+
+
+@pytest.fixture
+def gw(backend, sluice):
+    be = backend(name="m")
+    g = sluice(config(f"""
+        upstreams:
+          - name: m
+            targets: [{{address: {be.address}}}]
+        routes:
+          - name: api
+            match: {{path: "/api/{{*rest}}", methods: [GET]}}
+            upstream: m
+          - name: hello
+            match: {{path: /hello}}
+            respond: {{status: 200, body: "hi"}}
+    """))
+    return g
+
+
+def test_counters_match_traffic_and_promtool_accepts(gw):
+    with Client(gw.port) as c:
+        for i in range(3):
+            assert c.request("GET", f"/api/x{i}").status == 200
+        assert c.request("GET", "/api/fail?status=503").status == 503
+        assert c.request("GET", "/hello").status == 200
+        assert c.request("GET", "/nowhere").status == 404
+        assert c.request("POST", "/api/x").status == 405
+    text = metrics_text(gw)
+    assert value(text, "sluice_requests_total", route="api", method="GET", code="2xx") == 3
+    assert value(text, "sluice_requests_total", route="api", method="GET", code="5xx") == 1
+    assert value(text, "sluice_requests_total", route="hello", method="GET", code="2xx") == 1
+    assert value(text, "sluice_requests_total", route="none", method="GET", code="4xx") == 1
+    assert value(text, "sluice_requests_total", route="none", method="POST", code="4xx") == 1
+    assert value(text, "sluice_request_duration_seconds_count", route="api") == 4
+    assert value(text, "sluice_request_duration_seconds_bucket", route="api", le="+Inf") == 4
+    assert value(text, "sluice_upstream_response_duration_seconds_count", route="api") == 4
+    assert value(text, "sluice_upstream_target_requests_total", upstream="m") == 4
+    assert value(text, "sluice_upstream_target_failures_total", upstream="m") == 1
+    assert value(text, "sluice_downstream_connections_total") >= 1
+    assert value(text, "sluice_config_version") == 1
+    assert value(text, "process_resident_memory_bytes") > 1 << 20
+    assert value(text, "process_open_fds") > 3
+    assert value(text, "sluice_worker_loop_lag_seconds", worker="0") is not None
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool (Debian package prometheus) is installed by scripts/setup.sh"
+    p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_reload_outcomes_are_counted(gw):
+    status, _, _ = gw.admin("POST", "/reload")
+    assert status == 200
+    text = metrics_text(gw)
+    assert value(text, "sluice_config_reloads_total", result="ok") == 1
+    assert value(text, "sluice_config_version") == 2
+
+
+def test_prometheus_scrapes_sluice(gw, tmp_path):
+    prometheus = shutil.which("prometheus")
+    assert prometheus, "prometheus (Debian package) is installed by scripts/setup.sh"
+    with Client(gw.port) as c:
+        for i in range(7):
+            assert c.request("GET", f"/api/p{i}").status == 200
+    port = free_port()
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text(f"""global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: sluice
+    static_configs:
+      - targets: ["127.0.0.1:{gw.admin_port}"]
+""")
+    log = open(tmp_path / "prometheus.log", "wb")
+    proc = subprocess.Popen([prometheus, f"--config.file={cfg}",
+                             f"--storage.tsdb.path={tmp_path / 'data'}",
+                             f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        query = urllib.request.quote('sum(sluice_requests_total{route="api",code="2xx"})')
+        url = f"http://127.0.0.1:{port}/api/v1/query?query={query}"
+        deadline = time.monotonic() + 40
+        result = None
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    data = json.load(r)
+                if data.get("status") == "success" and data["data"]["result"]:
+                    result = float(data["data"]["result"][0]["value"][1])
+                    if result == 7:
+                        break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        print(f"\nPromQL sum(sluice_requests_total{{route=\"api\",code=\"2xx\"}}) = {result}")
+        assert result == 7, (tmp_path / "prometheus.log").read_text()[-3000:]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
