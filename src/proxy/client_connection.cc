@@ -129,7 +129,11 @@ bool ClientConnection::process() {
       send_error(head.error_status ? head.error_status : 400, head.error_reason, true);
       return false;
     }
-    return start_exchange();
+    bool started = start_exchange();
+    // Answered at once (a respond route, 404, 405) with no body to read: settle now, so the
+    // exchange is logged before its bytes reach the client.
+    if (exchange_ && exchange_->request_done && exchange_->response_done) finish_exchange();
+    return started;
   }
   bool progressed = false;
   if (!exchange_->request_done) progressed |= forward_request_body();
