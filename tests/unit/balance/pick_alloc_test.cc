@@ -1,6 +1,8 @@
 // pick() must not allocate: count every operator new while it runs.
 #include <gtest/gtest.h>
 
+#include "../alloc_counter.h"
+
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -8,27 +10,6 @@
 
 #include "balance/balancer.h"
 #include "test_pool.h"
-
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12 at -O3 sees the inlined replacement operators and wrongly reports new/free pairs.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
-namespace {
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-void* operator new(size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size ? size : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, size_t) noexcept {
-  std::free(p);
-}
 
 namespace sluice::balance {
 namespace {
@@ -43,14 +24,14 @@ TEST(PickAlloc, NoAlgorithmAllocatesInPick) {
        {Algorithm::kRoundRobin, Algorithm::kWeightedRoundRobin, Algorithm::kLeastConnections,
         Algorithm::kP2C, Algorithm::kConsistentHash, Algorithm::kRandom}) {
     auto b = make_balancer(a, pool.endpoints, 1);
-    long before = g_allocations.load();
+    long before = sluice::testing::allocations();
     size_t sum = 0;
     for (uint64_t k = 0; k < 3000; ++k) {
       sum += b->pick(all, k * 0x9e3779b97f4a7c15ULL);
       sum += b->pick(some, k);
       sum += b->pick(one, k);
     }
-    EXPECT_EQ(g_allocations.load(), before) << algorithm_name(a);
+    EXPECT_EQ(sluice::testing::allocations(), before) << algorithm_name(a);
     EXPECT_GT(sum, 0u);
   }
 }

@@ -1,6 +1,8 @@
 // match() must not allocate: count every operator new while it runs.
 #include <gtest/gtest.h>
 
+#include "../alloc_counter.h"
+
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -9,27 +11,6 @@
 
 #include "router/path.h"
 #include "router/router.h"
-
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12 at -O3 sees the inlined replacement operators and wrongly reports new/free pairs.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
-namespace {
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-void* operator new(size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size ? size : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, size_t) noexcept {
-  std::free(p);
-}
 
 namespace sluice::router {
 namespace {
@@ -67,9 +48,9 @@ TEST(RouterAlloc, MatchDoesNotAllocate) {
       {"", http::Method::kGet, "/nope", MatchStatus::kNotFound},
   };
   for (const Case& c : cases) {
-    const long before = g_allocations.load();
+    const long before = sluice::testing::allocations();
     const MatchResult m = router->match(c.host, c.method, c.path, headers);
-    const long after = g_allocations.load();
+    const long after = sluice::testing::allocations();
     EXPECT_EQ(after, before) << c.path;
     EXPECT_EQ(m.status, c.want) << c.path;
   }
@@ -79,10 +60,10 @@ TEST(RouterAlloc, NormalizeFastPathAndWarmScratchDoNotAllocate) {
   std::string scratch;
   scratch.reserve(256);
   bool ok = false;
-  const long before = g_allocations.load();
+  const long before = sluice::testing::allocations();
   EXPECT_EQ(normalize_path("/api/v1/items/42", scratch, &ok), "/api/v1/items/42");
   EXPECT_EQ(normalize_path("/api/%7Ev1/./items/../42", scratch, &ok), "/api/~v1/42");
-  EXPECT_EQ(g_allocations.load(), before);
+  EXPECT_EQ(sluice::testing::allocations(), before);
 }
 
 }  // namespace
