@@ -8,6 +8,8 @@
 //   AdminServer admin(gateway);  admin.listen(addr, &err);  while (...) admin.loop().run_once(200);
 #pragma once
 
+#include <array>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,9 +17,17 @@
 #include "core/buffer.h"
 #include "core/event_loop.h"
 #include "net/socket.h"
+#include "observe/metrics.h"
 #include "proxy/gateway.h"
 
 namespace sluice::admin {
+
+// Cumulative request totals of one route, summed over workers and methods.
+struct RouteTotals {
+  uint64_t requests = 0;
+  uint64_t errors = 0;  // 5xx
+  std::array<uint64_t, observe::kLatencyBounds.size() + 1> buckets{};
+};
 
 class AdminServer : public core::IoHandler {
  public:
@@ -33,10 +43,28 @@ class AdminServer : public core::IoHandler {
   std::string upstreams_json();
   // GET /metrics: Prometheus text format 0.0.4.
   std::string metrics_text();
+  // GET /stats: the last minute per route (rate, 5xx, p50/p90/p99) and the upstreams.
+  std::string stats_json();
 
  private:
+  class StatsSampler : public core::Timer {
+   public:
+    explicit StatsSampler(AdminServer& s) : server_(s) {}
+    void on_timer() override;
+
+   private:
+    AdminServer& server_;
+  };
+  struct Sample {
+    uint64_t at_ms;
+    std::vector<RouteTotals> routes;
+  };
+  std::vector<RouteTotals> route_totals() const;
+
   proxy::Gateway& gateway_;
   core::EventLoop& loop_;
+  StatsSampler sampler_{*this};
+  std::deque<Sample> samples_;
   core::BufferPool pool_{16};
   int fd_ = -1;
 };

@@ -136,3 +136,20 @@ scrape_configs:
             proc.kill()
             proc.wait()
         log.close()
+
+
+def test_stats_summarise_the_last_minute(gw):
+    with Client(gw.port) as c:
+        for i in range(20):
+            assert c.request("GET", f"/api/s{i}").status == 200
+        assert c.request("GET", "/api/e?status=500").status == 500
+    status, _, stats = gw.admin("GET", "/stats")  # parsed JSON
+    assert status == 200
+    routes = {r["route"]: r for r in stats["routes"]}
+    api = routes["api"]
+    print(f"\n/stats api: {api}")
+    assert api["requests"] == 21 and api["errors_5xx"] == 1
+    assert 0 < stats["window_seconds"] <= 61
+    assert api["rps"] > 0
+    assert 0 < api["p50_ms"] <= api["p90_ms"] <= api["p99_ms"] <= 10000
+    assert [u["name"] for u in stats["upstreams"]["upstreams"]] == ["m"]
