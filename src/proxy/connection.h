@@ -129,7 +129,6 @@ class ClientConnection : public core::IoHandler, public core::Timer, public core
   void send_error(int status, const char* reason, bool close_after, uint16_t allow = 0);
   void send_local(std::string_view head_prefix, std::string_view body, bool close_after);
   void append_common_headers(std::string& out, bool close_after);
-  void connect_upstream();
   bool try_upstream(std::string_view carried);
   void settle_exchange();
   void report_try(bool success);

@@ -151,11 +151,6 @@ void Gateway::configure_health_checks(const Snapshot& snap) {
       checks.push_back(std::move(c));
     }
   }
-  for (const Upstream& u : snap.upstreams) {
-    // Targets no longer checked must not keep a stale verdict.
-    if (u.health_check.enabled) continue;
-    for (const Target& t : u.targets) t.state->health.store(balance::Health::kUnknown);
-  }
   health_->configure(std::move(checks));
 }
 

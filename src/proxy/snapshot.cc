@@ -86,8 +86,6 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
       const config::TargetConfig& tc = uc.targets[t];
       Target target;
       target.key = tc.address.text;
-      target.host = tc.address.host;
-      target.port = tc.address.port;
       target.weight = tc.weight;
       target.state = registry.target(uc.name, target.key);
       target.breaker = registry.target_breaker(uc, target.key);
@@ -95,7 +93,6 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
       if (net::parse_ip_literal(tc.address.host, tc.address.port, &addr)) {
         target.addresses.push_back(addr);
       } else {
-        target.dynamic = true;
         auto it = book.find(tc.address.host);
         if (it != book.end()) {
           for (net::SocketAddress a : it->second) {

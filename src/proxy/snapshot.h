@@ -27,10 +27,7 @@ namespace sluice::proxy {
 using AddressBook = std::map<std::string, std::vector<net::SocketAddress>>;
 
 struct Target {
-  std::string key;   // "host:port" as configured: identity of its state across reloads
-  std::string host;  // as configured (an IP literal or a host name)
-  uint16_t port = 0;
-  bool dynamic = false;                       // a host name, re-resolved every dns_refresh
+  std::string key;  // "host:port" as configured: identity of its state across reloads
   std::vector<net::SocketAddress> addresses;  // empty: unresolved (the target is skipped)
   std::vector<std::string> address_keys;      // "ip:port" per address
   std::vector<std::string> pool_keys;         // "upstream|ip:port": names the connection pools

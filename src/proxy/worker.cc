@@ -213,9 +213,9 @@ int Worker::select_target(const Snapshot& snap, int upstream, uint64_t tried_mas
   }
   // A retry of a request that started on an older snapshot: plain rotation over its targets.
   for (size_t k = 0; k < n; ++k) {
-    size_t i = (fallback_rr_ + k) % n;
+    size_t i = (rotation_ + k) % n;
     if (eligible[i]) {
-      fallback_rr_ = static_cast<uint32_t>(i + 1);
+      rotation_ = static_cast<uint32_t>(i + 1);
       return static_cast<int>(i);
     }
   }
@@ -228,7 +228,7 @@ UpstreamConnection* Worker::acquire_upstream(const Target& target, const Upstrea
   // Several addresses (a host name): rotate.
   size_t a = 0;
   if (target.addresses.size() > 1) {
-    a = fallback_rr_++ % target.addresses.size();
+    a = rotation_++ % target.addresses.size();
   }
   const std::string& key = target.pool_keys[a];
   TargetPool& pool = pools_[key];

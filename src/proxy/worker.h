@@ -143,7 +143,7 @@ class Worker {
   };
   std::vector<Balancing> balancing_;
   std::vector<uint8_t> eligible_scratch_;
-  uint32_t fallback_rr_ = 0;
+  uint32_t rotation_ = 0;  // spreads over a host name's addresses, and over old-snapshot retries
   std::unordered_map<std::string, TargetPool> pools_;
   ListNode clients_;  // every open client connection (for drain)
   std::vector<std::unique_ptr<Exchange>> free_exchanges_;

@@ -102,7 +102,6 @@ TEST(Snapshot, HostNameTargetsTakeAddressesFromTheBook) {
   SnapshotResult r = build_snapshot(cfg, 1, 1, reg, book);
   ASSERT_TRUE(r.snapshot);
   const Target& target = r.snapshot->upstreams[0].targets[0];
-  EXPECT_TRUE(target.dynamic);
   ASSERT_EQ(target.address_keys.size(), 1u);
   EXPECT_EQ(target.address_keys[0], "127.0.0.2:8080");  // the configured port, not the book's
   SnapshotResult unresolved = build_snapshot(cfg, 1, 1, reg, {});
