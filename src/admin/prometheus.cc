@@ -170,6 +170,16 @@ std::string AdminServer::metrics_text() {
               routes[slot].upstream, routes[slot].upstream_count, routes[slot].upstream_sum_us);
   }
 
+  header(out, "sluice_requests_refused_total", "counter",
+         "Requests refused before routing (malformed head, header timeout), by status.");
+  for (size_t i = 0; i < observe::WorkerMetrics::kRefusedStatuses.size(); ++i) {
+    uint64_t v = 0;
+    for (size_t w = 0; w < workers; ++w) v += gateway_.worker_metrics(w).refused[i].load();
+    int code = observe::WorkerMetrics::kRefusedStatuses[i];
+    sample(out, "sluice_requests_refused_total",
+           code == 0 ? std::string("code=\"other\"") : "code=\"" + std::to_string(code) + "\"", v);
+  }
+
   // Downstream connections and bytes, worker loop lag.
   int64_t active = 0;
   uint64_t total = 0, in = 0, sent = 0;

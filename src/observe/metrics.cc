@@ -64,4 +64,10 @@ const RouteMetrics* WorkerMetrics::find(size_t slot) const {
   return chunk[slot % kChunk].load(std::memory_order_acquire);
 }
 
+void WorkerMetrics::refuse(int status) {
+  size_t i = 0;
+  while (i + 1 < kRefusedStatuses.size() && kRefusedStatuses[i] != status) ++i;
+  refused[i].fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace sluice::observe

@@ -58,6 +58,12 @@ class WorkerMetrics {
   std::atomic<uint64_t> loop_lag_us{0};      // last measured lateness of a 100 ms timer
   std::atomic<uint64_t> loop_lag_max_us{0};  // largest since start
 
+  // Requests refused before an exchange began (unparsable head, header timeout): they have no
+  // route or method, so they are counted by status alone.
+  static constexpr std::array<int, 8> kRefusedStatuses = {400, 408, 413, 414, 431, 501, 505, 0};
+  std::array<std::atomic<uint64_t>, kRefusedStatuses.size()> refused{};  // 0: any other status
+  void refuse(int status);
+
  private:
   std::array<std::atomic<std::atomic<RouteMetrics*>*>, kMaxSlots / kChunk> chunks_{};
   std::atomic<RouteMetrics*> overflow_{nullptr};  // slots beyond kMaxSlots share this

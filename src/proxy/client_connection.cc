@@ -808,7 +808,11 @@ void ClientConnection::send_local(std::string_view head_prefix, std::string_view
 
 void ClientConnection::send_error(int status, const char* reason, bool close_after,
                                   uint16_t allow) {
-  if (exchange_) exchange_->final_status = status;
+  if (exchange_) {
+    exchange_->final_status = status;
+  } else {
+    worker_.metrics().refuse(status);
+  }
   std::string body = error_body(status, reason);
   std::string prefix = "HTTP/1.1 " + std::to_string(status) + " ";
   prefix += http::reason_phrase(status);

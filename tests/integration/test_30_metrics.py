@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from harness import Client, config, free_port, http_json, request
+from harness import Client, config, free_port, http_json, raw, request
 
 
 def metrics_text(gw):
@@ -80,6 +80,17 @@ def test_counters_match_traffic_and_promtool_accepts(gw):
     p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
                        text=True, timeout=30)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_refusals_before_routing_are_counted(gw):
+    raw(gw.port, b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+    raw(gw.port, b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+    raw(gw.port, b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n")
+    text = metrics_text(gw)
+    assert value(text, "sluice_requests_refused_total", code="400") == 1
+    assert value(text, "sluice_requests_refused_total", code="414") == 1
+    assert value(text, "sluice_requests_refused_total", code="501") == 1
+    assert value(text, "sluice_requests_refused_total", code="431") == 0
 
 
 def test_reload_outcomes_are_counted(gw):
