@@ -178,6 +178,35 @@ constexpr std::array<uint8_t, 256> make_template_class() {
 }
 constexpr std::array<uint8_t, 256> kTemplateClass = make_template_class();
 
+// Eight bytes at a time: most values are plain ASCII, and one test per word lets them through
+// without a table look-up per byte (exact as a yes/no; the byte loop finds which one).
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHighs = 0x8080808080808080ULL;
+
+uint64_t load8(const unsigned char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, sizeof(w));
+  return w;
+}
+
+constexpr uint64_t has_zero(uint64_t w) {
+  return (w - kOnes) & ~w & kHighs;
+}
+
+constexpr uint64_t has_control(uint64_t w) {  // a byte below 0x20
+  return (w - kOnes * 0x20) & ~w & kHighs;
+}
+
+constexpr bool json_special(uint64_t w) {
+  return ((w & kHighs) | has_control(w) | has_zero(w ^ (kOnes * '"')) |
+          has_zero(w ^ (kOnes * '\\'))) != 0;
+}
+
+constexpr bool template_special(uint64_t w) {
+  return (has_control(w) | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\')) |
+          has_zero(w ^ (kOnes * 0x7f))) != 0;
+}
+
 // A quoted JSON string. Bytes that are not valid UTF-8 become \u00XX of the byte: the value is
 // then a Latin-1 reading of that byte, but the line stays valid JSON for every parser.
 void append_json_string(std::string& out, std::string_view s) {
@@ -186,6 +215,10 @@ void append_json_string(std::string& out, std::string_view s) {
   const auto* end = p + s.size();
   const auto* run = p;
   while (p < end) {
+    if (end - p >= 8 && !json_special(load8(p))) {
+      p += 8;
+      continue;
+    }
     const uint8_t cls = kJsonClass[*p];
     if (cls == 0) {
       ++p;
@@ -219,12 +252,19 @@ void append_template_string(std::string& out, std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const auto* end = p + s.size();
   const auto* run = p;
-  for (; p < end; ++p) {
-    if (kTemplateClass[*p] == 0) continue;
+  while (p < end) {
+    if (end - p >= 8 && !template_special(load8(p))) {
+      p += 8;
+      continue;
+    }
+    if (kTemplateClass[*p] == 0) {
+      ++p;
+      continue;
+    }
     out.append(reinterpret_cast<const char*>(run), static_cast<size_t>(p - run));
     const char esc[4] = {'\\', 'x', kHex[*p >> 4], kHex[*p & 0xf]};
     out.append(esc, 4);
-    run = p + 1;
+    run = ++p;
   }
   out.append(reinterpret_cast<const char*>(run), static_cast<size_t>(p - run));
 }
