@@ -18,6 +18,8 @@ inline void cpu_relax() {
 #endif
 }
 
+static_assert(LimiterStore::kShards == 64, "take() picks the shard with the hash's top 6 bits");
+
 // Entries looked at per lock hold in sweep(), whatever the budget.
 constexpr size_t kSweepPerHold = 128;
 
@@ -66,7 +68,7 @@ LimiterStore::Entry& LimiterStore::insert(Shard& s, std::string_view key) {
     auto node = s.map.extract(s.map.find(*victim.key));
     node.key().assign(key.data(), key.size());  // reuses the old key's buffer when it fits
     auto result = s.map.insert(std::move(node));
-    s.evictions.fetch_add(1, std::memory_order_relaxed);
+    s.evictions.store(s.evictions.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     Entry& e = result.position->second;
     e.key = &result.position->first;
     return e;
@@ -82,13 +84,16 @@ RateDecision LimiterStore::take(std::string_view key, const RateParams& params, 
                                 uint64_t cost) {
   const size_t hash = std::hash<std::string_view>{}(key);
   // The map uses the low bits (modulo its bucket count), the shard the high ones.
-  Shard& s = shards_[(static_cast<uint64_t>(hash) >> 58) % kShards];
+  Shard& s = shards_[(hash >> (sizeof(size_t) * 8 - 6)) % kShards];
   s.lock.lock();
   Entry* e;
   auto it = s.map.find(HashedKey{key, hash});
   if (it != s.map.end()) {
     e = &it->second;
-    unlink(*e);
+    if (s.lru.next != e) {  // a hot key is already first: leave the lines unwritten
+      unlink(*e);
+      push_front(s, *e);
+    }
     if (e->algorithm != params.algorithm) {
       e->state = rate_init(params, now_ms);
       e->algorithm = params.algorithm;
@@ -97,10 +102,13 @@ RateDecision LimiterStore::take(std::string_view key, const RateParams& params, 
     e = &insert(s, key);
     e->state = rate_init(params, now_ms);
     e->algorithm = params.algorithm;
+    push_front(s, *e);
   }
-  push_front(s, *e);
   const RateDecision d = rate_take(params, e->state, now_ms, cost);
-  (d.allowed ? s.allowed : s.denied).fetch_add(1, std::memory_order_relaxed);
+  // Only lock holders write the counters, so a plain increment suffices (no locked RMW); they
+  // are atomics for the readers, which do not take the lock.
+  std::atomic<uint64_t>& counter = d.allowed ? s.allowed : s.denied;
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   s.lock.unlock();
   return d;
 }
