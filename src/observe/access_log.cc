@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -628,6 +629,7 @@ uint64_t AccessLogWriter::lines_dropped() const {
 }
 
 void AccessLogWriter::run() {
+  pthread_setname_np(pthread_self(), "sluice-alog");  // for top -H and perf
   for (;;) {
     // Read before draining: everything appended before stop() is then visible to the drain.
     const bool stopping = stop_.load(std::memory_order_acquire);
