@@ -59,6 +59,7 @@ int run(const std::string& path) {
   sigaddset(&set, SIGHUP);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR1);
   // Blocked before any thread starts, so only the signalfd below sees them.
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
@@ -98,6 +99,8 @@ int run(const std::string& path) {
       while (read(fd_, &info, sizeof(info)) == sizeof(info)) {
         if (info.ssi_signo == SIGHUP) {
           gw_.reload();
+        } else if (info.ssi_signo == SIGUSR1) {
+          gw_.reopen_logs();
         } else {
           std::fprintf(stderr, "sluice: signal %u, draining\n", info.ssi_signo);
           gw_.drain();
@@ -113,6 +116,7 @@ int run(const std::string& path) {
 
   while (!gateway.finished()) admin.loop().run_once(100);
   gateway.join();
+  gateway.flush_observability();
   admin.loop().remove(sfd);
   close(sfd);
   std::fprintf(stderr, "sluice: stopped\n");

@@ -179,8 +179,36 @@ struct DnsConfig {
   uint64_t timeout_ms = 2000;
 };
 
+// OpenTelemetry tracing: spans exported by OTLP/HTTP (protobuf) to a collector.
+struct TracingConfig {
+  bool enabled = false;  // a `tracing:` section with an endpoint
+  std::string endpoint;  // as written: "http://host:port/path"
+  std::string host;      // parsed from endpoint
+  uint16_t port = 4318;
+  std::string path = "/v1/traces";
+  double sample_ratio = 0.01;        // head sampling of new traces, 0..1
+  bool always_sample_errors = true;  // also export unsampled requests that end in 5xx or fail
+  bool respect_parent = true;        // a valid incoming traceparent's sampled flag decides
+  std::string service_name = "sluice";
+  uint64_t flush_interval_ms = 1000;
+  uint32_t max_batch = 512;    // spans per export request
+  uint32_t queue_size = 8192;  // spans buffered per worker before drops (restart to change)
+  uint64_t timeout_ms = 5000;  // per export request
+  std::vector<std::pair<std::string, std::string>> headers;  // sent with every export
+};
+
+// One line per request, written by a background thread.
+struct AccessLogConfig {
+  bool enabled = false;
+  std::string path;                 // "-" = stdout
+  std::string format = "json";      // "json" or a template with $variables
+  uint64_t buffer_bytes = 1 << 20;  // per worker (restart to change)
+};
+
 struct Config {
   int workers = 0;  // 0 = one per core
+  TracingConfig tracing;
+  AccessLogConfig access_log;
   DnsConfig dns;
   std::vector<ListenerConfig> listeners;
   AdminConfig admin;

@@ -28,6 +28,7 @@
 #include "config/config.h"
 #include "config/scalars.h"
 #include "http/method.h"
+#include "observe/access_log.h"
 #include "router/router.h"
 
 namespace sluice::config {
@@ -278,8 +279,9 @@ class Parser {
   }
 
   void parse(const Item& root, Config& cfg) {
-    std::optional<MapItem> m = map(root, {"workers", "dns", "listeners", "admin", "limits",
-                                          "timeouts", "upstreams", "routes"});
+    std::optional<MapItem> m =
+        map(root, {"workers", "dns", "listeners", "admin", "limits", "timeouts", "upstreams",
+                   "routes", "tracing", "access_log"});
     if (!m) return;
     if (const Item* w = m->get("workers")) {
       if (std::optional<int64_t> v = integer(*w, 0, kMaxWorkers))
@@ -290,6 +292,8 @@ class Parser {
     if (const Item* a = m->get("admin")) parse_admin(*a, cfg);
     if (const Item* l = m->get("limits")) parse_limits(*l, cfg.limits);
     if (const Item* t = m->get("timeouts")) parse_timeouts(*t, cfg.timeouts);
+    if (const Item* t = m->get("tracing")) parse_tracing(*t, cfg.tracing);
+    if (const Item* a = m->get("access_log")) parse_access_log(*a, cfg.access_log);
     if (const Item* u = m->get("upstreams")) parse_upstreams(*u, cfg);
     if (const Item* r = m->get("routes")) parse_routes(*r, cfg);
     finish(cfg);
@@ -627,6 +631,107 @@ class Parser {
       if (const Item* v = m->get(key)) {
         if (auto d = duration(*v)) *out = *d;
       }
+    }
+  }
+
+  // "0.01" or "1%".
+  std::optional<double> ratio(const Item& it) {
+    std::optional<double> v = it.node.IsScalar() ? parse_ratio(it.node.Scalar()) : std::nullopt;
+    if (!v)
+      error(it.mark, it.path,
+            "expected a ratio from 0 to 1 like 0.01 or 1%, got " + describe(it.node));
+    return v;
+  }
+
+  void parse_tracing(const Item& it, TracingConfig& t) {
+    std::optional<MapItem> m = map(
+        it, {"endpoint", "sample_ratio", "always_sample_errors", "respect_parent", "service_name",
+             "flush_interval", "max_batch", "queue_size", "timeout", "headers"});
+    if (!m) return;
+    if (const Item* e = require(*m, "endpoint")) {
+      if (std::optional<std::string> url = string(*e)) {
+        std::string_view rest = *url;
+        constexpr std::string_view kScheme = "http://";
+        if (rest.substr(0, 8) == "https://") {
+          error(e->mark, e->path, "https endpoints are not supported yet; use http://");
+        } else if (rest.substr(0, kScheme.size()) != kScheme) {
+          error(e->mark, e->path, "expected http://host:port/path, got " + quote(*url));
+        } else {
+          rest.remove_prefix(kScheme.size());
+          size_t slash = rest.find('/');
+          std::string authority(rest.substr(0, slash));
+          if (slash != std::string_view::npos) t.path = std::string(rest.substr(slash));
+          if (authority.find(':') == std::string::npos ||
+              (authority.front() == '[' && authority.back() == ']')) {
+            authority += ":4318";
+          }
+          std::string why;
+          if (std::optional<Address> a = parse_address_why(authority, &why)) {
+            t.host = a->host;
+            t.port = a->port;
+            t.endpoint = *url;
+            t.enabled = true;
+          } else {
+            error(e->mark, e->path, "invalid endpoint " + quote(*url) + ": " + why);
+          }
+        }
+      }
+    }
+    if (const Item* v = m->get("sample_ratio")) {
+      if (auto r = ratio(*v)) t.sample_ratio = *r;
+    }
+    if (const Item* v = m->get("always_sample_errors")) {
+      if (auto b = boolean(*v)) t.always_sample_errors = *b;
+    }
+    if (const Item* v = m->get("respect_parent")) {
+      if (auto b = boolean(*v)) t.respect_parent = *b;
+    }
+    if (const Item* v = m->get("service_name")) {
+      if (auto n = string(*v)) {
+        if (n->empty()) error(v->mark, v->path, "must not be empty");
+        t.service_name = std::move(*n);
+      }
+    }
+    if (const Item* v = m->get("flush_interval")) {
+      if (auto d = duration(*v)) t.flush_interval_ms = *d;
+    }
+    if (const Item* v = m->get("timeout")) {
+      if (auto d = duration(*v)) t.timeout_ms = *d;
+    }
+    if (const Item* v = m->get("max_batch")) {
+      if (auto n = integer(*v, 1, 100000)) t.max_batch = static_cast<uint32_t>(*n);
+    }
+    if (const Item* v = m->get("queue_size")) {
+      if (auto n = integer(*v, 1, 1 << 20)) t.queue_size = static_cast<uint32_t>(*n);
+    }
+    if (const Item* h = m->get("headers")) t.headers = headers(*h);
+  }
+
+  void parse_access_log(const Item& it, AccessLogConfig& a) {
+    std::optional<MapItem> m = map(it, {"path", "format", "buffer_size"});
+    if (!m) return;
+    if (const Item* p = require(*m, "path")) {
+      if (auto s = string(*p)) {
+        if (s->empty()) {
+          error(p->mark, p->path, "must name a file, or \"-\" for standard output");
+        } else {
+          a.path = std::move(*s);
+          a.enabled = true;
+        }
+      }
+    }
+    if (const Item* f = m->get("format")) {
+      if (auto s = string(*f)) {
+        std::string why;
+        if (!observe::AccessLogFormat::compile(*s, &why)) {
+          error(f->mark, f->path, why);
+        } else {
+          a.format = std::move(*s);
+        }
+      }
+    }
+    if (const Item* v = m->get("buffer_size")) {
+      if (auto b = size(*v, 4096, uint64_t{1} << 30, "from 4KiB to 1GiB")) a.buffer_bytes = *b;
     }
   }
 

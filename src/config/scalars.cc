@@ -169,6 +169,28 @@ std::optional<uint64_t> parse_percent(std::string_view text) {
   return parse_uint(text);
 }
 
+std::optional<double> parse_ratio(std::string_view text) {
+  bool pct = !text.empty() && text.back() == '%';
+  if (pct) text.remove_suffix(1);
+  size_t dot = text.find('.');
+  std::string_view whole = text.substr(0, dot);
+  std::string_view frac = dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
+  if (whole.empty() || whole.size() > 3 || frac.size() > 9 ||
+      (dot != std::string_view::npos && frac.empty())) {
+    return std::nullopt;
+  }
+  std::optional<uint64_t> w = parse_uint(whole);
+  std::optional<uint64_t> f = frac.empty() ? std::optional<uint64_t>(0) : parse_uint(frac);
+  if (!w || !f) return std::nullopt;
+  double v = static_cast<double>(*w);
+  double scale = 1;
+  for (size_t i = 0; i < frac.size(); ++i) scale *= 10;
+  v += static_cast<double>(*f) / scale;
+  if (pct) v /= 100;
+  if (v > 1) return std::nullopt;
+  return v;
+}
+
 std::optional<Address> parse_address_why(const std::string& text, std::string* why) {
   Address a;
   a.text = text;

@@ -34,4 +34,8 @@ std::optional<std::pair<int, int>> parse_status_range(std::string_view text);
 // "50%" or "50": a whole percentage (at most 9 digits). The caller checks the range.
 std::optional<uint64_t> parse_percent(std::string_view text);
 
+// "0.25", "1", "0" or "2.5%": a ratio from 0 to 1 (a percentage is divided by 100), with at
+// most 9 decimals.
+std::optional<double> parse_ratio(std::string_view text);
+
 }  // namespace sluice::config

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include "balance/balancer.h"
 #include "http/header.h"
@@ -21,12 +22,44 @@
 namespace sluice::proxy {
 namespace {
 
-void append_chunk(core::Buffer& out, core::BufferPool& pool, std::string_view data) {
+// Returns the bytes appended.
+size_t append_chunk(core::Buffer& out, core::BufferPool& pool, std::string_view data) {
   char head[24];
   size_t n = http::write_chunk_header(data.size(), head);
   out.append(pool, std::string_view(head, n));
   out.append(pool, data);
   out.append(pool, "\r\n");
+  return n + data.size() + 2;
+}
+
+const char* failure_type(UpstreamFailure kind) {
+  switch (kind) {
+    case UpstreamFailure::kConnect:
+      return "connect_failure";
+    case UpstreamFailure::kConnectTimeout:
+      return "connect_timeout";
+    case UpstreamFailure::kReset:
+      return "connection_reset";
+    case UpstreamFailure::kTimeout:
+      return "timeout";
+    case UpstreamFailure::kProtocol:
+      return "protocol_error";
+  }
+  return "error";
+}
+
+// "host:port" → host and port (0 when there is none); "[v6]:port" loses its brackets.
+std::string_view split_host_port(std::string_view hp, uint16_t* port) {
+  *port = 0;
+  size_t colon = hp.rfind(':');
+  if (colon != std::string_view::npos && hp.find(']', colon) == std::string_view::npos) {
+    uint16_t p = 0;
+    auto [end, ec] = std::from_chars(hp.data() + colon + 1, hp.data() + hp.size(), p);
+    if (ec == std::errc() && end == hp.data() + hp.size()) *port = p;
+    hp = hp.substr(0, colon);
+  }
+  if (hp.size() >= 2 && hp.front() == '[' && hp.back() == ']') hp = hp.substr(1, hp.size() - 2);
+  return hp;
 }
 
 }  // namespace
@@ -177,6 +210,22 @@ bool ClientConnection::start_exchange() {
   worker_.exchange_started();
   Exchange& x = *exchange_;
   const size_t head_len = parser_.head_length();
+  if (snap->observed()) {
+    // The log phase runs after the head's bytes are gone: keep what it reports.
+    Exchange::Seen& seen = x.seen;
+    seen.method.assign(head.method_text);
+    seen.host.assign(head.host);
+    seen.target.assign(head.path);
+    if (!head.query.empty()) {
+      seen.target.push_back('?');
+      seen.target.append(head.query);
+    }
+    const http::Header* ua = http::find_header(head.headers, "user-agent");
+    if (ua != nullptr) seen.user_agent.assign(ua->value);
+    const http::Header* ref = http::find_header(head.headers, "referer");
+    if (ref != nullptr) seen.referer.assign(ref->value);
+    if (!snap->sinks.span_rings.empty()) start_trace(head);
+  }
 
   // on_request_headers: normalise and route.
   bool path_ok = true;
@@ -264,14 +313,22 @@ bool ClientConnection::start_exchange() {
 
   // on_upstream_request
   x.upstream_head.clear();
-  render_upstream_request(head, *x.route, ip, std::string_view(x.request_id, x.request_id_len),
-                          path, u.targets.empty() ? std::string_view() : u.targets[0].key,
-                          x.upstream_head);
+  char traceparent[observe::kTraceparentSize];
+  std::string_view tp;
+  if (x.trace.on) {
+    // Each try rewrites the span id (begin_try_span) with its client span's.
+    observe::format_traceparent(x.trace.trace_id, x.trace.span_id, x.trace.sampled, traceparent);
+    tp = std::string_view(traceparent, sizeof(traceparent));
+  }
+  x.trace.header_at =
+      render_upstream_request(head, *x.route, ip, std::string_view(x.request_id, x.request_id_len),
+                              path, u.targets.empty() ? std::string_view() : u.targets[0].key,
+                              x.upstream_head, tp, x.trace.has_parent);
   if (head.expect_continue && !x.request_done && !x.client_http10 && in_.size() == head_len) {
     out_.append(worker_.pool(), "HTTP/1.1 100 Continue\r\n\r\n");
   }
   in_.consume(head_len);
-  if (!try_upstream({})) return false;
+  if (!try_upstream()) return false;
   arm_body_timer();
   return true;
 }
@@ -296,7 +353,7 @@ uint64_t ClientConnection::try_timeout_ms() const {
   return t;
 }
 
-bool ClientConnection::try_upstream(std::string_view carried) {
+bool ClientConnection::try_upstream() {
   Exchange& x = *exchange_;
   const Upstream& u = *x.upstream;
   const uint64_t now = worker_.loop().now_ms();
@@ -346,8 +403,11 @@ bool ClientConnection::try_upstream(std::string_view carried) {
   x.upstream_reused = reused;
   x.response_parser.reset();
   x.response_chunked.reset();
+  if (x.trace.on) begin_try_span();
   up->attach(this, try_timeout_ms());
-  up->out().append(worker_.pool(), carried.empty() ? std::string_view(x.upstream_head) : carried);
+  up->out().append(worker_.pool(), carried_.empty() ? std::string_view(x.upstream_head)
+                                                    : std::string_view(carried_));
+  carried_.clear();
   up->flush();
   return exchange_ != nullptr;
 }
@@ -435,9 +495,7 @@ bool ClientConnection::may_retry(UpstreamFailure kind, int status) {
 
 void ClientConnection::on_retry_timer() {
   if (closed_ || !exchange_) return;
-  std::string carried = std::move(carried_);
-  carried_.clear();
-  if (try_upstream(carried)) drive();
+  if (try_upstream()) drive();
 }
 
 void ClientConnection::settle_exchange() {
@@ -450,6 +508,8 @@ void ClientConnection::settle_exchange() {
         .record(x.method, x.final_status, worker_.loop().clock().now_us() - x.start_us,
                 x.upstream_us);
   }
+  if (x.trace.on) finish_trace();
+  if (!x.snapshot->sinks.access_logs.empty()) write_access_log();
   if (x.target_active) {
     // The try never got a verdict (the client left): free what it held.
     x.target->state->active.fetch_sub(1, std::memory_order_relaxed);
@@ -473,6 +533,190 @@ void ClientConnection::settle_exchange() {
   }
 }
 
+uint64_t ClientConnection::to_unix_us(uint64_t loop_us) const {
+  timespec wall{};
+  timespec mono{};
+  clock_gettime(CLOCK_REALTIME, &wall);
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  const int64_t offset_us = (static_cast<int64_t>(wall.tv_sec) - mono.tv_sec) * 1000000 +
+                            (wall.tv_nsec - mono.tv_nsec) / 1000;
+  return static_cast<uint64_t>(static_cast<int64_t>(loop_us) + offset_us);
+}
+
+void ClientConnection::start_trace(const http::RequestHead& head) {
+  Exchange::Trace& t = exchange_->trace;
+  const config::TracingConfig& tc = exchange_->snapshot->config.tracing;
+  observe::IdGenerator& ids = worker_.ids();
+  t.on = true;
+  observe::TraceContext ctx{};
+  const http::Header* tp = http::find_header(head.headers, "traceparent");
+  if (tp != nullptr && observe::parse_traceparent(tp->value, &ctx)) {
+    // Continue the caller's trace; its sampling decision stands unless told otherwise.
+    std::memcpy(t.trace_id, ctx.trace_id, sizeof(t.trace_id));
+    std::memcpy(t.parent_id, ctx.parent_id, sizeof(t.parent_id));
+    t.has_parent = true;
+    t.sampled = tc.respect_parent ? (ctx.flags & observe::kTraceFlagSampled) != 0
+                                  : ids.uniform() < tc.sample_ratio;
+  } else {
+    ids.trace_id(t.trace_id);
+    t.sampled = tc.sample_ratio > 0 && ids.uniform() < tc.sample_ratio;
+  }
+  ids.span_id(t.span_id);
+}
+
+void ClientConnection::begin_try_span() {
+  Exchange& x = *exchange_;
+  Exchange::Trace& t = x.trace;
+  uint8_t span_id[8];
+  worker_.ids().span_id(span_id);
+  if (t.try_count < Exchange::Trace::kMaxTries) {
+    Exchange::Trace::Try& tr = t.tries[t.try_count++];
+    std::memcpy(tr.span_id, span_id, sizeof(span_id));
+    tr.start_us = worker_.loop().clock().now_us();
+    tr.end_us = 0;
+    tr.target = x.target;
+    tr.status = 0;
+    tr.error_type = nullptr;
+  }
+  // The upstream's parent is this try's client span: rewrite the span-id field of the
+  // traceparent value ("00-<32 hex>-<16 hex>-01") in the head, and in a replayed copy of it.
+  constexpr size_t kSpanAt = 36;
+  if (t.header_at == std::string::npos) return;
+  observe::to_hex(span_id, sizeof(span_id), x.upstream_head.data() + t.header_at + kSpanAt);
+  if (carried_.size() >= t.header_at + observe::kTraceparentSize) {
+    observe::to_hex(span_id, sizeof(span_id), carried_.data() + t.header_at + kSpanAt);
+  }
+}
+
+void ClientConnection::end_try_span(int status, const char* error_type) {
+  Exchange::Trace& t = exchange_->trace;
+  if (t.try_count == 0) return;
+  Exchange::Trace::Try& tr = t.tries[t.try_count - 1];
+  if (tr.end_us != 0) return;
+  tr.end_us = worker_.loop().clock().now_us();
+  tr.status = status;
+  tr.error_type = error_type;
+}
+
+void ClientConnection::finish_trace() {
+  Exchange& x = *exchange_;
+  Exchange::Trace& t = x.trace;
+  const Snapshot& snap = *x.snapshot;
+  const bool failed = x.final_status == 0 || x.final_status >= 500;
+  if (!t.sampled && !(failed && snap.config.tracing.always_sample_errors)) return;
+  observe::SpanRing* ring = snap.sinks.span_rings[static_cast<size_t>(worker_.index())];
+  const uint64_t now_us = worker_.loop().clock().now_us();
+  const uint64_t unix_start_us = to_unix_us(x.start_us);
+  auto unix_ns = [&](uint64_t loop_us) { return (unix_start_us + (loop_us - x.start_us)) * 1000; };
+  std::string_view target = x.seen.target;
+  std::string_view query;
+  if (size_t q = target.find('?'); q != std::string_view::npos) {
+    query = target.substr(q + 1);
+    target = target.substr(0, q);
+  }
+  char code[8];
+
+  // The server span: the whole exchange as the client saw it.
+  observe::Span& s = worker_.span_scratch();
+  std::memcpy(s.trace_id, t.trace_id, sizeof(s.trace_id));
+  std::memcpy(s.span_id, t.span_id, sizeof(s.span_id));
+  if (t.has_parent) {
+    std::memcpy(s.parent_span_id, t.parent_id, sizeof(s.parent_span_id));
+  } else {
+    std::memset(s.parent_span_id, 0, sizeof(s.parent_span_id));
+  }
+  s.kind = observe::SpanKind::kServer;
+  s.start_unix_ns = unix_ns(x.start_us);
+  s.end_unix_ns = unix_ns(now_us);
+  s.error = failed;
+  s.status_code = x.final_status;
+  s.method = x.method;
+  s.route.assign(x.route != nullptr ? std::string_view(x.route->pattern) : std::string_view());
+  s.path.assign(target);
+  s.query.assign(query);
+  s.host.assign(split_host_port(x.seen.host, &s.port));
+  char ip[64];
+  s.client_address.assign(peer_ip(ip, sizeof(ip)));
+  s.user_agent.assign(x.seen.user_agent);
+  if (x.final_status >= 500) {
+    auto [end, ec] = std::to_chars(code, code + sizeof(code), x.final_status);
+    s.error_type.assign(code, end);
+  } else if (x.final_status == 0) {
+    s.error_type.assign("incomplete");
+  } else {
+    s.error_type.clear();
+  }
+  s.resend_count = 0;
+  s.request_id.assign(x.request_id, x.request_id_len);
+  ring->try_push(s);
+
+  // A client span per try, children of the server span.
+  std::memcpy(s.parent_span_id, t.span_id, sizeof(s.parent_span_id));
+  s.kind = observe::SpanKind::kClient;
+  s.route.clear();
+  s.client_address.clear();
+  s.user_agent.clear();
+  for (uint32_t i = 0; i < t.try_count; ++i) {
+    const Exchange::Trace::Try& tr = t.tries[i];
+    std::memcpy(s.span_id, tr.span_id, sizeof(s.span_id));
+    s.start_unix_ns = unix_ns(tr.start_us);
+    s.end_unix_ns = unix_ns(tr.end_us != 0 ? tr.end_us : now_us);
+    s.status_code = tr.status;
+    s.host.assign(split_host_port(tr.target->key, &s.port));
+    if (tr.error_type != nullptr) {
+      s.error_type.assign(tr.error_type);
+    } else if (tr.end_us == 0) {
+      s.error_type.assign("cancelled");
+    } else if (tr.status >= 500) {
+      auto [end, ec] = std::to_chars(code, code + sizeof(code), tr.status);
+      s.error_type.assign(code, end);
+    } else {
+      s.error_type.clear();
+    }
+    s.error = !s.error_type.empty();
+    s.resend_count = i;
+    ring->try_push(s);
+  }
+}
+
+void ClientConnection::write_access_log() {
+  Exchange& x = *exchange_;
+  const Snapshot& snap = *x.snapshot;
+  observe::AccessLogRecord r;
+  char trace_id[32];
+  char ip[64];
+  r.time_unix_us = to_unix_us(x.start_us);
+  r.request_id = std::string_view(x.request_id, x.request_id_len);
+  if (x.trace.on) {
+    observe::to_hex(x.trace.trace_id, sizeof(x.trace.trace_id), trace_id);
+    r.trace_id = std::string_view(trace_id, sizeof(trace_id));
+  }
+  r.client_address = peer_ip(ip, sizeof(ip));
+  r.method = x.seen.method;
+  r.host = x.seen.host;
+  r.path = x.seen.target;
+  if (x.route != nullptr) r.route = x.route->name;
+  if (x.upstream != nullptr) r.upstream = x.upstream->name;
+  if (x.target != nullptr) r.target = x.target->key;
+  r.protocol = x.client_http10 ? "HTTP/1.0" : "HTTP/1.1";
+  r.status = x.final_status;
+  r.bytes_in = x.request_body_bytes;
+  r.bytes_out = x.response_bytes;
+  r.duration_us = worker_.loop().clock().now_us() - x.start_us;
+  if (x.tries > 0) {
+    r.upstream_connect_us = x.upstream_connect_us;
+    if (x.upstream_us != 0) r.upstream_response_us = static_cast<int64_t>(x.upstream_us);
+  }
+  r.tries = x.tries;
+  r.user_agent = x.seen.user_agent;
+  r.referer = x.seen.referer;
+  if (x.error != nullptr) r.error = x.error;
+  std::string& line = worker_.log_scratch();
+  line.clear();
+  snap.access_log_format->format(r, line);
+  snap.sinks.access_logs[static_cast<size_t>(worker_.index())]->append(line);
+}
+
 bool ClientConnection::forward_request_body() {
   Exchange& x = *exchange_;
   UpstreamConnection* up = x.discard_body ? nullptr : x.upstream_conn;
@@ -489,6 +733,7 @@ bool ClientConnection::forward_request_body() {
       }
       in_.consume(n);
       x.request_remaining -= n;
+      x.request_body_bytes += n;
       progressed = true;
     }
     if (x.request_remaining == 0) x.request_done = true;
@@ -541,6 +786,14 @@ bool ClientConnection::pump_response() {
   UpstreamConnection* up = x.upstream_conn;
   if (up == nullptr || x.response_done) return false;
   core::BufferPool& pool = worker_.pool();
+  // Response bytes queued for the client, for the access log.
+  auto emit = [&](std::string_view data) {
+    out_.append(pool, data);
+    x.response_bytes += data.size();
+  };
+  auto emit_chunk = [&](std::string_view data) {
+    x.response_bytes += append_chunk(out_, pool, data);
+  };
   bool progressed = false;
   while (!x.response_started) {
     if (up->in().empty()) {
@@ -583,6 +836,10 @@ bool ClientConnection::pump_response() {
     }
     // on_response_headers: the try's verdict, and a retry for the statuses the route lists.
     x.upstream_us = worker_.loop().clock().now_us() - x.upstream_sent_us;
+    x.upstream_connect_us = up->connected_at_us() > x.upstream_sent_us
+                                ? static_cast<int64_t>(up->connected_at_us() - x.upstream_sent_us)
+                                : 0;
+    if (x.trace.on) end_try_span(head.status, nullptr);
     report_try(head.status < 500);
     if (may_retry(UpstreamFailure::kProtocol, head.status)) {
       abort_upstream();
@@ -626,7 +883,7 @@ bool ClientConnection::pump_response() {
     x.final_status = head.status;
     render_client_response(head, std::string_view(x.request_id, x.request_id_len), framing, close,
                            x.client_http10 && !close, extra, rendered);
-    out_.append(pool, rendered);
+    emit(rendered);
     up->in().consume(head_len);
     x.response_started = true;
     progressed = true;
@@ -643,7 +900,7 @@ bool ClientConnection::pump_response() {
       if (src.empty()) break;
       size_t n = static_cast<size_t>(std::min<uint64_t>(x.response_remaining, src.size()));
       n = std::min(n, kHighWater);
-      out_.append(pool, std::string_view(src.data(), n));
+      emit(std::string_view(src.data(), n));
       src.consume(n);
       x.response_remaining -= n;
       progressed = true;
@@ -659,12 +916,12 @@ bool ClientConnection::pump_response() {
       }
       if (st == http::ChunkedDecoder::Status::kData) {
         if (x.response_out == Exchange::Out::kChunked) {
-          append_chunk(out_, pool, data);
+          emit_chunk(data);
         } else {
-          out_.append(pool, data);
+          emit(data);
         }
       } else if (st == http::ChunkedDecoder::Status::kDone) {
-        if (x.response_out == Exchange::Out::kChunked) out_.append(pool, "0\r\n\r\n");
+        if (x.response_out == Exchange::Out::kChunked) emit("0\r\n\r\n");
         x.response_done = true;
       }
       src.consume(used);
@@ -674,16 +931,16 @@ bool ClientConnection::pump_response() {
       if (!src.empty()) {
         size_t n = std::min(src.size(), kHighWater);
         if (x.response_out == Exchange::Out::kChunked) {
-          append_chunk(out_, pool, std::string_view(src.data(), n));
+          emit_chunk(std::string_view(src.data(), n));
         } else {
-          out_.append(pool, std::string_view(src.data(), n));
+          emit(std::string_view(src.data(), n));
         }
         src.consume(n);
         progressed = true;
         continue;
       }
       if (up->eof()) {
-        if (x.response_out == Exchange::Out::kChunked) out_.append(pool, "0\r\n\r\n");
+        if (x.response_out == Exchange::Out::kChunked) emit("0\r\n\r\n");
         x.response_done = true;
         progressed = true;
       }
@@ -793,6 +1050,7 @@ void ClientConnection::send_local(std::string_view head_prefix, std::string_view
   out_.append(worker_.pool(), head);
   out_.append(worker_.pool(), body);
   if (exchange_) {
+    exchange_->response_bytes += head.size() + body.size();
     exchange_->response_started = true;
     exchange_->response_done = true;
     if (close_after) exchange_->client_keep_alive = false;
@@ -810,6 +1068,7 @@ void ClientConnection::send_error(int status, const char* reason, bool close_aft
                                   uint16_t allow) {
   if (exchange_) {
     exchange_->final_status = status;
+    exchange_->error = reason;
   } else {
     worker_.metrics().refuse(status);
   }
@@ -851,6 +1110,7 @@ void ClientConnection::on_upstream_failed(UpstreamFailure kind, const char* reas
   } else {
     carried_.clear();
   }
+  if (x.trace.on) end_try_span(0, failure_type(kind));
   abort_upstream();
   if (stale) {
     x.stale_retried = true;
@@ -862,7 +1122,7 @@ void ClientConnection::on_upstream_failed(UpstreamFailure kind, const char* reas
       if (x.target_probe) x.target->breaker->cancel_probe();
       x.target_active = false;
     }
-    if (try_upstream({})) drive();
+    if (try_upstream()) drive();
     return;
   }
   report_try(false);

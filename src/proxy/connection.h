@@ -84,14 +84,55 @@ struct Exchange {
   enum class Out : uint8_t { kRaw, kChunked } response_out = Out::kRaw;
   uint64_t response_remaining = 0;
   http::ChunkedDecoder response_chunked;
-  std::string upstream_head;  // serialized request head, kept to retry on a fresh connection
+  std::string upstream_head;         // serialized request head, kept to retry on a fresh connection
+  uint64_t response_bytes = 0;       // response bytes queued for the client (head and body)
+  int64_t upstream_connect_us = -1;  // last try: connect time (0 on a pooled connection)
+  const char* error = nullptr;       // why the gateway answered itself
 
-  // Back to the initial state, keeping upstream_head's capacity (exchanges are recycled).
+  // What the log phase needs of the request head, copied only when an access log or tracing is
+  // on (the head's bytes are gone by then).
+  struct Seen {
+    std::string method, host, target, user_agent, referer;
+    void clear() {
+      method.clear();
+      host.clear();
+      target.clear();
+      user_agent.clear();
+      referer.clear();
+    }
+  } seen;
+
+  // Tracing: ids of this request's server span and of each try's client span.
+  struct Trace {
+    static constexpr size_t kMaxTries = 8;  // client spans recorded per request
+    bool on = false;                        // the snapshot traces; ids are set
+    bool sampled = false;                   // head decision (exported even if not on error)
+    bool has_parent = false;
+    uint8_t trace_id[16] = {};
+    uint8_t span_id[8] = {};
+    uint8_t parent_id[8] = {};
+    size_t header_at = std::string::npos;  // traceparent value in upstream_head
+    struct Try {
+      uint8_t span_id[8];
+      uint64_t start_us;
+      uint64_t end_us;
+      const Target* target;
+      int status;
+      const char* error_type;  // null when the try got a response
+    };
+    Try tries[kMaxTries];
+    uint32_t try_count = 0;
+  } trace;
+
+  // Back to the initial state, keeping the capacity of the strings (exchanges are recycled).
   void reset() {
     std::string head = std::move(upstream_head);
+    Seen s = std::move(seen);
     head.clear();
+    s.clear();
     *this = Exchange();
     upstream_head = std::move(head);
+    seen = std::move(s);
   }
 };
 
@@ -129,7 +170,13 @@ class ClientConnection : public core::IoHandler, public core::Timer, public core
   void send_error(int status, const char* reason, bool close_after, uint16_t allow = 0);
   void send_local(std::string_view head_prefix, std::string_view body, bool close_after);
   void append_common_headers(std::string& out, bool close_after);
-  bool try_upstream(std::string_view carried);
+  bool try_upstream();  // sends carried_ (a replay after a connect failure) or upstream_head
+  void start_trace(const http::RequestHead& head);
+  void begin_try_span();
+  void end_try_span(int status, const char* error_type);
+  void finish_trace();
+  void write_access_log();
+  uint64_t to_unix_us(uint64_t loop_us) const;
   void settle_exchange();
   void report_try(bool success);
   bool may_retry(UpstreamFailure kind, int status);
@@ -187,6 +234,7 @@ class UpstreamConnection : public core::IoHandler, public core::Timer, public co
   core::Buffer& in() { return in_; }
   core::Buffer& out() { return out_; }
   bool connected() const { return connected_; }
+  uint64_t connected_at_us() const { return connected_us_; }  // loop clock; 0 while connecting
   bool eof() const { return eof_; }
   bool failed() const { return failed_; }
   bool closed() const { return closed_; }
@@ -211,6 +259,7 @@ class UpstreamConnection : public core::IoHandler, public core::Timer, public co
   core::Buffer out_;
   uint64_t response_timeout_ms_ = 30000;
   bool connected_ = false;
+  uint64_t connected_us_ = 0;
   bool readable_ = false;
   bool writable_ = false;
   bool eof_ = false;

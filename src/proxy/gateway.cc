@@ -1,7 +1,9 @@
 #include "proxy/gateway.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -25,6 +27,11 @@ bool same_listeners(const config::Config& a, const config::Config& b) {
     if (a.listeners[i].address.text != b.listeners[i].address.text) return false;
   }
   return true;
+}
+
+size_t worker_count_for(const config::Config& cfg) {
+  if (cfg.workers > 0) return static_cast<size_t>(cfg.workers);
+  return static_cast<size_t>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
 }
 
 }  // namespace
@@ -80,7 +87,109 @@ void Gateway::resolve_missing(const config::Config& cfg) {
 
 SnapshotResult Gateway::build(config::Config cfg, uint64_t version) {
   resolve_missing(cfg);
+  SnapshotResult r;
+  if (!prepare_sinks(cfg, workers_.empty() ? worker_count_for(cfg) : workers_.size(), &r.errors)) {
+    return r;
+  }
   return build_snapshot(std::move(cfg), version, generation() + 1, registry_, book_);
+}
+
+bool Gateway::prepare_sinks(const config::Config& cfg, size_t workers,
+                            std::vector<config::ConfigError>* errors) {
+  ObserveSinks sinks = registry_.sinks();
+  if (cfg.tracing.enabled) {
+    net::SocketAddress addr;
+    std::string err;
+    if (!net::resolve_address(cfg.tracing.host, cfg.tracing.port, &addr, &err)) {
+      errors->push_back({cfg.source_file, {}, "tracing.endpoint", err});
+    }
+    if (span_rings_.empty()) {
+      for (size_t i = 0; i < workers; ++i) {
+        span_rings_.push_back(std::make_unique<observe::SpanRing>(cfg.tracing.queue_size));
+        sinks.span_rings.push_back(span_rings_.back().get());
+      }
+    }
+  }
+  if (cfg.access_log.enabled) {
+    const std::string& path = cfg.access_log.path;
+    if (!access_log_) {
+      auto writer = std::make_unique<observe::AccessLogWriter>(path);
+      std::vector<observe::AccessLogBuffer*> buffers;
+      for (size_t i = 0; i < workers; ++i) {
+        buffers.push_back(writer->add_buffer(cfg.access_log.buffer_bytes));
+      }
+      std::string err;
+      if (!writer->start(&err)) {
+        errors->push_back({cfg.source_file, {}, "access_log.path", err});
+      } else {
+        sinks.access_logs = std::move(buffers);
+        access_log_ = std::move(writer);
+        access_log_path_ = path;
+      }
+    } else if (path != access_log_path_ && path != "-") {
+      // Refuse a file the writer could not open rather than lose the log after the reload.
+      int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+      if (fd < 0) {
+        errors->push_back(
+            {cfg.source_file, {}, "access_log.path", path + ": " + std::strerror(errno)});
+      } else {
+        ::close(fd);
+      }
+    }
+  }
+  registry_.set_sinks(std::move(sinks));
+  return errors->empty();
+}
+
+void Gateway::apply_observability(const config::Config& cfg) {
+  if (cfg.tracing.enabled) {
+    observe::OtlpExporterOptions o;
+    std::string err;
+    net::resolve_address(cfg.tracing.host, cfg.tracing.port, &o.address, &err);
+    o.host_header = cfg.tracing.host + ":" + std::to_string(cfg.tracing.port);
+    o.path = cfg.tracing.path;
+    o.headers = cfg.tracing.headers;
+    o.flush_interval_ms = cfg.tracing.flush_interval_ms;
+    o.max_batch = cfg.tracing.max_batch;
+    o.timeout_ms = cfg.tracing.timeout_ms;
+    o.resource.service_name = cfg.tracing.service_name;
+    o.resource.service_version = SLUICE_VERSION;
+    char host[256] = {};
+    if (gethostname(host, sizeof(host) - 1) == 0) o.resource.host_name = host;
+    if (!exporter_) {
+      std::vector<observe::SpanRing*> rings;
+      for (auto& r : span_rings_) rings.push_back(r.get());
+      exporter_ =
+          std::make_unique<observe::OtlpExporter>(control_loop_, std::move(rings), std::move(o));
+    } else {
+      exporter_->reconfigure(std::move(o));
+    }
+  }
+  if (cfg.access_log.enabled && access_log_ && cfg.access_log.path != access_log_path_) {
+    access_log_->set_path(cfg.access_log.path);
+    access_log_path_ = cfg.access_log.path;
+  }
+}
+
+void Gateway::reopen_logs() {
+  if (access_log_) access_log_->reopen();
+}
+
+void Gateway::flush_observability() {
+  if (exporter_) {
+    const uint64_t deadline = core::monotonic_ms() + 3000;
+    exporter_->flush_now();
+    auto queued = [this] {
+      size_t n = 0;
+      for (const auto& r : span_rings_) n += r->size_approx();
+      return n;
+    };
+    while ((exporter_->busy() || queued() > 0) && core::monotonic_ms() < deadline) {
+      control_loop_.run_once(20);
+      if (!exporter_->busy()) exporter_->flush_now();
+    }
+  }
+  if (access_log_) access_log_->stop();
 }
 
 void Gateway::refresh_dns() {
@@ -189,8 +298,7 @@ bool Gateway::start(std::vector<std::string>* errors) {
   }
   const config::Config& cfg = built.snapshot->config;
   bound_ = cfg;
-  int n = cfg.workers;
-  if (n <= 0) n = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+  const int n = static_cast<int>(worker_count_for(cfg));
 
   // One SO_REUSEPORT socket per worker and listener: the kernel spreads connections, no
   // accept lock is shared between workers.
@@ -235,6 +343,7 @@ bool Gateway::start(std::vector<std::string>* errors) {
     last_reload_.version = 1;
   }
   publish(built.snapshot);
+  apply_observability(cfg);
   for (int w = 0; w < n; ++w) {
     workers_.push_back(std::make_unique<Worker>(*this, w, std::move(fds[static_cast<size_t>(w)])));
   }
@@ -266,9 +375,19 @@ ReloadOutcome Gateway::reload() {
         out.warnings.push_back(
             "listeners, workers and admin take effect only after a restart; the rest is applied");
       }
+      if (next.tracing.enabled && bound_.tracing.enabled &&
+          next.tracing.queue_size != bound_.tracing.queue_size) {
+        out.warnings.push_back("tracing.queue_size takes effect only after a restart");
+      }
+      if (next.access_log.enabled && bound_.access_log.enabled &&
+          next.access_log.buffer_bytes != bound_.access_log.buffer_bytes) {
+        out.warnings.push_back("access_log.buffer_size takes effect only after a restart");
+      }
       out.ok = true;
       out.version = built.snapshot->version;
+      std::shared_ptr<const Snapshot> in_force = built.snapshot;
       publish(std::move(built.snapshot));
+      apply_observability(in_force->config);
     }
   }
   if (!out.ok) out.version = version();

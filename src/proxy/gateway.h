@@ -20,7 +20,10 @@
 #include "config/config.h"
 #include "core/event_loop.h"
 #include "net/resolver.h"
+#include "observe/access_log.h"
 #include "observe/metrics.h"
+#include "observe/otlp_exporter.h"
+#include "observe/span_ring.h"
 #include "proxy/runtime.h"
 #include "proxy/snapshot.h"
 
@@ -76,6 +79,14 @@ class Gateway {
   bool all_drained() const { return drained_workers_.load() == static_cast<int>(workers_.size()); }
   // True once every worker thread has returned (after drain()).
   bool finished() const { return running_.load(std::memory_order_acquire) == 0; }
+  // SIGUSR1: the access log file is reopened (after logrotate moved it).
+  void reopen_logs();
+  // After join(): exports the spans still queued (waiting at most a few seconds for the
+  // collector) and writes what the access log still holds.
+  void flush_observability();
+  // For /metrics; null while the feature was never on.
+  const observe::OtlpExporter* exporter() const { return exporter_.get(); }
+  const observe::AccessLogWriter* access_log() const { return access_log_.get(); }
 
  private:
   void publish(std::shared_ptr<const Snapshot> snap);
@@ -83,6 +94,12 @@ class Gateway {
   void resolve_missing(const config::Config& cfg);
   SnapshotResult build(config::Config cfg, uint64_t version);
   void configure_health_checks(const Snapshot& snap);
+  // Creates the span rings and access-log buffers a config needs (before its snapshot is built,
+  // so the snapshot can point at them); checks that the access log file can be opened.
+  bool prepare_sinks(const config::Config& cfg, size_t workers,
+                     std::vector<config::ConfigError>* errors);
+  // After a config is in force: exporter and access-log file follow it.
+  void apply_observability(const config::Config& cfg);
 
   std::string config_path_;
   core::EventLoop& control_loop_;
@@ -103,6 +120,10 @@ class Gateway {
   std::atomic<uint64_t> drain_deadline_ms_{0};
   std::atomic<int> running_{0};
   std::atomic<int> drained_workers_{0};
+  std::vector<std::unique_ptr<observe::SpanRing>> span_rings_;
+  std::unique_ptr<observe::OtlpExporter> exporter_;
+  std::unique_ptr<observe::AccessLogWriter> access_log_;
+  std::string access_log_path_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
 };

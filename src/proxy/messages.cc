@@ -5,6 +5,7 @@
 #include "http/chunked.h"
 #include "http/header.h"
 #include "http/status.h"
+#include "observe/trace_context.h"
 
 namespace sluice::proxy {
 namespace {
@@ -99,10 +100,11 @@ void upstream_target(const http::RequestHead& head, const Route& route,
   }
 }
 
-void render_upstream_request(const http::RequestHead& head, const Route& route,
-                             std::string_view client_ip, std::string_view request_id,
-                             std::string_view normalized_path, std::string_view upstream_host,
-                             std::string& out) {
+size_t render_upstream_request(const http::RequestHead& head, const Route& route,
+                               std::string_view client_ip, std::string_view request_id,
+                               std::string_view normalized_path, std::string_view upstream_host,
+                               std::string& out, std::string_view traceparent,
+                               bool keep_tracestate) {
   out.append(head.method_text);
   out.push_back(' ');
   upstream_target(head, route, normalized_path, out);
@@ -119,6 +121,13 @@ void render_upstream_request(const http::RequestHead& head, const Route& route,
       continue;
     }
     if (h.name.size() == 4 && http::iequals(h.name, "host")) continue;
+    if (!traceparent.empty() && (h.name.size() == 11 || h.name.size() == 10)) {
+      if (http::iequals(h.name, "traceparent")) continue;
+      if (http::iequals(h.name, "tracestate") &&
+          (!keep_tracestate || !observe::valid_tracestate(h.value))) {
+        continue;
+      }
+    }
     if (head.has_connection_header && http::connection_has_token(head.headers, h.name)) continue;
     append_header(out, h.name, h.value);
   }
@@ -137,6 +146,13 @@ void render_upstream_request(const http::RequestHead& head, const Route& route,
   out.append("X-Forwarded-Proto: http\r\n");
   if (!head.host.empty()) append_header(out, "X-Forwarded-Host", head.host);
   append_header(out, "X-Request-Id", request_id);
+  size_t traceparent_at = std::string::npos;
+  if (!traceparent.empty()) {
+    out.append("traceparent: ");
+    traceparent_at = out.size();
+    out.append(traceparent);
+    out.append("\r\n");
+  }
   if (head.body == http::BodyKind::kContentLength) {
     out.append("Content-Length: ");
     append_number(out, head.content_length);
@@ -145,6 +161,7 @@ void render_upstream_request(const http::RequestHead& head, const Route& route,
     out.append("Transfer-Encoding: chunked\r\n");
   }
   out.append("\r\n");
+  return traceparent_at;
 }
 
 void render_client_response(const http::ResponseHead& head, std::string_view request_id,

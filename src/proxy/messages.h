@@ -28,10 +28,15 @@ bool valid_request_id(std::string_view id);
 void upstream_target(const http::RequestHead& head, const Route& route,
                      std::string_view normalized_path, std::string& out);
 
-void render_upstream_request(const http::RequestHead& head, const Route& route,
-                             std::string_view client_ip, std::string_view request_id,
-                             std::string_view normalized_path, std::string_view upstream_host,
-                             std::string& out);
+// traceparent: empty when the gateway does not trace (the client's trace headers pass through);
+// otherwise the gateway's own value replaces the client's, and the client's tracestate is kept
+// only when keep_tracestate and valid. Returns the offset of the traceparent value in `out`, or
+// npos.
+size_t render_upstream_request(const http::RequestHead& head, const Route& route,
+                               std::string_view client_ip, std::string_view request_id,
+                               std::string_view normalized_path, std::string_view upstream_host,
+                               std::string& out, std::string_view traceparent = {},
+                               bool keep_tracestate = false);
 
 enum class ResponseFraming : uint8_t { kAsIs, kContentLength, kChunked, kClose };
 

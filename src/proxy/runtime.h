@@ -21,6 +21,8 @@
 #include "config/config.h"
 #include "limits/circuit_breaker.h"
 #include "limits/retry_budget.h"
+#include "observe/access_log.h"
+#include "observe/span_ring.h"
 
 namespace sluice::proxy {
 
@@ -47,8 +49,24 @@ struct UpstreamRuntime {
   uint32_t budget_min;
 };
 
+// Per-worker queues for spans and access-log lines (indexed by worker). The gateway creates them
+// when a config first turns tracing or access logs on and keeps them for the life of the process,
+// so any snapshot may point at them; a snapshot whose config has the feature off does not.
+struct ObserveSinks {
+  std::vector<observe::SpanRing*> span_rings;
+  std::vector<observe::AccessLogBuffer*> access_logs;
+};
+
 class RuntimeRegistry {
  public:
+  void set_sinks(ObserveSinks sinks) {
+    std::lock_guard<std::mutex> lock(mu_);
+    sinks_ = std::move(sinks);
+  }
+  ObserveSinks sinks() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sinks_;
+  }
   std::shared_ptr<UpstreamRuntime> upstream(const config::UpstreamConfig& cfg);
   std::shared_ptr<balance::TargetState> target(const std::string& upstream, const std::string& key);
   // nullptr unless cfg.breaker.enabled && cfg.breaker.per_target.
@@ -63,6 +81,7 @@ class RuntimeRegistry {
 
  private:
   mutable std::mutex mu_;
+  ObserveSinks sinks_;
   std::map<std::string, size_t> slots_;
   std::vector<std::string> slot_names_{""};
   std::map<std::string, std::shared_ptr<UpstreamRuntime>> upstreams_;

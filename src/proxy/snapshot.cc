@@ -132,6 +132,7 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
 
     Route route;
     route.name = rc.name;
+    route.pattern = rc.path;
     route.metric_slot = registry.route_slot(rc.name);
     for (size_t u = 0; u < cfg.upstreams.size(); ++u) {
       if (cfg.upstreams[u].name == rc.upstream) route.upstream = static_cast<int>(u);
@@ -162,6 +163,16 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
   }
   if (!snap->router && result.errors.empty()) {
     result.errors.push_back(config::ConfigError{cfg.source_file, {}, "routes", "router failed"});
+  }
+  ObserveSinks sinks = registry.sinks();
+  if (cfg.tracing.enabled) snap->sinks.span_rings = std::move(sinks.span_rings);
+  if (cfg.access_log.enabled) {
+    std::string why;
+    snap->access_log_format = observe::AccessLogFormat::compile(cfg.access_log.format, &why);
+    if (!snap->access_log_format) {
+      result.errors.push_back(config::ConfigError{cfg.source_file, {}, "access_log.format", why});
+    }
+    snap->sinks.access_logs = std::move(sinks.access_logs);
   }
   if (!result.errors.empty()) return result;
   snap->config = std::move(cfg);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,7 @@ struct Upstream {
 
 struct Route {
   std::string name;
+  std::string pattern;       // the route's path pattern (http.route of its spans)
   int upstream = -1;         // index into Snapshot::upstreams, or -1 for a respond route
   std::string respond_head;  // "HTTP/1.1 200 OK\r\nname: value\r\n...content-length: N\r\n"
   std::string respond_body;
@@ -77,6 +79,11 @@ struct Snapshot {
   std::vector<Upstream> upstreams;
   std::vector<Route> routes;  // same order as config.routes and the router's specs
   http::ParserLimits limits;
+  // Log phase: where this snapshot's requests send spans and access-log lines (empty when the
+  // config has the feature off), and the compiled line format.
+  ObserveSinks sinks;
+  std::optional<observe::AccessLogFormat> access_log_format;
+  bool observed() const { return !sinks.span_rings.empty() || !sinks.access_logs.empty(); }
 };
 
 struct SnapshotResult {

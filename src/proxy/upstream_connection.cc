@@ -70,6 +70,7 @@ void UpstreamConnection::on_io(uint32_t events) {
     writable_ = true;
     if (!connected_) {
       connected_ = true;
+      connected_us_ = worker_.loop().clock().now_us();
       if (pending_) {
         pending_ = false;
         runtime_->pending.fetch_sub(1, std::memory_order_relaxed);

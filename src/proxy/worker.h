@@ -17,6 +17,8 @@
 #include "http/request_parser.h"
 #include "http/response_parser.h"
 #include "observe/metrics.h"
+#include "observe/span.h"
+#include "observe/trace_context.h"
 #include "proxy/snapshot.h"
 
 namespace sluice::proxy {
@@ -96,6 +98,10 @@ class Worker {
   void exchange_finished() { --active_exchanges_; }
   void client_closed(ClientConnection* conn);
   void make_request_id(char out[32]);
+  // Log phase scratch: trace ids, the span being filled, the access-log line being formatted.
+  observe::IdGenerator& ids() { return ids_; }
+  observe::Span& span_scratch() { return span_; }
+  std::string& log_scratch() { return log_line_; }
 
  private:
   class Listener : public core::IoHandler, public core::Timer {
@@ -156,6 +162,9 @@ class Worker {
   std::string path_scratch_;
   std::string head_scratch_;
   uint64_t rng_[2] = {};
+  observe::IdGenerator ids_;
+  observe::Span span_;
+  std::string log_line_;
 };
 
 }  // namespace sluice::proxy
