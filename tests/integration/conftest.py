@@ -71,3 +71,16 @@ def stub():
     yield start
     for s in servers:
         s.stop()
+
+
+@pytest.fixture
+def otlp_receiver(procs):
+    """otlp_receiver(status=200, delay_ms=0) starts a harness.OtlpReceiver (an OTLP/HTTP trace
+    receiver decoding with the OpenTelemetry JS definitions); stopped at teardown. Skips the
+    test when node or its packages are missing (scripts/setup.sh installs them)."""
+    from harness import OtlpReceiver
+
+    def start(status=200, delay_ms=0):
+        return OtlpReceiver(procs, status=status, delay_ms=delay_ms)
+
+    return start

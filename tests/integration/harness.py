@@ -907,3 +907,124 @@ def pool_config(targets, balancer="round_robin", upstream="", route="", top="", 
     body = "\n".join(x.strip() for x in top.splitlines() if x.strip())
     body += ("\n" if body else "") + "upstreams:\n" + "\n".join(lines) + "\n"
     return config(body, workers=workers)
+
+
+# ---------------------------------------------------------------------------------------------
+# OTLP trace receiver (tests/integration/otlp_receiver, Node.js)
+
+OTLP_RECEIVER_DIR = REPO / "tests" / "integration" / "otlp_receiver"
+
+
+def require_otlp_receiver():
+    """Skips the calling test (fails it with SLUICE_REQUIRE=1) when node or the receiver's
+    node_modules (scripts/setup.sh installs both) are missing; returns the node binary."""
+    import shutil
+    import pytest
+    node = shutil.which("node")
+    missing = None
+    if node is None:
+        missing = "node is not on PATH"
+    elif not (OTLP_RECEIVER_DIR / "node_modules").is_dir():
+        missing = f"{OTLP_RECEIVER_DIR}/node_modules is missing"
+    if missing:
+        msg = f"{missing} (run scripts/setup.sh)"
+        if os.environ.get("SLUICE_REQUIRE") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return node
+
+
+class OtlpReceiver:
+    """tests/integration/otlp_receiver/receiver.js on a free port: decodes OTLP/HTTP protobuf
+    trace exports with the OpenTelemetry JS definitions and records one dict per span (see
+    receiver.js for the fields). procs_or_workdir: a ProcessGroup (the receiver is then stopped
+    with its backends at teardown) or a directory (call stop() yourself).
+
+        rx = OtlpReceiver(procs)
+        ... point sluice's tracing at rx.url ...
+        spans = rx.wait_for(2, timeout=5)
+        assert spans[0]["name"] == "GET all"
+    """
+
+    def __init__(self, procs_or_workdir, status=200, delay_ms=0, attempts=3):
+        node = require_otlp_receiver()
+        group = procs_or_workdir if isinstance(procs_or_workdir, ProcessGroup) else None
+        workdir = Path(group.workdir if group else procs_or_workdir)
+        self.out_path = workdir / f"otlp-spans-{id(self):x}.jsonl"
+        self.log_path = workdir / f"otlp-receiver-{id(self):x}.log"
+        self.out_path.write_bytes(b"")
+        self.log = open(self.log_path, "ab")
+        self.proc = None
+        last = ""
+        for _ in range(attempts):  # retried only if the port got taken before node bound it
+            self.port = free_port()
+            self.proc = subprocess.Popen(
+                [node, str(OTLP_RECEIVER_DIR / "receiver.js"), "--port", str(self.port),
+                 "--out", str(self.out_path), "--status", str(status),
+                 "--delay-ms", str(delay_ms)],
+                stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL,
+                cwd=str(OTLP_RECEIVER_DIR))
+            if self._wait_listening(10.0):
+                if group is not None:
+                    group.backends.append(self)  # cleanup() calls stop() on each
+                return
+            last = _tail(self.log_path)
+            self._kill()
+        self.log.close()
+        raise AssertionError(f"OTLP receiver did not start: {last}")
+
+    def _wait_listening(self, timeout):
+        deadline = time.monotonic() + timeout
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            r, _, _ = select.select([self.proc.stdout], [], [], max(0, left))
+            if not r:
+                return False
+            c = os.read(self.proc.stdout.fileno(), 1)
+            if not c:
+                return False
+            line += c
+        return line.strip() == b"listening"
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/v1/traces"
+
+    def spans(self):
+        """Every span received so far, in arrival order."""
+        try:
+            text = self.out_path.read_text()
+        except OSError:
+            return []
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def wait_for(self, n, timeout=10.0):
+        """Waits until at least n spans arrived; returns them all."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.spans()
+            if len(got) >= n:
+                return got
+            if self.proc.poll() is not None:
+                raise AssertionError(f"OTLP receiver exited: {_tail(self.log_path)}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(got)} of {n} spans arrived in {timeout}s: {got!r}"
+                                     f"\n{_tail(self.log_path)}")
+            time.sleep(0.02)
+
+    def _kill(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+    def stop(self):
+        self._kill()
+        if not self.log.closed:
+            self.log.close()
