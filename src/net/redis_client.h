@@ -105,6 +105,7 @@ class RedisClient {
                RequestId* id = nullptr);
   // EVALSHA script.sha1 numkeys keys... args...; on NOSCRIPT the same call again as EVAL with the
   // body (one more round trip, once per server restart or SCRIPT FLUSH), under the same id.
+  // `script` must outlive the command; keys and args are copied (one allocation per call).
   bool eval(Callback cb, const RedisScript& script, std::span<const std::string_view> keys,
             std::span<const std::string_view> args, RequestId* id = nullptr);
   // The command's callback will not be called (the command itself still runs). Unknown or

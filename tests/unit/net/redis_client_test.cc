@@ -333,6 +333,47 @@ TEST_F(RedisClientTest, NoServerNeverBlocks) {
   EXPECT_FALSE(c.command([](const RedisReply&) {}, 1, ping, nullptr));
 }
 
+// Each lease script once against the real server: grants stop at the limit (or the burst).
+TEST_F(RedisClientTest, LeaseScriptsGrantUpToTheLimit) {
+  RedisClient c(loop_, opts_);
+  c.start();
+  ASSERT_TRUE(run_until(
+      loop_, [&] { return c.connected(); }, 2000));
+  RedisQuotaBackend backend(c, loop_);
+  auto lease = [&](limits::RateAlgorithm a, const std::string& key, int64_t limit, int64_t want,
+                   int64_t burst) {
+    const int64_t args[] = {limit, 60000, want, burst};
+    std::optional<limits::LeaseReply> out;
+    limits::QuotaBackend::Ticket ticket = 0;
+    EXPECT_TRUE(backend.eval(
+        static_cast<int>(a), key, args, [&](const limits::LeaseReply& r) { out = r; }, &ticket));
+    run_until(
+        loop_, [&] { return out.has_value(); }, 2000);
+    return out.value_or(limits::LeaseReply{});
+  };
+  using A = limits::RateAlgorithm;
+  for (A a : {A::kFixedWindow, A::kSlidingWindow, A::kTokenBucket}) {
+    const std::string key = "script-" + std::to_string(static_cast<int>(a));
+    const int64_t burst = a == A::kTokenBucket ? 8 : 0;
+    const int64_t cap = a == A::kTokenBucket ? 8 : 10;
+    auto r = lease(a, key, 10, 6, burst);
+    ASSERT_TRUE(r.ok) << static_cast<int>(a);
+    EXPECT_EQ(r.granted, 6);
+    EXPECT_EQ(r.remaining, cap - 6);
+    EXPECT_GT(r.reset_ms, 0);
+    EXPECT_LE(r.reset_ms, 60000);
+    r = lease(a, key, 10, 6, burst);
+    EXPECT_EQ(r.granted, cap - 6) << static_cast<int>(a);
+    EXPECT_EQ(r.remaining, 0);
+    r = lease(a, key, 10, 1, burst);
+    EXPECT_EQ(r.granted, 0);
+  }
+  // Keys expire: Redis memory stays bounded.
+  auto ttl = sync(c, {"PTTL", "script-0"});
+  ASSERT_TRUE(ttl);
+  EXPECT_GT(ttl->integer, 0);
+}
+
 // Three "instances" (three loops in three threads, each with its own client and quota) hammer
 // one key with a fixed window of 3000 per 10 s.
 TEST_F(RedisClientTest, ClusterQuotaThreeInstancesFixedWindow) {
