@@ -313,6 +313,32 @@ std::string AdminServer::metrics_text() {
     }
   }
 
+  // Tracing export and the access log (only once enabled).
+  if (const observe::OtlpExporter* ex = gateway_.exporter()) {
+    header(out, "sluice_tracing_spans_exported_total", "counter", "Spans the collector accepted.");
+    sample(out, "sluice_tracing_spans_exported_total", "", ex->spans_exported());
+    header(out, "sluice_tracing_spans_failed_total", "counter",
+           "Spans lost in failed export requests (collector down, timeout, non-2xx).");
+    sample(out, "sluice_tracing_spans_failed_total", "", ex->spans_failed());
+    header(out, "sluice_tracing_spans_dropped_total", "counter",
+           "Spans dropped because a worker's queue was full (the collector is slower than "
+           "the traffic).");
+    sample(out, "sluice_tracing_spans_dropped_total", "", ex->spans_dropped());
+    header(out, "sluice_tracing_export_requests_total", "counter", "Export requests, by outcome.");
+    sample(out, "sluice_tracing_export_requests_total", "result=\"ok\"", ex->batches_sent());
+    sample(out, "sluice_tracing_export_requests_total", "result=\"error\"", ex->batches_failed());
+  }
+  if (const observe::AccessLogWriter* log = gateway_.access_log()) {
+    header(out, "sluice_access_log_lines_total", "counter", "Access-log lines written.");
+    sample(out, "sluice_access_log_lines_total", "", log->lines_written());
+    header(out, "sluice_access_log_lines_dropped_total", "counter",
+           "Access-log lines lost: a worker's buffer was full, or a write failed.");
+    sample(out, "sluice_access_log_lines_dropped_total", "", log->lines_dropped());
+    header(out, "sluice_access_log_write_errors_total", "counter",
+           "Failed writes to the access-log file.");
+    sample(out, "sluice_access_log_write_errors_total", "", log->write_errors());
+  }
+
   // Config and process.
   header(out, "sluice_config_reloads_total", "counter", "Config reloads, by outcome.");
   sample(out, "sluice_config_reloads_total", "result=\"ok\"", gateway_.reloads_ok());
