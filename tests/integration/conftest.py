@@ -84,3 +84,17 @@ def otlp_receiver(procs):
         return OtlpReceiver(procs, status=status, delay_ms=delay_ms)
 
     return start
+
+
+@pytest.fixture
+def redis_server(procs):
+    """redis_server(port=None, args=(), password=None) starts a harness.RedisServer
+    (redis-server on a free loopback port, nothing persisted; .address, .stop() = SIGKILL,
+    .start() on the same port, .command(*args)); killed at teardown. Skips the test when
+    redis-server is missing (scripts/setup.sh installs it)."""
+    from harness import RedisServer
+
+    def start(port=None, args=(), password=None):
+        return RedisServer(procs, port=port, args=args, password=password)
+
+    return start
