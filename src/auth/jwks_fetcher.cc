@@ -1,0 +1,454 @@
+#include "auth/jwks_fetcher.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "http/chunked.h"
+
+namespace sluice::auth {
+
+namespace {
+
+// A short tick notices request_refresh() from workers without a cross-thread wake-up.
+constexpr uint64_t kTickMs = 100;
+constexpr uint64_t kLogEveryMs = 10000;
+constexpr size_t kReadChunk = 16 * 1024;
+constexpr size_t kMaxHeadBytes = 64 * 1024;
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (http::ascii_lower(a[i]) != http::ascii_lower(b[i])) return false;
+  }
+  return true;
+}
+
+bool iequals_prefix(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+// The max-age of a Cache-Control value in ms, or 0 when it has none.
+uint64_t max_age_ms(std::string_view value) {
+  size_t pos = 0;
+  while (pos < value.size()) {
+    size_t comma = value.find(',', pos);
+    if (comma == std::string_view::npos) comma = value.size();
+    std::string_view d = value.substr(pos, comma - pos);
+    while (!d.empty() && (d.front() == ' ' || d.front() == '\t')) d.remove_prefix(1);
+    while (!d.empty() && (d.back() == ' ' || d.back() == '\t')) d.remove_suffix(1);
+    if (iequals_prefix(d, "max-age=")) {
+      std::string_view n = d.substr(8);
+      if (!n.empty() && n.front() == '"' && n.back() == '"' && n.size() >= 2) {
+        n = n.substr(1, n.size() - 2);
+      }
+      uint64_t s = 0;
+      auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), s);
+      if (ec == std::errc() && end == n.data() + n.size() && s < UINT64_MAX / 1000) return s * 1000;
+      return 0;
+    }
+    pos = comma + 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+bool parse_jwks_url(std::string_view url, std::string* host, uint16_t* port, std::string* path,
+                    std::string* error) {
+  auto fail = [&](std::string why) {
+    if (error != nullptr) *error = std::move(why);
+    return false;
+  };
+  if (iequals_prefix(url, "https://")) {
+    return fail(
+        "https JWKS URLs are not supported yet; fetch the JWKS through a local http proxy or "
+        "configure the keys inline");
+  }
+  if (!iequals_prefix(url, "http://")) return fail("the JWKS URL must start with http://");
+  std::string_view rest = url.substr(7);
+  for (char c : rest) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) return fail("the JWKS URL contains a space or control byte");
+  }
+  size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  std::string_view p = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+  if (authority.find('@') != std::string_view::npos) {
+    return fail("the JWKS URL must not contain user info");
+  }
+  if (authority.find_first_of("?#") != std::string_view::npos ||
+      p.find('#') != std::string_view::npos) {
+    return fail("the JWKS URL must not contain a fragment, or a query without a path");
+  }
+  std::string_view h;
+  std::string_view port_text;
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return fail("unterminated [ in the JWKS URL host");
+    h = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':' || after.size() == 1) return fail("bad port in the JWKS URL");
+      port_text = after.substr(1);
+    }
+  } else {
+    size_t colon = authority.rfind(':');
+    h = authority.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      port_text = authority.substr(colon + 1);
+      if (port_text.empty()) return fail("empty port in the JWKS URL");
+    }
+    if (h.find(':') != std::string_view::npos) {
+      return fail("an IPv6 JWKS host must be in brackets, e.g. http://[::1]:8080/jwks");
+    }
+  }
+  if (h.empty()) return fail("the JWKS URL has no host");
+  uint16_t port_value = 80;
+  if (!port_text.empty()) {
+    unsigned v = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), v);
+    if (ec != std::errc() || end != port_text.data() + port_text.size() || v == 0 || v > 65535) {
+      return fail("bad port in the JWKS URL: " + std::string(port_text));
+    }
+    port_value = static_cast<uint16_t>(v);
+  }
+  *host = std::string(h);
+  *port = port_value;
+  *path = std::string(p);
+  return true;
+}
+
+// The socket's epoll registration, destroyed at the end of the loop turn so that an event
+// already queued for it finds it alive (and detached).
+class JwksFetcher::Connection : public core::IoHandler, public core::Deferred {
+ public:
+  Connection(JwksFetcher* owner, int fd) : owner_(owner), fd_(fd) {}
+  ~Connection() override { detach(nullptr); }
+  void on_io(uint32_t events) override {
+    if (owner_ != nullptr && fd_ >= 0) owner_->on_io(events);
+  }
+  int fd() const { return fd_; }
+  void detach(core::EventLoop* loop) {
+    if (fd_ >= 0) {
+      if (loop != nullptr) loop->remove(fd_);
+      ::close(fd_);
+      fd_ = -1;
+    }
+    owner_ = nullptr;
+  }
+
+ private:
+  JwksFetcher* owner_;
+  int fd_;
+};
+
+JwksFetcher::JwksFetcher(core::EventLoop& loop, JwksFetcherOptions options)
+    : loop_(loop), options_(std::move(options)), keys_(std::make_shared<const KeySet>()) {
+  generation_.store(keys_->generation(), std::memory_order_release);
+}
+
+JwksFetcher::~JwksFetcher() {
+  close_connection();
+}
+
+bool JwksFetcher::start(std::string* error) {
+  if (!parse_jwks_url(options_.url, &host_, &port_, &path_, error)) return false;
+  if (!net::resolve_address(host_, port_, &address_, error)) return false;
+  started_ = true;
+  next_fetch_ms_ = loop_.now_ms();
+  loop_.timers().schedule(tick_timer_, loop_.now_ms());
+  return true;
+}
+
+std::shared_ptr<const KeySet> JwksFetcher::keys() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return keys_;
+}
+
+void JwksFetcher::request_refresh() {
+  refreshes_requested_.fetch_add(1, std::memory_order_relaxed);
+  refresh_pending_.store(true, std::memory_order_relaxed);
+}
+
+void JwksFetcher::on_tick() {
+  loop_.timers().schedule(tick_timer_, loop_.now_ms() + kTickMs);
+  if (phase_ != Phase::kIdle) return;
+  uint64_t now = loop_.now_ms();
+  bool due = now >= next_fetch_ms_;
+  bool requested =
+      refresh_pending_.load(std::memory_order_relaxed) &&
+      (!fetched_once_ || now >= last_fetch_start_ms_ + options_.min_refresh_interval_ms);
+  if (due || requested) start_fetch();
+}
+
+void JwksFetcher::start_fetch() {
+  // Every fetch answers the requests made before it; later ones wait for the next.
+  refresh_pending_.store(false, std::memory_order_relaxed);
+  fetched_once_ = true;
+  last_fetch_start_ms_ = loop_.now_ms();
+  if (resolve_next_) {
+    // After a failure the host may have moved. Blocking, but only once per failed fetch.
+    std::string err;
+    net::SocketAddress a;
+    if (net::resolve_address(host_, port_, &a, &err)) address_ = a;
+    resolve_next_ = false;
+  }
+  request_.clear();
+  request_.append("GET ").append(path_).append(" HTTP/1.1\r\nHost: ").append(host_);
+  if (port_ != 80) request_.append(":").append(std::to_string(port_));
+  request_.append(
+      "\r\nUser-Agent: sluice-jwks\r\nAccept: application/json, application/jwk-set+json\r\n"
+      "Connection: close\r\n\r\n");
+  written_ = 0;
+  in_.clear();
+  parser_.reset();
+  head_.clear();
+  head_done_ = false;
+  loop_.timers().schedule(deadline_timer_,
+                          loop_.now_ms() + std::max<uint64_t>(options_.timeout_ms, 1));
+  int err = 0;
+  int fd = net::connect_tcp(address_, &err);
+  if (fd < 0) return fail(std::string("connect: ") + std::strerror(err));
+  conn_ = std::make_unique<Connection>(this, fd);
+  if (!loop_.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, conn_.get())) {
+    err = errno;
+    close_connection();
+    return fail(std::string("epoll: ") + std::strerror(err));
+  }
+  phase_ = Phase::kConnecting;
+}
+
+void JwksFetcher::on_io(uint32_t events) {
+  if (conn_ == nullptr || phase_ == Phase::kIdle) return;
+  int fd = conn_->fd();
+  if (phase_ == Phase::kConnecting) {
+    if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err != 0) {
+      close_connection();
+      return fail(std::string("connect: ") + std::strerror(err));
+    }
+    phase_ = Phase::kWriting;
+  }
+  if (phase_ == Phase::kWriting) {
+    while (written_ < request_.size()) {
+      ssize_t n = ::send(fd, request_.data() + written_, request_.size() - written_, MSG_NOSIGNAL);
+      if (n > 0) {
+        written_ += static_cast<size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return;
+      } else {
+        int err = n < 0 ? errno : EPIPE;
+        close_connection();
+        return fail(std::string("send: ") + std::strerror(err));
+      }
+    }
+    phase_ = Phase::kReading;
+  }
+  read_response();
+}
+
+void JwksFetcher::read_response() {
+  size_t limit = options_.max_body_bytes + kMaxHeadBytes;
+  while (true) {
+    if (in_.size() >= limit) {
+      close_connection();
+      return fail("response larger than " + std::to_string(options_.max_body_bytes) + " bytes");
+    }
+    size_t old = in_.size();
+    in_.resize(old + std::min(kReadChunk, limit - old));
+    ssize_t n = ::recv(conn_->fd(), in_.data() + old, in_.size() - old, 0);
+    int err = errno;
+    in_.resize(old + (n > 0 ? static_cast<size_t>(n) : 0));
+    if (n < 0 && err == EINTR) continue;
+    if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) {
+      try_complete(false);
+      return;
+    }
+    if (n < 0) {
+      close_connection();
+      return fail(std::string("read: ") + std::strerror(err));
+    }
+    if (n == 0) {
+      if (!try_complete(true)) {
+        close_connection();
+        fail("connection closed before the whole response");
+      }
+      return;
+    }
+    if (try_complete(false)) return;
+  }
+}
+
+bool JwksFetcher::try_complete(bool eof) {
+  if (!head_done_) {
+    while (true) {
+      http::ParseStatus st = parser_.parse(in_, http::Method::kGet, head_);
+      if (st == http::ParseStatus::kError) {
+        std::string why = std::string("bad response: ") + head_.error_reason;
+        close_connection();
+        fail(why);
+        return true;
+      }
+      if (st == http::ParseStatus::kIncomplete) return false;
+      if (head_.status >= 100 && head_.status < 200) {
+        in_.erase(0, parser_.head_length());  // interim response: the final one follows
+        parser_.reset();
+        head_.clear();
+        continue;
+      }
+      head_done_ = true;
+      break;
+    }
+  }
+  // The head's views point into in_, which must not change from here on.
+  std::string_view body_bytes = std::string_view(in_).substr(parser_.head_length());
+  std::string decoded;
+  std::string_view body;
+  switch (head_.body) {
+    case http::BodyKind::kNone:
+      break;
+    case http::BodyKind::kContentLength:
+      if (head_.content_length > options_.max_body_bytes) {
+        close_connection();
+        fail("response larger than " + std::to_string(options_.max_body_bytes) + " bytes");
+        return true;
+      }
+      if (body_bytes.size() < head_.content_length) return false;
+      body = body_bytes.substr(0, head_.content_length);
+      break;
+    case http::BodyKind::kChunked: {
+      // Decoding from the start each time is quadratic only in the number of reads of a body
+      // capped at max_body_bytes; a JWKS is a few KiB.
+      http::ChunkedDecoder dec;
+      std::string_view rest = body_bytes;
+      while (true) {
+        size_t used = 0;
+        std::string_view data;
+        http::ChunkedDecoder::Status st = dec.decode(rest, &used, &data);
+        rest.remove_prefix(used);
+        if (st == http::ChunkedDecoder::Status::kData) {
+          decoded.append(data);
+          continue;
+        }
+        if (st == http::ChunkedDecoder::Status::kDone) break;
+        if (st == http::ChunkedDecoder::Status::kError) {
+          std::string why = std::string("bad chunked body: ") + dec.error_reason();
+          close_connection();
+          fail(why);
+          return true;
+        }
+        return false;  // kNeedMore
+      }
+      body = decoded;
+      break;
+    }
+    case http::BodyKind::kUntilClose:
+      if (!eof) return false;
+      body = body_bytes;
+      break;
+  }
+  uint64_t age = 0;
+  for (const http::Header& h : head_.headers) {
+    if (iequals(h.name, "cache-control")) age = std::max(age, max_age_ms(h.value));
+  }
+  int status = head_.status;
+  std::string body_copy(body);
+  close_connection();
+  if (status != 200) {
+    fail("status " + std::to_string(status));
+  } else {
+    succeed(body_copy, age);
+  }
+  return true;
+}
+
+void JwksFetcher::succeed(std::string_view body, uint64_t age_ms) {
+  if (body != last_body_ || fetches_ok_.load(std::memory_order_relaxed) == 0) {
+    auto ks = std::make_shared<KeySet>();
+    std::string err;
+    if (!KeySet::from_jwks(body, ks.get(), &err)) return fail("unusable JWKS: " + err);
+    if (!ks->skipped().empty()) {
+      std::fprintf(stderr, "jwks: %s: %zu key(s) skipped, first: %s\n", options_.url.c_str(),
+                   ks->skipped().size(), ks->skipped().front().c_str());
+    }
+    last_body_ = std::string(body);
+    keys_count_.store(ks->size(), std::memory_order_relaxed);
+    uint64_t gen = ks->generation();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      keys_ = std::move(ks);
+    }
+    generation_.store(gen, std::memory_order_release);
+  }
+  loop_.timers().cancel(deadline_timer_);
+  phase_ = Phase::kIdle;
+  failures_in_row_ = 0;
+  fetches_ok_.fetch_add(1, std::memory_order_relaxed);
+  last_success_unix_.store(static_cast<uint64_t>(std::time(nullptr)), std::memory_order_relaxed);
+  uint64_t interval = age_ms > 0 ? age_ms : options_.refresh_interval_ms;
+  interval =
+      std::clamp(interval, options_.min_refresh_interval_ms,
+                 std::max(options_.max_refresh_interval_ms, options_.min_refresh_interval_ms));
+  next_fetch_ms_ = loop_.now_ms() + interval;
+}
+
+void JwksFetcher::fail(const std::string& why) {
+  loop_.timers().cancel(deadline_timer_);
+  phase_ = Phase::kIdle;
+  resolve_next_ = true;
+  fetches_failed_.fetch_add(1, std::memory_order_relaxed);
+  uint64_t delay = options_.retry_initial_ms;
+  for (uint32_t i = 0; i < failures_in_row_ && delay < options_.retry_max_ms; ++i) delay *= 2;
+  delay = std::min({delay, options_.retry_max_ms, options_.refresh_interval_ms});
+  ++failures_in_row_;
+  next_fetch_ms_ = loop_.now_ms() + std::max<uint64_t>(delay, 1);
+  log_failure(why);
+}
+
+void JwksFetcher::on_deadline() {
+  if (phase_ == Phase::kIdle) return;
+  close_connection();
+  fail("no complete response within " + std::to_string(options_.timeout_ms) + " ms");
+}
+
+void JwksFetcher::log_failure(const std::string& why) {
+  uint64_t now = loop_.now_ms();
+  if (logged_ && now - last_log_ms_ < kLogEveryMs) {
+    ++unlogged_failures_;
+    return;
+  }
+  if (unlogged_failures_ > 0) {
+    std::fprintf(stderr,
+                 "jwks: fetching %s failed: %s (and %llu more failures not logged); keeping the "
+                 "last good keys\n",
+                 options_.url.c_str(), why.c_str(),
+                 static_cast<unsigned long long>(unlogged_failures_));
+  } else {
+    std::fprintf(stderr, "jwks: fetching %s failed: %s; keeping the last good keys\n",
+                 options_.url.c_str(), why.c_str());
+  }
+  logged_ = true;
+  last_log_ms_ = now;
+  unlogged_failures_ = 0;
+}
+
+void JwksFetcher::close_connection() {
+  if (conn_ == nullptr) return;
+  conn_->detach(&loop_);
+  loop_.destroy_later(std::move(conn_));
+}
+
+}  // namespace sluice::auth
