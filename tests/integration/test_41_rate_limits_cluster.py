@@ -12,7 +12,8 @@ import pytest
 
 from harness import Client, ConnectionClosed, RedisError, request, wait_for
 from test_40_rate_limits import (Burst, burst_in_one_window, decisions, metric_sum,
-                                 metrics_text, policy, rl_config, unique, wait_window_room)
+                                 metrics_text, policy, rl_config, samples, unique,
+                                 wait_window_room)
 
 PREFIX = "itest:rl:"
 UNAVAILABLE = {"status": 503, "error": "rate limit store unavailable"}
@@ -34,16 +35,23 @@ def redis_keys(redis, db=None):
 
 
 def connected(gw):
+    """sum of sluice_redis_connected (one 0/1 sample per worker); None when missing."""
     return metric_sum(metrics_text(gw), "sluice_redis_connected")
+
+
+def all_connected(gw):
+    """True when every worker's sluice_redis_connected sample is 1."""
+    vals = samples(metrics_text(gw), "sluice_redis_connected")
+    return bool(vals) and min(vals) >= 1
 
 
 def settle(*gws):
     """Gives each instance's Redis clients time to connect (in the background after start):
     with on_error allow, a request decided before that would be admitted without a lease.
-    Waits for sluice_redis_connected >= 1 where the gauge exists, then 0.5 s more."""
+    Waits for every worker's sluice_redis_connected to be 1 (at most 5 s), then 0.5 s more."""
     deadline = time.monotonic() + 5
     for g in gws:
-        while (connected(g) or 0) < 1 and time.monotonic() < deadline:
+        while not all_connected(g) and time.monotonic() < deadline:
             time.sleep(0.05)
     time.sleep(0.5)
 
@@ -285,7 +293,7 @@ def test_metrics_count_store_errors_and_connection_state(backend, sluice, redis_
     settle(gw)
     for _ in range(5):
         assert request(gw.port, "GET", "/api/x", headers={"x-api-key": unique()}).status == 200
-    wait_for(lambda: (connected(gw) or 0) >= 1, 5.0, what="sluice_redis_connected >= 1")
+    wait_for(lambda: all_connected(gw), 5.0, what="sluice_redis_connected 1 on every worker")
     before = decisions(gw)
     assert before["allowed"] == 5 and before["denied"] == 0, before
 
@@ -300,5 +308,5 @@ def test_metrics_count_store_errors_and_connection_state(backend, sluice, redis_
     assert down["denied"] == before["denied"], (before, down)
 
     redis.start()
-    wait_for(lambda: (connected(gw) or 0) >= 1, 10.0, interval=0.1,
-             what="sluice_redis_connected >= 1 after Redis came back")
+    wait_for(lambda: all_connected(gw), 10.0, interval=0.1,
+             what="sluice_redis_connected 1 on every worker after Redis came back")
