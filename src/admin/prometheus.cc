@@ -313,6 +313,49 @@ std::string AdminServer::metrics_text() {
     }
   }
 
+  // Rate limits, per route and policy of the config in force.
+  header(out, "sluice_rate_limit_decisions_total", "counter",
+         "Rate-limit decisions, by route, policy and result (error: the Redis store was "
+         "unavailable and on_error applied).");
+  for (const proxy::Route& r : snap->routes) {
+    for (const proxy::RatePolicy& p : r.rate_limits) {
+      const std::string l = "route=\"" + label(r.name) + "\",policy=\"" + label(p.name) + "\"";
+      sample(out, "sluice_rate_limit_decisions_total", l + ",result=\"allowed\"",
+             p.runtime->allowed.load());
+      sample(out, "sluice_rate_limit_decisions_total", l + ",result=\"denied\"",
+             p.runtime->denied.load());
+      sample(out, "sluice_rate_limit_decisions_total", l + ",result=\"error\"",
+             p.runtime->errors.load());
+    }
+  }
+  header(out, "sluice_rate_limit_keys", "gauge", "Keys held by a local policy's store.");
+  for (const proxy::Route& r : snap->routes) {
+    for (const proxy::RatePolicy& p : r.rate_limits) {
+      if (p.cluster) continue;
+      sample(out, "sluice_rate_limit_keys",
+             "route=\"" + label(r.name) + "\",policy=\"" + label(p.name) + "\"",
+             static_cast<uint64_t>(p.runtime->store.size()));
+    }
+  }
+  header(out, "sluice_rate_limit_evictions_total", "counter",
+         "Keys evicted from a local policy's full store (least recently used first).");
+  for (const proxy::Route& r : snap->routes) {
+    for (const proxy::RatePolicy& p : r.rate_limits) {
+      if (p.cluster) continue;
+      sample(out, "sluice_rate_limit_evictions_total",
+             "route=\"" + label(r.name) + "\",policy=\"" + label(p.name) + "\"",
+             p.runtime->store.evictions());
+    }
+  }
+  if (snap->config.redis.enabled) {
+    header(out, "sluice_redis_connected", "gauge",
+           "1 when the worker's connection to the rate-limit Redis is up.");
+    for (size_t w = 0; w < workers; ++w) {
+      sample(out, "sluice_redis_connected", "worker=\"" + std::to_string(w) + "\"",
+             static_cast<uint64_t>(gateway_.worker_metrics(w).redis_connected.load()));
+    }
+  }
+
   // Tracing export and the access log (only once enabled).
   if (const observe::OtlpExporter* ex = gateway_.exporter()) {
     header(out, "sluice_tracing_spans_exported_total", "counter", "Spans the collector accepted.");

@@ -136,6 +136,22 @@ struct RetryConfig {
   uint64_t backoff_max_ms = 250;
 };
 
+// One rate-limit policy of a route.
+struct RateLimitConfig {
+  enum class Key : uint8_t { kClientIp, kHeader, kQuery, kRoute };
+  std::string name;
+  Key key = Key::kClientIp;
+  std::string key_name;                    // header (lower-cased) or query parameter
+  std::string algorithm = "token_bucket";  // token_bucket | sliding_window | fixed_window
+  uint64_t limit = 0;
+  uint64_t period_ms = 1000;
+  uint64_t burst = 0;          // token bucket size; 0 = limit
+  bool cluster = false;        // scope: cluster (shared through Redis) or local
+  bool exact = false;          // cluster: a Redis round trip per request instead of leased batches
+  uint64_t max_keys = 100000;  // local: keys kept (LRU beyond)
+  Mark mark;
+};
+
 struct RouteConfig {
   std::string name;
   Mark mark;
@@ -154,6 +170,7 @@ struct RouteConfig {
   std::string rewrite_prefix;              // replaces strip_prefix (or is prepended); "" = none
   std::optional<uint64_t> max_body_bytes;  // per route 413 limit; unset = limits.max_body_bytes
   std::optional<uint64_t> timeout_ms;      // total time for all tries of a request
+  std::vector<RateLimitConfig> rate_limits;
   RetryConfig retry;
 };
 
@@ -197,6 +214,30 @@ struct TracingConfig {
   std::vector<std::pair<std::string, std::string>> headers;  // sent with every export
 };
 
+// The Redis server that cluster-scope rate limits share.
+struct RedisConfig {
+  bool enabled = false;
+  std::string host;  // an IP literal (each worker connects without a blocking DNS lookup)
+  uint16_t port = 6379;
+  std::string password;
+  int db = 0;
+  uint64_t connect_timeout_ms = 500;
+  uint64_t command_timeout_ms = 200;
+  bool fail_open = true;  // on_error: allow (true) or deny (false)
+  std::string key_prefix = "sluice:rl:";
+};
+
+// Where the client address comes from.
+struct ClientIpConfig {
+  std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For is believed
+};
+
+// Per-route request counters and latency histograms (connection, upstream and process metrics
+// are always kept: they cost nothing per request).
+struct MetricsConfig {
+  bool enabled = true;
+};
+
 // One line per request, written by a background thread.
 struct AccessLogConfig {
   bool enabled = false;
@@ -207,6 +248,9 @@ struct AccessLogConfig {
 
 struct Config {
   int workers = 0;  // 0 = one per core
+  MetricsConfig metrics;
+  RedisConfig redis;
+  ClientIpConfig client_ip;
   TracingConfig tracing;
   AccessLogConfig access_log;
   DnsConfig dns;

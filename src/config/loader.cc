@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "auth/cidr.h"
 #include "config/config.h"
 #include "config/scalars.h"
 #include "http/method.h"
@@ -281,7 +282,7 @@ class Parser {
   void parse(const Item& root, Config& cfg) {
     std::optional<MapItem> m =
         map(root, {"workers", "dns", "listeners", "admin", "limits", "timeouts", "upstreams",
-                   "routes", "tracing", "access_log"});
+                   "routes", "metrics", "tracing", "access_log", "redis", "client_ip"});
     if (!m) return;
     if (const Item* w = m->get("workers")) {
       if (std::optional<int64_t> v = integer(*w, 0, kMaxWorkers))
@@ -292,6 +293,15 @@ class Parser {
     if (const Item* a = m->get("admin")) parse_admin(*a, cfg);
     if (const Item* l = m->get("limits")) parse_limits(*l, cfg.limits);
     if (const Item* t = m->get("timeouts")) parse_timeouts(*t, cfg.timeouts);
+    if (const Item* mc = m->get("metrics")) {
+      if (std::optional<MapItem> mm = map(*mc, {"enabled"})) {
+        if (const Item* e = mm->get("enabled")) {
+          if (auto b = boolean(*e)) cfg.metrics.enabled = *b;
+        }
+      }
+    }
+    if (const Item* r = m->get("redis")) parse_redis(*r, cfg.redis);
+    if (const Item* c = m->get("client_ip")) parse_client_ip(*c, cfg.client_ip);
     if (const Item* t = m->get("tracing")) parse_tracing(*t, cfg.tracing);
     if (const Item* a = m->get("access_log")) parse_access_log(*a, cfg.access_log);
     if (const Item* u = m->get("upstreams")) parse_upstreams(*u, cfg);
@@ -631,6 +641,151 @@ class Parser {
       if (const Item* v = m->get(key)) {
         if (auto d = duration(*v)) *out = *d;
       }
+    }
+  }
+
+  void parse_redis(const Item& it, RedisConfig& r) {
+    std::optional<MapItem> m = map(it, {"address", "password", "db", "connect_timeout",
+                                        "command_timeout", "on_error", "key_prefix"});
+    if (!m) return;
+    if (const Item* a = require(*m, "address")) {
+      if (std::optional<Address> addr = address(*a, false)) {
+        if (addr->host == "localhost") addr->host = "127.0.0.1";
+        if (!is_ip_literal(addr->host)) {
+          error(a->mark, a->path,
+                "expected an IP address and port, got " + quote(addr->text) +
+                    " (workers connect without a blocking DNS lookup)");
+        } else {
+          r.host = addr->host;
+          r.port = addr->port;
+          r.enabled = true;
+        }
+      }
+    }
+    if (const Item* v = m->get("password")) {
+      if (auto s = string(*v)) r.password = std::move(*s);
+    }
+    if (const Item* v = m->get("db")) {
+      if (auto n = integer(*v, 0, 1 << 20)) r.db = static_cast<int>(*n);
+    }
+    if (const Item* v = m->get("connect_timeout")) {
+      if (auto d = duration(*v)) r.connect_timeout_ms = *d;
+    }
+    if (const Item* v = m->get("command_timeout")) {
+      if (auto d = duration(*v)) r.command_timeout_ms = *d;
+    }
+    if (const Item* v = m->get("on_error")) {
+      static constexpr std::array<std::string_view, 2> kModes = {"allow", "deny"};
+      if (auto s = one_of(*v, kModes, "on_error")) r.fail_open = *s == "allow";
+    }
+    if (const Item* v = m->get("key_prefix")) {
+      if (auto s = string(*v)) r.key_prefix = std::move(*s);
+    }
+    redis_item_ = it;
+  }
+
+  void parse_client_ip(const Item& it, ClientIpConfig& c) {
+    std::optional<MapItem> m = map(it, {"trusted_proxies"});
+    if (!m) return;
+    if (const Item* t = m->get("trusted_proxies")) {
+      for (const Item& e : list_or_one(*t)) {
+        std::optional<std::string> s = string(e);
+        if (!s) continue;
+        auth::CidrSet probe;
+        std::string why;
+        if (!probe.add(*s, &why)) {
+          error(e.mark, e.path, why);
+          continue;
+        }
+        c.trusted_proxies.push_back(std::move(*s));
+      }
+    }
+  }
+
+  void parse_rate_limits(const Item& it, RouteConfig& r) {
+    std::optional<std::vector<Item>> items = list(it);
+    if (!items) return;
+    std::map<std::string, Mark> names;
+    for (const Item& e : *items) {
+      std::optional<MapItem> m = map(e, {"name", "key", "algorithm", "limit", "period", "burst",
+                                         "scope", "exact", "max_keys"});
+      if (!m) continue;
+      RateLimitConfig rl;
+      rl.mark = e.mark;
+      if (const Item* n = require(*m, "name")) {
+        if (auto name = string(*n)) {
+          if (!is_name(*name)) {
+            error(n->mark, n->path,
+                  "invalid policy name " + quote(*name) + ": use letters, digits, '_', '.', '-'");
+          } else if (auto [prev, inserted] = names.emplace(*name, n->mark); !inserted) {
+            error(n->mark, n->path,
+                  "duplicate policy name " + quote(*name) + " in this route (first at line " +
+                      std::to_string(prev->second.line) + ")");
+          }
+          rl.name = std::move(*name);
+        }
+      }
+      if (const Item* k = m->get("key")) {
+        if (auto key = string(*k)) {
+          std::string_view v = *key;
+          auto named = [&](std::string_view prefix, RateLimitConfig::Key kind) {
+            if (v.substr(0, prefix.size()) != prefix) return false;
+            std::string name(v.substr(prefix.size()));
+            if (name.empty() || !is_token(name)) {
+              error(k->mark, k->path, "expected a name after " + quote(std::string(prefix)));
+            }
+            if (kind == RateLimitConfig::Key::kHeader) {
+              std::transform(name.begin(), name.end(), name.begin(),
+                             [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+            }
+            rl.key = kind;
+            rl.key_name = std::move(name);
+            return true;
+          };
+          if (v == "client_ip") {
+            rl.key = RateLimitConfig::Key::kClientIp;
+          } else if (v == "route") {
+            rl.key = RateLimitConfig::Key::kRoute;
+          } else if (!named("header:", RateLimitConfig::Key::kHeader) &&
+                     !named("query:", RateLimitConfig::Key::kQuery)) {
+            error(k->mark, k->path,
+                  "unknown key " + quote(*key) +
+                      " (expected client_ip, route, header:NAME or query:NAME)");
+          }
+        }
+      }
+      if (const Item* a = m->get("algorithm")) {
+        static constexpr std::array<std::string_view, 3> kAlgorithms = {
+            "token_bucket", "sliding_window", "fixed_window"};
+        if (auto s = one_of(*a, kAlgorithms, "algorithm")) rl.algorithm = *s;
+      }
+      if (const Item* l = require(*m, "limit")) {
+        if (auto n = integer(*l, 0, int64_t{1} << 40)) rl.limit = static_cast<uint64_t>(*n);
+      }
+      if (const Item* p = m->get("period")) {
+        if (auto d = duration(*p)) rl.period_ms = *d;
+      }
+      if (const Item* b = m->get("burst")) {
+        if (rl.algorithm != "token_bucket") {
+          error(b->mark, b->path, "burst applies to the token_bucket algorithm only");
+        } else if (auto n = integer(*b, 1, int64_t{1} << 40)) {
+          rl.burst = static_cast<uint64_t>(*n);
+        }
+      }
+      const Item* scope = m->get("scope");
+      if (scope) {
+        static constexpr std::array<std::string_view, 2> kScopes = {"local", "cluster"};
+        if (auto s = one_of(*scope, kScopes, "scope")) rl.cluster = *s == "cluster";
+      }
+      if (const Item* x = m->get("exact")) {
+        if (auto b = boolean(*x)) rl.exact = *b;
+        if (!rl.cluster) error(x->mark, x->path, "exact applies to scope: cluster only");
+      }
+      if (const Item* mk = m->get("max_keys")) {
+        if (auto n = integer(*mk, 1, int64_t{1} << 32)) rl.max_keys = static_cast<uint64_t>(*n);
+      }
+      if (rl.cluster) cluster_policies_.push_back(scope ? *scope : e);
+      r.rate_limits.push_back(std::move(rl));
     }
   }
 
@@ -1151,7 +1306,7 @@ class Parser {
     for (const Item& e : *items) {
       std::optional<MapItem> m =
           map(e, {"name", "match", "priority", "upstream", "respond", "strip_prefix",
-                  "rewrite_prefix", "max_body_bytes", "timeout", "retry"});
+                  "rewrite_prefix", "max_body_bytes", "timeout", "retry", "rate_limits"});
       if (!m) continue;
       RouteConfig r;
       r.mark = e.mark;
@@ -1189,6 +1344,7 @@ class Parser {
         }
       }
       if (respond) parse_respond(*respond, r);
+      if (const Item* rl = m->get("rate_limits")) parse_rate_limits(*rl, r);
       for (const char* key : {"strip_prefix", "rewrite_prefix"}) {
         const Item* p = m->get(key);
         if (!p) continue;
@@ -1412,6 +1568,11 @@ class Parser {
 
   // Cross references and defaults that need the whole file.
   void finish(Config& cfg) {
+    if (!cfg.redis.enabled) {
+      for (const Item& at : cluster_policies_) {
+        error(at.mark, at.path, "scope: cluster needs a top-level 'redis' section");
+      }
+    }
     for (const Item& ref : upstream_refs_) {
       const std::string& name = ref.node.Scalar();
       if (!upstream_names_.contains(name)) {
@@ -1443,6 +1604,8 @@ class Parser {
   std::map<std::string, Mark> upstream_names_;
   std::map<std::string, Mark> route_names_;
   std::vector<Item> upstream_refs_;
+  std::vector<Item> cluster_policies_;  // scope: cluster nodes, checked against `redis`
+  std::optional<Item> redis_item_;
   std::vector<std::pair<bool, bool>> upstream_defaults_;  // {connect, response} take the default
   bool has_admin_address_ = false;
   Item admin_address_item_;

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "auth/cidr.h"
 #include "balance/balancer.h"
 #include "http/header.h"
 #include "http/status.h"
@@ -168,6 +169,12 @@ bool ClientConnection::process() {
     if (exchange_ && exchange_->request_done && exchange_->response_done) finish_exchange();
     return started;
   }
+  if (exchange_->rate.waiting) return false;
+  if (exchange_->rate.resumed) {
+    bool started = resume_admission();
+    if (exchange_ && exchange_->request_done && exchange_->response_done) finish_exchange();
+    return started;
+  }
   bool progressed = false;
   if (!exchange_->request_done) progressed |= forward_request_body();
   if (exchange_ && exchange_->upstream_conn) progressed |= pump_response();
@@ -252,6 +259,187 @@ bool ClientConnection::start_exchange() {
     in_.consume(head_len);
     send_error(413, "request body too large", true);
     return false;
+  }
+  return admit(head, head_len, path);
+}
+
+bool ClientConnection::resume_admission() {
+  Exchange& x = *exchange_;
+  // The head is still in in_ (nothing was consumed while paused); the worker's parsed head was
+  // reused by other connections since, so parse it again.
+  parser_ = http::RequestParser(worker_.snapshot()->limits);
+  http::RequestHead& head = worker_.request_head();
+  if (parser_.parse(in_.view(), head) != http::ParseStatus::kDone) {
+    send_error(400, "invalid request", true);
+    return false;
+  }
+  bool path_ok = true;
+  std::string_view path = head.path;
+  if (path != "*") path = router::normalize_path(head.path, worker_.path_scratch(), &path_ok);
+  (void)x;
+  return admit(head, parser_.head_length(), path);
+}
+
+void ClientConnection::on_quota(const limits::RateDecision& decision) {
+  if (closed_ || !exchange_ || !exchange_->rate.waiting) return;
+  Exchange::Rate& r = exchange_->rate;
+  r.waiting = false;
+  r.resumed = true;
+  r.unavailable = false;
+  r.answer = decision;
+  // Go on in a loop turn of our own: this runs inside the Redis client's callback.
+  worker_.loop().post(this);
+}
+
+void ClientConnection::on_quota_unavailable() {
+  if (closed_ || !exchange_ || !exchange_->rate.waiting) return;
+  Exchange::Rate& r = exchange_->rate;
+  r.waiting = false;
+  r.resumed = true;
+  r.unavailable = true;
+  worker_.loop().post(this);
+}
+
+std::string_view ClientConnection::rate_key(const RatePolicy& p, const http::RequestHead& head,
+                                            char* buf) {
+  using Key = config::RateLimitConfig::Key;
+  switch (p.key) {
+    case Key::kRoute:
+      return "route";
+    case Key::kHeader: {
+      const http::Header* h = http::find_header(head.headers, p.key_name);
+      return h != nullptr ? h->value : std::string_view();
+    }
+    case Key::kQuery:
+      return query_value(head.query, p.key_name);
+    case Key::kClientIp: {
+      auth::IpAddress ip = auth::IpAddress::from_sockaddr(peer_);
+      const auth::CidrSet& trusted = exchange_->snapshot->trusted_proxies;
+      if (!trusted.empty() && trusted.contains(ip)) {
+        std::string_view values[8];
+        size_t n = 0;
+        for (const http::Header& h : head.headers) {
+          if (n < std::size(values) && http::iequals(h.name, "x-forwarded-for")) {
+            values[n++] = h.value;
+          }
+        }
+        ip = auth::resolve_client_ip(ip, std::span<const std::string_view>(values, n), trusted);
+      }
+      // A binary key: family byte and address bytes.
+      if (ip.is_v4()) {
+        buf[0] = 4;
+        uint32_t v = ip.v4_value();
+        std::memcpy(buf + 1, &v, sizeof(v));
+        return std::string_view(buf, 5);
+      }
+      buf[0] = 6;
+      uint64_t hi = ip.v6_hi();
+      uint64_t lo = ip.v6_lo();
+      std::memcpy(buf + 1, &hi, sizeof(hi));
+      std::memcpy(buf + 9, &lo, sizeof(lo));
+      return std::string_view(buf, 17);
+    }
+  }
+  return {};
+}
+
+ClientConnection::RateOutcome ClientConnection::check_rate_limits(const http::RequestHead& head) {
+  Exchange& x = *exchange_;
+  Exchange::Rate& r = x.rate;
+  const std::vector<RatePolicy>& policies = x.route->rate_limits;
+  const config::RedisConfig& redis = x.snapshot->config.redis;
+  for (; r.next < policies.size(); ++r.next) {
+    const RatePolicy& p = policies[r.next];
+    RateLimitRuntime& rt = *p.runtime;
+    limits::RateDecision d;
+    bool unavailable = false;
+    if (r.resumed) {
+      r.resumed = false;
+      unavailable = r.unavailable;
+      d = r.answer;
+    } else {
+      char buf[24];
+      std::string_view key = rate_key(p, head, buf);
+      if (key.empty()) continue;  // no key, no limit
+      if (!p.cluster) {
+        d = rt.store.take(key, p.params, worker_.unix_ms());
+      } else {
+        limits::ClusterQuota& q = worker_.cluster_quota(*x.snapshot, p);
+        switch (q.take(key, p.params, worker_.loop().now_ms(), &d, this)) {
+          case limits::QuotaResult::kDecided:
+            break;
+          case limits::QuotaResult::kWait:
+            r.waiting = true;
+            r.quota = &q;
+            return RateOutcome::kWait;
+          case limits::QuotaResult::kUnavailable:
+            unavailable = true;
+            break;
+        }
+      }
+    }
+    if (unavailable) {
+      rt.errors.fetch_add(1, std::memory_order_relaxed);
+      if (redis.fail_open) continue;
+      r.retry_after_s = 1;
+      return RateOutcome::kAnswered;
+    }
+    (d.allowed ? rt.allowed : rt.denied).fetch_add(1, std::memory_order_relaxed);
+    if (!r.have || d.remaining < r.tightest.remaining || !d.allowed) {
+      r.have = true;
+      r.tightest = d;
+      r.policy = &p;
+    }
+    if (!d.allowed) {
+      r.retry_after_s = limits::retry_after_seconds(d);
+      return RateOutcome::kAnswered;
+    }
+  }
+  return RateOutcome::kPass;
+}
+
+void ClientConnection::append_rate_headers(std::string& out) const {
+  const Exchange::Rate& r = exchange_->rate;
+  auto number = [&](const char* name, uint64_t v) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+    out.append(name);
+    out.append(buf, end);
+    out.append("\r\n");
+  };
+  if (r.have) {
+    number("RateLimit-Limit: ", r.tightest.limit);
+    number("RateLimit-Remaining: ", r.tightest.remaining);
+    number("RateLimit-Reset: ", limits::reset_seconds(r.tightest));
+    out.append("RateLimit-Policy: ");
+    out.append(r.policy->policy_header);
+    out.append("\r\n");
+  }
+  if (r.retry_after_s != 0) number("Retry-After: ", r.retry_after_s);
+}
+
+bool ClientConnection::admit(const http::RequestHead& head, size_t head_len,
+                             std::string_view path) {
+  Exchange& x = *exchange_;
+  const std::shared_ptr<const Snapshot>& snap = x.snapshot;
+  if (!x.route->rate_limits.empty()) {
+    switch (check_rate_limits(head)) {
+      case RateOutcome::kPass:
+        break;
+      case RateOutcome::kWait:
+        return true;  // on_quota*() posts us; process() waits until then
+      case RateOutcome::kAnswered: {
+        in_.consume(head_len);
+        x.discard_body = true;
+        if (x.rate.have && !x.rate.tightest.allowed) {
+          send_error(429, "rate limit exceeded", false);
+        } else {
+          send_error(503, "rate limit store unavailable", false);
+        }
+        arm_body_timer();
+        return true;
+      }
+    }
   }
 
   if (x.route->upstream < 0) {
@@ -502,11 +690,15 @@ void ClientConnection::settle_exchange() {
   Exchange& x = *exchange_;
   worker_.loop().timers().cancel(retry_timer_);
   // on_log
-  if (x.final_status != 0) {
+  if (x.final_status != 0 && x.snapshot->config.metrics.enabled) {
     worker_.metrics()
         .route(x.route != nullptr ? x.route->metric_slot : 0)
         .record(x.method, x.final_status, worker_.loop().clock().now_us() - x.start_us,
                 x.upstream_us);
+  }
+  if (x.rate.waiting) {
+    x.rate.quota->cancel(this);
+    x.rate.waiting = false;
   }
   if (x.trace.on) finish_trace();
   if (!x.snapshot->sinks.access_logs.empty()) write_access_log();
@@ -880,6 +1072,12 @@ bool ClientConnection::pump_response() {
       cookie += "\r\n";
       extra = cookie;
     }
+    if (x.rate.have) {
+      std::string& extra_headers = worker_.path_scratch();
+      if (extra.empty()) extra_headers.clear();
+      append_rate_headers(extra_headers);
+      extra = extra_headers;
+    }
     x.final_status = head.status;
     render_client_response(head, std::string_view(x.request_id, x.request_id_len), framing, close,
                            x.client_http10 && !close, extra, rendered);
@@ -1043,6 +1241,9 @@ void ClientConnection::send_local(std::string_view head_prefix, std::string_view
   if (exchange_ && (!exchange_->client_keep_alive || worker_.draining())) close_after = true;
   std::string& head = worker_.head_scratch();
   head.assign(head_prefix);
+  if (exchange_ && (exchange_->rate.have || exchange_->rate.retry_after_s != 0)) {
+    append_rate_headers(head);
+  }
   append_common_headers(head, close_after);
   if (!close_after && exchange_ && exchange_->client_http10)
     head.append("connection: keep-alive\r\n");

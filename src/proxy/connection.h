@@ -89,6 +89,21 @@ struct Exchange {
   int64_t upstream_connect_us = -1;  // last try: connect time (0 on a pooled connection)
   const char* error = nullptr;       // why the gateway answered itself
 
+  // Rate limits: progress through the route's policies (a cluster policy may pause the request
+  // until its lease arrives; the head stays unconsumed in the input buffer meanwhile).
+  struct Rate {
+    uint32_t next = 0;     // policies before this one are decided
+    bool have = false;     // `tightest` holds a decision: RateLimit headers are sent
+    bool waiting = false;  // paused on `quota`
+    bool resumed = false;  // the paused policy's answer is in `answer` (or unavailable)
+    bool unavailable = false;
+    limits::ClusterQuota* quota = nullptr;
+    const RatePolicy* policy = nullptr;  // of `tightest`
+    limits::RateDecision answer;
+    limits::RateDecision tightest;
+    uint64_t retry_after_s = 0;  // for a 429 or a fail-closed 503
+  } rate;
+
   // What the log phase needs of the request head, copied only when an access log or tracing is
   // on (the head's bytes are gone by then).
   struct Seen {
@@ -136,13 +151,19 @@ struct Exchange {
   }
 };
 
-class ClientConnection : public core::IoHandler, public core::Timer, public core::Deferred {
+class ClientConnection : public core::IoHandler,
+                         public core::Timer,
+                         public core::Deferred,
+                         public limits::QuotaWaiter {
  public:
   ClientConnection(Worker& worker, int fd, const sockaddr_storage& peer);
   ~ClientConnection() override;
 
   void on_io(uint32_t events) override;
   void on_timer() override;
+  // A cluster rate-limit lease arrived (or could not be had) for the paused request.
+  void on_quota(const limits::RateDecision& decision) override;
+  void on_quota_unavailable() override;
 
   // Called by the UpstreamConnection of the current exchange.
   void on_upstream_readable();  // response bytes are waiting in upstream's input buffer
@@ -162,6 +183,13 @@ class ClientConnection : public core::IoHandler, public core::Timer, public core
   bool read_some();
   bool process();
   bool start_exchange();
+  // After routing: rate limits, then the route's action. False when the connection closes.
+  bool admit(const http::RequestHead& head, size_t head_len, std::string_view path);
+  bool resume_admission();  // a paused request's lease came: parse its head again, go on
+  enum class RateOutcome : uint8_t { kPass, kAnswered, kWait };
+  RateOutcome check_rate_limits(const http::RequestHead& head);
+  std::string_view rate_key(const RatePolicy& p, const http::RequestHead& head, char* buf);
+  void append_rate_headers(std::string& out) const;
   bool forward_request_body();
   bool pump_response();
   void finish_exchange();

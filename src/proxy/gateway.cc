@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include "core/clock.h"
 #include "net/socket.h"
@@ -44,6 +45,30 @@ class DnsRefresh : public core::Timer {
 
  private:
   Gateway& gw_;
+};
+
+// Every second: forgets the idle keys of local rate-limit stores, a bounded amount per store, so
+// that memory follows the active keys rather than every key ever seen.
+class RateLimitSweep : public core::Timer {
+ public:
+  explicit RateLimitSweep(Gateway& gw, core::EventLoop& loop) : gw_(gw), loop_(loop) {}
+  void on_timer() override {
+    std::shared_ptr<const Snapshot> snap = gw_.current();
+    timespec wall{};
+    clock_gettime(CLOCK_REALTIME, &wall);
+    const uint64_t unix_ms =
+        static_cast<uint64_t>(wall.tv_sec) * 1000 + static_cast<uint64_t>(wall.tv_nsec) / 1000000;
+    for (const Route& r : snap->routes) {
+      for (const RatePolicy& p : r.rate_limits) {
+        if (!p.cluster) p.runtime->store.sweep(p.params, unix_ms, 4096);
+      }
+    }
+    loop_.timers().schedule(*this, loop_.now_ms() + 1000);
+  }
+
+ private:
+  Gateway& gw_;
+  core::EventLoop& loop_;
 };
 
 Gateway::Gateway(std::string config_path, core::EventLoop& control_loop)
@@ -349,6 +374,8 @@ bool Gateway::start(std::vector<std::string>* errors) {
   }
   dns_refresh_ = std::make_unique<DnsRefresh>(*this);
   refresh_dns();
+  rate_limit_sweep_ = std::make_unique<RateLimitSweep>(*this, control_loop_);
+  control_loop_.timers().schedule(*rate_limit_sweep_, control_loop_.now_ms() + 1000);
   running_.store(static_cast<int>(workers_.size()));
   for (auto& w : workers_) {
     threads_.emplace_back([this, worker = w.get()] {

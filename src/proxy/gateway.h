@@ -31,6 +31,7 @@ namespace sluice::proxy {
 
 class Worker;
 class DnsRefresh;
+class RateLimitSweep;
 
 struct ReloadOutcome {
   bool ok = false;
@@ -108,6 +109,7 @@ class Gateway {
   std::unique_ptr<net::Resolver> resolver_;
   std::unique_ptr<balance::HealthChecker> health_;
   std::unique_ptr<DnsRefresh> dns_refresh_;
+  std::unique_ptr<RateLimitSweep> rate_limit_sweep_;
   std::atomic<uint64_t> generation_{0};
   std::atomic<uint64_t> reloads_ok_{0};
   std::atomic<uint64_t> reloads_failed_{0};

@@ -67,6 +67,18 @@ std::shared_ptr<limits::CircuitBreaker> RuntimeRegistry::target_breaker(
   return slot.breaker;
 }
 
+std::shared_ptr<RateLimitRuntime> RuntimeRegistry::rate_limit(const std::string& route,
+                                                              const std::string& policy,
+                                                              size_t max_keys) {
+  std::lock_guard<std::mutex> lock(mu_);
+  RateLimitEntry& e = rate_limits_[{route, policy}];
+  if (!e.runtime || e.max_keys != max_keys) {
+    e.max_keys = max_keys;
+    e.runtime = std::make_shared<RateLimitRuntime>(max_keys);
+  }
+  return e.runtime;
+}
+
 size_t RuntimeRegistry::route_slot(const std::string& route_name) {
   std::lock_guard<std::mutex> lock(mu_);
   auto [it, added] = slots_.emplace(route_name, slot_names_.size());
@@ -84,6 +96,7 @@ void RuntimeRegistry::prune() {
   std::erase_if(upstreams_, [](const auto& kv) { return kv.second.use_count() == 1; });
   std::erase_if(targets_, [](const auto& kv) { return kv.second.use_count() == 1; });
   std::erase_if(breakers_, [](const auto& kv) { return kv.second.breaker.use_count() == 1; });
+  std::erase_if(rate_limits_, [](const auto& kv) { return kv.second.runtime.use_count() == 1; });
 }
 
 }  // namespace sluice::proxy

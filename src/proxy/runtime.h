@@ -20,6 +20,7 @@
 #include "balance/target_state.h"
 #include "config/config.h"
 #include "limits/circuit_breaker.h"
+#include "limits/limiter_store.h"
 #include "limits/retry_budget.h"
 #include "observe/access_log.h"
 #include "observe/span_ring.h"
@@ -49,6 +50,18 @@ struct UpstreamRuntime {
   uint32_t budget_min;
 };
 
+// One rate-limit policy's state across reloads: the local store (exact across workers) and the
+// decision counters. Keyed by route and policy name, so a reload that changes the limit keeps
+// the keys' counters.
+struct RateLimitRuntime {
+  explicit RateLimitRuntime(size_t max_keys) : store(max_keys) {}
+  limits::LimiterStore store;  // scope: local
+  std::atomic<uint64_t> allowed{0};
+  std::atomic<uint64_t> denied{0};
+  std::atomic<uint64_t> errors{0};  // cluster: Redis unavailable (on_error applied)
+  size_t max_keys() const { return store.capacity(); }
+};
+
 // Per-worker queues for spans and access-log lines (indexed by worker). The gateway creates them
 // when a config first turns tracing or access logs on and keeps them for the life of the process,
 // so any snapshot may point at them; a snapshot whose config has the feature off does not.
@@ -72,6 +85,9 @@ class RuntimeRegistry {
   // nullptr unless cfg.breaker.enabled && cfg.breaker.per_target.
   std::shared_ptr<limits::CircuitBreaker> target_breaker(const config::UpstreamConfig& cfg,
                                                          const std::string& key);
+  // The runtime of a route's policy; a new one when max_keys changed.
+  std::shared_ptr<RateLimitRuntime> rate_limit(const std::string& route, const std::string& policy,
+                                               size_t max_keys);
   // Metric slot of a route name: stable for the life of the process (0 = no route).
   size_t route_slot(const std::string& route_name);
   // Route names by slot, for rendering metrics.
@@ -91,6 +107,11 @@ class RuntimeRegistry {
     std::shared_ptr<limits::CircuitBreaker> breaker;
   };
   std::map<std::pair<std::string, std::string>, TargetBreaker> breakers_;
+  struct RateLimitEntry {
+    size_t max_keys;
+    std::shared_ptr<RateLimitRuntime> runtime;
+  };
+  std::map<std::pair<std::string, std::string>, RateLimitEntry> rate_limits_;
 };
 
 }  // namespace sluice::proxy

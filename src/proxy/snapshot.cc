@@ -147,6 +147,26 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
     route.max_body_bytes = rc.max_body_bytes.value_or(cfg.limits.max_body_bytes);
     route.retry = rc.retry;
     route.total_timeout_ms = rc.timeout_ms.value_or(0);
+    for (const config::RateLimitConfig& rl : rc.rate_limits) {
+      RatePolicy p;
+      p.name = rl.name;
+      p.key = rl.key;
+      p.key_name = rl.key_name;
+      p.params.algorithm = rl.algorithm == "fixed_window" ? limits::RateAlgorithm::kFixedWindow
+                           : rl.algorithm == "sliding_window"
+                               ? limits::RateAlgorithm::kSlidingWindow
+                               : limits::RateAlgorithm::kTokenBucket;
+      p.params.limit = rl.limit;
+      p.params.period_ms = rl.period_ms;
+      p.params.burst = rl.burst;
+      p.cluster = rl.cluster;
+      p.exact = rl.exact;
+      p.policy_id = rc.name + ":" + rl.name;
+      p.policy_header =
+          std::to_string(rl.limit) + ";w=" + std::to_string((rl.period_ms + 999) / 1000);
+      p.runtime = registry.rate_limit(rc.name, rl.name, rl.cluster ? 1 : rl.max_keys);
+      route.rate_limits.push_back(std::move(p));
+    }
     route.response_timeout_ms =
         rc.retry.per_try_timeout_ms != 0
             ? rc.retry.per_try_timeout_ms
@@ -163,6 +183,12 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
   }
   if (!snap->router && result.errors.empty()) {
     result.errors.push_back(config::ConfigError{cfg.source_file, {}, "routes", "router failed"});
+  }
+  for (const std::string& cidr : cfg.client_ip.trusted_proxies) {
+    std::string why;
+    if (!snap->trusted_proxies.add(cidr, &why)) {
+      result.errors.push_back(config::ConfigError{cfg.source_file, {}, "client_ip", why});
+    }
   }
   ObserveSinks sinks = registry.sinks();
   if (cfg.tracing.enabled) snap->sinks.span_rings = std::move(sinks.span_rings);

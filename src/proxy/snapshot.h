@@ -13,11 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "auth/cidr.h"
 #include "balance/balancer.h"
 #include "balance/target_state.h"
 #include "config/config.h"
 #include "http/parser_limits.h"
 #include "limits/circuit_breaker.h"
+#include "limits/rate_limit.h"
 #include "net/socket.h"
 #include "proxy/runtime.h"
 #include "router/router.h"
@@ -55,6 +57,19 @@ struct Upstream {
   uint32_t max_requests = 0;
 };
 
+// A route's rate-limit policy, compiled.
+struct RatePolicy {
+  std::string name;
+  config::RateLimitConfig::Key key = config::RateLimitConfig::Key::kClientIp;
+  std::string key_name;
+  limits::RateParams params;
+  bool cluster = false;
+  bool exact = false;
+  std::string policy_id;      // cluster: "<route>:<policy>", names the Redis keys
+  std::string policy_header;  // RateLimit-Policy value: "<limit>;w=<seconds>"
+  std::shared_ptr<RateLimitRuntime> runtime;
+};
+
 struct Route {
   std::string name;
   std::string pattern;       // the route's path pattern (http.route of its spans)
@@ -69,6 +84,7 @@ struct Route {
   uint64_t response_timeout_ms = 30000;  // per try
   uint64_t total_timeout_ms = 0;         // all tries together, 0 = none
   config::RetryConfig retry;
+  std::vector<RatePolicy> rate_limits;
 };
 
 struct Snapshot {
@@ -82,6 +98,7 @@ struct Snapshot {
   // Log phase: where this snapshot's requests send spans and access-log lines (empty when the
   // config has the feature off), and the compiled line format.
   ObserveSinks sinks;
+  auth::CidrSet trusted_proxies;  // client_ip.trusted_proxies
   std::optional<observe::AccessLogFormat> access_log_format;
   bool observed() const { return !sinks.span_rings.empty() || !sinks.access_logs.empty(); }
 };

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <random>
 
 #include "balance/target_state.h"
@@ -133,8 +134,63 @@ bool Worker::drained() const {
   return active_exchanges_ == 0;
 }
 
+namespace {
+
+uint64_t unix_offset_ms(uint64_t loop_ms) {
+  timespec wall{};
+  clock_gettime(CLOCK_REALTIME, &wall);
+  const uint64_t unix_ms =
+      static_cast<uint64_t>(wall.tv_sec) * 1000 + static_cast<uint64_t>(wall.tv_nsec) / 1000000;
+  return unix_ms > loop_ms ? unix_ms - loop_ms : 0;
+}
+
+}  // namespace
+
+limits::ClusterQuota& Worker::cluster_quota(const Snapshot& snap, const RatePolicy& policy) {
+  const config::RedisConfig& rc = snap.config.redis;
+  std::string identity = rc.host + "|" + std::to_string(rc.port) + "|" + std::to_string(rc.db) +
+                         "|" + rc.password + "|" + std::to_string(rc.connect_timeout_ms) + "|" +
+                         std::to_string(rc.command_timeout_ms) + "|" + rc.key_prefix;
+  if (!redis_ || identity != redis_identity_) {
+    // Waiting requests of the old connection are answered "unavailable" as it stops.
+    quotas_.clear();
+    redis_backend_.reset();
+    if (redis_) redis_->stop();
+    redis_.reset();
+    net::RedisOptions o;
+    o.host = rc.host;
+    o.port = rc.port;
+    o.password = rc.password;
+    o.db = rc.db;
+    o.connect_timeout_ms = rc.connect_timeout_ms;
+    o.command_timeout_ms = rc.command_timeout_ms;
+    redis_ = std::make_unique<net::RedisClient>(loop_, o);
+    redis_backend_ = std::make_unique<net::RedisQuotaBackend>(*redis_, loop_);
+    redis_->start();
+    redis_identity_ = std::move(identity);
+  }
+  auto it = quotas_.find(policy.policy_id);
+  if (it == quotas_.end()) {
+    limits::ClusterQuotaOptions o;
+    o.prefix = rc.key_prefix;
+    o.policy_id = policy.policy_id;
+    o.exact = policy.exact;
+    it = quotas_
+             .emplace(policy.policy_id, std::make_unique<limits::ClusterQuota>(*redis_backend_, o))
+             .first;
+  }
+  return *it->second;
+}
+
 void Worker::LagProbe::on_timer() {
   const uint64_t now_us = worker_.loop_.clock().now_us();
+  worker_.unix_offset_ms_ = unix_offset_ms(worker_.loop_.now_ms());
+  worker_.metrics_.redis_connected.store(worker_.redis_ && worker_.redis_->connected() ? 1 : 0,
+                                         std::memory_order_relaxed);
+  if (worker_.loop_.now_ms() >= worker_.next_quota_sweep_ms_) {
+    worker_.next_quota_sweep_ms_ = worker_.loop_.now_ms() + 1000;
+    for (auto& [id, quota] : worker_.quotas_) quota->sweep(worker_.loop_.now_ms());
+  }
   const uint64_t due_us = expires_ms() * 1000;
   const uint64_t lag = now_us > due_us ? now_us - due_us : 0;
   worker_.metrics_.loop_lag_us.store(lag, std::memory_order_relaxed);
@@ -145,6 +201,7 @@ void Worker::LagProbe::on_timer() {
 }
 
 void Worker::run() {
+  unix_offset_ms_ = unix_offset_ms(loop_.now_ms());
   loop_.timers().schedule(lag_probe_, loop_.now_ms() + 100);
   on_turn();
   while (!stop_) loop_.run_once(draining_ ? 50 : 1000);

@@ -16,6 +16,9 @@
 #include "core/event_loop.h"
 #include "http/request_parser.h"
 #include "http/response_parser.h"
+#include "limits/cluster_quota.h"
+#include "net/redis_client.h"
+#include "net/redis_quota_backend.h"
 #include "observe/metrics.h"
 #include "observe/span.h"
 #include "observe/trace_context.h"
@@ -98,6 +101,11 @@ class Worker {
   void exchange_finished() { --active_exchanges_; }
   void client_closed(ClientConnection* conn);
   void make_request_id(char out[32]);
+  // Unix time in ms for this loop turn (rate-limit windows are aligned to the epoch).
+  uint64_t unix_ms() const { return loop_.now_ms() + unix_offset_ms_; }
+  // The worker's lease of a cluster-scope policy (its Redis connection is made on first use and
+  // remade when the snapshot's redis section changes).
+  limits::ClusterQuota& cluster_quota(const Snapshot& snap, const RatePolicy& policy);
   // Log phase scratch: trace ids, the span being filled, the access-log line being formatted.
   observe::IdGenerator& ids() { return ids_; }
   observe::Span& span_scratch() { return span_; }
@@ -162,6 +170,14 @@ class Worker {
   std::string path_scratch_;
   std::string head_scratch_;
   uint64_t rng_[2] = {};
+  uint64_t unix_offset_ms_ = 0;
+  // Cluster rate limits (declared in this order so that quotas go before their backend and
+  // client).
+  std::string redis_identity_;
+  std::unique_ptr<net::RedisClient> redis_;
+  std::unique_ptr<net::RedisQuotaBackend> redis_backend_;
+  std::unordered_map<std::string, std::unique_ptr<limits::ClusterQuota>> quotas_;
+  uint64_t next_quota_sweep_ms_ = 0;
   observe::IdGenerator ids_;
   observe::Span span_;
   std::string log_line_;

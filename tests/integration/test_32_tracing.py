@@ -35,7 +35,7 @@ def traced(be, rx, sample_ratio="1", extra=""):
             match: {{path: "/retried"}}
             upstream: flaky
             retry: {{attempts: 2, on: [connect_failure], backoff: 1ms}}
-    """)
+    """, workers=1)
 
 
 def header(echo, name):
@@ -130,7 +130,7 @@ def test_a_client_span_per_try(backend, sluice, otlp_receiver):
     be = backend()
     rx = otlp_receiver()
     gw = sluice(traced(be, rx))
-    # Round robin starts at the dead target for one of two requests; send two.
+    # One worker: round robin starts at the dead target for one of two requests; send two.
     ids = set()
     for _ in range(2):
         r = request(gw.port, "GET", "/retried")
