@@ -21,6 +21,8 @@
 #include <string_view>
 #include <unordered_map>
 
+struct evp_md_st;  // EVP_MD, without pulling <openssl/evp.h> into every includer
+
 namespace sluice::auth {
 
 using Sha256Digest = std::array<uint8_t, 32>;
@@ -40,6 +42,8 @@ std::string generate_api_key();
 
 // One-shot SHA-256 (EVP). Shared with the HMAC-signature code.
 Sha256Digest sha256(std::string_view data);
+// The SHA-256 implementation, fetched from the default provider once per process.
+const evp_md_st* sha256_md();
 
 // Digest -> consumer name. Built once per config snapshot, then read-only (safe to share
 // between workers without locks).

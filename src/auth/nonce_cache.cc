@@ -6,7 +6,10 @@
 namespace sluice::auth {
 
 NonceCache::NonceCache(size_t max_entries)
-    : per_shard_(std::max<size_t>(1, max_entries / kShards)) {}
+    : per_shard_(std::max<size_t>(1, max_entries / kShards)) {
+  // Most rehashing happens before traffic; bounded so a huge max_entries costs no memory up front.
+  for (Shard& s : shards_) s.expiry_by_key.reserve(std::min<size_t>(per_shard_, 1024));
+}
 
 void NonceCache::expire(Shard& s, uint64_t now_s) {
   while (!s.fifo.empty() && s.fifo.front().first <= now_s) {
