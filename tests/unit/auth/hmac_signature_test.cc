@@ -93,6 +93,20 @@ TEST(Signature, KnownVector) {
   EXPECT_TRUE(verify_signature("Jefe", "what do ya want for nothing?", sig));
 }
 
+// The test vector of docs/hmac-signatures.md.
+TEST(Signature, DocumentedVector) {
+  BodyDigest d;
+  d.update(R"({"amount": 100})");
+  const std::string hex = d.hex();
+  EXPECT_EQ(hex, "d966b277e8317db59b077107cbb42d727f5f344e6dcd131f511c16bee9f6837c");
+  const std::string c =
+      canonical_string("PUT", "/v1/pay%2Fments", "b=2&a=1",
+                       {{"host", "api.example.com"}, {"content-type", "application/json"}},
+                       "1700000000", "q3V8dXJ0c2VjcmV0", hex);
+  EXPECT_EQ(sign_canonical("s3cr3t", c), "8KR3Pw5GuhJaNW4vFa5crooy4xlY6DiwTymBXdD9aUM=");
+  EXPECT_TRUE(verify_signature("s3cr3t", c, "8KR3Pw5GuhJaNW4vFa5crooy4xlY6DiwTymBXdD9aUM="));
+}
+
 TEST(Signature, VerifyRejectsAnyChange) {
   const std::string c =
       canonical_string("GET", "/a", "", {{"host", "h"}}, "100", "nonce-1", kEmptyBodySha256);
