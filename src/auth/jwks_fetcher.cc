@@ -209,9 +209,6 @@ void JwksFetcher::start_fetch() {
       "Connection: close\r\n\r\n");
   written_ = 0;
   in_.clear();
-  parser_.reset();
-  head_.clear();
-  head_done_ = false;
   loop_.timers().schedule(deadline_timer_,
                           loop_.now_ms() + std::max<uint64_t>(options_.timeout_ms, 1));
   int err = 0;
@@ -293,28 +290,28 @@ void JwksFetcher::read_response() {
 }
 
 bool JwksFetcher::try_complete(bool eof) {
-  if (!head_done_) {
-    while (true) {
-      http::ParseStatus st = parser_.parse(in_, http::Method::kGet, head_);
-      if (st == http::ParseStatus::kError) {
-        std::string why = std::string("bad response: ") + head_.error_reason;
-        close_connection();
-        fail(why);
-        return true;
-      }
-      if (st == http::ParseStatus::kIncomplete) return false;
-      if (head_.status >= 100 && head_.status < 200) {
-        in_.erase(0, parser_.head_length());  // interim response: the final one follows
-        parser_.reset();
-        head_.clear();
-        continue;
-      }
-      head_done_ = true;
-      break;
+  // The head is parsed again from the start on every call: its views point into in_, which
+  // moves when it grows, and a head is small.
+  std::string_view all(in_);
+  size_t off = 0;
+  while (true) {
+    parser_.reset();
+    head_.clear();
+    http::ParseStatus st = parser_.parse(all.substr(off), http::Method::kGet, head_);
+    if (st == http::ParseStatus::kError) {
+      std::string why = std::string("bad response: ") + head_.error_reason;
+      close_connection();
+      fail(why);
+      return true;
     }
+    if (st == http::ParseStatus::kIncomplete) return false;
+    if (head_.status >= 100 && head_.status < 200) {
+      off += parser_.head_length();  // interim response: the final one follows
+      continue;
+    }
+    break;
   }
-  // The head's views point into in_, which must not change from here on.
-  std::string_view body_bytes = std::string_view(in_).substr(parser_.head_length());
+  std::string_view body_bytes = all.substr(off + parser_.head_length());
   std::string decoded;
   std::string_view body;
   switch (head_.body) {

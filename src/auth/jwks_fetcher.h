@@ -124,7 +124,6 @@ class JwksFetcher {
   std::string in_;
   http::ResponseParser parser_;
   http::ResponseHead head_;
-  bool head_done_ = false;
 
   bool started_ = false;
   uint64_t next_fetch_ms_ = 0;

@@ -26,29 +26,44 @@ enum class Family : uint8_t { kHmac, kRsa, kRsaPss, kEcdsa, kEdDSA };
 struct AlgInfo {
   std::string_view name;
   Family family;
-  const EVP_MD* (*md)();
-  Curve curve;       // ECDSA: the curve the key must be on
-  size_t coord_len;  // ECDSA: bytes of r and of s in the JOSE signature
+  const EVP_MD* (*md)();  // the digest, fetched once
+  Curve curve;            // ECDSA: the curve the key must be on
+  size_t coord_len;       // ECDSA: bytes of r and of s in the JOSE signature
 };
 
+// EVP_sha256() and friends make OpenSSL 3 look the implementation up again on every
+// EVP_DigestVerifyInit (a locked provider-store search); a digest fetched once skips that.
+// Fetched digests are kept for the life of the process.
+const EVP_MD* sha256() {
+  static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+const EVP_MD* sha384() {
+  static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA384", nullptr);
+  return md;
+}
+const EVP_MD* sha512() {
+  static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA512", nullptr);
+  return md;
+}
 const EVP_MD* no_md() {
   return nullptr;
 }
 
 constexpr AlgInfo kAlgs[] = {
-    {"RS256", Family::kRsa, EVP_sha256, Curve::kNone, 0},
-    {"RS384", Family::kRsa, EVP_sha384, Curve::kNone, 0},
-    {"RS512", Family::kRsa, EVP_sha512, Curve::kNone, 0},
-    {"PS256", Family::kRsaPss, EVP_sha256, Curve::kNone, 0},
-    {"PS384", Family::kRsaPss, EVP_sha384, Curve::kNone, 0},
-    {"PS512", Family::kRsaPss, EVP_sha512, Curve::kNone, 0},
-    {"ES256", Family::kEcdsa, EVP_sha256, Curve::kP256, 32},
-    {"ES384", Family::kEcdsa, EVP_sha384, Curve::kP384, 48},
-    {"ES512", Family::kEcdsa, EVP_sha512, Curve::kP521, 66},
+    {"RS256", Family::kRsa, sha256, Curve::kNone, 0},
+    {"RS384", Family::kRsa, sha384, Curve::kNone, 0},
+    {"RS512", Family::kRsa, sha512, Curve::kNone, 0},
+    {"PS256", Family::kRsaPss, sha256, Curve::kNone, 0},
+    {"PS384", Family::kRsaPss, sha384, Curve::kNone, 0},
+    {"PS512", Family::kRsaPss, sha512, Curve::kNone, 0},
+    {"ES256", Family::kEcdsa, sha256, Curve::kP256, 32},
+    {"ES384", Family::kEcdsa, sha384, Curve::kP384, 48},
+    {"ES512", Family::kEcdsa, sha512, Curve::kP521, 66},
     {"EdDSA", Family::kEdDSA, no_md, Curve::kEd25519, 0},
-    {"HS256", Family::kHmac, EVP_sha256, Curve::kNone, 0},
-    {"HS384", Family::kHmac, EVP_sha384, Curve::kNone, 0},
-    {"HS512", Family::kHmac, EVP_sha512, Curve::kNone, 0},
+    {"HS256", Family::kHmac, sha256, Curve::kNone, 0},
+    {"HS384", Family::kHmac, sha384, Curve::kNone, 0},
+    {"HS512", Family::kHmac, sha512, Curve::kNone, 0},
 };
 
 // Beyond 2^53 a JSON number is no longer an exact integer; no real token needs such times.
@@ -459,7 +474,7 @@ size_t JwtCache::DigestHash::operator()(const Digest& d) const {
 JwtCache::Digest JwtCache::digest_of(std::string_view token) {
   Digest d{};
   unsigned int len = 0;
-  EVP_Digest(token.data(), token.size(), d.bytes, &len, EVP_sha256(), nullptr);
+  EVP_Digest(token.data(), token.size(), d.bytes, &len, sha256(), nullptr);
   return d;
 }
 

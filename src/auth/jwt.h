@@ -69,7 +69,7 @@ struct JwtClaims {
   uint64_t nbf = 0;
   uint64_t iat = 0;
   std::vector<std::string> roles;
-  // Every top-level claim whose value is a string, in token order.
+  // Every top-level claim whose value is a string, sorted by name.
   std::vector<std::pair<std::string, std::string>> strings;
 };
 
