@@ -354,6 +354,27 @@ std::string AdminServer::metrics_text() {
       sample(out, "sluice_redis_connected", "worker=\"" + std::to_string(w) + "\"",
              static_cast<uint64_t>(gateway_.worker_metrics(w).redis_connected.load()));
     }
+    struct RedisCounter {
+      const char* name;
+      const char* help;
+      std::atomic<uint64_t> observe::WorkerMetrics::*field;
+    };
+    const RedisCounter redis_counters[] = {
+        {"sluice_redis_commands_total", "Commands sent to Redis.",
+         &observe::WorkerMetrics::redis_commands},
+        {"sluice_redis_errors_total", "Redis error replies and commands lost with a connection.",
+         &observe::WorkerMetrics::redis_errors},
+        {"sluice_redis_timeouts_total", "Redis commands that ran past command_timeout.",
+         &observe::WorkerMetrics::redis_timeouts},
+        {"sluice_redis_reconnects_total", "Connections to Redis made again after a loss.",
+         &observe::WorkerMetrics::redis_reconnects},
+    };
+    for (const RedisCounter& c : redis_counters) {
+      uint64_t v = 0;
+      for (size_t w = 0; w < workers; ++w) v += (gateway_.worker_metrics(w).*c.field).load();
+      header(out, c.name, "counter", c.help);
+      sample(out, c.name, "", v);
+    }
   }
 
   // Tracing export and the access log (only once enabled).

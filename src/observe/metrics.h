@@ -58,6 +58,10 @@ class WorkerMetrics {
   std::atomic<uint64_t> loop_lag_us{0};      // last measured lateness of a 100 ms timer
   std::atomic<uint64_t> loop_lag_max_us{0};  // largest since start
   std::atomic<int> redis_connected{0};       // this worker's Redis connection is up
+  std::atomic<uint64_t> redis_commands{0};   // copies of its RedisClient counters
+  std::atomic<uint64_t> redis_errors{0};
+  std::atomic<uint64_t> redis_timeouts{0};
+  std::atomic<uint64_t> redis_reconnects{0};
 
   // Requests refused before an exchange began (unparsable head, header timeout): they have no
   // route or method, so they are counted by status alone.

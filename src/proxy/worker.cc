@@ -107,6 +107,9 @@ void Worker::on_turn() {
     // a Maglev table is built only for upstreams that get traffic.
     balancing_.clear();
     balancing_.resize(snapshot_->upstreams.size());
+    // Connect now rather than on the first limited request, which would otherwise find no
+    // connection yet and fall back to on_error.
+    if (snapshot_->config.redis.enabled) ensure_redis(*snapshot_);
   }
   if (!draining_ && gateway_.draining()) begin_drain();
   if (draining_) {
@@ -146,16 +149,26 @@ uint64_t unix_offset_ms(uint64_t loop_ms) {
 
 }  // namespace
 
-limits::ClusterQuota& Worker::cluster_quota(const Snapshot& snap, const RatePolicy& policy) {
+void Worker::ensure_redis(const Snapshot& snap) {
+  if (redis_ && snap.generation == redis_generation_) return;  // checked for this snapshot
+  redis_generation_ = snap.generation;
   const config::RedisConfig& rc = snap.config.redis;
   std::string identity = rc.host + "|" + std::to_string(rc.port) + "|" + std::to_string(rc.db) +
                          "|" + rc.password + "|" + std::to_string(rc.connect_timeout_ms) + "|" +
                          std::to_string(rc.command_timeout_ms) + "|" + rc.key_prefix;
   if (!redis_ || identity != redis_identity_) {
-    // Waiting requests of the old connection are answered "unavailable" as it stops.
+    // Stopping first answers the waiting requests ("unavailable"; they resume on their own
+    // loop turn), so no quota is destroyed with waiters linked.
+    if (redis_) {
+      redis_->stop();
+      const net::RedisStats& rs = redis_->stats();
+      redis_base_.commands += rs.commands;
+      redis_base_.errors += rs.errors;
+      redis_base_.timeouts += rs.timeouts;
+      redis_base_.reconnects += rs.reconnects;
+    }
     quotas_.clear();
     redis_backend_.reset();
-    if (redis_) redis_->stop();
     redis_.reset();
     net::RedisOptions o;
     o.host = rc.host;
@@ -169,6 +182,11 @@ limits::ClusterQuota& Worker::cluster_quota(const Snapshot& snap, const RatePoli
     redis_->start();
     redis_identity_ = std::move(identity);
   }
+}
+
+limits::ClusterQuota& Worker::cluster_quota(const Snapshot& snap, const RatePolicy& policy) {
+  ensure_redis(snap);
+  const config::RedisConfig& rc = snap.config.redis;
   auto it = quotas_.find(policy.policy_id);
   if (it == quotas_.end()) {
     limits::ClusterQuotaOptions o;
@@ -185,8 +203,17 @@ limits::ClusterQuota& Worker::cluster_quota(const Snapshot& snap, const RatePoli
 void Worker::LagProbe::on_timer() {
   const uint64_t now_us = worker_.loop_.clock().now_us();
   worker_.unix_offset_ms_ = unix_offset_ms(worker_.loop_.now_ms());
-  worker_.metrics_.redis_connected.store(worker_.redis_ && worker_.redis_->connected() ? 1 : 0,
-                                         std::memory_order_relaxed);
+  if (worker_.redis_) {
+    observe::WorkerMetrics& m = worker_.metrics_;
+    const net::RedisStats& rs = worker_.redis_->stats();
+    m.redis_connected.store(worker_.redis_->connected() ? 1 : 0, std::memory_order_relaxed);
+    // Cumulative over the worker's clients (a redis config change makes a new one).
+    m.redis_commands.store(worker_.redis_base_.commands + rs.commands, std::memory_order_relaxed);
+    m.redis_errors.store(worker_.redis_base_.errors + rs.errors, std::memory_order_relaxed);
+    m.redis_timeouts.store(worker_.redis_base_.timeouts + rs.timeouts, std::memory_order_relaxed);
+    m.redis_reconnects.store(worker_.redis_base_.reconnects + rs.reconnects,
+                             std::memory_order_relaxed);
+  }
   if (worker_.loop_.now_ms() >= worker_.next_quota_sweep_ms_) {
     worker_.next_quota_sweep_ms_ = worker_.loop_.now_ms() + 1000;
     for (auto& [id, quota] : worker_.quotas_) quota->sweep(worker_.loop_.now_ms());

@@ -106,6 +106,7 @@ class Worker {
   // The worker's lease of a cluster-scope policy (its Redis connection is made on first use and
   // remade when the snapshot's redis section changes).
   limits::ClusterQuota& cluster_quota(const Snapshot& snap, const RatePolicy& policy);
+  void ensure_redis(const Snapshot& snap);
   // Log phase scratch: trace ids, the span being filled, the access-log line being formatted.
   observe::IdGenerator& ids() { return ids_; }
   observe::Span& span_scratch() { return span_; }
@@ -174,6 +175,8 @@ class Worker {
   // Cluster rate limits (declared in this order so that quotas go before their backend and
   // client).
   std::string redis_identity_;
+  uint64_t redis_generation_ = 0;  // snapshot generation ensure_redis() last looked at
+  net::RedisStats redis_base_;     // counters of the clients replaced before redis_
   std::unique_ptr<net::RedisClient> redis_;
   std::unique_ptr<net::RedisQuotaBackend> redis_backend_;
   std::unordered_map<std::string, std::unique_ptr<limits::ClusterQuota>> quotas_;
