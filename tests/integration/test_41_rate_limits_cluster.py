@@ -48,8 +48,9 @@ def all_connected(gw):
 def settle(*gws):
     """Gives each instance's Redis clients time to connect (in the background after start):
     with on_error allow, a request decided before that would be admitted without a lease.
-    Waits for every worker's sluice_redis_connected to be 1 (at most 5 s), then 0.5 s more."""
-    deadline = time.monotonic() + 5
+    Waits for every worker's sluice_redis_connected to be 1 (at most 2 s in all: a worker
+    that connects only on its first request never gets there), then 0.5 s more."""
+    deadline = time.monotonic() + 2
     for g in gws:
         while not all_connected(g) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -126,9 +127,11 @@ def test_exact_mode_admits_exactly_the_limit_across_two_instances(backend, sluic
     settle(*gws)
     wait_window_room(60, latest=40)
     b = Burst([g.port for g in gws], 150, 3, {"x-api-key": unique()}).run()
-    print(f"\nexact mode, 2 instances: admitted {b.count(200)} of 50, statuses {b.statuses}")
+    per = [decisions(g) for g in gws]
+    print(f"\nexact mode, 2 instances: admitted {b.count(200)} of 50, statuses {b.statuses}, "
+          f"decisions per instance {per}")
     assert not b.errors, b.errors[:10]
-    assert b.statuses == {200: 50, 429: 100}, b.statuses
+    assert b.statuses == {200: 50, 429: 100}, f"{b.statuses}; decisions per instance {per}"
 
 
 def test_password_db_and_key_prefix(backend, sluice, redis_server):
@@ -141,8 +144,9 @@ def test_password_db_and_key_prefix(backend, sluice, redis_server):
     key = unique()
     with Client(gw.port) as c:
         got = [c.request("GET", "/api/x", headers={"x-api-key": key}).status for _ in range(12)]
-    # a lease may stay unused in the other worker, never more than the limit passes
-    assert got[0] == 200 and 429 in got and 4 <= got.count(200) <= 5, got
+    # one connection, one worker: its leases are used up, and never more than the limit passes
+    assert got[0] == 200 and 429 in got and 4 <= got.count(200) <= 5, \
+        f"{got}; decisions {decisions(gw)}"
     in_db2 = redis_keys(redis, db=2)
     assert any(key.encode() in k for k in in_db2), f"no key for {key} in db 2: {in_db2}"
     assert redis_keys(redis, db=0) == [], "keys written to db 0 instead of db 2"
@@ -293,20 +297,22 @@ def test_metrics_count_store_errors_and_connection_state(backend, sluice, redis_
     settle(gw)
     for _ in range(5):
         assert request(gw.port, "GET", "/api/x", headers={"x-api-key": unique()}).status == 200
-    wait_for(lambda: all_connected(gw), 5.0, what="sluice_redis_connected 1 on every worker")
+    wait_for(lambda: (connected(gw) or 0) >= 1, 5.0, what="sluice_redis_connected >= 1")
     before = decisions(gw)
-    assert before["allowed"] == 5 and before["denied"] == 0, before
 
     redis.stop()
     for _ in range(10):  # fresh keys: no lease to spend, every request asks the store
         assert request(gw.port, "GET", "/api/x", headers={"x-api-key": unique()}).status == 200
     wait_for(lambda: connected(gw) == 0, 5.0, what="sluice_redis_connected == 0")
     down = decisions(gw)
-    print(f"\ndecisions with Redis up: {before}; after 10 requests with Redis down: {down}; "
-          f"sluice_redis_connected {connected(gw)}")
+    print(f"\ndecisions after 5 requests with Redis up: {before}; after 10 more with Redis "
+          f"down: {down}; sluice_redis_connected {connected(gw)}")
     assert down["error"] - before["error"] == 10, (before, down)
     assert down["denied"] == before["denied"], (before, down)
 
     redis.start()
+    # every worker reconnects by itself (back-off <= 5 s), without traffic to prompt it
     wait_for(lambda: all_connected(gw), 10.0, interval=0.1,
              what="sluice_redis_connected 1 on every worker after Redis came back")
+    assert (before["allowed"], before["denied"], before["error"]) == (5, 0, 0), \
+        f"with Redis up, 5 requests should be 5 allowed decisions: {before}"
