@@ -28,7 +28,9 @@
 #
 # --sluice-config FILE benchmarks an extra sluice config (repeatable). In FILE, @LISTEN_PORT@,
 # @ADMIN_PORT@ and @BACKEND_PORT@ are replaced by the ports of this run; its first listener is
-# the address under test, and its routes must send BENCH_PATH to @BACKEND_PORT@.
+# the address under test, and its routes must send BENCH_PATH to @BACKEND_PORT@. When a config
+# names @REDIS_PORT@, a redis-server (pinned with the backend) is started for the run on that
+# port (cluster rate limits).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -307,6 +309,19 @@ BACKEND_PID=$(start_bg "$TMP/backend/stdout.log" "$BACKEND_CPU" \
 wait_ready "http://127.0.0.1:$BACKEND_PORT$BENCH_PATH" "$BACKEND_PID" 10 ||
   { cat "$TMP/backend/error.log" "$TMP/backend/stdout.log" >&2 || true; die "backend nginx did not start"; }
 
+REDIS_PORT=""
+if ((${#EXTRA_CONFIGS[@]})) && grep -q '@REDIS_PORT@' "${EXTRA_CONFIGS[@]}"; then
+  command -v redis-server >/dev/null || die "a config names @REDIS_PORT@ but redis-server is missing"
+  REDIS_PORT=$(free_port)
+  start_bg "$TMP/redis.log" "$BACKEND_CPU" \
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >/dev/null
+  for _ in $(seq 50); do
+    [[ -n $(ss -Htln "( sport = :$REDIS_PORT )") ]] && break
+    sleep 0.1
+  done
+  [[ -n $(ss -Htln "( sport = :$REDIS_PORT )") ]] || die "redis-server did not start"
+fi
+
 echo "## reverse-proxy comparison: $(date -u '+%Y-%m-%d %H:%M UTC')"
 note "machine: $(nproc) CPUs ($CPU_MODEL), Linux $(uname -r), load average $LOADAVG"
 note "pinning: proxy on CPU $PROXY_CPU, backend nginx on CPU $BACKEND_CPU, wrk on CPU(s) $LOAD_CPUS"
@@ -360,7 +375,8 @@ for run in "${RUNS[@]}"; do
     haproxy) cfg=$dir/haproxy.cfg ;;
     *)       cfg=$dir/sluice.yaml ;;
   esac
-  render "$src" "$cfg" DIR="$dir" LISTEN_PORT="$port" ADMIN_PORT="$admin" BACKEND_PORT="$BACKEND_PORT"
+  render "$src" "$cfg" DIR="$dir" LISTEN_PORT="$port" ADMIN_PORT="$admin" BACKEND_PORT="$BACKEND_PORT" \
+    REDIS_PORT="$REDIS_PORT"
   if [[ $kind == sluice ]]; then
     # Non-matching routes go before the catch-all, so the router holds ROUTES routes in all.
     seq 1 $((ROUTES - 1)) | awk '{printf "  - {name: svc%d, match: {path: \"/api/v1/svc%d/items/{id}\"}, upstream: backend}\n", $1, $1}' >"$dir/extra-routes.yaml"
