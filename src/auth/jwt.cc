@@ -1,10 +1,11 @@
 #include "auth/jwt.h"
 
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rsa.h>
 
 #include <algorithm>
@@ -169,17 +170,33 @@ bool ecdsa_raw_to_der(std::string_view raw, size_t coord_len, std::string* der) 
   return ok;
 }
 
+// HMAC() would fetch the MAC and the digest by name on every call; the MAC is fetched once.
+bool hmac(const AlgInfo& alg, const std::string& secret, std::string_view input, unsigned char* out,
+          size_t* out_len) {
+  static EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (mac == nullptr) return false;
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
+  if (ctx == nullptr) return false;
+  OSSL_PARAM params[2];
+  params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                               const_cast<char*>(EVP_MD_get0_name(alg.md())), 0);
+  params[1] = OSSL_PARAM_construct_end();
+  bool ok = EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(secret.data()), secret.size(),
+                         params) == 1 &&
+            EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(input.data()),
+                           input.size()) == 1 &&
+            EVP_MAC_final(ctx, out, out_len, EVP_MAX_MD_SIZE) == 1;
+  EVP_MAC_CTX_free(ctx);
+  return ok;
+}
+
 bool verify_signature(const Jwk& key, const AlgInfo& alg, std::string_view input,
                       std::string_view sig) {
   const auto* data = reinterpret_cast<const unsigned char*>(input.data());
   if (alg.family == Family::kHmac) {
     unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    const std::string& secret = key.secret();
-    if (HMAC(alg.md(), secret.data(), static_cast<int>(secret.size()), data, input.size(), mac,
-             &mac_len) == nullptr) {
-      return false;
-    }
+    size_t mac_len = 0;
+    if (!hmac(alg, key.secret(), input, mac, &mac_len)) return false;
     // The length is public (it follows from alg); the bytes are compared in constant time.
     return sig.size() == mac_len && CRYPTO_memcmp(mac, sig.data(), mac_len) == 0;
   }
@@ -362,6 +379,29 @@ std::string_view jwt_error_name(JwtError e) {
       return "too_large";
   }
   return "unknown";
+}
+
+bool jwt_algorithm_supported(std::string_view alg) {
+  return find_alg(alg) != nullptr;
+}
+
+bool validate_jwt_policy(const JwtPolicy& policy, std::string* error) {
+  for (const std::string& a : policy.algorithms) {
+    if (iequals(a, "none")) {
+      *error = "the algorithm \"none\" (unsigned tokens) cannot be allowed";
+      return false;
+    }
+    if (!jwt_algorithm_supported(a)) {
+      *error = "unsupported JWT algorithm \"" + a +
+               "\" (supported: HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512, EdDSA)";
+      return false;
+    }
+  }
+  if (policy.max_token_bytes == 0) {
+    *error = "max_token_bytes must be positive";
+    return false;
+  }
+  return true;
 }
 
 std::optional<std::string> JwtResult::claim_string(std::string_view name) const {

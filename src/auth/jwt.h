@@ -59,6 +59,12 @@ enum class JwtError : uint8_t {
 
 std::string_view jwt_error_name(JwtError e);
 
+// True for the "alg" values verify_jwt implements (HS/RS/PS 256/384/512, ES256/384/512, EdDSA).
+bool jwt_algorithm_supported(std::string_view alg);
+// For config validation: every listed algorithm is supported (so "none" is refused), and the
+// limits are usable. False with *error saying what is wrong.
+bool validate_jwt_policy(const JwtPolicy& policy, std::string* error);
+
 // What a verified token says, copied out of it (so it outlives the token's buffer and can be
 // cached). Times are Unix seconds, 0 when absent.
 struct JwtClaims {

@@ -386,6 +386,21 @@ TEST(Jwt, ReasonsNeverCarrySecrets) {
   EXPECT_TRUE(r.claims.sub.empty());  // no claims from a token that failed
 }
 
+TEST(Jwt, PolicyValidation) {
+  JwtPolicy p;
+  std::string err;
+  EXPECT_TRUE(validate_jwt_policy(p, &err));
+  p.algorithms = {"RS256", "EdDSA", "HS512"};
+  EXPECT_TRUE(validate_jwt_policy(p, &err));
+  p.algorithms = {"RS256", "None"};
+  EXPECT_FALSE(validate_jwt_policy(p, &err));
+  EXPECT_NE(err.find("none"), std::string::npos);
+  p.algorithms = {"rs256"};
+  EXPECT_FALSE(validate_jwt_policy(p, &err));
+  EXPECT_TRUE(jwt_algorithm_supported("PS512"));
+  EXPECT_FALSE(jwt_algorithm_supported("ES256K"));
+}
+
 TEST(JwtCache, HitMissAndInvalidation) {
   KeySet ks = all_keys();
   JwtCache cache(4, 300);
@@ -442,9 +457,9 @@ TEST(JwtCache, EvictsLeastRecentlyUsed) {
 
 // Tokens from an independent signer (PyJWT through scripts/jwt_sign.py) verify here.
 TEST(Jwt, TokensFromPyJwtVerify) {
-  // The python3 on PATH may be a pyenv or venv one without Debian's python3-jwt.
+  // Debian's python3 first: the one on PATH may be a pyenv or venv one without python3-jwt.
   std::string python;
-  for (const char* p : {"python3", "/usr/bin/python3"}) {
+  for (const char* p : {"/usr/bin/python3", "python3"}) {
     std::string probe = std::string(p) + " -c 'import jwt, cryptography' >/dev/null 2>&1";
     if (std::system(probe.c_str()) == 0) {
       python = p;
