@@ -687,13 +687,11 @@ void AccessLogWriter::write_batch() {
   while (begin < spans_.size()) {
     size_t end = begin;
     size_t count = 0;
-    size_t bytes = 0;
     uint64_t lines = 0;
     for (; end < spans_.size() && count + 2 <= kMaxIov; ++end) {
       for (std::string_view s : {spans_[end].first, spans_[end].second}) {
         if (s.empty()) continue;
         iov[count++] = iovec{const_cast<char*>(s.data()), s.size()};
-        bytes += s.size();
         lines += static_cast<uint64_t>(std::count(s.begin(), s.end(), '\n'));
       }
     }
