@@ -6,10 +6,16 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+namespace sluice::net {
+class TlsServerContext;
+class TlsClientContext;
+}  // namespace sluice::net
 
 namespace sluice::config {
 
@@ -26,8 +32,29 @@ struct Address {
   std::string text;  // as written
 };
 
+// A listener's TLS termination (docs/configuration.md, "TLS"). The contexts are built when the
+// config loads, so a snapshot carries certificates that were readable and valid at that moment.
+struct TlsCertificateConfig {
+  std::string cert;  // PEM chain, leaf first
+  std::string key;
+  std::vector<std::string> server_names;  // empty: the certificate's own names
+};
+
+struct ListenerTlsConfig {
+  bool enabled = false;  // the tls: section is present
+  std::vector<TlsCertificateConfig> certificates;
+  std::string min_version = "1.2";  // "1.2" | "1.3"
+  std::string ciphers;              // TLS 1.2, OpenSSL syntax; empty: OpenSSL's default
+  std::string ciphersuites;         // TLS 1.3
+  std::vector<std::string> alpn = {"http/1.1"};
+  std::string client_ca;  // non-empty: ask for a client certificate (mTLS)
+  bool require_client_cert = true;
+  std::shared_ptr<const net::TlsServerContext> context;  // set when enabled and valid
+};
+
 struct ListenerConfig {
   Address address;
+  ListenerTlsConfig tls;
   Mark mark;
 };
 
@@ -93,8 +120,19 @@ struct StickyConfig {
   uint64_t max_age_s = 0;  // 0 = session cookie
 };
 
+// TLS to an upstream's targets: verified against ca_file (or the system's CAs), SNI and the
+// verified name are server_name or the target's host.
+struct UpstreamTlsConfig {
+  bool enabled = false;
+  std::string ca_file;
+  std::string server_name;
+  bool verify = true;
+  std::shared_ptr<const net::TlsClientContext> context;
+};
+
 struct UpstreamConfig {
   std::string name;
+  UpstreamTlsConfig tls;
   std::vector<TargetConfig> targets;
   std::string balancer = "round_robin";  // round_robin | weighted_round_robin |
                                          // least_connections | p2c | consistent_hash | random
@@ -136,6 +174,107 @@ struct RetryConfig {
   uint64_t backoff_max_ms = 250;
 };
 
+// --- Edge security (issue 5) ----------------------------------------------------------------
+
+// A named identity that API keys and HMAC signatures authenticate; RBAC and rate limits use it.
+struct ConsumerConfig {
+  std::string name;
+  std::vector<std::string> api_key_hashes;  // "sha256:<64 hex>" (sluice hash-key prints them)
+  struct HmacKey {
+    std::string key_id;
+    std::string secret;  // the shared secret (inline, or read from secret_file at load)
+  };
+  std::vector<HmacKey> hmac_keys;
+  std::vector<std::string> roles;
+  Mark mark;
+};
+
+// Where a token is looked for, in order.
+struct TokenSource {
+  enum class Kind : uint8_t { kBearer, kHeader, kCookie, kQuery };
+  Kind kind = Kind::kBearer;  // kBearer: "Authorization: Bearer <token>"
+  std::string name;           // header (lower-cased), cookie or query parameter name
+};
+
+// A JWT issuer: how its tokens are found, verified and mapped.
+struct JwtProviderConfig {
+  std::string name;
+  std::vector<std::string> issuers;    // `iss` must be one of them (empty = not checked)
+  std::vector<std::string> audiences;  // `aud` must contain one of them (empty = not checked)
+  std::vector<std::string>
+      algorithms;                     // allowed; empty = every asymmetric one (+ HS* with a secret)
+  std::string jwks_url;               // http://host:port/path, refreshed in the background
+  uint64_t jwks_refresh_ms = 300000;  // when the response has no Cache-Control max-age
+  uint64_t jwks_min_refresh_ms = 10000;  // an unknown kid refreshes at most this often
+  struct Key {
+    std::string pem;     // contents of pem_file (a public key or certificate)
+    std::string secret;  // HMAC secret
+    std::string kid;
+    std::string alg;
+  };
+  std::vector<Key> keys;  // inline keys (with or instead of jwks_url)
+  uint64_t clock_skew_s = 60;
+  bool require_exp = true;
+  std::vector<std::string> required_claims;
+  std::string roles_claim = "roles";
+  std::vector<TokenSource> from{TokenSource{}};                     // default: the bearer token
+  std::vector<std::pair<std::string, std::string>> forward_claims;  // header (lower) → claim
+  Mark mark;
+};
+
+// Which credentials a route accepts; the first kind whose credential is present decides.
+struct AuthConfig {
+  bool enabled = false;
+  std::vector<std::string> jwt;  // provider names; several issuers allowed
+  bool api_key = false;
+  TokenSource api_key_from{TokenSource::Kind::kHeader, "x-api-key"};
+  bool hmac = false;
+  uint64_t hmac_window_s = 300;            // X-Date must be within this of now, both ways
+  uint64_t hmac_max_body_bytes = 1 << 20;  // bodies are buffered up to this to check the digest
+  std::vector<std::string> roles;          // RBAC: the consumer or token needs one of them
+  std::vector<std::pair<std::string, std::vector<std::string>>> method_roles;  // per method
+  bool optional = false;  // requests without any credential pass (but a bad one is refused)
+  Mark mark;
+};
+
+struct IpRulesConfig {
+  bool enabled = false;
+  std::vector<std::string> allow;  // CIDRs; non-empty = only these
+  std::vector<std::string> deny;   // CIDRs; deny wins
+};
+
+struct CorsConfig {
+  bool enabled = false;
+  std::vector<std::string> origins;  // exact, "*", or "https://*.example.com"
+  std::vector<std::string> methods;
+  std::vector<std::string> allowed_headers;
+  std::vector<std::string> exposed_headers;
+  bool credentials = false;
+  uint64_t max_age_s = 600;
+};
+
+struct SecurityHeadersConfig {
+  bool enabled = false;
+  uint64_t hsts_max_age_s = 0;  // 0 = no Strict-Transport-Security
+  bool hsts_include_subdomains = false;
+  bool hsts_preload = false;
+  bool content_type_nosniff = false;
+  std::string frame_options;  // "" | "DENY" | "SAMEORIGIN"
+  std::string referrer_policy;
+  std::string content_security_policy;
+  std::string permissions_policy;
+  std::string server;  // "" = pass the upstream's through; "hide"; anything else replaces it
+};
+
+// The security filters of a route; `security:` at the top level is the default of every route,
+// and a route's own section replaces it key by key (`auth: off` switches auth off on a route).
+struct SecurityConfig {
+  std::optional<AuthConfig> auth;
+  std::optional<IpRulesConfig> ip_rules;
+  std::optional<CorsConfig> cors;
+  std::optional<SecurityHeadersConfig> headers;
+};
+
 // One rate-limit policy of a route.
 struct RateLimitConfig {
   enum class Key : uint8_t { kClientIp, kHeader, kQuery, kRoute };
@@ -171,6 +310,7 @@ struct RouteConfig {
   std::optional<uint64_t> max_body_bytes;  // per route 413 limit; unset = limits.max_body_bytes
   std::optional<uint64_t> timeout_ms;      // total time for all tries of a request
   std::vector<RateLimitConfig> rate_limits;
+  SecurityConfig security;
   RetryConfig retry;
 };
 
@@ -251,6 +391,9 @@ struct Config {
   MetricsConfig metrics;
   RedisConfig redis;
   ClientIpConfig client_ip;
+  std::vector<ConsumerConfig> consumers;
+  std::vector<JwtProviderConfig> jwt_providers;
+  SecurityConfig security;  // defaults of every route
   TracingConfig tracing;
   AccessLogConfig access_log;
   DnsConfig dns;
