@@ -29,6 +29,7 @@
 #include "config/config.h"
 #include "config/scalars.h"
 #include "http/method.h"
+#include "net/tls.h"
 #include "observe/access_log.h"
 #include "router/router.h"
 
@@ -542,7 +543,7 @@ class Parser {
     if (!items) return;
     if (items->empty()) error(it.mark, it.path, "at least one listener is required");
     for (const Item& e : *items) {
-      std::optional<MapItem> m = map(e, {"address"});
+      std::optional<MapItem> m = map(e, {"address", "tls"});
       if (!m) continue;
       ListenerConfig l;
       l.mark = e.mark;
@@ -559,8 +560,135 @@ class Parser {
           break;
         }
       }
+      if (const Item* t = m->get("tls")) parse_listener_tls(*t, l.tls);
       cfg.listeners.push_back(std::move(l));
     }
+  }
+
+  // A list of non-empty strings.
+  std::optional<std::vector<std::string>> strings(const Item& it) {
+    std::optional<std::vector<Item>> items = list(it);
+    if (!items) return std::nullopt;
+    std::vector<std::string> out;
+    for (const Item& e : *items) {
+      std::optional<std::string> v = string(e);
+      if (!v) return std::nullopt;
+      if (v->empty()) {
+        error(e.mark, e.path, "must not be empty");
+        return std::nullopt;
+      }
+      out.push_back(std::move(*v));
+    }
+    return out;
+  }
+
+  // Reports a TLS context's problems at their keys under `t` (files are read here, so a
+  // certificate that cannot be loaded fails the load and a reload keeps the running config).
+  void tls_errors(const Item& t, const MapItem& m, const std::vector<net::TlsError>& errors) {
+    for (const net::TlsError& e : errors) {
+      // "certificates[1].key" → the mark of the certificates list (or of the tls map).
+      const std::string top = e.key.substr(0, e.key.find_first_of(".["));
+      const Item* at = top.empty() ? nullptr : m.get(top);
+      error(at != nullptr ? at->mark : t.mark, e.key.empty() ? t.path : join(t.path, e.key),
+            e.message);
+    }
+  }
+
+  void parse_listener_tls(const Item& t, ListenerTlsConfig& tls) {
+    std::optional<MapItem> m = map(t, {"certificates", "min_version", "ciphers", "ciphersuites",
+                                       "alpn", "client_ca", "require_client_cert"});
+    if (!m) return;
+    tls.enabled = true;
+    const size_t errors_before = errors_.size();
+    if (const Item* c = require(*m, "certificates")) {
+      if (std::optional<std::vector<Item>> items = list(*c)) {
+        if (items->empty()) error(c->mark, c->path, "at least one certificate is required");
+        for (const Item& e : *items) {
+          std::optional<MapItem> cm = map(e, {"cert", "key", "server_names"});
+          if (!cm) continue;
+          TlsCertificateConfig cc;
+          if (const Item* v = require(*cm, "cert")) {
+            if (auto s = string(*v)) cc.cert = std::move(*s);
+          }
+          if (const Item* v = require(*cm, "key")) {
+            if (auto s = string(*v)) cc.key = std::move(*s);
+          }
+          if (const Item* v = cm->get("server_names")) {
+            if (auto names = strings(*v)) cc.server_names = std::move(*names);
+          }
+          tls.certificates.push_back(std::move(cc));
+        }
+      }
+    }
+    if (const Item* v = m->get("min_version")) {
+      if (auto s = string(*v)) {
+        if (net::tls_version_from_text(*s) == 0) {
+          error(v->mark, v->path, "expected \"1.2\" or \"1.3\", got " + quote(*s));
+        }
+        tls.min_version = std::move(*s);
+      }
+    }
+    if (const Item* v = m->get("ciphers")) {
+      if (auto s = string(*v)) tls.ciphers = std::move(*s);
+    }
+    if (const Item* v = m->get("ciphersuites")) {
+      if (auto s = string(*v)) tls.ciphersuites = std::move(*s);
+    }
+    if (const Item* v = m->get("alpn")) {
+      if (auto names = strings(*v)) {
+        for (const std::string& n : *names) {
+          // h2 joins once the h2 codec exists; until then only what the server speaks.
+          if (n != "http/1.1") {
+            error(v->mark, v->path, "only \"http/1.1\" is supported, got " + quote(n));
+          }
+        }
+        tls.alpn = std::move(*names);
+      }
+    }
+    if (const Item* v = m->get("client_ca")) {
+      if (auto s = string(*v)) tls.client_ca = std::move(*s);
+    }
+    if (const Item* v = m->get("require_client_cert")) {
+      if (auto b = boolean(*v)) tls.require_client_cert = *b;
+    }
+    if (errors_.size() != errors_before) return;
+    net::TlsServerOptions o;
+    for (const TlsCertificateConfig& c : tls.certificates) {
+      o.certificates.push_back({c.cert, c.key, c.server_names});
+    }
+    o.min_version = net::tls_version_from_text(tls.min_version);
+    o.ciphers = tls.ciphers;
+    o.ciphersuites = tls.ciphersuites;
+    o.alpn = tls.alpn;
+    o.client_ca = tls.client_ca;
+    o.require_client_cert = tls.require_client_cert;
+    std::vector<net::TlsError> errors;
+    tls.context = net::TlsServerContext::create(o, &errors);
+    tls_errors(t, *m, errors);
+  }
+
+  void parse_upstream_tls(const Item& t, UpstreamTlsConfig& tls) {
+    std::optional<MapItem> m = map(t, {"ca_file", "server_name", "verify"});
+    if (!m) return;
+    tls.enabled = true;
+    const size_t errors_before = errors_.size();
+    if (const Item* v = m->get("ca_file")) {
+      if (auto s = string(*v)) tls.ca_file = std::move(*s);
+    }
+    if (const Item* v = m->get("server_name")) {
+      if (auto s = string(*v)) tls.server_name = std::move(*s);
+    }
+    if (const Item* v = m->get("verify")) {
+      if (auto b = boolean(*v)) tls.verify = *b;
+    }
+    if (errors_.size() != errors_before) return;
+    net::TlsClientOptions o;
+    o.ca_file = tls.ca_file;
+    o.server_name = tls.server_name;
+    o.verify = tls.verify;
+    std::vector<net::TlsError> errors;
+    tls.context = net::TlsClientContext::create(o, &errors);
+    tls_errors(t, *m, errors);
   }
 
   // The servers that resolve host-name targets: IP literals, with a port or not (53).
@@ -897,7 +1025,7 @@ class Parser {
       std::optional<MapItem> m =
           map(e, {"name", "targets", "connect_timeout", "response_timeout", "idle_timeout",
                   "max_idle_per_worker", "balancer", "hash_key", "sticky", "health_check",
-                  "outlier", "breaker", "dns_refresh", "retry_budget"});
+                  "outlier", "breaker", "dns_refresh", "retry_budget", "tls"});
       if (!m) continue;
       UpstreamConfig u;
       u.mark = e.mark;
@@ -953,6 +1081,7 @@ class Parser {
         if (auto d = duration(*v)) u.dns_refresh_ms = *d;
       }
       if (const Item* v = m->get("retry_budget")) parse_retry_budget(*v, u);
+      if (const Item* v = m->get("tls")) parse_upstream_tls(*v, u.tls);
       upstream_defaults_.emplace_back(!has_connect, !has_response);
       cfg.upstreams.push_back(std::move(u));
     }

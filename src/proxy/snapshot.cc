@@ -82,6 +82,7 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
     up.response_timeout_ms = uc.response_timeout_ms;
     up.idle_timeout_ms = uc.idle_timeout_ms;
     up.max_idle_per_worker = uc.max_idle_per_worker;
+    up.tls = uc.tls.context;
     for (size_t t = 0; t < uc.targets.size(); ++t) {
       const config::TargetConfig& tc = uc.targets[t];
       Target target;

@@ -52,6 +52,7 @@ struct Upstream {
   uint64_t response_timeout_ms = 30000;
   uint64_t idle_timeout_ms = 60000;
   uint32_t max_idle_per_worker = 64;
+  std::shared_ptr<const net::TlsClientContext> tls;  // null: plain TCP to the targets
   uint32_t max_connections = 0;  // breaker limits, 0 = unlimited
   uint32_t max_pending = 0;
   uint32_t max_requests = 0;
