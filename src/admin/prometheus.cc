@@ -194,6 +194,20 @@ std::string AdminServer::metrics_text() {
   sample(out, "sluice_downstream_connections", "", static_cast<double>(active));
   header(out, "sluice_downstream_connections_total", "counter", "Client connections accepted.");
   sample(out, "sluice_downstream_connections_total", "", total);
+  // TLS handshakes per listener index (only listeners that terminate TLS count any).
+  header(out, "sluice_tls_handshakes_total", "counter",
+         "TLS handshakes on client connections, by listener index and result.");
+  for (size_t l = 0; l < observe::kMaxTlsListeners; ++l) {
+    uint64_t ok = 0, failed = 0;
+    for (size_t w = 0; w < workers; ++w) {
+      ok += gateway_.worker_metrics(w).tls_handshakes_ok[l].load();
+      failed += gateway_.worker_metrics(w).tls_handshakes_failed[l].load();
+    }
+    if (ok == 0 && failed == 0) continue;
+    const std::string listener = "listener=\"" + std::to_string(l) + "\",";
+    sample(out, "sluice_tls_handshakes_total", listener + "result=\"ok\"", ok);
+    sample(out, "sluice_tls_handshakes_total", listener + "result=\"failed\"", failed);
+  }
   header(out, "sluice_downstream_received_bytes_total", "counter", "Bytes read from clients.");
   sample(out, "sluice_downstream_received_bytes_total", "", in);
   header(out, "sluice_downstream_sent_bytes_total", "counter", "Bytes written to clients.");

@@ -18,6 +18,9 @@
 namespace sluice::observe {
 
 // Upper bounds (seconds) of the latency histogram buckets; +Inf is implicit.
+// Listeners with their own TLS handshake counters (the rest share the last slot).
+inline constexpr size_t kMaxTlsListeners = 16;
+
 inline constexpr std::array<double, 14> kLatencyBounds = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
@@ -53,6 +56,9 @@ class WorkerMetrics {
 
   std::atomic<int64_t> connections_active{0};
   std::atomic<uint64_t> connections_total{0};
+  // TLS handshakes per listener index (listeners past the last slot share it).
+  std::array<std::atomic<uint64_t>, kMaxTlsListeners> tls_handshakes_ok{};
+  std::array<std::atomic<uint64_t>, kMaxTlsListeners> tls_handshakes_failed{};
   std::atomic<uint64_t> bytes_in{0};
   std::atomic<uint64_t> bytes_out{0};
   std::atomic<uint64_t> loop_lag_us{0};      // last measured lateness of a 100 ms timer

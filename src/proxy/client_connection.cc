@@ -65,8 +65,19 @@ std::string_view split_host_port(std::string_view hp, uint16_t* port) {
 
 }  // namespace
 
-ClientConnection::ClientConnection(Worker& worker, int fd, const sockaddr_storage& peer)
-    : worker_(worker), fd_(fd), peer_(peer), parser_(worker.snapshot()->limits) {
+ClientConnection::ClientConnection(Worker& worker, int fd, const sockaddr_storage& peer,
+                                   size_t listener)
+    : worker_(worker),
+      fd_(fd),
+      peer_(peer),
+      listener_(listener),
+      parser_(worker.snapshot()->limits) {
+  // The handshake runs from read_some(); the header timer below bounds it.
+  const std::vector<config::ListenerConfig>& ls = worker.snapshot()->config.listeners;
+  if (listener < ls.size() && ls[listener].tls.context) {
+    tls_ = ls[listener].tls.context->new_stream(fd_);
+    if (!tls_) close_after_flush_ = true;  // out of memory: never serve a TLS port in clear
+  }
   retry_timer_.conn = this;
   worker_.metrics().connections_active.fetch_add(1, std::memory_order_relaxed);
   worker_.metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
@@ -99,6 +110,9 @@ void ClientConnection::on_io(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_closing_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
+  // A TLS write blocked on the peer's handshake bytes resumes on readability (a read blocked on
+  // writability kept readable_ set, so EPOLLOUT retries it).
+  if (tls_ && (events & EPOLLIN) && tls_->wants_read_for_write()) writable_ = true;
   drive();
 }
 
@@ -134,7 +148,13 @@ bool ClientConnection::read_some() {
   const size_t limit =
       exchange_ ? kHighWater
                 : worker_.snapshot()->limits.max_head_bytes + core::BufferPool::kBlockSize;
-  core::ReadOutcome r = core::read_into(fd_, in_, worker_.pool(), limit, peer_closing_);
+  core::ReadOutcome r = tls_ ? tls_->read_into(in_, worker_.pool(), limit)
+                             : core::read_into(fd_, in_, worker_.pool(), limit, peer_closing_);
+  if (tls_ && !tls_->handshake_done()) {
+    if (r.error || r.eof) note_tls_handshake(false);
+  } else if (tls_ && tls_->take_handshake_event()) {
+    note_tls_handshake(true);
+  }
   if (r.error) {
     peer_eof_ = true;
     close_now();
@@ -144,6 +164,19 @@ bool ClientConnection::read_some() {
   if (r.eof) peer_eof_ = true;
   worker_.metrics().bytes_in.fetch_add(r.bytes, std::memory_order_relaxed);
   return r.bytes > 0;
+}
+
+void ClientConnection::note_tls_handshake(bool ok) {
+  observe::WorkerMetrics& m = worker_.metrics();
+  const size_t slot = std::min(listener_, observe::kMaxTlsListeners - 1);
+  if (!ok) {
+    m.tls_handshakes_failed[slot].fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  m.tls_handshakes_ok[slot].fetch_add(1, std::memory_order_relaxed);
+  // Kept as a string: filters may read it for every request of the connection.
+  client_cert_subject_ = tls_->peer_subject();
+  client_cert_verified_ = !client_cert_subject_.empty() && tls_->peer_verified();
 }
 
 bool ClientConnection::process() {
@@ -511,7 +544,7 @@ bool ClientConnection::admit(const http::RequestHead& head, size_t head_len,
   x.trace.header_at =
       render_upstream_request(head, *x.route, ip, std::string_view(x.request_id, x.request_id_len),
                               path, u.targets.empty() ? std::string_view() : u.targets[0].key,
-                              x.upstream_head, tp, x.trace.has_parent);
+                              x.upstream_head, tp, x.trace.has_parent, tls_ != nullptr);
   if (head.expect_continue && !x.request_done && !x.client_http10 && in_.size() == head_len) {
     out_.append(worker_.pool(), "HTTP/1.1 100 Continue\r\n\r\n");
   }
@@ -1197,7 +1230,8 @@ bool ClientConnection::flush() {
   if (closed_) return false;
   bool sent = false;
   if (writable_ && !out_.empty()) {
-    core::WriteOutcome w = core::write_from(fd_, out_, worker_.pool());
+    core::WriteOutcome w =
+        tls_ ? tls_->write_from(out_, worker_.pool()) : core::write_from(fd_, out_, worker_.pool());
     if (w.error) {
       close_now();  // the client is gone
       return false;
@@ -1209,6 +1243,7 @@ bool ClientConnection::flush() {
   if (out_.empty()) {
     out_.release(worker_.pool());
     if (close_after_flush_) {
+      if (tls_) tls_->shutdown();
       ::shutdown(fd_, SHUT_WR);
       close_now();
       return false;
@@ -1411,6 +1446,7 @@ void ClientConnection::close_now() {
   worker_.loop().timers().cancel(*this);
   worker_.loop().unpost(this);
   worker_.loop().remove(fd_);
+  if (tls_) tls_->shutdown();
   ::close(fd_);
   fd_ = -1;
   in_.release(worker_.pool());

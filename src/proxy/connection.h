@@ -18,6 +18,7 @@
 #include "http/chunked.h"
 #include "http/request_parser.h"
 #include "http/response_parser.h"
+#include "net/tls.h"
 #include "proxy/worker.h"
 
 namespace sluice::proxy {
@@ -156,7 +157,8 @@ class ClientConnection : public core::IoHandler,
                          public core::Deferred,
                          public limits::QuotaWaiter {
  public:
-  ClientConnection(Worker& worker, int fd, const sockaddr_storage& peer);
+  // listener: index of the configured listener that accepted it (its TLS context, if any).
+  ClientConnection(Worker& worker, int fd, const sockaddr_storage& peer, size_t listener = 0);
   ~ClientConnection() override;
 
   void on_io(uint32_t events) override;
@@ -173,6 +175,12 @@ class ClientConnection : public core::IoHandler,
   void close_now();
   bool idle() const { return !exchange_ && in_.empty(); }
   void drain_notice();
+  // TLS: the client came over TLS; after a handshake with a client certificate, its subject
+  // (RFC 2253, e.g. "CN=alice,O=Example") and whether it verified against the listener's
+  // client_ca (empty / false otherwise). Filters use these for mTLS identity.
+  bool secure() const { return tls_ != nullptr; }
+  const std::string& client_cert_subject() const { return client_cert_subject_; }
+  bool client_cert_verified() const { return client_cert_verified_; }
 
   ListNode node{this};  // in Worker::clients_
 
@@ -181,6 +189,7 @@ class ClientConnection : public core::IoHandler,
 
   void drive();
   bool read_some();
+  void note_tls_handshake(bool ok);  // counters; the client certificate's identity
   bool process();
   bool start_exchange();
   // After routing: rate limits, then the route's action. False when the connection closes.
@@ -218,6 +227,10 @@ class ClientConnection : public core::IoHandler,
   Worker& worker_;
   int fd_;
   sockaddr_storage peer_{};
+  std::unique_ptr<net::TlsStream> tls_;  // null on a plain listener
+  size_t listener_ = 0;
+  std::string client_cert_subject_;
+  bool client_cert_verified_ = false;
   core::Buffer in_;
   core::Buffer out_;
   http::RequestParser parser_;
@@ -256,6 +269,9 @@ class UpstreamConnection : public core::IoHandler, public core::Timer, public co
   void park(uint64_t idle_timeout_ms);
   void close_now();
   void flush();
+  // TLS to the target (before the first byte is written); the handshake runs with the writes.
+  void start_tls(std::unique_ptr<net::TlsStream> tls) { tls_ = std::move(tls); }
+  bool tls() const { return tls_ != nullptr; }
   void arm_response_timer();
   void resume_reading();  // client's output drained: read more
 
@@ -281,6 +297,7 @@ class UpstreamConnection : public core::IoHandler, public core::Timer, public co
   std::string key_;
   std::shared_ptr<UpstreamRuntime> runtime_;  // connection and pending counts
   std::shared_ptr<balance::TargetState> state_;
+  std::unique_ptr<net::TlsStream> tls_;
   bool pending_ = false;  // counted in runtime_->pending until connected
   ClientConnection* client_ = nullptr;
   core::Buffer in_;

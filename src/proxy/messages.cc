@@ -103,8 +103,8 @@ void upstream_target(const http::RequestHead& head, const Route& route,
 size_t render_upstream_request(const http::RequestHead& head, const Route& route,
                                std::string_view client_ip, std::string_view request_id,
                                std::string_view normalized_path, std::string_view upstream_host,
-                               std::string& out, std::string_view traceparent,
-                               bool keep_tracestate) {
+                               std::string& out, std::string_view traceparent, bool keep_tracestate,
+                               bool https) {
   out.append(head.method_text);
   out.push_back(' ');
   upstream_target(head, route, normalized_path, out);
@@ -143,7 +143,7 @@ size_t render_upstream_request(const http::RequestHead& head, const Route& route
   }
   out.append(client_ip);
   out.append("\r\n");
-  out.append("X-Forwarded-Proto: http\r\n");
+  out.append(https ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
   if (!head.host.empty()) append_header(out, "X-Forwarded-Host", head.host);
   append_header(out, "X-Request-Id", request_id);
   size_t traceparent_at = std::string::npos;

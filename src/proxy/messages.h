@@ -32,11 +32,12 @@ void upstream_target(const http::RequestHead& head, const Route& route,
 // otherwise the gateway's own value replaces the client's, and the client's tracestate is kept
 // only when keep_tracestate and valid. Returns the offset of the traceparent value in `out`, or
 // npos.
+// https: the client came over TLS (X-Forwarded-Proto).
 size_t render_upstream_request(const http::RequestHead& head, const Route& route,
                                std::string_view client_ip, std::string_view request_id,
                                std::string_view normalized_path, std::string_view upstream_host,
                                std::string& out, std::string_view traceparent = {},
-                               bool keep_tracestate = false);
+                               bool keep_tracestate = false, bool https = false);
 
 enum class ResponseFraming : uint8_t { kAsIs, kContentLength, kChunked, kClose };
 

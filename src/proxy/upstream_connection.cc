@@ -80,6 +80,15 @@ void UpstreamConnection::on_io(uint32_t events) {
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) readable_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP)) peer_closing_ = true;
+  // A TLS write waiting for the peer's handshake bytes resumes on readability.
+  if (tls_ && (events & EPOLLIN) && tls_->wants_read_for_write()) writable_ = true;
+  if (parked_ && tls_ && events == EPOLLIN) {
+    // TLS records that carry no data (a TLS 1.3 session ticket, a key update) leave the
+    // connection reusable: only bytes or an EOF do not.
+    core::ReadOutcome r = tls_->read_into(in_, worker_.pool(), 1);
+    if (r.bytes > 0 || r.eof || r.error) close_now();
+    return;
+  }
   if (parked_) {
     // An idle pooled connection has nothing to say: data or EOF means it cannot be reused.
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) close_now();
@@ -94,7 +103,12 @@ void UpstreamConnection::flush() {
   if (!connected_ || closed_) return;
   bool drained_some = false;
   if (writable_ && !out_.empty()) {
-    core::WriteOutcome w = core::write_from(fd_, out_, worker_.pool());
+    core::WriteOutcome w =
+        tls_ ? tls_->write_from(out_, worker_.pool()) : core::write_from(fd_, out_, worker_.pool());
+    if (w.error && tls_ && !tls_->handshake_done()) {
+      fail(UpstreamFailure::kConnect, "upstream TLS handshake failed");
+      return;
+    }
     if (w.error) {
       fail(UpstreamFailure::kReset, "upstream connection reset while sending");
       return;
@@ -114,7 +128,12 @@ void UpstreamConnection::resume_reading() {
 void UpstreamConnection::read_some() {
   if (closed_ || client_ == nullptr) return;
   if (!readable_ || eof_) return;
-  core::ReadOutcome r = core::read_into(fd_, in_, worker_.pool(), kHighWater, peer_closing_);
+  core::ReadOutcome r = tls_ ? tls_->read_into(in_, worker_.pool(), kHighWater)
+                             : core::read_into(fd_, in_, worker_.pool(), kHighWater, peer_closing_);
+  if (tls_ && !tls_->handshake_done() && (r.error || r.eof)) {
+    fail(UpstreamFailure::kConnect, "upstream TLS handshake failed");
+    return;
+  }
   if (r.drained) readable_ = false;
   if (r.eof || r.error) eof_ = true;
   if (r.error) failed_ = true;
@@ -160,6 +179,7 @@ void UpstreamConnection::close_now() {
   client_ = nullptr;
   worker_.loop().timers().cancel(*this);
   worker_.loop().remove(fd_);
+  if (tls_) tls_->shutdown();
   ::close(fd_);
   fd_ = -1;
   in_.release(worker_.pool());

@@ -39,7 +39,7 @@ uint64_t splitmix(uint64_t& s) {
 Worker::Worker(Gateway& gateway, int index, const std::vector<int>& listen_fds)
     : gateway_(gateway), index_(index) {
   for (int fd : listen_fds) {
-    listeners_.push_back(std::make_unique<Listener>(*this, fd));
+    listeners_.push_back(std::make_unique<Listener>(*this, fd, listeners_.size()));
     loop_.add(fd, EPOLLIN, listeners_.back().get());
   }
   std::random_device rd;
@@ -87,7 +87,7 @@ void Worker::Listener::on_io(uint32_t /*events*/) {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    auto* conn = new ClientConnection(worker_, fd, peer);
+    auto* conn = new ClientConnection(worker_, fd, peer, index_);
     worker_.clients_.push_front(conn->node);
   }
   // Edge-triggered: more may be pending; look again on the next turn.
@@ -320,7 +320,9 @@ UpstreamConnection* Worker::acquire_upstream(const Target& target, const Upstrea
     UpstreamConnection* conn = upstream_of(pool.idle.next);
     conn->pool_node.unlink();
     --pool.idle_count;
-    if (conn->eof() || conn->failed() || !conn->in().empty()) {
+    // A reload may have switched the upstream's TLS on or off: such a connection is not reused.
+    if (conn->eof() || conn->failed() || !conn->in().empty() ||
+        conn->tls() != (upstream.tls != nullptr)) {
       conn->close_now();
       continue;
     }
@@ -341,6 +343,19 @@ UpstreamConnection* Worker::acquire_upstream(const Target& target, const Upstrea
   int fd = net::connect_tcp(target.addresses[a], &err);
   if (fd < 0) return nullptr;
   auto* conn = new UpstreamConnection(*this, fd, key, upstream.runtime, target.state);
+  if (upstream.tls) {
+    // SNI and the verified name: the target's host (server_name overrides it in the context).
+    std::string_view host = target.key;
+    if (size_t colon = host.rfind(':'); colon != std::string_view::npos)
+      host = host.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    std::unique_ptr<net::TlsStream> tls = upstream.tls->new_stream(fd, host);
+    if (!tls) {
+      conn->close_now();
+      return nullptr;
+    }
+    conn->start_tls(std::move(tls));
+  }
   conn->set_connect_timeout(upstream.connect_timeout_ms);
   return conn;
 }

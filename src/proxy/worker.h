@@ -115,7 +115,8 @@ class Worker {
  private:
   class Listener : public core::IoHandler, public core::Timer {
    public:
-    Listener(Worker& worker, int fd) : worker_(worker), fd_(fd) {}
+    // index: position in config.listeners (which TLS context its connections use).
+    Listener(Worker& worker, int fd, size_t index) : worker_(worker), fd_(fd), index_(index) {}
     void on_io(uint32_t events) override;
     void on_timer() override { on_io(0); }
     int fd() const { return fd_; }
@@ -124,6 +125,7 @@ class Worker {
    private:
     Worker& worker_;
     int fd_;
+    size_t index_;
     uint64_t last_warning_ms_ = 0;
   };
 
