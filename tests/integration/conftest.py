@@ -98,3 +98,31 @@ def redis_server(procs):
         return RedisServer(procs, port=port, args=args, password=password)
 
     return start
+
+
+@pytest.fixture
+def jwks_server():
+    """jwks_server(keys=(), port=None) starts a harness.JwksServer (a JWKS endpoint the test
+    rotates with set_keys(), breaks with fail(), stops with stop()); all stopped at teardown."""
+    from harness import JwksServer
+    servers = []
+
+    def start(keys=(), port=None):
+        s = JwksServer(keys, port=port)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def signing_keys(tmp_path_factory):
+    """Keys made once per module with the openssl CLI: {"rsa", "rsa2", "ec256", "ec384",
+    "ed25519"} → private key PEM paths (public PEMs next to them, see harness.public_pem)."""
+    from harness import gen_key
+    d = tmp_path_factory.mktemp("keys")
+    return {name: gen_key(d, kind, name) for name, kind in
+            (("rsa", "rsa"), ("rsa2", "rsa"), ("ec256", "ec256"), ("ec384", "ec384"),
+             ("ed25519", "ed25519"))}
