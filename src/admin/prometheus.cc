@@ -66,6 +66,7 @@ struct Merged {
   uint64_t duration_count = 0, duration_sum_us = 0;
   std::array<uint64_t, observe::kLatencyBounds.size() + 1> upstream{};
   uint64_t upstream_count = 0, upstream_sum_us = 0;
+  std::array<uint64_t, static_cast<size_t>(observe::AuthFailure::kCount)> auth_failures{};
   bool any = false;
 };
 
@@ -134,6 +135,9 @@ std::string AdminServer::metrics_text() {
       }
       add(r->duration, m.duration, m.duration_count, m.duration_sum_us);
       add(r->upstream, m.upstream, m.upstream_count, m.upstream_sum_us);
+      for (size_t i = 0; i < m.auth_failures.size(); ++i) {
+        m.auth_failures[i] += r->auth_failures[i].load();
+      }
     }
   }
   auto route_label = [&](size_t slot) {
@@ -153,6 +157,16 @@ std::string AdminServer::metrics_text() {
                    std::to_string(c + 1) + "xx\"",
                v);
       }
+    }
+  }
+  header(out, "sluice_auth_failures_total", "counter",
+         "Requests refused by a security filter, by route and reason.");
+  for (size_t slot = 0; slot < routes.size(); ++slot) {
+    for (size_t i = 0; i < routes[slot].auth_failures.size(); ++i) {
+      if (routes[slot].auth_failures[i] == 0) continue;
+      sample(out, "sluice_auth_failures_total",
+             route_label(slot) + ",reason=\"" + observe::kAuthFailureNames[i] + "\"",
+             routes[slot].auth_failures[i]);
     }
   }
   header(out, "sluice_request_duration_seconds", "histogram",
@@ -388,6 +402,24 @@ std::string AdminServer::metrics_text() {
       for (size_t w = 0; w < workers; ++w) v += (gateway_.worker_metrics(w).*c.field).load();
       header(out, c.name, "counter", c.help);
       sample(out, c.name, "", v);
+    }
+  }
+
+  // JWKS fetches of the JWT providers of the config in force.
+  if (snap->security && !snap->security->providers.empty()) {
+    header(out, "sluice_jwks_fetches_total", "counter", "JWKS fetches, by provider and result.");
+    for (const auto& p : snap->security->providers) {
+      if (p->jwks == nullptr) continue;
+      const std::string l = "provider=\"" + label(p->name) + "\"";
+      sample(out, "sluice_jwks_fetches_total", l + ",result=\"ok\"", p->jwks->fetches_ok());
+      sample(out, "sluice_jwks_fetches_total", l + ",result=\"error\"", p->jwks->fetches_failed());
+    }
+    header(out, "sluice_jwks_keys", "gauge", "Keys in the provider's last good JWKS.");
+    for (const auto& p : snap->security->providers) {
+      if (p->jwks != nullptr) {
+        sample(out, "sluice_jwks_keys", "provider=\"" + label(p->name) + "\"",
+               p->jwks->key_count());
+      }
     }
   }
 

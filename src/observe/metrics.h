@@ -31,12 +31,35 @@ struct Histogram {
   void observe(uint64_t us);
 };
 
+// Why a request was refused by a security filter (label `reason` of sluice_auth_failures_total).
+enum class AuthFailure : uint8_t {
+  kMissing,       // no credential
+  kInvalidToken,  // JWT malformed, bad signature, wrong issuer/audience, missing claim
+  kExpired,       // JWT expired or not yet valid
+  kUnknownKey,    // JWT kid not in the key set (a JWKS refresh is requested)
+  kInvalidApiKey,
+  kInvalidSignature,  // HMAC
+  kStale,             // HMAC timestamp outside the window
+  kReplayed,          // HMAC nonce seen before
+  kForbidden,         // authenticated, but without a required role
+  kAddress,           // IP rules
+  kCount
+};
+inline constexpr std::array<const char*, static_cast<size_t>(AuthFailure::kCount)>
+    kAuthFailureNames = {
+        "missing",           "invalid_token", "expired",  "unknown_key", "invalid_api_key",
+        "invalid_signature", "stale",         "replayed", "forbidden",   "address"};
+
 struct RouteMetrics {
   // [method][status class 1xx..5xx]
   std::array<std::array<std::atomic<uint64_t>, 5>, http::kMethodCount> requests{};
   Histogram duration;  // request head received → response complete
   Histogram upstream;  // request sent upstream → response head received (last try)
   void record(http::Method method, int status, uint64_t total_us, uint64_t upstream_us);
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(AuthFailure::kCount)> auth_failures{};
+  void auth_failure(AuthFailure why) {
+    auth_failures[static_cast<size_t>(why)].fetch_add(1, std::memory_order_relaxed);
+  }
 };
 
 class WorkerMetrics {

@@ -12,6 +12,7 @@
 #include <ctime>
 
 #include "auth/cidr.h"
+#include "auth/hmac_signature.h"
 #include "balance/balancer.h"
 #include "http/header.h"
 #include "http/status.h"
@@ -61,6 +62,17 @@ std::string_view split_host_port(std::string_view hp, uint16_t* port) {
   }
   if (hp.size() >= 2 && hp.front() == '[' && hp.back() == ']') hp = hp.substr(1, hp.size() - 2);
   return hp;
+}
+
+const RouteSecurity* route_security(const Exchange& x) {
+  if (!x.snapshot->security || x.route == nullptr) return nullptr;
+  return &x.snapshot->security->routes[static_cast<size_t>(x.route - x.snapshot->routes.data())];
+}
+
+std::span<const std::string> owned_headers(const Exchange& x) {
+  const RouteSecurity* sec = route_security(x);
+  if (sec == nullptr) return {};
+  return sec->owned_headers;
 }
 
 }  // namespace
@@ -146,7 +158,7 @@ void ClientConnection::drive() {
 bool ClientConnection::read_some() {
   if (!readable_ || peer_eof_ || close_after_flush_) return false;
   const size_t limit =
-      exchange_ ? kHighWater
+      exchange_ ? (exchange_->body_wait ? exchange_->body_needed : kHighWater)
                 : worker_.snapshot()->limits.max_head_bytes + core::BufferPool::kBlockSize;
   core::ReadOutcome r = tls_ ? tls_->read_into(in_, worker_.pool(), limit)
                              : core::read_into(fd_, in_, worker_.pool(), limit, peer_closing_);
@@ -203,6 +215,16 @@ bool ClientConnection::process() {
     return started;
   }
   if (exchange_->rate.waiting) return false;
+  if (exchange_->body_wait) {
+    if (in_.size() < exchange_->body_needed) {
+      if (peer_eof_) close_now();
+      return false;
+    }
+    exchange_->body_wait = false;
+    bool started = resume_admission();
+    if (exchange_ && exchange_->request_done && exchange_->response_done) finish_exchange();
+    return started;
+  }
   if (exchange_->rate.resumed) {
     bool started = resume_admission();
     if (exchange_ && exchange_->request_done && exchange_->response_done) finish_exchange();
@@ -333,6 +355,321 @@ void ClientConnection::on_quota_unavailable() {
   worker_.loop().post(this);
 }
 
+auth::IpAddress ClientConnection::client_address(const http::RequestHead& head) const {
+  auth::IpAddress ip = auth::IpAddress::from_sockaddr(peer_);
+  const auth::CidrSet& trusted = exchange_->snapshot->trusted_proxies;
+  if (!trusted.empty() && trusted.contains(ip)) {
+    std::string_view values[8];
+    size_t n = 0;
+    for (const http::Header& h : head.headers) {
+      if (n < std::size(values) && http::iequals(h.name, "x-forwarded-for")) values[n++] = h.value;
+    }
+    ip = auth::resolve_client_ip(ip, std::span<const std::string_view>(values, n), trusted);
+  }
+  return ip;
+}
+
+void ClientConnection::refuse(int status, const char* reason, size_t head_len,
+                              std::string_view challenge) {
+  Exchange& x = *exchange_;
+  x.response_extra.append(challenge);
+  in_.consume(head_len);
+  x.discard_body = true;
+  x.body_wait = false;
+  send_error(status, reason, false);
+  arm_body_timer();
+}
+
+ClientConnection::RateOutcome ClientConnection::check_security(const RouteSecurity& sec,
+                                                               const http::RequestHead& head,
+                                                               size_t head_len) {
+  Exchange& x = *exchange_;
+  // Security headers go on every answer, the gateway's own refusals included.
+  if (sec.headers) x.response_extra.append(sec.headers->block());
+  if (sec.ip_rules && !sec.ip_rules->allows(client_address(head))) {
+    worker_.metrics().route(x.route->metric_slot).auth_failure(observe::AuthFailure::kAddress);
+    refuse(403, "address not allowed", head_len);
+    return RateOutcome::kAnswered;
+  }
+  if (sec.cors) {
+    const http::Header* origin = http::find_header(head.headers, "origin");
+    const http::Header* acrm = http::find_header(head.headers, "access-control-request-method");
+    if (auth::CorsPolicy::is_preflight(head.method_text, origin != nullptr, acrm != nullptr)) {
+      // Answered here, before auth: browsers send no credentials with a preflight.
+      const http::Header* acrh = http::find_header(head.headers, "access-control-request-headers");
+      int status = 204;
+      std::string lines;
+      sec.cors->preflight_response(origin->value, acrm->value,
+                                   acrh != nullptr ? acrh->value : std::string_view(), lines,
+                                   &status);
+      if (status != 204) {
+        refuse(403, "CORS preflight refused", head_len);
+        return RateOutcome::kAnswered;
+      }
+      x.response_extra.append(lines);
+      in_.consume(head_len);
+      x.discard_body = true;
+      x.final_status = 204;
+      send_local("HTTP/1.1 204 No Content\r\n", "", false);
+      arm_body_timer();
+      return RateOutcome::kAnswered;
+    }
+    if (origin != nullptr && sec.cors->origin_allowed(origin->value)) {
+      sec.cors->actual_response_headers(origin->value, x.response_extra);
+    }
+  }
+  if (!sec.auth) return RateOutcome::kPass;
+  const std::vector<std::string>* roles = nullptr;
+  bool wait_body = false;
+  if (!authenticate(sec, head, head_len, &roles, &wait_body)) return RateOutcome::kAnswered;
+  // RBAC: the method's roles, else the route's; the principal needs one of them.
+  const std::vector<std::string>& method_roles = sec.method_roles[static_cast<size_t>(x.method)];
+  const std::vector<std::string>& needed = method_roles.empty() ? sec.roles : method_roles;
+  if (!needed.empty()) {
+    bool ok = false;
+    if (roles != nullptr) {
+      for (const std::string& r : *roles) {
+        if (std::find(needed.begin(), needed.end(), r) != needed.end()) ok = true;
+      }
+    }
+    if (!ok) {
+      worker_.metrics().route(x.route->metric_slot).auth_failure(observe::AuthFailure::kForbidden);
+      if (roles == nullptr) {  // optional auth and no credential: say how to authenticate
+        refuse(401, "missing credentials", head_len,
+               "WWW-Authenticate: Bearer realm=\"sluice\"\r\n");
+      } else {
+        refuse(403, "forbidden", head_len);
+      }
+      return RateOutcome::kAnswered;
+    }
+  }
+  return wait_body ? RateOutcome::kWait : RateOutcome::kPass;
+}
+
+namespace {
+
+std::string_view bearer_token(const http::RequestHead& head) {
+  const http::Header* h = http::find_header(head.headers, "authorization");
+  if (h == nullptr || h->value.size() < 7 || !http::iequals(h->value.substr(0, 7), "bearer ")) {
+    return {};
+  }
+  std::string_view t = h->value.substr(7);
+  while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+  return t;
+}
+
+std::string_view token_from(const config::TokenSource& src, const http::RequestHead& head) {
+  switch (src.kind) {
+    case config::TokenSource::Kind::kBearer:
+      return bearer_token(head);
+    case config::TokenSource::Kind::kHeader: {
+      const http::Header* h = http::find_header(head.headers, src.name);
+      return h != nullptr ? h->value : std::string_view();
+    }
+    case config::TokenSource::Kind::kCookie:
+      return cookie_value(head.headers, src.name);
+    case config::TokenSource::Kind::kQuery:
+      return query_value(head.query, src.name);
+  }
+  return {};
+}
+
+// A header value made from a claim: printable characters only, so a claim cannot add a header.
+bool safe_header_value(std::string_view v) {
+  for (char c : v) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) return false;
+  }
+  return !v.empty();
+}
+
+observe::AuthFailure jwt_failure(auth::JwtError e) {
+  switch (e) {
+    case auth::JwtError::kExpired:
+    case auth::JwtError::kNotYetValid:
+      return observe::AuthFailure::kExpired;
+    case auth::JwtError::kUnknownKid:
+      return observe::AuthFailure::kUnknownKey;
+    default:
+      return observe::AuthFailure::kInvalidToken;
+  }
+}
+
+const char* jwt_reason(auth::JwtError e) {
+  switch (e) {
+    case auth::JwtError::kExpired:
+      return "token expired";
+    case auth::JwtError::kNotYetValid:
+      return "token not yet valid";
+    case auth::JwtError::kBadIssuer:
+      return "invalid issuer";
+    case auth::JwtError::kBadAudience:
+      return "invalid audience";
+    case auth::JwtError::kMissingClaim:
+      return "missing claim";
+    case auth::JwtError::kUnknownKid:
+      return "unknown key";
+    case auth::JwtError::kUnsupportedAlg:
+    case auth::JwtError::kAlgNone:
+      return "unsupported algorithm";
+    default:
+      return "invalid token";
+  }
+}
+
+constexpr std::string_view kHmacChallenge =
+    "WWW-Authenticate: SLUICE-HMAC-SHA256 realm=\"sluice\"\r\n";
+
+}  // namespace
+
+bool ClientConnection::authenticate(const RouteSecurity& sec, const http::RequestHead& head,
+                                    size_t head_len, const std::vector<std::string>** roles,
+                                    bool* wait_body) {
+  Exchange& x = *exchange_;
+  observe::RouteMetrics& metrics = worker_.metrics().route(x.route->metric_slot);
+  const SecurityTables& tables = *x.snapshot->security;
+  const uint64_t now_s = worker_.unix_ms() / 1000;
+  auto set_consumer = [&](const Consumer& c) {
+    x.upstream_extra.append("x-consumer: ");
+    x.upstream_extra.append(c.name);
+    x.upstream_extra.append("\r\n");
+    *roles = &c.roles;
+  };
+  auto deny = [&](int status, const char* reason, observe::AuthFailure why,
+                  std::string_view challenge) {
+    metrics.auth_failure(why);
+    refuse(status, reason, head_len, challenge);
+    return false;
+  };
+
+  // HMAC request signature.
+  const http::Header* authz = http::find_header(head.headers, "authorization");
+  constexpr std::string_view kScheme = auth::kSignatureScheme;
+  if (sec.hmac && authz != nullptr && authz->value.size() > kScheme.size() &&
+      http::iequals(authz->value.substr(0, kScheme.size()), kScheme)) {
+    const auto bad = observe::AuthFailure::kInvalidSignature;
+    auth::SignatureHeader sh;
+    const char* why = nullptr;
+    if (!auth::parse_signature_header(authz->value, &sh, &why)) {
+      return deny(401, "invalid signature", bad, kHmacChallenge);
+    }
+    auto key = tables.hmac_keys.find(std::string(sh.key_id));
+    const http::Header* date = http::find_header(head.headers, auth::kDateHeader);
+    const http::Header* digest = http::find_header(head.headers, auth::kContentSha256Header);
+    std::vector<std::string_view> names;
+    if (key == tables.hmac_keys.end() || date == nullptr || digest == nullptr ||
+        !auth::parse_signed_headers(sh.signed_headers, &names)) {
+      return deny(401, "invalid signature", bad, kHmacChallenge);
+    }
+    std::vector<std::pair<std::string_view, std::string_view>> signed_values;
+    for (std::string_view n : names) {
+      const http::Header* h = http::find_header(head.headers, n);
+      if (h == nullptr && !http::iequals(n, "host")) {
+        return deny(401, "invalid signature", bad, kHmacChallenge);
+      }
+      signed_values.emplace_back(n, h != nullptr ? h->value : head.host);
+    }
+    const std::string canonical =
+        auth::canonical_string(head.method_text, head.path, head.query, signed_values, date->value,
+                               sh.nonce, digest->value);
+    if (!auth::verify_signature(key->second.secret, canonical, sh.signature)) {
+      return deny(401, "invalid signature", bad, kHmacChallenge);
+    }
+    if (!auth::fresh(date->value, now_s, sec.hmac_window_s)) {
+      return deny(401, "stale signature", observe::AuthFailure::kStale, kHmacChallenge);
+    }
+    // Remembered for twice the window: a request may be early or late by one window.
+    if (!tables.nonces->insert_if_new(sh.key_id, sh.nonce, now_s, 2 * sec.hmac_window_s)) {
+      return deny(401, "replayed signature", observe::AuthFailure::kReplayed, kHmacChallenge);
+    }
+    set_consumer(*key->second.consumer);
+    // The signature covers the declared body digest; the body is checked against it before any
+    // byte goes upstream, so it is read whole first (bounded by hmac max_body).
+    if (head.body == http::BodyKind::kChunked) {
+      return deny(411, "signed requests need a Content-Length body", bad, {});
+    }
+    const uint64_t length = head.body == http::BodyKind::kContentLength ? head.content_length : 0;
+    if (length > sec.hmac_max_body_bytes) {
+      refuse(413, "request body too large", head_len);
+      return false;
+    }
+    if (length == 0) {
+      if (!auth::BodyDigest().matches(digest->value)) {
+        return deny(401, "invalid signature", bad, kHmacChallenge);
+      }
+      return true;
+    }
+    x.hmac_digest.assign(digest->value);
+    x.body_needed = head_len + static_cast<size_t>(length);
+    *wait_body = true;
+    return true;
+  }
+
+  // JWT: each provider looks in its own places; the first token found is verified by every
+  // provider that found one until one accepts it.
+  const JwtProvider* failed_provider = nullptr;
+  auth::JwtError failure = auth::JwtError::kNone;
+  for (const JwtProvider* p : sec.jwt) {
+    std::string_view token;
+    for (const config::TokenSource& src : p->from) {
+      token = token_from(src, head);
+      if (!token.empty()) break;
+    }
+    if (token.empty()) continue;
+    auth::JwtResult r = worker_.verify_jwt(*p, token, now_s);
+    if (!r.ok) {
+      if (r.error == auth::JwtError::kUnknownKid && p->jwks != nullptr) p->jwks->request_refresh();
+      if (failed_provider == nullptr) {
+        failed_provider = p;
+        failure = r.error;
+      }
+      continue;
+    }
+    for (const auto& [header, claim] : p->forward_claims) {
+      std::optional<std::string> v =
+          claim == "sub" ? std::optional<std::string>(r.claims.sub) : r.claim_string(claim);
+      if (!v || !safe_header_value(*v)) continue;
+      x.upstream_extra.append(header);
+      x.upstream_extra.append(": ");
+      x.upstream_extra.append(*v);
+      x.upstream_extra.append("\r\n");
+    }
+    x.jwt_roles = std::move(r.claims.roles);
+    *roles = &x.jwt_roles;
+    return true;
+  }
+  if (failed_provider != nullptr) {
+    std::string challenge =
+        "WWW-Authenticate: Bearer realm=\"sluice\", error=\"invalid_token\", "
+        "error_description=\"";
+    challenge += jwt_reason(failure);
+    challenge += "\"\r\n";
+    return deny(401, jwt_reason(failure), jwt_failure(failure), challenge);
+  }
+
+  // API key.
+  if (sec.api_key) {
+    std::string_view presented = token_from(sec.api_key_from, head);
+    if (!presented.empty()) {
+      const std::string* name = tables.api_keys.find(presented);
+      auto c = name != nullptr ? tables.by_name.find(*name) : tables.by_name.end();
+      if (c == tables.by_name.end()) {
+        return deny(401, "invalid api key", observe::AuthFailure::kInvalidApiKey,
+                    "WWW-Authenticate: ApiKey realm=\"sluice\"\r\n");
+      }
+      set_consumer(*c->second);
+      return true;
+    }
+  }
+
+  if (sec.optional) return true;
+  std::string challenge;
+  if (!sec.jwt.empty()) challenge += "WWW-Authenticate: Bearer realm=\"sluice\"\r\n";
+  if (sec.api_key) challenge += "WWW-Authenticate: ApiKey realm=\"sluice\"\r\n";
+  if (sec.hmac) challenge += kHmacChallenge;
+  return deny(401, "missing credentials", observe::AuthFailure::kMissing, challenge);
+}
+
 std::string_view ClientConnection::rate_key(const RatePolicy& p, const http::RequestHead& head,
                                             char* buf) {
   using Key = config::RateLimitConfig::Key;
@@ -346,18 +683,7 @@ std::string_view ClientConnection::rate_key(const RatePolicy& p, const http::Req
     case Key::kQuery:
       return query_value(head.query, p.key_name);
     case Key::kClientIp: {
-      auth::IpAddress ip = auth::IpAddress::from_sockaddr(peer_);
-      const auth::CidrSet& trusted = exchange_->snapshot->trusted_proxies;
-      if (!trusted.empty() && trusted.contains(ip)) {
-        std::string_view values[8];
-        size_t n = 0;
-        for (const http::Header& h : head.headers) {
-          if (n < std::size(values) && http::iequals(h.name, "x-forwarded-for")) {
-            values[n++] = h.value;
-          }
-        }
-        ip = auth::resolve_client_ip(ip, std::span<const std::string_view>(values, n), trusted);
-      }
+      auth::IpAddress ip = client_address(head);
       // A binary key: family byte and address bytes.
       if (ip.is_v4()) {
         buf[0] = 4;
@@ -455,7 +781,42 @@ bool ClientConnection::admit(const http::RequestHead& head, size_t head_len,
                              std::string_view path) {
   Exchange& x = *exchange_;
   const std::shared_ptr<const Snapshot>& snap = x.snapshot;
-  if (!x.route->rate_limits.empty()) {
+  using Stage = Exchange::Stage;
+  if (x.stage == Stage::kSecurity) {
+    x.stage = Stage::kRateLimits;
+    if (const RouteSecurity* sec = route_security(x); sec != nullptr && sec->any()) {
+      switch (check_security(*sec, head, head_len)) {
+        case RateOutcome::kPass:
+          break;
+        case RateOutcome::kAnswered:
+          return exchange_ != nullptr;
+        case RateOutcome::kWait:
+          x.stage = Stage::kBody;
+          // The whole body must be in before any of it is forwarded.
+          arm(TimerMode::kBody, snap->config.timeouts.client_body_ms);
+          break;
+      }
+    }
+  }
+  if (x.stage == Stage::kBody) {
+    if (in_.size() < x.body_needed) {
+      x.body_wait = true;
+      return true;
+    }
+    x.body_wait = false;
+    auth::BodyDigest digest;
+    digest.update(in_.view().substr(head_len, x.body_needed - head_len));
+    if (!digest.matches(x.hmac_digest)) {
+      worker_.metrics()
+          .route(x.route->metric_slot)
+          .auth_failure(observe::AuthFailure::kInvalidSignature);
+      refuse(401, "invalid signature", head_len,
+             "WWW-Authenticate: SLUICE-HMAC-SHA256 realm=\"sluice\"\r\n");
+      return exchange_ != nullptr;
+    }
+    x.stage = Stage::kRateLimits;
+  }
+  if (x.stage == Stage::kRateLimits && !x.route->rate_limits.empty()) {
     switch (check_rate_limits(head)) {
       case RateOutcome::kPass:
         break;
@@ -474,6 +835,7 @@ bool ClientConnection::admit(const http::RequestHead& head, size_t head_len,
       }
     }
   }
+  x.stage = Stage::kAction;
 
   if (x.route->upstream < 0) {
     // A route answered from config: the request body, if any, is read and dropped.
@@ -541,10 +903,10 @@ bool ClientConnection::admit(const http::RequestHead& head, size_t head_len,
     observe::format_traceparent(x.trace.trace_id, x.trace.span_id, x.trace.sampled, traceparent);
     tp = std::string_view(traceparent, sizeof(traceparent));
   }
-  x.trace.header_at =
-      render_upstream_request(head, *x.route, ip, std::string_view(x.request_id, x.request_id_len),
-                              path, u.targets.empty() ? std::string_view() : u.targets[0].key,
-                              x.upstream_head, tp, x.trace.has_parent, tls_ != nullptr);
+  x.trace.header_at = render_upstream_request(
+      head, *x.route, ip, std::string_view(x.request_id, x.request_id_len), path,
+      u.targets.empty() ? std::string_view() : u.targets[0].key, x.upstream_head, tp,
+      x.trace.has_parent, tls_ != nullptr, owned_headers(x), x.upstream_extra);
   if (head.expect_continue && !x.request_done && !x.client_http10 && in_.size() == head_len) {
     out_.append(worker_.pool(), "HTTP/1.1 100 Continue\r\n\r\n");
   }
@@ -1111,9 +1473,18 @@ bool ClientConnection::pump_response() {
       append_rate_headers(extra_headers);
       extra = extra_headers;
     }
+    const RouteSecurity* sec = route_security(x);
+    if (!x.response_extra.empty()) {
+      std::string& extra_headers = worker_.path_scratch();
+      if (extra.empty()) extra_headers.clear();
+      extra_headers.append(x.response_extra);
+      extra = extra_headers;
+    }
     x.final_status = head.status;
     render_client_response(head, std::string_view(x.request_id, x.request_id_len), framing, close,
-                           x.client_http10 && !close, extra, rendered);
+                           x.client_http10 && !close, extra, rendered,
+                           sec != nullptr && sec->headers ? &*sec->headers : nullptr,
+                           sec != nullptr && sec->cors.has_value());
     emit(rendered);
     up->in().consume(head_len);
     x.response_started = true;
@@ -1279,6 +1650,7 @@ void ClientConnection::send_local(std::string_view head_prefix, std::string_view
   if (exchange_ && (exchange_->rate.have || exchange_->rate.retry_after_s != 0)) {
     append_rate_headers(head);
   }
+  if (exchange_) head.append(exchange_->response_extra);
   append_common_headers(head, close_after);
   if (!close_after && exchange_ && exchange_->client_http10)
     head.append("connection: keep-alive\r\n");

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/buffer.h"
 #include "core/event_loop.h"
@@ -105,6 +106,16 @@ struct Exchange {
     uint64_t retry_after_s = 0;  // for a 429 or a fail-closed 503
   } rate;
 
+  // Admission after routing: security filters, the HMAC body check, rate limits, the action.
+  // A pause (a lease fetch, an HMAC body still arriving) resumes at `stage`.
+  enum class Stage : uint8_t { kSecurity, kBody, kRateLimits, kAction } stage = Stage::kSecurity;
+  bool body_wait = false;  // HMAC: until in_ holds body_needed bytes (head + body)
+  size_t body_needed = 0;
+  std::string hmac_digest;     // the X-Content-SHA256 the signature covers
+  std::string response_extra;  // header lines for the answer (security, CORS, WWW-Authenticate)
+  std::string upstream_extra;  // header lines for the upstream (x-consumer, forwarded claims)
+  std::vector<std::string> jwt_roles;  // roles of the verified token (RBAC)
+
   // What the log phase needs of the request head, copied only when an access log or tracing is
   // on (the head's bytes are gone by then).
   struct Seen {
@@ -143,11 +154,17 @@ struct Exchange {
   // Back to the initial state, keeping the capacity of the strings (exchanges are recycled).
   void reset() {
     std::string head = std::move(upstream_head);
+    std::string resp = std::move(response_extra);
+    std::string up = std::move(upstream_extra);
     Seen s = std::move(seen);
     head.clear();
+    resp.clear();
+    up.clear();
     s.clear();
     *this = Exchange();
     upstream_head = std::move(head);
+    response_extra = std::move(resp);
+    upstream_extra = std::move(up);
     seen = std::move(s);
   }
 };
@@ -196,6 +213,14 @@ class ClientConnection : public core::IoHandler,
   bool admit(const http::RequestHead& head, size_t head_len, std::string_view path);
   bool resume_admission();  // a paused request's lease came: parse its head again, go on
   enum class RateOutcome : uint8_t { kPass, kAnswered, kWait };
+  // Security filters of the route: kPass, kAnswered (refused or a CORS preflight answered), or
+  // kWait (an HMAC-signed body must arrive whole first).
+  RateOutcome check_security(const RouteSecurity& sec, const http::RequestHead& head,
+                             size_t head_len);
+  bool authenticate(const RouteSecurity& sec, const http::RequestHead& head, size_t head_len,
+                    const std::vector<std::string>** roles, bool* wait_body);
+  void refuse(int status, const char* reason, size_t head_len, std::string_view challenge = {});
+  auth::IpAddress client_address(const http::RequestHead& head) const;
   RateOutcome check_rate_limits(const http::RequestHead& head);
   std::string_view rate_key(const RatePolicy& p, const http::RequestHead& head, char* buf);
   void append_rate_headers(std::string& out) const;

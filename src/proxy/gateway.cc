@@ -72,7 +72,25 @@ class RateLimitSweep : public core::Timer {
 };
 
 Gateway::Gateway(std::string config_path, core::EventLoop& control_loop)
-    : config_path_(std::move(config_path)), control_loop_(control_loop) {}
+    : config_path_(std::move(config_path)), control_loop_(control_loop) {
+  registry_.set_jwks_lookup([this](const config::JwtProviderConfig& p, std::string* error) {
+    return jwks_fetcher(p, error);
+  });
+}
+
+auth::JwksFetcher* Gateway::jwks_fetcher(const config::JwtProviderConfig& p, std::string* error) {
+  const std::string key = p.jwks_url + "|" + std::to_string(p.jwks_refresh_ms) + "|" +
+                          std::to_string(p.jwks_min_refresh_ms);
+  auto it = jwks_.find(key);
+  if (it != jwks_.end()) return it->second.get();
+  auth::JwksFetcherOptions o;
+  o.url = p.jwks_url;
+  o.refresh_interval_ms = p.jwks_refresh_ms;
+  o.min_refresh_interval_ms = p.jwks_min_refresh_ms;
+  auto f = std::make_unique<auth::JwksFetcher>(control_loop_, o);
+  if (!f->start(error)) return nullptr;
+  return jwks_.emplace(key, std::move(f)).first->second.get();
+}
 
 Gateway::~Gateway() {
   if (!threads_.empty()) {

@@ -10,12 +10,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "auth/jwks_fetcher.h"
 #include "balance/health_checker.h"
 #include "config/config.h"
 #include "core/event_loop.h"
@@ -88,6 +90,9 @@ class Gateway {
   // For /metrics; null while the feature was never on.
   const observe::OtlpExporter* exporter() const { return exporter_.get(); }
   const observe::AccessLogWriter* access_log() const { return access_log_.get(); }
+  // The JWKS fetcher of a provider's URL and refresh settings, made and started on first use
+  // (control thread) and kept for the life of the process; null with *error when the URL is bad.
+  auth::JwksFetcher* jwks_fetcher(const config::JwtProviderConfig& p, std::string* error);
 
  private:
   void publish(std::shared_ptr<const Snapshot> snap);
@@ -124,6 +129,7 @@ class Gateway {
   std::atomic<int> drained_workers_{0};
   std::vector<std::unique_ptr<observe::SpanRing>> span_rings_;
   std::unique_ptr<observe::OtlpExporter> exporter_;
+  std::map<std::string, std::unique_ptr<auth::JwksFetcher>> jwks_;
   std::unique_ptr<observe::AccessLogWriter> access_log_;
   std::string access_log_path_;
   std::vector<std::unique_ptr<Worker>> workers_;

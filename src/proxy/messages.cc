@@ -1,5 +1,6 @@
 #include "proxy/messages.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "http/chunked.h"
@@ -104,7 +105,8 @@ size_t render_upstream_request(const http::RequestHead& head, const Route& route
                                std::string_view client_ip, std::string_view request_id,
                                std::string_view normalized_path, std::string_view upstream_host,
                                std::string& out, std::string_view traceparent, bool keep_tracestate,
-                               bool https) {
+                               bool https, std::span<const std::string> owned,
+                               std::string_view extra_lines) {
   out.append(head.method_text);
   out.push_back(' ');
   upstream_target(head, route, normalized_path, out);
@@ -129,8 +131,13 @@ size_t render_upstream_request(const http::RequestHead& head, const Route& route
       }
     }
     if (head.has_connection_header && http::connection_has_token(head.headers, h.name)) continue;
+    if (std::any_of(owned.begin(), owned.end(),
+                    [&](const std::string& o) { return http::iequals(h.name, o); })) {
+      continue;  // set by the gateway: a client cannot spoof it
+    }
     append_header(out, h.name, h.value);
   }
+  out.append(extra_lines);
   out.append("X-Forwarded-For: ");
   if (has_forwarded_for) {
     // Several X-Forwarded-For lines form one list; the client's address goes last.
@@ -166,7 +173,8 @@ size_t render_upstream_request(const http::RequestHead& head, const Route& route
 
 void render_client_response(const http::ResponseHead& head, std::string_view request_id,
                             ResponseFraming framing, bool close, bool http10_keep_alive,
-                            std::string_view extra_headers, std::string& out) {
+                            std::string_view extra_headers, std::string& out,
+                            const auth::SecurityHeaders* overrides, bool cors) {
   out.append("HTTP/1.1 ");
   append_number(out, static_cast<uint64_t>(head.status));
   out.push_back(' ');
@@ -181,6 +189,10 @@ void render_client_response(const http::ResponseHead& head, std::string_view req
       continue;
     }
     if (head.has_connection_header && http::connection_has_token(head.headers, h.name)) continue;
+    if (overrides != nullptr && overrides->sets(h.name)) continue;
+    if (cors && h.name.size() > 15 && http::iequals(h.name.substr(0, 15), "access-control-")) {
+      continue;
+    }
     append_header(out, h.name, h.value);
   }
   append_header(out, "X-Request-Id", request_id);

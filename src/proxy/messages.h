@@ -33,18 +33,25 @@ void upstream_target(const http::RequestHead& head, const Route& route,
 // only when keep_tracestate and valid. Returns the offset of the traceparent value in `out`, or
 // npos.
 // https: the client came over TLS (X-Forwarded-Proto).
+// owned: header names (lower-case) the gateway sets itself (from auth: x-consumer, forwarded
+// claims): the client's copies are dropped and extra_lines ("name: value\r\n"…) added.
 size_t render_upstream_request(const http::RequestHead& head, const Route& route,
                                std::string_view client_ip, std::string_view request_id,
                                std::string_view normalized_path, std::string_view upstream_host,
                                std::string& out, std::string_view traceparent = {},
-                               bool keep_tracestate = false, bool https = false);
+                               bool keep_tracestate = false, bool https = false,
+                               std::span<const std::string> owned = {},
+                               std::string_view extra_lines = {});
 
 enum class ResponseFraming : uint8_t { kAsIs, kContentLength, kChunked, kClose };
 
-// extra_headers: complete header lines ("Name: value\r\n") the gateway adds (Set-Cookie).
+// extra_headers: complete header lines ("Name: value\r\n") the gateway adds (Set-Cookie,
+// security and CORS headers); the upstream's own copies of the security headers (and of the
+// Access-Control-* fields when `cors`) are dropped.
 void render_client_response(const http::ResponseHead& head, std::string_view request_id,
                             ResponseFraming framing, bool close, bool http10_keep_alive,
-                            std::string_view extra_headers, std::string& out);
+                            std::string_view extra_headers, std::string& out,
+                            const auth::SecurityHeaders* overrides = nullptr, bool cors = false);
 
 // The value of cookie `name` in the request's Cookie fields, or "".
 std::string_view cookie_value(std::span<const http::Header> headers, std::string_view name);

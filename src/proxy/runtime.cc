@@ -79,6 +79,12 @@ std::shared_ptr<RateLimitRuntime> RuntimeRegistry::rate_limit(const std::string&
   return e.runtime;
 }
 
+std::shared_ptr<auth::NonceCache> RuntimeRegistry::nonce_cache() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!nonces_) nonces_ = std::make_shared<auth::NonceCache>();
+  return nonces_;
+}
+
 size_t RuntimeRegistry::route_slot(const std::string& route_name) {
   std::lock_guard<std::mutex> lock(mu_);
   auto [it, added] = slots_.emplace(route_name, slot_names_.size());

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -17,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "auth/nonce_cache.h"
 #include "balance/target_state.h"
 #include "config/config.h"
 #include "limits/circuit_breaker.h"
@@ -24,6 +26,10 @@
 #include "limits/retry_budget.h"
 #include "observe/access_log.h"
 #include "observe/span_ring.h"
+
+namespace sluice::auth {
+class JwksFetcher;
+}
 
 namespace sluice::proxy {
 
@@ -72,6 +78,13 @@ struct ObserveSinks {
 
 class RuntimeRegistry {
  public:
+  // The HMAC nonce cache: one per process, shared by every worker and kept across reloads.
+  std::shared_ptr<auth::NonceCache> nonce_cache();
+  // How snapshots get the JWKS fetcher of a provider (set by the gateway, which runs them).
+  using JwksLookup =
+      std::function<auth::JwksFetcher*(const config::JwtProviderConfig&, std::string*)>;
+  void set_jwks_lookup(JwksLookup f) { jwks_lookup_ = std::move(f); }
+  const JwksLookup& jwks_lookup() const { return jwks_lookup_; }
   void set_sinks(ObserveSinks sinks) {
     std::lock_guard<std::mutex> lock(mu_);
     sinks_ = std::move(sinks);
@@ -98,6 +111,8 @@ class RuntimeRegistry {
  private:
   mutable std::mutex mu_;
   ObserveSinks sinks_;
+  std::shared_ptr<auth::NonceCache> nonces_;
+  JwksLookup jwks_lookup_;
   std::map<std::string, size_t> slots_;
   std::vector<std::string> slot_names_{""};
   std::map<std::string, std::shared_ptr<UpstreamRuntime>> upstreams_;

@@ -191,6 +191,10 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
       result.errors.push_back(config::ConfigError{cfg.source_file, {}, "client_ip", why});
     }
   }
+  if (result.errors.empty()) {
+    snap->security =
+        compile_security(cfg, registry.nonce_cache(), registry.jwks_lookup(), &result.errors);
+  }
   ObserveSinks sinks = registry.sinks();
   if (cfg.tracing.enabled) snap->sinks.span_rings = std::move(sinks.span_rings);
   if (cfg.access_log.enabled) {

@@ -22,6 +22,7 @@
 #include "limits/rate_limit.h"
 #include "net/socket.h"
 #include "proxy/runtime.h"
+#include "proxy/security.h"
 #include "router/router.h"
 
 namespace sluice::proxy {
@@ -53,7 +54,7 @@ struct Upstream {
   uint64_t idle_timeout_ms = 60000;
   uint32_t max_idle_per_worker = 64;
   std::shared_ptr<const net::TlsClientContext> tls;  // null: plain TCP to the targets
-  uint32_t max_connections = 0;  // breaker limits, 0 = unlimited
+  uint32_t max_connections = 0;                      // breaker limits, 0 = unlimited
   uint32_t max_pending = 0;
   uint32_t max_requests = 0;
 };
@@ -99,7 +100,8 @@ struct Snapshot {
   // Log phase: where this snapshot's requests send spans and access-log lines (empty when the
   // config has the feature off), and the compiled line format.
   ObserveSinks sinks;
-  auth::CidrSet trusted_proxies;  // client_ip.trusted_proxies
+  auth::CidrSet trusted_proxies;                   // client_ip.trusted_proxies
+  std::shared_ptr<const SecurityTables> security;  // routes[i] ↔ security->routes[i]
   std::optional<observe::AccessLogFormat> access_log_format;
   bool observed() const { return !sinks.span_rings.empty() || !sinks.access_logs.empty(); }
 };

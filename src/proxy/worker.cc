@@ -200,6 +200,30 @@ limits::ClusterQuota& Worker::cluster_quota(const Snapshot& snap, const RatePoli
   return *it->second;
 }
 
+auth::JwtResult Worker::verify_jwt(const JwtProvider& provider, std::string_view token,
+                                   uint64_t now_s) {
+  std::unique_ptr<JwtState>& st = jwt_[provider.name];
+  if (!st) st = std::make_unique<JwtState>();
+  if (st->provider != &provider) {  // a new snapshot: its policy may differ
+    st->provider = &provider;
+    st->cache.clear();
+  }
+  auth::JwtResult r;
+  if (provider.jwks != nullptr) {
+    const uint64_t g = provider.jwks->generation();
+    if (g != st->jwks_generation) {
+      st->jwks = provider.jwks->keys();
+      st->jwks_generation = g;
+    }
+    r = st->cache.verify(token, *st->jwks, provider.policy, now_s);
+    // A kid only the inline keys know is tried there.
+    if (r.ok || !provider.inline_keys || r.error != auth::JwtError::kUnknownKid) return r;
+  }
+  if (provider.inline_keys)
+    return st->cache.verify(token, *provider.inline_keys, provider.policy, now_s);
+  return r;
+}
+
 void Worker::LagProbe::on_timer() {
   const uint64_t now_us = worker_.loop_.clock().now_us();
   worker_.unix_offset_ms_ = unix_offset_ms(worker_.loop_.now_ms());

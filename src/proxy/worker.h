@@ -107,6 +107,9 @@ class Worker {
   // remade when the snapshot's redis section changes).
   limits::ClusterQuota& cluster_quota(const Snapshot& snap, const RatePolicy& policy);
   void ensure_redis(const Snapshot& snap);
+  // Verifies a token for a provider with this worker's cache and copy of its JWKS keys (checked
+  // against the fetcher's generation, one atomic load), then its inline keys.
+  auth::JwtResult verify_jwt(const JwtProvider& provider, std::string_view token, uint64_t now_s);
   // Log phase scratch: trace ids, the span being filled, the access-log line being formatted.
   observe::IdGenerator& ids() { return ids_; }
   observe::Span& span_scratch() { return span_; }
@@ -183,6 +186,13 @@ class Worker {
   std::unique_ptr<net::RedisQuotaBackend> redis_backend_;
   std::unordered_map<std::string, std::unique_ptr<limits::ClusterQuota>> quotas_;
   uint64_t next_quota_sweep_ms_ = 0;
+  struct JwtState {
+    const JwtProvider* provider = nullptr;  // the cache is cleared when the provider changes
+    uint64_t jwks_generation = ~uint64_t{0};
+    std::shared_ptr<const auth::KeySet> jwks;
+    auth::JwtCache cache;
+  };
+  std::unordered_map<std::string, std::unique_ptr<JwtState>> jwt_;
   observe::IdGenerator ids_;
   observe::Span span_;
   std::string log_line_;

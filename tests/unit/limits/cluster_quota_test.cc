@@ -114,15 +114,15 @@ TEST(ClusterQuota, FirstRequestWaitsThenLeaseServesLocally) {
 
 TEST(ClusterQuota, WindowChangeDiscardsLease) {
   FakeBackend b;
+  Waiter w;
+  Waiter w2;  // still waiting at the end: must outlive the quota
   ClusterQuota q(b, {});
   RateDecision d;
-  Waiter w;
   ASSERT_EQ(q.take("k", kFixed, 0, &d, &w), QuotaResult::kWait);
   b.answer(true, 11, 0, 100, 0);  // window ends at 100
   ASSERT_EQ(q.take("k", kFixed, 50, &d, nullptr), QuotaResult::kDecided);
   EXPECT_TRUE(d.allowed);
   // At 100 the 9 units left belong to a past window: the next request must fetch.
-  Waiter w2;
   b.calls.clear();
   ASSERT_EQ(q.take("k", kFixed, 100, &d, &w2), QuotaResult::kWait);
   EXPECT_EQ(q.stats().discarded, 9u);

@@ -1,0 +1,175 @@
+#include "proxy/security.h"
+
+#include <algorithm>
+
+#include "http/method.h"
+
+namespace sluice::proxy {
+namespace {
+
+config::ConfigError at(const config::Config& cfg, config::Mark mark, std::string key,
+                       std::string message) {
+  return config::ConfigError{cfg.source_file, mark, std::move(key), std::move(message)};
+}
+
+// A route's own section replaces the default; a section switched off (`off`) means none.
+template <typename T>
+const T* effective(const std::optional<T>& route, const std::optional<T>& fallback) {
+  const std::optional<T>& chosen = route ? route : fallback;
+  if (!chosen || !chosen->enabled) return nullptr;
+  return &*chosen;
+}
+
+}  // namespace
+
+std::shared_ptr<const SecurityTables> compile_security(const config::Config& cfg,
+                                                       std::shared_ptr<auth::NonceCache> nonces,
+                                                       const JwksLookup& jwks,
+                                                       std::vector<config::ConfigError>* errors) {
+  auto t = std::make_shared<SecurityTables>();
+  t->nonces = std::move(nonces);
+  const size_t errors_before = errors->size();
+
+  t->consumers.reserve(cfg.consumers.size());  // pointers into it are handed out below
+  for (const config::ConsumerConfig& c : cfg.consumers) {
+    t->consumers.push_back(Consumer{c.name, c.roles});
+  }
+  for (size_t i = 0; i < cfg.consumers.size(); ++i) {
+    const config::ConsumerConfig& c = cfg.consumers[i];
+    const Consumer* consumer = &t->consumers[i];
+    t->by_name[c.name] = consumer;
+    for (const std::string& h : c.api_key_hashes) {
+      auth::Sha256Digest d;
+      if (!auth::parse_api_key_hash(h, &d)) {
+        errors->push_back(at(cfg, c.mark, "consumers." + c.name + ".api_keys",
+                             "not a key hash (expected sha256:<64 hex>)"));
+        continue;
+      }
+      t->api_keys.add(d, c.name);
+    }
+    for (const config::ConsumerConfig::HmacKey& k : c.hmac_keys) {
+      t->hmac_keys[k.key_id] = SecurityTables::HmacKey{k.secret, consumer};
+    }
+  }
+
+  for (const config::JwtProviderConfig& pc : cfg.jwt_providers) {
+    auto p = std::make_unique<JwtProvider>();
+    p->name = pc.name;
+    p->policy.algorithms = pc.algorithms;
+    p->policy.issuers = pc.issuers;
+    p->policy.audiences = pc.audiences;
+    p->policy.required_claims = pc.required_claims;
+    p->policy.roles_claim = pc.roles_claim;
+    p->policy.clock_skew_s = pc.clock_skew_s;
+    p->policy.require_exp = pc.require_exp;
+    p->from = pc.from;
+    p->forward_claims = pc.forward_claims;
+    if (!pc.keys.empty()) {
+      auto keys = std::make_shared<auth::KeySet>();
+      for (const config::JwtProviderConfig::Key& k : pc.keys) {
+        std::string why;
+        bool ok = k.pem.empty() ? keys->add_hmac_secret(k.secret, false, k.kid, k.alg, &why)
+                                : keys->add_pem(k.pem, k.kid, k.alg, &why);
+        if (!ok) errors->push_back(at(cfg, pc.mark, "jwt_providers." + pc.name + ".keys", why));
+      }
+      p->inline_keys = std::move(keys);
+    }
+    if (!pc.jwks_url.empty()) {
+      std::string why;
+      p->jwks = jwks(pc, &why);
+      if (p->jwks == nullptr) {
+        errors->push_back(at(cfg, pc.mark, "jwt_providers." + pc.name + ".jwks_url", why));
+      }
+    }
+    t->providers.push_back(std::move(p));
+  }
+
+  t->routes.resize(cfg.routes.size());
+  for (size_t i = 0; i < cfg.routes.size(); ++i) {
+    const config::RouteConfig& rc = cfg.routes[i];
+    const config::SecurityConfig& own = rc.security;
+    const config::SecurityConfig& def = cfg.security;
+    RouteSecurity& rs = t->routes[i];
+    const std::string key = "routes." + rc.name + ".security";
+
+    if (const config::IpRulesConfig* ip = effective(own.ip_rules, def.ip_rules)) {
+      auth::IpRules rules;
+      std::string why;
+      for (const std::string& c : ip->allow) {
+        if (!rules.allow.add(c, &why)) errors->push_back(at(cfg, rc.mark, key + ".ip_rules", why));
+      }
+      for (const std::string& c : ip->deny) {
+        if (!rules.deny.add(c, &why)) errors->push_back(at(cfg, rc.mark, key + ".ip_rules", why));
+      }
+      rs.ip_rules = std::move(rules);
+    }
+    if (const config::CorsConfig* c = effective(own.cors, def.cors)) {
+      auth::CorsConfig ac;
+      ac.origins = c->origins;
+      ac.methods = c->methods;
+      ac.allowed_headers = c->allowed_headers;
+      ac.exposed_headers = c->exposed_headers;
+      ac.credentials = c->credentials;
+      ac.max_age_s = c->max_age_s;
+      std::string why;
+      rs.cors = auth::CorsPolicy::compile(ac, &why);
+      if (!rs.cors) errors->push_back(at(cfg, rc.mark, key + ".cors", why));
+    }
+    if (const config::SecurityHeadersConfig* h = effective(own.headers, def.headers)) {
+      auth::SecurityHeadersConfig ah;
+      if (h->hsts_max_age_s != 0) {
+        ah.hsts = auth::SecurityHeadersConfig::Hsts{h->hsts_max_age_s, h->hsts_include_subdomains,
+                                                    h->hsts_preload};
+      }
+      ah.content_type_nosniff = h->content_type_nosniff;
+      ah.frame_options = h->frame_options == "DENY"         ? auth::FrameOptions::kDeny
+                         : h->frame_options == "SAMEORIGIN" ? auth::FrameOptions::kSameOrigin
+                                                            : auth::FrameOptions::kUnset;
+      ah.referrer_policy = h->referrer_policy;
+      ah.content_security_policy = h->content_security_policy;
+      ah.permissions_policy = h->permissions_policy;
+      if (h->server == "hide") {
+        ah.server = auth::ServerHeader::kHide;
+      } else if (!h->server.empty()) {
+        ah.server = auth::ServerHeader::kSet;
+        ah.server_value = h->server;
+      }
+      std::string why;
+      rs.headers = auth::SecurityHeaders::compile(ah, &why);
+      if (!rs.headers) errors->push_back(at(cfg, rc.mark, key + ".headers", why));
+    }
+    if (const config::AuthConfig* a = effective(own.auth, def.auth)) {
+      rs.auth = true;
+      for (const std::string& name : a->jwt) {
+        for (const auto& p : t->providers) {
+          if (p->name == name) rs.jwt.push_back(p.get());
+        }
+      }
+      rs.api_key = a->api_key;
+      rs.api_key_from = a->api_key_from;
+      rs.hmac = a->hmac;
+      rs.hmac_window_s = a->hmac_window_s;
+      rs.hmac_max_body_bytes = a->hmac_max_body_bytes;
+      rs.optional = a->optional;
+      rs.roles = a->roles;
+      for (const auto& [method, roles] : a->method_roles) {
+        http::Method m = http::parse_method(method);
+        rs.method_roles[static_cast<size_t>(m)] = roles;
+        rs.has_method_roles = true;
+      }
+      rs.owned_headers.push_back("x-consumer");
+      for (const JwtProvider* p : rs.jwt) {
+        for (const auto& [header, claim] : p->forward_claims) {
+          if (std::find(rs.owned_headers.begin(), rs.owned_headers.end(), header) ==
+              rs.owned_headers.end()) {
+            rs.owned_headers.push_back(header);
+          }
+        }
+      }
+    }
+  }
+  if (errors->size() != errors_before) return nullptr;
+  return t;
+}
+
+}  // namespace sluice::proxy
