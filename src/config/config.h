@@ -425,7 +425,7 @@ struct LoadResult {
 LoadResult load_config_file(const std::string& path);
 LoadResult load_config_string(const std::string& yaml, const std::string& file_name);
 
-// Parsers for scalar syntaxes, exposed for tests: "250ms", "10s", "5m", "1h", or plain
+// Parsers for scalar syntaxes, exposed for tests: "250ms", "10s", "5m", "1h", "365d", or plain
 // milliseconds; "64KiB", "1MiB", "1GiB", "512KB", or plain bytes.
 std::optional<uint64_t> parse_duration_ms(const std::string& text);
 std::optional<uint64_t> parse_size_bytes(const std::string& text);

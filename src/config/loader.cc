@@ -25,7 +25,13 @@
 #include <utility>
 #include <vector>
 
+#include "auth/api_key.h"
 #include "auth/cidr.h"
+#include "auth/cors.h"
+#include "auth/jwk.h"
+#include "auth/jwks_fetcher.h"
+#include "auth/jwt.h"
+#include "auth/security_headers.h"
 #include "config/config.h"
 #include "config/scalars.h"
 #include "http/method.h"
@@ -69,10 +75,17 @@ constexpr size_t kMinStickySecretBytes = 16;
 constexpr int64_t kMaxRetryAttempts = 10;
 constexpr int kMinStatus = 100;
 constexpr int kMaxStatus = 599;
+constexpr size_t kMinHmacSecretBytes = 16;
+constexpr size_t kMaxKeyFileBytes = kMiB;            // secret_file, pem_file
+constexpr uint64_t kMaxHmacBodyBytes = kMiB * 1024;  // 1GiB
+constexpr uint64_t kDefaultHstsMaxAgeS = 31536000;   // one year
 
 constexpr std::string_view kBalancers[] = {
     "round_robin", "weighted_round_robin", "least_connections", "p2c", "consistent_hash", "random"};
 constexpr std::string_view kRetryKeywords[] = {"connect_failure", "reset", "timeout"};
+constexpr std::string_view kJwtAlgorithms[] = {"HS256", "HS384", "HS512", "RS256", "RS384",
+                                               "RS512", "PS256", "PS384", "PS512", "ES256",
+                                               "ES384", "ES512", "EdDSA"};
 
 // A value in the document with where it is: the path for messages and the best known position
 // (a null value such as "key:" has no mark of its own; it borrows its key's).
@@ -270,6 +283,35 @@ std::string sha256_hex(const std::string& bytes) {
   return out;
 }
 
+// Whether a public key can verify `alg` (RS and PS: RSA; ES256/384/512: the P-256/384/521
+// curve; EdDSA: Ed25519), so that a key that could never verify a token fails the load.
+bool alg_fits(const auth::Jwk& key, std::string_view alg) {
+  using auth::Curve;
+  using auth::KeyType;
+  if (alg.starts_with("RS") || alg.starts_with("PS")) return key.kty() == KeyType::kRsa;
+  if (alg == "ES256") return key.kty() == KeyType::kEc && key.curve() == Curve::kP256;
+  if (alg == "ES384") return key.kty() == KeyType::kEc && key.curve() == Curve::kP384;
+  if (alg == "ES512") return key.kty() == KeyType::kEc && key.curve() == Curve::kP521;
+  if (alg == "EdDSA") return key.kty() == KeyType::kOkp;
+  return false;
+}
+
+std::string key_kind(const auth::Jwk& key) {
+  switch (key.kty()) {
+    case auth::KeyType::kRsa:
+      return "an RSA key";
+    case auth::KeyType::kEc:
+      return key.curve() == auth::Curve::kP256   ? "an EC P-256 key"
+             : key.curve() == auth::Curve::kP384 ? "an EC P-384 key"
+                                                 : "an EC P-521 key";
+    case auth::KeyType::kOkp:
+      return "an Ed25519 key";
+    case auth::KeyType::kOct:
+      break;
+  }
+  return "a secret";
+}
+
 class Parser {
  public:
   explicit Parser(std::string file) : file_(std::move(file)) {}
@@ -283,7 +325,8 @@ class Parser {
   void parse(const Item& root, Config& cfg) {
     std::optional<MapItem> m =
         map(root, {"workers", "dns", "listeners", "admin", "limits", "timeouts", "upstreams",
-                   "routes", "metrics", "tracing", "access_log", "redis", "client_ip"});
+                   "routes", "metrics", "tracing", "access_log", "redis", "client_ip", "consumers",
+                   "jwt_providers", "security"});
     if (!m) return;
     if (const Item* w = m->get("workers")) {
       if (std::optional<int64_t> v = integer(*w, 0, kMaxWorkers))
@@ -305,6 +348,9 @@ class Parser {
     if (const Item* c = m->get("client_ip")) parse_client_ip(*c, cfg.client_ip);
     if (const Item* t = m->get("tracing")) parse_tracing(*t, cfg.tracing);
     if (const Item* a = m->get("access_log")) parse_access_log(*a, cfg.access_log);
+    if (const Item* c = m->get("consumers")) parse_consumers(*c, cfg);
+    if (const Item* j = m->get("jwt_providers")) parse_jwt_providers(*j, cfg);
+    if (const Item* s = m->get("security")) parse_security(*s, cfg.security);
     if (const Item* u = m->get("upstreams")) parse_upstreams(*u, cfg);
     if (const Item* r = m->get("routes")) parse_routes(*r, cfg);
     finish(cfg);
@@ -1433,9 +1479,9 @@ class Parser {
     std::optional<std::vector<Item>> items = list(it);
     if (!items) return;
     for (const Item& e : *items) {
-      std::optional<MapItem> m =
-          map(e, {"name", "match", "priority", "upstream", "respond", "strip_prefix",
-                  "rewrite_prefix", "max_body_bytes", "timeout", "retry", "rate_limits"});
+      std::optional<MapItem> m = map(
+          e, {"name", "match", "priority", "upstream", "respond", "strip_prefix", "rewrite_prefix",
+              "max_body_bytes", "timeout", "retry", "rate_limits", "security"});
       if (!m) continue;
       RouteConfig r;
       r.mark = e.mark;
@@ -1474,6 +1520,7 @@ class Parser {
       }
       if (respond) parse_respond(*respond, r);
       if (const Item* rl = m->get("rate_limits")) parse_rate_limits(*rl, r);
+      if (const Item* sec = m->get("security")) parse_security(*sec, r.security);
       for (const char* key : {"strip_prefix", "rewrite_prefix"}) {
         const Item* p = m->get(key);
         if (!p) continue;
@@ -1620,23 +1667,9 @@ class Parser {
     }
     if (const Item* ms = m->get("methods")) {
       for (const Item& e : list_or_one(*ms)) {  // "methods: GET" is a list of one
-        std::optional<std::string> s = string(e);
-        if (!s) continue;
-        if (!is_token(*s)) {
-          error(e.mark, e.path, "invalid method " + quote(*s));
-          continue;
-        }
-        std::string method = upper(std::move(*s));
-        http::Method known = http::parse_method(method);
-        if (known == http::Method::kOther || known == http::Method::kConnect) {
-          error(e.mark, e.path,
-                "method " + quote(method) +
-                    " cannot be routed (known: GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, "
-                    "PATCH)");
-          continue;
-        }
-        if (std::find(r.methods.begin(), r.methods.end(), method) == r.methods.end()) {
-          r.methods.push_back(std::move(method));
+        std::optional<std::string> method = route_method(e);
+        if (method && std::find(r.methods.begin(), r.methods.end(), *method) == r.methods.end()) {
+          r.methods.push_back(std::move(*method));
         }
       }
     }
@@ -1695,8 +1728,812 @@ class Parser {
     r.respond = std::move(resp);
   }
 
+  // --- edge security (issue 5) ----------------------------------------------------------------
+
+  // A small file read at load (an HMAC secret, a PEM key): reported at `at` when unreadable.
+  std::optional<std::string> read_small_file(const Item& at, const std::string& path) {
+    if (path.empty()) {
+      error(at.mark, at.path, "must name a file");
+      return std::nullopt;
+    }
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      error(at.mark, at.path,
+            "cannot open " + quote(path) + ": " + std::system_category().message(err));
+      return std::nullopt;
+    }
+    struct Closer {
+      int fd;
+      ~Closer() { ::close(fd); }
+    } closer{fd};
+    std::string bytes;
+    char buf[16 * 1024];
+    for (;;) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int err = errno;
+        error(at.mark, at.path,
+              "cannot read " + quote(path) + ": " + std::system_category().message(err));
+        return std::nullopt;
+      }
+      if (n == 0) break;
+      if (bytes.size() + static_cast<size_t>(n) > kMaxKeyFileBytes) {
+        error(at.mark, at.path, quote(path) + " is larger than 1MiB");
+        return std::nullopt;
+      }
+      bytes.append(buf, static_cast<size_t>(n));
+    }
+    return bytes;
+  }
+
+  // A duration in whole seconds.
+  std::optional<uint64_t> seconds(const Item& it, bool allow_zero) {
+    const std::optional<uint64_t> d = duration(it, allow_zero);
+    if (!d) return std::nullopt;
+    if (*d % 1000 != 0) {
+      error(it.mark, it.path, "must be a whole number of seconds, got " + quote(it.node.Scalar()));
+      return std::nullopt;
+    }
+    return *d / 1000;
+  }
+
+  // A method name as in match.methods: a token, upper-cased, one the router knows.
+  std::optional<std::string> route_method(const Item& e) {
+    std::optional<std::string> s = string(e);
+    if (!s) return std::nullopt;
+    if (!is_token(*s)) {
+      error(e.mark, e.path, "invalid method " + quote(*s));
+      return std::nullopt;
+    }
+    std::string method = upper(std::move(*s));
+    const http::Method known = http::parse_method(method);
+    if (known == http::Method::kOther || known == http::Method::kConnect) {
+      error(e.mark, e.path,
+            "method " + quote(method) +
+                " cannot be routed (known: GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH)");
+      return std::nullopt;
+    }
+    return method;
+  }
+
+  // Non-empty strings, one or a list, duplicates dropped.
+  std::vector<std::string> unique_strings(const Item& it) {
+    std::vector<std::string> out;
+    for (const Item& e : list_or_one(it)) {
+      std::optional<std::string> s = string(e);
+      if (!s) continue;
+      if (s->empty()) {
+        error(e.mark, e.path, "must not be empty");
+        continue;
+      }
+      if (std::find(out.begin(), out.end(), *s) == out.end()) out.push_back(std::move(*s));
+    }
+    return out;
+  }
+
+  // Role names: no spaces or control bytes (a roles claim may be one space-separated string).
+  std::vector<std::string> role_list(const Item& it) {
+    std::vector<std::string> out;
+    for (const Item& e : list_or_one(it)) {
+      std::optional<std::string> s = string(e);
+      if (!s) continue;
+      const bool ok = !s->empty() && std::all_of(s->begin(), s->end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u > 0x20 && u != 0x7f;
+      });
+      if (!ok) {
+        error(e.mark, e.path, "invalid role " + quote(*s) + ": no spaces or control characters");
+        continue;
+      }
+      if (std::find(out.begin(), out.end(), *s) == out.end()) out.push_back(std::move(*s));
+    }
+    return out;
+  }
+
+  // `issuer: X` or `issuers: [X, Y]`: either key takes one value or a list, not both keys.
+  std::vector<std::string> one_or_many(const MapItem& m, std::string_view one,
+                                       std::string_view many) {
+    const Item* a = m.get(one);
+    const Item* b = m.get(many);
+    if (a && b) {
+      error(b->mark, b->path,
+            "give '" + std::string(one) + "' or '" + std::string(many) + "', not both");
+    }
+    const Item* v = a ? a : b;
+    return v ? unique_strings(*v) : std::vector<std::string>{};
+  }
+
+  // An "alg" value: supported by the verifier, and never "none" (in any case).
+  bool jwt_algorithm(const Item& it, const std::string& alg) {
+    if (lower(alg) == "none") {
+      error(it.mark, it.path, "the algorithm 'none' (unsigned tokens) cannot be allowed");
+      return false;
+    }
+    if (!auth::jwt_algorithm_supported(alg)) {
+      std::string msg = "unsupported JWT algorithm " + quote(alg);
+      const std::string_view best = suggest(alg, kJwtAlgorithms);
+      if (!best.empty()) {
+        msg += " (did you mean '" + std::string(best) + "'?)";
+      } else {
+        msg += " (supported: HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512, EdDSA)";
+      }
+      error(it.mark, it.path, std::move(msg));
+      return false;
+    }
+    return true;
+  }
+
+  // bearer | header:NAME | cookie:NAME | query:NAME
+  std::optional<TokenSource> token_source(const Item& it) {
+    const std::optional<std::string> s = string(it);
+    if (!s) return std::nullopt;
+    const std::string_view text = *s;
+    if (text == "bearer") return TokenSource{};
+    const size_t colon = text.find(':');
+    const std::string_view kind = text.substr(0, colon);
+    const std::string_view name =
+        colon == std::string_view::npos ? std::string_view() : text.substr(colon + 1);
+    const std::string bad = "invalid token source " + quote(text) + ": ";
+    TokenSource ts;
+    if (kind == "header") {
+      ts.kind = TokenSource::Kind::kHeader;
+    } else if (kind == "cookie") {
+      ts.kind = TokenSource::Kind::kCookie;
+    } else if (kind == "query") {
+      ts.kind = TokenSource::Kind::kQuery;
+    } else {
+      error(it.mark, it.path, bad + "expected bearer, header:NAME, cookie:NAME or query:NAME");
+      return std::nullopt;
+    }
+    if (name.empty()) {
+      error(it.mark, it.path, bad + "missing name after '" + std::string(kind) + ":'");
+      return std::nullopt;
+    }
+    const bool ok = kind == "query" ? is_query_name(name) : is_token(name);
+    if (!ok) {
+      error(it.mark, it.path, bad + quote(name) + " is not a valid " + std::string(kind) + " name");
+      return std::nullopt;
+    }
+    ts.name = kind == "header" ? lower(std::string(name)) : std::string(name);
+    return ts;
+  }
+
+  void parse_consumers(const Item& it, Config& cfg) {
+    std::optional<std::vector<Item>> items = list(it);
+    if (!items) return;
+    for (const Item& e : *items) {
+      std::optional<MapItem> m = map(e, {"name", "api_keys", "hmac_keys", "roles"});
+      if (!m) continue;
+      ConsumerConfig c;
+      c.mark = e.mark;
+      if (const Item* n = require(*m, "name")) {
+        if (std::optional<std::string> name = string(*n)) {
+          if (!is_name(*name)) {
+            error(n->mark, n->path,
+                  "invalid consumer name " + quote(*name) + ": use letters, digits, '_', '.', '-'");
+          } else if (auto [prev, inserted] = consumer_names_.emplace(*name, n->mark); !inserted) {
+            error(n->mark, n->path,
+                  "duplicate consumer name " + quote(*name) + " (first defined at line " +
+                      std::to_string(prev->second.line) + ")");
+          }
+          c.name = std::move(*name);
+        }
+      }
+      if (const Item* k = m->get("api_keys")) {
+        for (const Item& h : list_or_one(*k)) {
+          std::optional<std::string> s = string(h);
+          if (!s) continue;
+          auth::Sha256Digest digest{};
+          if (!auth::parse_api_key_hash(*s, &digest)) {
+            // Not echoed: a raw key pasted here by mistake must not reach the logs.
+            error(h.mark, h.path,
+                  "expected an API key hash 'sha256:<64 hex digits>' (keys are stored hashed: "
+                  "sluice hash-key KEY prints the hash)");
+            continue;
+          }
+          std::string canonical = std::string(auth::kApiKeyHashPrefix) +
+                                  lower(s->substr(auth::kApiKeyHashPrefix.size()));
+          if (auto [prev, inserted] = api_key_hashes_.emplace(canonical, h.mark); !inserted) {
+            error(
+                h.mark, h.path,
+                "duplicate API key hash (first at line " + std::to_string(prev->second.line) + ")");
+            continue;
+          }
+          c.api_key_hashes.push_back(std::move(canonical));
+        }
+      }
+      if (const Item* h = m->get("hmac_keys")) parse_hmac_keys(*h, c);
+      if (const Item* r = m->get("roles")) c.roles = role_list(*r);
+      cfg.consumers.push_back(std::move(c));
+    }
+  }
+
+  void parse_hmac_keys(const Item& it, ConsumerConfig& c) {
+    std::optional<std::vector<Item>> items = list(it);
+    if (!items) return;
+    for (const Item& e : *items) {
+      std::optional<MapItem> m = map(e, {"key_id", "secret", "secret_file"});
+      if (!m) continue;
+      ConsumerConfig::HmacKey key;
+      if (const Item* id = require(*m, "key_id")) {
+        if (std::optional<std::string> s = string(*id)) {
+          if (!is_name(*s)) {
+            error(id->mark, id->path,
+                  "invalid key_id " + quote(*s) + ": use letters, digits, '_', '.', '-'");
+          } else if (auto [prev, inserted] = hmac_key_ids_.emplace(*s, id->mark); !inserted) {
+            error(id->mark, id->path,
+                  "duplicate key_id " + quote(*s) + " (first defined at line " +
+                      std::to_string(prev->second.line) + ")");
+          }
+          key.key_id = std::move(*s);
+        }
+      }
+      const Item* inline_secret = m->get("secret");
+      const Item* file = m->get("secret_file");
+      if ((inline_secret == nullptr) == (file == nullptr)) {
+        error(e.mark, e.path, "an HMAC key needs exactly one of 'secret' or 'secret_file'");
+        continue;
+      }
+      std::optional<std::string> secret;
+      if (inline_secret) {
+        secret = string(*inline_secret);
+      } else if (std::optional<std::string> path = string(*file)) {
+        secret = read_small_file(*file, *path);
+        // The newline an editor or `echo` leaves at the end is not part of the secret.
+        if (secret && secret->ends_with('\n')) {
+          secret->pop_back();
+          if (secret->ends_with('\r')) secret->pop_back();
+        }
+      }
+      if (!secret) continue;
+      const Item& at = inline_secret ? *inline_secret : *file;
+      // The secret itself is never echoed into a message.
+      if (secret->size() < kMinHmacSecretBytes) {
+        error(at.mark, at.path,
+              "secret must be at least " + std::to_string(kMinHmacSecretBytes) +
+                  " bytes long, got " + std::to_string(secret->size()));
+        continue;
+      }
+      key.secret = std::move(*secret);
+      c.hmac_keys.push_back(std::move(key));
+    }
+  }
+
+  void parse_jwt_providers(const Item& it, Config& cfg) {
+    std::optional<std::vector<Item>> items = list(it);
+    if (!items) return;
+    for (const Item& e : *items) {
+      std::optional<MapItem> m =
+          map(e, {"name", "issuer", "issuers", "audience", "audiences", "algorithms", "jwks_url",
+                  "jwks_refresh", "jwks_min_refresh", "keys", "clock_skew", "require_exp",
+                  "required_claims", "roles_claim", "from", "forward_claims"});
+      if (!m) continue;
+      JwtProviderConfig p;
+      p.mark = e.mark;
+      if (const Item* n = require(*m, "name")) {
+        if (std::optional<std::string> name = string(*n)) {
+          // Even an invalid name is recorded, so references to it do not add "not defined".
+          auto [prev, inserted] = jwt_provider_names_.emplace(*name, n->mark);
+          if (!is_name(*name)) {
+            error(n->mark, n->path,
+                  "invalid provider name " + quote(*name) + ": use letters, digits, '_', '.', '-'");
+          } else if (!inserted) {
+            error(n->mark, n->path,
+                  "duplicate provider name " + quote(*name) + " (first defined at line " +
+                      std::to_string(prev->second.line) + ")");
+          }
+          p.name = std::move(*name);
+        }
+      }
+      p.issuers = one_or_many(*m, "issuer", "issuers");
+      p.audiences = one_or_many(*m, "audience", "audiences");
+      if (const Item* a = m->get("algorithms")) {
+        for (const Item& e2 : list_or_one(*a)) {
+          std::optional<std::string> alg = string(e2);
+          if (!alg || !jwt_algorithm(e2, *alg)) continue;
+          if (std::find(p.algorithms.begin(), p.algorithms.end(), *alg) == p.algorithms.end()) {
+            p.algorithms.push_back(std::move(*alg));
+          }
+        }
+      }
+      const Item* url = m->get("jwks_url");
+      if (url) {
+        if (std::optional<std::string> s = string(*url)) {
+          std::string host;
+          std::string path;
+          std::string why;
+          uint16_t port = 0;
+          if (auth::parse_jwks_url(*s, &host, &port, &path, &why)) {
+            p.jwks_url = std::move(*s);
+          } else {
+            error(url->mark, url->path, "invalid jwks_url " + quote(*s) + ": " + why);
+          }
+        }
+      }
+      if (const Item* v = m->get("jwks_refresh")) {
+        if (auto d = duration(*v)) p.jwks_refresh_ms = *d;
+      }
+      if (const Item* v = m->get("jwks_min_refresh")) {
+        if (auto d = duration(*v)) p.jwks_min_refresh_ms = *d;
+      }
+      const Item* keys = m->get("keys");
+      if (keys) parse_jwt_keys(*keys, p);
+      const bool keys_listed =
+          keys && !keys->node.IsNull() && !(keys->node.IsSequence() && keys->node.size() == 0);
+      if (!url && !keys_listed) {
+        error(e.mark, e.path,
+              "a JWT provider needs 'keys' or 'jwks_url' (or both) to verify tokens");
+      }
+      if (const Item* v = m->get("clock_skew")) {
+        if (auto s = seconds(*v, /*allow_zero=*/true)) p.clock_skew_s = *s;
+      }
+      if (const Item* v = m->get("require_exp")) {
+        if (auto b = boolean(*v)) p.require_exp = *b;
+      }
+      if (const Item* v = m->get("required_claims")) p.required_claims = unique_strings(*v);
+      if (const Item* v = m->get("roles_claim")) {
+        if (std::optional<std::string> s = string(*v)) {
+          if (s->empty()) {
+            error(v->mark, v->path, "must not be empty");
+          } else {
+            p.roles_claim = std::move(*s);
+          }
+        }
+      }
+      if (const Item* v = m->get("from")) {
+        const std::vector<Item> sources = list_or_one(*v);
+        if (sources.empty() && (v->node.IsNull() || v->node.IsSequence())) {
+          error(v->mark, v->path, "at least one token source is needed (default: [bearer])");
+        }
+        std::vector<TokenSource> from;
+        for (const Item& s : sources) {
+          if (std::optional<TokenSource> ts = token_source(s)) from.push_back(std::move(*ts));
+        }
+        if (!from.empty()) p.from = std::move(from);
+      }
+      if (const Item* v = m->get("forward_claims")) {
+        p.forward_claims = headers(*v);
+        for (const auto& [name, claim] : p.forward_claims) {
+          if (claim.empty()) error(v->mark, join(v->path, name), "claim name must not be empty");
+          if (name == "host" || name == "content-length" || name == "transfer-encoding" ||
+              name == "connection" || name == "keep-alive" || name == "upgrade" || name == "te" ||
+              name == "trailer" || name == "authorization" || name == "cookie") {
+            error(v->mark, join(v->path, name), "header " + quote(name) + " cannot carry a claim");
+          }
+        }
+      }
+      cfg.jwt_providers.push_back(std::move(p));
+    }
+  }
+
+  // Inline keys, each loaded into a KeySet here so that a bad PEM or secret fails the load.
+  void parse_jwt_keys(const Item& it, JwtProviderConfig& p) {
+    std::optional<std::vector<Item>> items = list(it);
+    if (!items) return;
+    auth::KeySet probe;
+    std::map<std::string, Mark> kids;
+    for (const Item& e : *items) {
+      std::optional<MapItem> m = map(e, {"pem_file", "secret", "kid", "alg"});
+      if (!m) continue;
+      JwtProviderConfig::Key key;
+      bool ok = true;
+      if (const Item* v = m->get("kid")) {
+        if (std::optional<std::string> kid = string(*v)) {
+          if (kid->empty() || kid->size() > auth::kMaxKidBytes) {
+            error(v->mark, v->path,
+                  "kid must be 1 to " + std::to_string(auth::kMaxKidBytes) + " bytes long");
+            ok = false;
+          } else if (auto [prev, inserted] = kids.emplace(*kid, v->mark); !inserted) {
+            error(v->mark, v->path,
+                  "duplicate kid " + quote(*kid) + " in this provider (first at line " +
+                      std::to_string(prev->second.line) + ")");
+            ok = false;
+          }
+          key.kid = std::move(*kid);
+        } else {
+          ok = false;
+        }
+      }
+      const Item* alg = m->get("alg");
+      if (alg) {
+        std::optional<std::string> a = string(*alg);
+        ok = ok && a && jwt_algorithm(*alg, *a);
+        if (a) key.alg = std::move(*a);
+      }
+      const Item* pem = m->get("pem_file");
+      const Item* secret = m->get("secret");
+      if ((pem == nullptr) == (secret == nullptr)) {
+        error(e.mark, e.path, "a key needs exactly one of 'pem_file' or 'secret'");
+        continue;
+      }
+      if (!ok) continue;
+      std::string why;
+      if (pem) {
+        std::optional<std::string> path = string(*pem);
+        if (!path) continue;
+        std::optional<std::string> text = read_small_file(*pem, *path);
+        if (!text) continue;
+        if (!probe.add_pem(*text, key.kid, key.alg, &why)) {
+          error(pem->mark, pem->path, quote(*path) + ": " + why);
+          continue;
+        }
+        if (!key.alg.empty() && !alg_fits(probe.keys().back(), key.alg)) {
+          error(alg->mark, alg->path,
+                "alg " + quote(key.alg) + " does not fit the key in " + quote(*path) + " (" +
+                    key_kind(probe.keys().back()) + ")");
+          continue;
+        }
+        key.pem = std::move(*text);
+      } else {
+        std::optional<std::string> s = string(*secret);
+        if (!s) continue;
+        if (!key.alg.empty() && !key.alg.starts_with("HS")) {
+          error(alg->mark, alg->path,
+                "a secret is a key for HS256, HS384 or HS512, not " + quote(key.alg));
+          continue;
+        }
+        // `why` never holds the secret.
+        if (!probe.add_hmac_secret(*s, false, key.kid, key.alg, &why)) {
+          error(secret->mark, secret->path, why);
+          continue;
+        }
+        key.secret = std::move(*s);
+      }
+      p.keys.push_back(std::move(key));
+    }
+  }
+
+  // True for `off` (also `false`), a section present but switched off; anything else is reported.
+  bool is_off(const Item& it) {
+    const std::string& s = it.node.Scalar();
+    if (s == "off" || s == "false") return true;
+    error(it.mark, it.path, "expected a map or 'off', got " + quote(s));
+    return false;
+  }
+
+  // `security:` at the top level (the default of every route) or in a route, where each section
+  // given replaces the default's. `off` (for the whole of a route's security, or one section)
+  // gives present-but-disabled sections.
+  void parse_security(const Item& it, SecurityConfig& s) {
+    if (it.node.IsScalar()) {
+      if (is_off(it)) {
+        s.auth.emplace();
+        s.auth->mark = it.mark;
+        s.ip_rules.emplace();
+        s.cors.emplace();
+        s.headers.emplace();
+      }
+      return;
+    }
+    std::optional<MapItem> m = map(it, {"auth", "ip_rules", "cors", "headers"});
+    if (!m) return;
+    if (const Item* v = m->get("auth")) {
+      AuthConfig a;
+      a.mark = v->mark;
+      if (!v->node.IsScalar()) {
+        parse_auth(*v, a);
+      } else {
+        is_off(*v);
+      }
+      s.auth = std::move(a);
+    }
+    if (const Item* v = m->get("ip_rules")) {
+      IpRulesConfig r;
+      if (!v->node.IsScalar()) {
+        parse_ip_rules(*v, r);
+      } else {
+        is_off(*v);
+      }
+      s.ip_rules = std::move(r);
+    }
+    if (const Item* v = m->get("cors")) {
+      CorsConfig c;
+      if (!v->node.IsScalar()) {
+        parse_cors(*v, c);
+      } else {
+        is_off(*v);
+      }
+      s.cors = std::move(c);
+    }
+    if (const Item* v = m->get("headers")) {
+      SecurityHeadersConfig h;
+      if (!v->node.IsScalar()) {
+        parse_security_headers(*v, h);
+      } else {
+        is_off(*v);
+      }
+      s.headers = std::move(h);
+    }
+  }
+
+  void parse_auth(const Item& it, AuthConfig& a) {
+    std::optional<MapItem> m =
+        map(it, {"jwt", "api_key", "hmac", "roles", "method_roles", "optional"});
+    if (!m) return;
+    a.enabled = true;
+    // Whether some credential is accepted; a key that failed to parse counts (it is reported).
+    bool any = false;
+    auto given = [](const Item& v) { return !(v.node.IsScalar() && v.node.Scalar() == "false"); };
+    if (const Item* j = m->get("jwt")) {
+      any = true;
+      const std::vector<Item> names = list_or_one(*j);
+      if (names.empty() && (j->node.IsNull() || j->node.IsSequence())) {
+        error(j->mark, j->path, "at least one JWT provider name is needed");
+      }
+      for (const Item& n : names) {
+        std::optional<std::string> s = string(n);
+        if (!s || std::find(a.jwt.begin(), a.jwt.end(), *s) != a.jwt.end()) continue;
+        a.jwt.push_back(std::move(*s));
+        jwt_refs_.push_back(n);
+      }
+    }
+    if (const Item* k = m->get("api_key")) {
+      any = any || given(*k);
+      if (k->node.IsScalar()) {
+        if (auto b = boolean(*k)) a.api_key = *b;
+      } else if (std::optional<MapItem> km = map(*k, {"header", "query"})) {
+        a.api_key = true;
+        const Item* h = km->get("header");
+        const Item* q = km->get("query");
+        if (h && q) {
+          error(q->mark, q->path, "give 'header' or 'query', not both");
+        } else if (h) {
+          if (std::optional<std::string> name = string(*h)) {
+            if (is_token(*name)) {
+              a.api_key_from = TokenSource{TokenSource::Kind::kHeader, lower(std::move(*name))};
+            } else {
+              error(h->mark, h->path, "invalid header name " + quote(*name));
+            }
+          }
+        } else if (q) {
+          if (std::optional<std::string> name = string(*q)) {
+            if (is_query_name(*name)) {
+              a.api_key_from = TokenSource{TokenSource::Kind::kQuery, std::move(*name)};
+            } else {
+              error(q->mark, q->path, "invalid query parameter name " + quote(*name));
+            }
+          }
+        }
+      }
+      if (a.api_key) api_key_refs_.push_back(*k);
+    }
+    if (const Item* h = m->get("hmac")) {
+      any = any || given(*h);
+      if (h->node.IsScalar()) {
+        if (auto b = boolean(*h)) a.hmac = *b;
+      } else if (std::optional<MapItem> hm = map(*h, {"window", "max_body"})) {
+        a.hmac = true;
+        if (const Item* v = hm->get("window")) {
+          if (auto s = seconds(*v, /*allow_zero=*/false)) a.hmac_window_s = *s;
+        }
+        if (const Item* v = hm->get("max_body")) {
+          if (auto b = size(*v, 1, kMaxHmacBodyBytes, "from 1 to 1GiB")) a.hmac_max_body_bytes = *b;
+        }
+      }
+      if (a.hmac) hmac_refs_.push_back(*h);
+    }
+    if (const Item* r = m->get("roles")) a.roles = role_list(*r);
+    if (const Item* r = m->get("method_roles")) parse_method_roles(*r, a);
+    if (const Item* o = m->get("optional")) {
+      if (auto b = boolean(*o)) a.optional = *b;
+    }
+    if (!any) {
+      error(it.mark, it.path,
+            "auth needs at least one of 'jwt', 'api_key' or 'hmac' (write 'auth: off' for no "
+            "authentication)");
+    }
+  }
+
+  // {DELETE: [admin], POST: [admin, writer]}
+  void parse_method_roles(const Item& it, AuthConfig& a) {
+    if (it.node.IsNull()) return;
+    if (!it.node.IsMap()) {
+      error(it.mark, it.path, "expected a map of methods to roles, got " + describe(it.node));
+      return;
+    }
+    for (auto kv = it.node.begin(); kv != it.node.end(); ++kv) {
+      const YAML::Node k = kv->first;
+      const YAML::Node v = kv->second;
+      const Mark key_mark = mark_of(k, it.mark);
+      if (!k.IsScalar()) {
+        error(key_mark, it.path, "a method must be a string, got " + describe(k));
+        continue;
+      }
+      const std::string path = join(it.path, k.Scalar());
+      std::optional<std::string> method = route_method(Item{k, path, key_mark});
+      if (!method) continue;
+      const bool dup = std::any_of(a.method_roles.begin(), a.method_roles.end(),
+                                   [&](const auto& mr) { return mr.first == *method; });
+      if (dup) {
+        error(key_mark, path, "duplicate method " + quote(*method));
+        continue;
+      }
+      const Item value{v, path, value_mark(v, key_mark)};
+      std::vector<std::string> roles = role_list(value);
+      if (roles.empty() && (v.IsNull() || v.IsSequence())) {
+        error(value.mark, path, "at least one role is needed");
+      }
+      a.method_roles.emplace_back(std::move(*method), std::move(roles));
+    }
+  }
+
+  void parse_ip_rules(const Item& it, IpRulesConfig& r) {
+    std::optional<MapItem> m = map(it, {"allow", "deny"});
+    if (!m) return;
+    r.enabled = true;
+    const std::pair<const char*, std::vector<std::string>*> lists[] = {{"allow", &r.allow},
+                                                                       {"deny", &r.deny}};
+    for (const auto& [key, out] : lists) {
+      const Item* v = m->get(key);
+      if (!v) continue;
+      for (const Item& e : list_or_one(*v)) {
+        std::optional<std::string> s = string(e);
+        if (!s) continue;
+        auth::CidrSet probe;
+        std::string why;
+        if (!probe.add(*s, &why)) {
+          error(e.mark, e.path, why);
+          continue;
+        }
+        out->push_back(std::move(*s));
+      }
+    }
+  }
+
+  // The policy is compiled here as the gateway will compile it; each value is first compiled
+  // alone so that a problem is reported at its own list entry.
+  void parse_cors(const Item& it, CorsConfig& c) {
+    std::optional<MapItem> m =
+        map(it, {"origins", "methods", "headers", "expose", "credentials", "max_age"});
+    if (!m) return;
+    c.enabled = true;
+    const size_t errors_before = errors_.size();
+    if (const Item* v = m->get("credentials")) {
+      if (auto b = boolean(*v)) c.credentials = *b;
+    }
+    auth::CorsConfig base;
+    base.origins = {"https://example.com"};
+    base.credentials = c.credentials;
+    auto check = [&](const Item& at, const auth::CorsConfig& one) {
+      std::string why;
+      if (auth::CorsPolicy::compile(one, &why)) return true;
+      if (why.starts_with("cors: ")) why.erase(0, 6);
+      error(at.mark, at.path, why);
+      return false;
+    };
+    using Field = std::vector<std::string> auth::CorsConfig::*;
+    const std::tuple<const char*, Field, std::vector<std::string>*> lists[] = {
+        {"origins", &auth::CorsConfig::origins, &c.origins},
+        {"methods", &auth::CorsConfig::methods, &c.methods},
+        {"headers", &auth::CorsConfig::allowed_headers, &c.allowed_headers},
+        {"expose", &auth::CorsConfig::exposed_headers, &c.exposed_headers},
+    };
+    for (const auto& [key, field, out] : lists) {
+      const Item* v = std::string_view(key) == "origins" ? require(*m, key) : m->get(key);
+      if (!v) continue;
+      const std::vector<Item> items = list_or_one(*v);
+      if (items.empty() && std::string_view(key) == "origins" &&
+          (v->node.IsNull() || v->node.IsSequence())) {
+        error(v->mark, v->path, "at least one origin is needed");
+      }
+      for (const Item& e : items) {
+        std::optional<std::string> s = string(e);
+        if (!s) continue;
+        auth::CorsConfig one = base;
+        one.*field = {*s};
+        if (check(e, one) && std::find(out->begin(), out->end(), *s) == out->end()) {
+          out->push_back(std::move(*s));
+        }
+      }
+    }
+    if (const Item* v = m->get("max_age")) {
+      if (auto s = seconds(*v, /*allow_zero=*/true)) c.max_age_s = *s;
+    }
+    if (errors_.size() != errors_before) return;
+    auth::CorsConfig all;
+    all.origins = c.origins;
+    all.methods = c.methods;
+    all.allowed_headers = c.allowed_headers;
+    all.exposed_headers = c.exposed_headers;
+    all.credentials = c.credentials;
+    all.max_age_s = c.max_age_s;
+    check(it, all);
+  }
+
+  // Checked by compiling each header alone, as the gateway will compile them, so that a problem
+  // is reported at its key.
+  void parse_security_headers(const Item& it, SecurityHeadersConfig& h) {
+    std::optional<MapItem> m = map(it, {"hsts", "nosniff", "frame_options", "referrer_policy",
+                                        "content_security_policy", "permissions_policy", "server"});
+    if (!m) return;
+    h.enabled = true;
+    auto check = [&](const Item& at, const auth::SecurityHeadersConfig& one) {
+      std::string why;
+      if (auth::SecurityHeaders::compile(one, &why)) return true;
+      if (why.starts_with("security_headers: ")) why.erase(0, 18);
+      error(at.mark, at.path, why);
+      return false;
+    };
+    if (const Item* v = m->get("hsts")) {
+      if (std::optional<MapItem> hm = map(*v, {"max_age", "include_subdomains", "preload"})) {
+        uint64_t max_age = kDefaultHstsMaxAgeS;
+        bool include_subdomains = false;
+        bool preload = false;
+        bool ok = true;
+        if (const Item* x = hm->get("max_age")) {
+          std::optional<uint64_t> s = seconds(*x, /*allow_zero=*/false);
+          ok = s.has_value();
+          if (s) max_age = *s;
+        }
+        if (const Item* x = hm->get("include_subdomains")) {
+          std::optional<bool> b = boolean(*x);
+          ok = ok && b.has_value();
+          if (b) include_subdomains = *b;
+        }
+        const Item* pre = hm->get("preload");
+        if (pre) {
+          std::optional<bool> b = boolean(*pre);
+          ok = ok && b.has_value();
+          if (b) preload = *b;
+        }
+        auth::SecurityHeadersConfig one;
+        one.hsts = auth::SecurityHeadersConfig::Hsts{max_age, include_subdomains, preload};
+        if (ok && check(pre ? *pre : *v, one)) {
+          h.hsts_max_age_s = max_age;
+          h.hsts_include_subdomains = include_subdomains;
+          h.hsts_preload = preload;
+        }
+      }
+    }
+    if (const Item* v = m->get("nosniff")) {
+      if (auto b = boolean(*v)) h.content_type_nosniff = *b;
+    }
+    if (const Item* v = m->get("frame_options")) {
+      if (std::optional<std::string> s = string(*v)) {
+        std::string value = upper(std::move(*s));
+        if (value == "DENY" || value == "SAMEORIGIN") {
+          h.frame_options = std::move(value);
+        } else {
+          error(v->mark, v->path, "expected DENY or SAMEORIGIN, got " + quote(value));
+        }
+      }
+    }
+    using Field = std::string auth::SecurityHeadersConfig::*;
+    const std::tuple<const char*, Field, std::string*> texts[] = {
+        {"referrer_policy", &auth::SecurityHeadersConfig::referrer_policy, &h.referrer_policy},
+        {"content_security_policy", &auth::SecurityHeadersConfig::content_security_policy,
+         &h.content_security_policy},
+        {"permissions_policy", &auth::SecurityHeadersConfig::permissions_policy,
+         &h.permissions_policy},
+    };
+    for (const auto& [key, field, out] : texts) {
+      const Item* v = m->get(key);
+      if (!v) continue;
+      std::optional<std::string> s = string(*v);
+      if (!s) continue;
+      auth::SecurityHeadersConfig one;
+      one.*field = *s;
+      if (check(*v, one)) *out = std::move(*s);
+    }
+    if (const Item* v = m->get("server")) {
+      if (std::optional<std::string> s = string(*v)) {
+        auth::SecurityHeadersConfig one;
+        if (*s == "hide") {
+          one.server = auth::ServerHeader::kHide;
+        } else if (!s->empty()) {
+          one.server = auth::ServerHeader::kSet;
+          one.server_value = *s;
+        }
+        if (check(*v, one)) h.server = std::move(*s);
+      }
+    }
+  }
+
   // Cross references and defaults that need the whole file.
   void finish(Config& cfg) {
+    finish_security(cfg);
     if (!cfg.redis.enabled) {
       for (const Item& at : cluster_policies_) {
         error(at.mark, at.path, "scope: cluster needs a top-level 'redis' section");
@@ -1728,6 +2565,38 @@ class Parser {
     }
   }
 
+  // References from `security` sections (top level and routes) to providers and credentials.
+  // RouteConfig::security keeps only the route's own sections; the gateway falls back to
+  // Config::security for the others.
+  void finish_security(const Config& cfg) {
+    std::vector<std::string_view> providers;
+    for (const auto& [name, mark] : jwt_provider_names_) providers.push_back(name);
+    for (const Item& ref : jwt_refs_) {
+      const std::string& name = ref.node.Scalar();
+      if (jwt_provider_names_.contains(name)) continue;
+      std::string msg = "JWT provider " + quote(name) + " is not defined";
+      const std::string_view best = suggest(name, providers);
+      if (!best.empty()) msg += " (did you mean '" + std::string(best) + "'?)";
+      error(ref.mark, ref.path, std::move(msg));
+    }
+    const bool api_keys =
+        std::any_of(cfg.consumers.begin(), cfg.consumers.end(),
+                    [](const ConsumerConfig& c) { return !c.api_key_hashes.empty(); });
+    const bool hmac_keys =
+        std::any_of(cfg.consumers.begin(), cfg.consumers.end(),
+                    [](const ConsumerConfig& c) { return !c.hmac_keys.empty(); });
+    if (!api_keys) {
+      for (const Item& ref : api_key_refs_) {
+        error(ref.mark, ref.path, "api_key is enabled but no consumer has api_keys");
+      }
+    }
+    if (!hmac_keys) {
+      for (const Item& ref : hmac_refs_) {
+        error(ref.mark, ref.path, "hmac is enabled but no consumer has hmac_keys");
+      }
+    }
+  }
+
   std::string file_;
   std::vector<ConfigError> errors_;
   std::map<std::string, Mark> upstream_names_;
@@ -1738,6 +2607,13 @@ class Parser {
   std::vector<std::pair<bool, bool>> upstream_defaults_;  // {connect, response} take the default
   bool has_admin_address_ = false;
   Item admin_address_item_;
+  std::map<std::string, Mark> consumer_names_;
+  std::map<std::string, Mark> api_key_hashes_;  // canonical "sha256:<lower hex>"
+  std::map<std::string, Mark> hmac_key_ids_;    // unique across consumers
+  std::map<std::string, Mark> jwt_provider_names_;
+  std::vector<Item> jwt_refs_;      // provider names in auth.jwt, checked in finish()
+  std::vector<Item> api_key_refs_;  // `api_key` of auth sections that enable it
+  std::vector<Item> hmac_refs_;     // `hmac` likewise
 };
 
 // Records where the first document of a parse starts; ignores the rest.

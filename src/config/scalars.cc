@@ -54,6 +54,7 @@ std::optional<uint64_t> duration_factor(std::string_view unit) {
   if (unit == "s") return 1000;
   if (unit == "m") return 60 * 1000;
   if (unit == "h") return 60 * 60 * 1000;
+  if (unit == "d") return 24 * 60 * 60 * 1000;
   return std::nullopt;
 }
 

@@ -16,6 +16,7 @@ TEST(Duration, Units) {
   EXPECT_EQ(parse_duration_ms("10s"), 10000u);
   EXPECT_EQ(parse_duration_ms("5m"), 300000u);
   EXPECT_EQ(parse_duration_ms("1h"), 3600000u);
+  EXPECT_EQ(parse_duration_ms("365d"), 31536000000u);
   EXPECT_EQ(parse_duration_ms("1500"), 1500u);  // plain number = milliseconds
   EXPECT_EQ(parse_duration_ms("0"), 0u);        // syntax is fine; the loader rejects 0
   EXPECT_EQ(parse_duration_ms("007s"), 7000u);
@@ -23,7 +24,7 @@ TEST(Duration, Units) {
 
 TEST(Duration, Invalid) {
   for (const char* bad : {"", "abc", "s", "10 s", " 10s", "10s ", "-5s", "+5s", "1.5s", "10S",
-                          "10sec", "10d", "10ms5", "0x10", "1_000", "1e3", "ms"}) {
+                          "10sec", "10D", "10ms5", "0x10", "1_000", "1e3", "ms"}) {
     EXPECT_EQ(parse_duration_ms(bad), std::nullopt) << bad;
   }
 }
