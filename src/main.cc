@@ -5,10 +5,12 @@
 
 #include <cstdio>
 #include <cstring>
+#include <iostream>
 #include <string>
 #include <vector>
 
 #include "admin/admin_server.h"
+#include "auth/api_key.h"
 #include "config/config.h"
 #include "proxy/gateway.h"
 #include "proxy/snapshot.h"
@@ -25,10 +27,41 @@ constexpr const char* kUsage =
     "commands:\n"
     "  run --config FILE       run the gateway (also: sluice -c FILE)\n"
     "  validate --config FILE  check a config; prints FILE:LINE:COL: key: message per error\n"
+    "  hash-key [KEY]          print the hash of an API key for consumers[].api_keys; without\n"
+    "                          KEY, make a new key and print it and its hash (KEY '-': read it\n"
+    "                          from standard input, out of the shell history)\n"
     "  version                 print the version\n"
     "  help                    print this text\n"
     "\n"
     "signals: SIGHUP reloads the config; SIGTERM/SIGINT drain and exit\n";
+
+// `sluice hash-key [KEY]`: the stored form of an API key ("sha256:<hex>").
+int hash_key(const std::vector<std::string>& args) {
+  if (args.size() > 2) {
+    std::fprintf(stderr, "sluice: hash-key takes at most one KEY\n%s", kUsage);
+    return 2;
+  }
+  if (args.size() == 2) {
+    std::string key = args[1];
+    if (key == "-") {
+      if (!std::getline(std::cin, key)) key.clear();
+      if (!key.empty() && key.back() == '\r') key.pop_back();
+    }
+    if (key.empty()) {
+      std::fprintf(stderr, "sluice: hash-key: the key is empty\n");
+      return 2;
+    }
+    std::printf("%s\n", sluice::auth::hash_api_key(key).c_str());
+    return 0;
+  }
+  const std::string key = sluice::auth::generate_api_key();
+  if (key.empty()) {
+    std::fprintf(stderr, "sluice: hash-key: the random number generator failed\n");
+    return 1;
+  }
+  std::printf("key: %s\nhash: %s\n", key.c_str(), sluice::auth::hash_api_key(key).c_str());
+  return 0;
+}
 
 int validate(const std::string& path) {
   sluice::config::LoadResult loaded = sluice::config::load_config_file(path);
@@ -127,6 +160,7 @@ int run(const std::string& path) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "hash-key") return hash_key(args);
   std::string command;
   std::string config;
   for (size_t i = 0; i < args.size(); ++i) {
