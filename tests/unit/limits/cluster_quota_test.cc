@@ -75,11 +75,11 @@ TEST(ClusterQuota, LeaseSize) {
 
 TEST(ClusterQuota, FirstRequestWaitsThenLeaseServesLocally) {
   FakeBackend b;
+  Waiter w;
   ClusterQuotaOptions o;
   o.policy_id = "p";
   ClusterQuota q(b, o);
   RateDecision d;
-  Waiter w;
   ASSERT_EQ(q.take("k", kFixed, 1000, &d, &w), QuotaResult::kWait);
   ASSERT_EQ(b.calls.size(), 1u);
   EXPECT_EQ(b.calls[0].script, static_cast<int>(RateAlgorithm::kFixedWindow));
@@ -131,9 +131,9 @@ TEST(ClusterQuota, WindowChangeDiscardsLease) {
 
 TEST(ClusterQuota, GrantFromNewWindowDropsOldLease) {
   FakeBackend b;
+  Waiter w;
   ClusterQuota q(b, {});
   RateDecision d;
-  Waiter w;
   ASSERT_EQ(q.take("k", kFixed, 0, &d, &w), QuotaResult::kWait);
   b.answer(true, 11, 0, 9000, 1000);                                   // window ends at 10000
   for (int i = 0; i < 6; ++i) q.take("k", kFixed, 9990, &d, nullptr);  // triggers a prefetch
@@ -152,10 +152,11 @@ TEST(ClusterQuota, GrantFromNewWindowDropsOldLease) {
 
 TEST(ClusterQuota, WaitersAnsweredInOrderAndExhaustionDeniesLocally) {
   FakeBackend b;
+  Waiter w[5];
+  Waiter late;
   ClusterQuota q(b, {});
   RateDecision d;
   std::vector<int> order;
-  Waiter w[5];
   for (int i = 0; i < 5; ++i) {
     w[i].id = i;
     w[i].log = &order;
@@ -174,17 +175,17 @@ TEST(ClusterQuota, WaitersAnsweredInOrderAndExhaustionDeniesLocally) {
   EXPECT_FALSE(d.allowed);
   EXPECT_EQ(d.retry_after_ms, 2010u);
   EXPECT_TRUE(b.calls.empty());
-  Waiter late;
   EXPECT_EQ(q.take("k", kFixed, 4010, &d, &late), QuotaResult::kWait);
 }
 
 TEST(ClusterQuota, MoreWaitersThanGrantFetchAgain) {
   FakeBackend b;
+  Waiter w[3];
+  Waiter again;
   ClusterQuotaOptions o;
   o.exact = true;
   ClusterQuota q(b, o);
   RateDecision d;
-  Waiter w[3];
   for (auto& x : w) ASSERT_EQ(q.take("k", kFixed, 0, &d, &x), QuotaResult::kWait);
   ASSERT_EQ(b.calls.size(), 1u);
   EXPECT_EQ(b.want(), 1);  // exact: what the first request needs
@@ -196,15 +197,14 @@ TEST(ClusterQuota, MoreWaitersThanGrantFetchAgain) {
   EXPECT_TRUE(w[1].decisions.at(0).allowed);
   EXPECT_TRUE(w[2].decisions.at(0).allowed);
   // exact: no lease kept, so the next request waits again.
-  Waiter again;
   EXPECT_EQ(q.take("k", kFixed, 20, &d, &again), QuotaResult::kWait);
 }
 
 TEST(ClusterQuota, UnavailablePaths) {
   FakeBackend b;
+  Waiter w1, w2;
   ClusterQuota q(b, {});
   RateDecision d;
-  Waiter w1, w2;
   b.down = true;
   EXPECT_EQ(q.take("k", kFixed, 0, &d, &w1), QuotaResult::kUnavailable);
   EXPECT_FALSE(w1.waiting());
@@ -229,9 +229,9 @@ TEST(ClusterQuota, UnavailablePaths) {
 
 TEST(ClusterQuota, CancelledWaiterIsSkipped) {
   FakeBackend b;
+  Waiter w[3];
   ClusterQuota q(b, {});
   RateDecision d;
-  Waiter w[3];
   for (auto& x : w) ASSERT_EQ(q.take("k", kFixed, 0, &d, &x), QuotaResult::kWait);
   q.cancel(&w[1]);
   EXPECT_FALSE(w[1].waiting());
@@ -257,12 +257,12 @@ TEST(ClusterQuota, DestructionCancelsFetches) {
 
 TEST(ClusterQuota, KeysBoundedAndIdleDropped) {
   FakeBackend b;
+  Waiter w[5];
   ClusterQuotaOptions o;
   o.max_keys = 3;
   o.idle_ms = 1000;
   ClusterQuota q(b, o);
   RateDecision d;
-  Waiter w[5];
   for (int i = 0; i < 5; ++i) {
     ASSERT_EQ(q.take("k" + std::to_string(i), kFixed, 0, &d, &w[i]), QuotaResult::kWait);
     b.answer(true, 11, 900, 5000, 0);
@@ -287,9 +287,10 @@ TEST(ClusterQuota, LimitZeroDeniesWithoutStore) {
 
 TEST(ClusterQuota, SlidingAndBucketDenyForOneUnit) {
   FakeBackend b;
+  Waiter w;
+  Waiter w2;
   ClusterQuota q(b, {});
   RateDecision d;
-  Waiter w;
   const RateParams tb{RateAlgorithm::kTokenBucket, 10, 1000, 20};
   ASSERT_EQ(q.take("k", tb, 0, &d, &w), QuotaResult::kWait);
   EXPECT_EQ(b.calls[0].script, static_cast<int>(RateAlgorithm::kTokenBucket));
@@ -299,7 +300,6 @@ TEST(ClusterQuota, SlidingAndBucketDenyForOneUnit) {
   EXPECT_EQ(w.decisions[0].retry_after_ms, 100u);  // one token per 100 ms
   ASSERT_EQ(q.take("k", tb, 99, &d, nullptr), QuotaResult::kDecided);
   EXPECT_FALSE(d.allowed);
-  Waiter w2;
   EXPECT_EQ(q.take("k", tb, 100, &d, &w2), QuotaResult::kWait);
 }
 
