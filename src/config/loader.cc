@@ -6,6 +6,7 @@
 // text with our own strict parsers (no YAML::as<>), so "1_000" or "0x10" are errors, not numbers.
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
@@ -1736,7 +1737,8 @@ class Parser {
       error(at.mark, at.path, "must name a file");
       return std::nullopt;
     }
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO named here must not hang the load (it is refused below).
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
       const int err = errno;
       error(at.mark, at.path,
@@ -1747,6 +1749,11 @@ class Parser {
       int fd;
       ~Closer() { ::close(fd); }
     } closer{fd};
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      error(at.mark, at.path, quote(path) + " is not a regular file");
+      return std::nullopt;
+    }
     std::string bytes;
     char buf[16 * 1024];
     for (;;) {

@@ -49,6 +49,7 @@ void write_fixtures() {
     write_file("short", "short\n");
     write_file("pub.pem", ec_public_pem());
     write_file("bad.pem", "garbage");
+    ::mkfifo((dir() + "/fifo").c_str(), 0600);  // opening it for reading must not block
     return true;
   }();
   (void)done;
@@ -479,6 +480,16 @@ TEST(SecurityConfigErrors, HmacKeys) {
     hmac_keys: [{key_id: k, secret_file: @DIR@/missing}]
 )",
                5, "consumers[0].hmac_keys[0].secret_file", "No such file or directory");
+  expect_error(kHead + R"(consumers:
+  - name: a
+    hmac_keys: [{key_id: k, secret_file: @DIR@}]
+)",
+               5, "consumers[0].hmac_keys[0].secret_file", "is not a regular file");
+  expect_error(kHead + R"(consumers:
+  - name: a
+    hmac_keys: [{key_id: k, secret_file: @DIR@/fifo}]
+)",
+               5, "consumers[0].hmac_keys[0].secret_file", "is not a regular file");
   expect_error(kHead + R"(consumers:
   - name: a
     hmac_keys: [{key_id: "k 1", secret: "0123456789abcdef"}]
