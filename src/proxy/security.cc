@@ -74,7 +74,8 @@ std::shared_ptr<const SecurityTables> compile_security(const config::Config& cfg
       }
       p->inline_keys = std::move(keys);
     }
-    if (!pc.jwks_url.empty()) {
+    // Without a lookup (`sluice validate`) the URL was checked by the loader; nothing is fetched.
+    if (!pc.jwks_url.empty() && jwks) {
       std::string why;
       p->jwks = jwks(pc, &why);
       if (p->jwks == nullptr) {
