@@ -185,6 +185,7 @@ struct ConsumerConfig {
     std::string secret;  // the shared secret (inline, or read from secret_file at load)
   };
   std::vector<HmacKey> hmac_keys;
+  std::vector<std::string> cert_subjects;  // verified client certificate subjects (RFC 2253)
   std::vector<std::string> roles;
   Mark mark;
 };
@@ -233,7 +234,8 @@ struct AuthConfig {
   uint64_t hmac_max_body_bytes = 1 << 20;  // bodies are buffered up to this to check the digest
   std::vector<std::string> roles;          // RBAC: the consumer or token needs one of them
   std::vector<std::pair<std::string, std::vector<std::string>>> method_roles;  // per method
-  bool optional = false;  // requests without any credential pass (but a bad one is refused)
+  bool client_cert = false;  // a verified TLS client certificate whose subject names a consumer
+  bool optional = false;     // requests without any credential pass (but a bad one is refused)
   Mark mark;
 };
 
@@ -277,7 +279,9 @@ struct SecurityConfig {
 
 // One rate-limit policy of a route.
 struct RateLimitConfig {
-  enum class Key : uint8_t { kClientIp, kHeader, kQuery, kRoute };
+  // kConsumer: the authenticated consumer (API key, HMAC, client certificate) or the JWT `sub`;
+  // kJwtClaim: a string claim of the verified token (key_name).
+  enum class Key : uint8_t { kClientIp, kHeader, kQuery, kRoute, kConsumer, kJwtClaim };
   std::string name;
   Key key = Key::kClientIp;
   std::string key_name;                    // header (lower-cased) or query parameter

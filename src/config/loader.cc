@@ -921,11 +921,15 @@ class Parser {
             rl.key = RateLimitConfig::Key::kClientIp;
           } else if (v == "route") {
             rl.key = RateLimitConfig::Key::kRoute;
+          } else if (v == "consumer") {
+            rl.key = RateLimitConfig::Key::kConsumer;
           } else if (!named("header:", RateLimitConfig::Key::kHeader) &&
+                     !named("jwt_claim:", RateLimitConfig::Key::kJwtClaim) &&
                      !named("query:", RateLimitConfig::Key::kQuery)) {
             error(k->mark, k->path,
                   "unknown key " + quote(*key) +
-                      " (expected client_ip, route, header:NAME or query:NAME)");
+                      " (expected client_ip, route, consumer, header:NAME, query:NAME or "
+                      "jwt_claim:NAME)");
           }
         }
       }
@@ -1911,7 +1915,8 @@ class Parser {
     std::optional<std::vector<Item>> items = list(it);
     if (!items) return;
     for (const Item& e : *items) {
-      std::optional<MapItem> m = map(e, {"name", "api_keys", "hmac_keys", "roles"});
+      std::optional<MapItem> m =
+          map(e, {"name", "api_keys", "hmac_keys", "cert_subjects", "roles"});
       if (!m) continue;
       ConsumerConfig c;
       c.mark = e.mark;
@@ -1952,6 +1957,21 @@ class Parser {
         }
       }
       if (const Item* h = m->get("hmac_keys")) parse_hmac_keys(*h, c);
+      if (const Item* cs = m->get("cert_subjects")) {
+        for (const Item& v : list_or_one(*cs)) {
+          std::optional<std::string> subject = string(v);
+          if (!subject) continue;
+          if (subject->empty()) {
+            error(v.mark, v.path, "a certificate subject such as 'CN=alice,O=Example'");
+          } else if (auto [prev, inserted] = cert_subjects_.emplace(*subject, v.mark); !inserted) {
+            error(v.mark, v.path,
+                  "subject " + quote(*subject) + " already names a consumer (line " +
+                      std::to_string(prev->second.line) + ")");
+          } else {
+            c.cert_subjects.push_back(std::move(*subject));
+          }
+        }
+      }
       if (const Item* r = m->get("roles")) c.roles = role_list(*r);
       cfg.consumers.push_back(std::move(c));
     }
@@ -2257,7 +2277,7 @@ class Parser {
 
   void parse_auth(const Item& it, AuthConfig& a) {
     std::optional<MapItem> m =
-        map(it, {"jwt", "api_key", "hmac", "roles", "method_roles", "optional"});
+        map(it, {"jwt", "api_key", "hmac", "client_cert", "roles", "method_roles", "optional"});
     if (!m) return;
     a.enabled = true;
     // Whether some credential is accepted; a key that failed to parse counts (it is reported).
@@ -2321,6 +2341,10 @@ class Parser {
       }
       if (a.hmac) hmac_refs_.push_back(*h);
     }
+    if (const Item* c = m->get("client_cert")) {
+      any = any || given(*c);
+      if (auto b = boolean(*c)) a.client_cert = *b;
+    }
     if (const Item* r = m->get("roles")) a.roles = role_list(*r);
     if (const Item* r = m->get("method_roles")) parse_method_roles(*r, a);
     if (const Item* o = m->get("optional")) {
@@ -2328,8 +2352,8 @@ class Parser {
     }
     if (!any) {
       error(it.mark, it.path,
-            "auth needs at least one of 'jwt', 'api_key' or 'hmac' (write 'auth: off' for no "
-            "authentication)");
+            "auth needs at least one of 'jwt', 'api_key', 'hmac' or 'client_cert' (write "
+            "'auth: off' for no authentication)");
     }
   }
 
@@ -2609,7 +2633,9 @@ class Parser {
   std::map<std::string, Mark> upstream_names_;
   std::map<std::string, Mark> route_names_;
   std::vector<Item> upstream_refs_;
-  std::vector<Item> cluster_policies_;  // scope: cluster nodes, checked against `redis`
+  std::vector<Item> cluster_policies_;
+  std::map<std::string, Mark> cert_subjects_;  // client certificate subject → where it was named //
+                                               // scope: cluster nodes, checked against `redis`
   std::optional<Item> redis_item_;
   std::vector<std::pair<bool, bool>> upstream_defaults_;  // {connect, response} take the default
   bool has_admin_address_ = false;

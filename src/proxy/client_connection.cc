@@ -533,6 +533,7 @@ bool ClientConnection::authenticate(const RouteSecurity& sec, const http::Reques
     x.upstream_extra.append("x-consumer: ");
     x.upstream_extra.append(c.name);
     x.upstream_extra.append("\r\n");
+    x.principal.assign(c.name);
     *roles = &c.roles;
   };
   auto deny = [&](int status, const char* reason, observe::AuthFailure why,
@@ -634,8 +635,9 @@ bool ClientConnection::authenticate(const RouteSecurity& sec, const http::Reques
       x.upstream_extra.append(*v);
       x.upstream_extra.append("\r\n");
     }
-    x.jwt_roles = std::move(r.claims.roles);
-    *roles = &x.jwt_roles;
+    x.principal.assign(r.claims.sub);
+    x.jwt_claims = std::move(r.claims);
+    *roles = &x.jwt_claims.roles;
     return true;
   }
   if (failed_provider != nullptr) {
@@ -662,6 +664,16 @@ bool ClientConnection::authenticate(const RouteSecurity& sec, const http::Reques
     }
   }
 
+  // A verified TLS client certificate whose subject names a consumer.
+  if (sec.client_cert && client_cert_verified()) {
+    auto c = tables.by_subject.find(client_cert_subject());
+    if (c == tables.by_subject.end()) {
+      return deny(403, "unknown client certificate", observe::AuthFailure::kForbidden, {});
+    }
+    set_consumer(*c->second);
+    return true;
+  }
+
   if (sec.optional) return true;
   std::string challenge;
   if (!sec.jwt.empty()) challenge += "WWW-Authenticate: Bearer realm=\"sluice\"\r\n";
@@ -676,6 +688,17 @@ std::string_view ClientConnection::rate_key(const RatePolicy& p, const http::Req
   switch (p.key) {
     case Key::kRoute:
       return "route";
+    case Key::kConsumer:
+      return exchange_->principal;
+    case Key::kJwtClaim: {
+      const auth::JwtClaims& c = exchange_->jwt_claims;
+      if (p.key_name == "sub") return c.sub;
+      if (p.key_name == "iss") return c.iss;
+      for (const auto& [name, value] : c.strings) {
+        if (name == p.key_name) return value;
+      }
+      return {};
+    }
     case Key::kHeader: {
       const http::Header* h = http::find_header(head.headers, p.key_name);
       return h != nullptr ? h->value : std::string_view();

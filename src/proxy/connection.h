@@ -114,7 +114,8 @@ struct Exchange {
   std::string hmac_digest;     // the X-Content-SHA256 the signature covers
   std::string response_extra;  // header lines for the answer (security, CORS, WWW-Authenticate)
   std::string upstream_extra;  // header lines for the upstream (x-consumer, forwarded claims)
-  std::vector<std::string> jwt_roles;  // roles of the verified token (RBAC)
+  std::string principal;       // the consumer's name, or the token's `sub` (rate-limit key)
+  auth::JwtClaims jwt_claims;  // of the verified token (RBAC roles, jwt_claim rate-limit keys)
 
   // What the log phase needs of the request head, copied only when an access log or tracing is
   // on (the head's bytes are gone by then).

@@ -47,6 +47,7 @@ std::shared_ptr<const SecurityTables> compile_security(const config::Config& cfg
       }
       t->api_keys.add(d, c.name);
     }
+    for (const std::string& subject : c.cert_subjects) t->by_subject[subject] = consumer;
     for (const config::ConsumerConfig::HmacKey& k : c.hmac_keys) {
       t->hmac_keys[k.key_id] = SecurityTables::HmacKey{k.secret, consumer};
     }
@@ -149,6 +150,7 @@ std::shared_ptr<const SecurityTables> compile_security(const config::Config& cfg
       rs.api_key = a->api_key;
       rs.api_key_from = a->api_key_from;
       rs.hmac = a->hmac;
+      rs.client_cert = a->client_cert;
       rs.hmac_window_s = a->hmac_window_s;
       rs.hmac_max_body_bytes = a->hmac_max_body_bytes;
       rs.optional = a->optional;

@@ -56,6 +56,7 @@ struct RouteSecurity {
   bool api_key = false;
   config::TokenSource api_key_from;
   bool hmac = false;
+  bool client_cert = false;
   uint64_t hmac_window_s = 300;
   uint64_t hmac_max_body_bytes = 1 << 20;
   bool optional = false;
@@ -77,8 +78,9 @@ struct SecurityTables {
   };
   std::unordered_map<std::string, HmacKey> hmac_keys;  // key id →
   std::unordered_map<std::string, const Consumer*> by_name;
-  std::vector<RouteSecurity> routes;         // by route index
-  std::shared_ptr<auth::NonceCache> nonces;  // shared across reloads and workers
+  std::unordered_map<std::string, const Consumer*> by_subject;  // client certificate subject →
+  std::vector<RouteSecurity> routes;                            // by route index
+  std::shared_ptr<auth::NonceCache> nonces;                     // shared across reloads and workers
 };
 
 // Resolves a JWKS fetcher for a URL and its refresh settings (the gateway's; kept across
