@@ -3,7 +3,9 @@ and a few more routes: IP rules (clients bound to 127.0.0.1 / .2 / .3), CORS (pr
 by the gateway without reaching the upstream, a rejected origin, wildcard subdomains on simple
 requests), the default security headers on every answer (upstream's and sluice's own, the
 Server header hidden), RBAC for tokens (roles claim, method_roles) and for API-key consumers, the
-filter order (IP rules before CORS before auth before RBAC) and a reload with a bad CIDR."""
+filter order (IP rules before CORS before auth before RBAC before rate limits) and a reload with a
+bad CIDR. (A request that matches no route gets no security headers: they belong to routes,
+docs/configuration.md "security".)"""
 
 import re
 import types
@@ -35,6 +37,12 @@ EXTRA_ROUTES = """
 - name: dead
   match: {path: "/dead/{*rest}"}
   upstream: dead
+- name: limited
+  match: {path: "/limited/{*rest}"}
+  upstream: api
+  security: {auth: {api_key: {header: x-api-key}}}
+  rate_limits:
+    - {name: per-route, key: route, algorithm: fixed_window, limit: 2, period: 3600s}
 """
 
 
@@ -238,6 +246,21 @@ def test_security_headers_on_the_gateways_own_errors(edge):
             assert_security_headers(r)
         except AssertionError as e:
             raise AssertionError(f"{what}: {e}") from None
+
+
+def test_auth_comes_before_rate_limits_and_429_has_security_headers(edge):
+    # Refused requests do not use up the route's limit (2 per hour)...
+    for _ in range(5):
+        r = request(edge.gw.port, "GET", "/limited/x")
+        assert r.status == 401, r
+        assert_security_headers(r)
+    for _ in range(2):
+        r = request(edge.gw.port, "GET", "/limited/x", headers={"x-api-key": ALICE_API_KEY})
+        assert r.status == 200, r
+    # ...and the limiter's own 429 carries the security headers too
+    r = request(edge.gw.port, "GET", "/limited/x", headers={"x-api-key": BOB_API_KEY})
+    assert r.status == 429, r
+    assert_security_headers(r)
 
 
 # ---------------------------------------------------------------------------------------------
