@@ -25,6 +25,8 @@
 #   REPEAT        rounds over all proxies (interleaved); the table shows each proxy's
 #                 median run by CPU/request                               [1]
 #   KEEP_TMP=1    keep the temp dir (configs, logs, raw wrk output); it is always kept on failure
+#   BENCH_HEADERS request header lines sent by wrk and the check, one per line (an API key or a
+#                 bearer token for the auth configs)                     [none]
 #
 # --sluice-config FILE benchmarks an extra sluice config (repeatable). In FILE, @LISTEN_PORT@,
 # @ADMIN_PORT@ and @BACKEND_PORT@ are replaced by the ports of this run; its first listener is
@@ -216,7 +218,8 @@ wait_ready() {  # url pid seconds: wait for any HTTP answer, then up to 3 s more
 
 check_through() {  # url: 200 with the backend's marker header and body
   local out=$TMP/check.$$ code
-  code=$(curl -sS --noproxy '*' -m 5 -D "$out.h" -o "$out.b" -w '%{http_code}' "$1" 2>"$out.e") ||
+  code=$(curl -sS --noproxy '*' -m 5 "${HDR_ARGS[@]}" -D "$out.h" -o "$out.b" -w '%{http_code}' \
+    "$1" 2>"$out.e") ||
     { echo "curl failed: $(cat "$out.e")"; return 1; }
   [[ $code == 200 ]] || { echo "status $code (want 200)"; return 1; }
   grep -qi '^x-bench-backend: 1' "$out.h" ||
@@ -224,9 +227,14 @@ check_through() {  # url: 200 with the backend's marker header and body
   [[ $(cat "$out.b") == ok ]] || { echo "unexpected body: $(head -c 100 "$out.b")"; return 1; }
 }
 
+HDR_ARGS=()
+while IFS= read -r line; do
+  [[ -n $line ]] && HDR_ARGS+=(-H "$line")
+done <<<"${BENCH_HEADERS:-}"
+
 run_wrk() {  # duration url output
   taskset -c "$LOAD_CPUS" wrk -t "$THREADS" -c "$CONNECTIONS" -d "$1" --latency \
-    -s "$CONF/wrk-report.lua" "$2" >"$3" 2>&1
+    "${HDR_ARGS[@]}" -s "$CONF/wrk-report.lua" "$2" >"$3" 2>&1
 }
 
 # ---------------------------------------------------------------- one proxy

@@ -300,6 +300,9 @@ bool ClientConnection::start_exchange() {
   }
   router::MatchResult m = snap->router->match(head.host, head.method, path, head.headers);
   if (m.status != router::MatchStatus::kFound) {
+    if (snap->security && snap->security->default_headers) {
+      x.response_extra.append(snap->security->default_headers->block());
+    }
     in_.consume(head_len);
     x.discard_body = true;
     bool found = m.status == router::MatchStatus::kMethodNotAllowed;
@@ -617,7 +620,7 @@ bool ClientConnection::authenticate(const RouteSecurity& sec, const http::Reques
       if (!token.empty()) break;
     }
     if (token.empty()) continue;
-    auth::JwtResult r = worker_.verify_jwt(*p, token, now_s);
+    const auth::JwtResult& r = worker_.verify_jwt(*p, token, now_s);
     if (!r.ok) {
       if (r.error == auth::JwtError::kUnknownKid && p->jwks != nullptr) p->jwks->request_refresh();
       if (failed_provider == nullptr) {
@@ -636,8 +639,13 @@ bool ClientConnection::authenticate(const RouteSecurity& sec, const http::Reques
       x.upstream_extra.append("\r\n");
     }
     x.principal.assign(r.claims.sub);
-    x.jwt_claims = std::move(r.claims);
-    *roles = &x.jwt_claims.roles;
+    if (sec.needs_claims) {
+      // Kept for the rate-limit keys, which may run after a pause (the cache may change).
+      x.jwt_claims = r.claims;
+      *roles = &x.jwt_claims.roles;
+    } else {
+      *roles = &r.claims.roles;  // read by RBAC before this worker verifies anything else
+    }
     return true;
   }
   if (failed_provider != nullptr) {

@@ -20,6 +20,29 @@ const T* effective(const std::optional<T>& route, const std::optional<T>& fallba
   return &*chosen;
 }
 
+std::optional<auth::SecurityHeaders> compile_headers(const config::SecurityHeadersConfig& h,
+                                                     std::string* why) {
+  auth::SecurityHeadersConfig ah;
+  if (h.hsts_max_age_s != 0) {
+    ah.hsts = auth::SecurityHeadersConfig::Hsts{h.hsts_max_age_s, h.hsts_include_subdomains,
+                                                h.hsts_preload};
+  }
+  ah.content_type_nosniff = h.content_type_nosniff;
+  ah.frame_options = h.frame_options == "DENY"         ? auth::FrameOptions::kDeny
+                     : h.frame_options == "SAMEORIGIN" ? auth::FrameOptions::kSameOrigin
+                                                       : auth::FrameOptions::kUnset;
+  ah.referrer_policy = h.referrer_policy;
+  ah.content_security_policy = h.content_security_policy;
+  ah.permissions_policy = h.permissions_policy;
+  if (h.server == "hide") {
+    ah.server = auth::ServerHeader::kHide;
+  } else if (!h.server.empty()) {
+    ah.server = auth::ServerHeader::kSet;
+    ah.server_value = h.server;
+  }
+  return auth::SecurityHeaders::compile(ah, why);
+}
+
 }  // namespace
 
 std::shared_ptr<const SecurityTables> compile_security(const config::Config& cfg,
@@ -87,6 +110,7 @@ std::shared_ptr<const SecurityTables> compile_security(const config::Config& cfg
   }
 
   t->routes.resize(cfg.routes.size());
+  const std::optional<config::SecurityHeadersConfig> no_headers;
   for (size_t i = 0; i < cfg.routes.size(); ++i) {
     const config::RouteConfig& rc = cfg.routes[i];
     const config::SecurityConfig& own = rc.security;
@@ -118,26 +142,8 @@ std::shared_ptr<const SecurityTables> compile_security(const config::Config& cfg
       if (!rs.cors) errors->push_back(at(cfg, rc.mark, key + ".cors", why));
     }
     if (const config::SecurityHeadersConfig* h = effective(own.headers, def.headers)) {
-      auth::SecurityHeadersConfig ah;
-      if (h->hsts_max_age_s != 0) {
-        ah.hsts = auth::SecurityHeadersConfig::Hsts{h->hsts_max_age_s, h->hsts_include_subdomains,
-                                                    h->hsts_preload};
-      }
-      ah.content_type_nosniff = h->content_type_nosniff;
-      ah.frame_options = h->frame_options == "DENY"         ? auth::FrameOptions::kDeny
-                         : h->frame_options == "SAMEORIGIN" ? auth::FrameOptions::kSameOrigin
-                                                            : auth::FrameOptions::kUnset;
-      ah.referrer_policy = h->referrer_policy;
-      ah.content_security_policy = h->content_security_policy;
-      ah.permissions_policy = h->permissions_policy;
-      if (h->server == "hide") {
-        ah.server = auth::ServerHeader::kHide;
-      } else if (!h->server.empty()) {
-        ah.server = auth::ServerHeader::kSet;
-        ah.server_value = h->server;
-      }
       std::string why;
-      rs.headers = auth::SecurityHeaders::compile(ah, &why);
+      rs.headers = compile_headers(*h, &why);
       if (!rs.headers) errors->push_back(at(cfg, rc.mark, key + ".headers", why));
     }
     if (const config::AuthConfig* a = effective(own.auth, def.auth)) {
@@ -151,6 +157,9 @@ std::shared_ptr<const SecurityTables> compile_security(const config::Config& cfg
       rs.api_key_from = a->api_key_from;
       rs.hmac = a->hmac;
       rs.client_cert = a->client_cert;
+      for (const config::RateLimitConfig& rl : rc.rate_limits) {
+        if (rl.key == config::RateLimitConfig::Key::kJwtClaim) rs.needs_claims = true;
+      }
       rs.hmac_window_s = a->hmac_window_s;
       rs.hmac_max_body_bytes = a->hmac_max_body_bytes;
       rs.optional = a->optional;
@@ -170,6 +179,11 @@ std::shared_ptr<const SecurityTables> compile_security(const config::Config& cfg
         }
       }
     }
+  }
+  if (const config::SecurityHeadersConfig* h = effective(no_headers, cfg.security.headers)) {
+    std::string why;
+    t->default_headers = compile_headers(*h, &why);
+    if (!t->default_headers) errors->push_back(at(cfg, {}, "security.headers", why));
   }
   if (errors->size() != errors_before) return nullptr;
   return t;

@@ -60,6 +60,7 @@ struct RouteSecurity {
   uint64_t hmac_window_s = 300;
   uint64_t hmac_max_body_bytes = 1 << 20;
   bool optional = false;
+  bool needs_claims = false;       // a rate limit of the route is keyed by a JWT claim
   std::vector<std::string> roles;  // any of them; empty = none needed
   std::array<std::vector<std::string>, http::kMethodCount> method_roles;  // overrides `roles`
   bool has_method_roles = false;
@@ -80,7 +81,8 @@ struct SecurityTables {
   std::unordered_map<std::string, const Consumer*> by_name;
   std::unordered_map<std::string, const Consumer*> by_subject;  // client certificate subject →
   std::vector<RouteSecurity> routes;                            // by route index
-  std::shared_ptr<auth::NonceCache> nonces;                     // shared across reloads and workers
+  std::optional<auth::SecurityHeaders> default_headers;  // `security.headers`: also on 404/405
+  std::shared_ptr<auth::NonceCache> nonces;              // shared across reloads and workers
 };
 
 // Resolves a JWKS fetcher for a URL and its refresh settings (the gateway's; kept across

@@ -200,28 +200,39 @@ limits::ClusterQuota& Worker::cluster_quota(const Snapshot& snap, const RatePoli
   return *it->second;
 }
 
-auth::JwtResult Worker::verify_jwt(const JwtProvider& provider, std::string_view token,
-                                   uint64_t now_s) {
+const auth::JwtResult& Worker::verify_jwt(const JwtProvider& provider, std::string_view token,
+                                          uint64_t now_s) {
   std::unique_ptr<JwtState>& st = jwt_[provider.name];
   if (!st) st = std::make_unique<JwtState>();
   if (st->provider != &provider) {  // a new snapshot: its policy may differ
     st->provider = &provider;
     st->cache.clear();
   }
-  auth::JwtResult r;
+  // A hit is served from the cache without copying the claims.
+  auto verify = [&](const auth::KeySet& keys) -> const auth::JwtResult& {
+    if (token.size() <= provider.policy.max_token_bytes) {
+      if (const auth::JwtResult* hit = st->cache.find(token, keys.generation(), now_s)) {
+        return *hit;
+      }
+    }
+    jwt_scratch_ = auth::verify_jwt(token, keys, provider.policy, now_s);
+    if (jwt_scratch_.ok) st->cache.insert(token, keys.generation(), jwt_scratch_, now_s);
+    return jwt_scratch_;
+  };
   if (provider.jwks != nullptr) {
     const uint64_t g = provider.jwks->generation();
     if (g != st->jwks_generation) {
       st->jwks = provider.jwks->keys();
       st->jwks_generation = g;
     }
-    r = st->cache.verify(token, *st->jwks, provider.policy, now_s);
+    const auth::JwtResult& r = verify(*st->jwks);
     // A kid only the inline keys know is tried there.
     if (r.ok || !provider.inline_keys || r.error != auth::JwtError::kUnknownKid) return r;
   }
-  if (provider.inline_keys)
-    return st->cache.verify(token, *provider.inline_keys, provider.policy, now_s);
-  return r;
+  if (provider.inline_keys) return verify(*provider.inline_keys);
+  jwt_scratch_ = auth::JwtResult{};
+  jwt_scratch_.error = auth::JwtError::kUnknownKid;
+  return jwt_scratch_;
 }
 
 void Worker::LagProbe::on_timer() {

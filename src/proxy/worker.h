@@ -109,7 +109,9 @@ class Worker {
   void ensure_redis(const Snapshot& snap);
   // Verifies a token for a provider with this worker's cache and copy of its JWKS keys (checked
   // against the fetcher's generation, one atomic load), then its inline keys.
-  auth::JwtResult verify_jwt(const JwtProvider& provider, std::string_view token, uint64_t now_s);
+  // The result lives in the cache (or a scratch slot) until this worker verifies again.
+  const auth::JwtResult& verify_jwt(const JwtProvider& provider, std::string_view token,
+                                    uint64_t now_s);
   // Log phase scratch: trace ids, the span being filled, the access-log line being formatted.
   observe::IdGenerator& ids() { return ids_; }
   observe::Span& span_scratch() { return span_; }
@@ -193,6 +195,7 @@ class Worker {
     auth::JwtCache cache;
   };
   std::unordered_map<std::string, std::unique_ptr<JwtState>> jwt_;
+  auth::JwtResult jwt_scratch_;  // the last result that was not cached
   observe::IdGenerator ids_;
   observe::Span span_;
   std::string log_line_;
