@@ -2236,43 +2236,26 @@ class Parser {
     }
     std::optional<MapItem> m = map(it, {"auth", "ip_rules", "cors", "headers"});
     if (!m) return;
-    if (const Item* v = m->get("auth")) {
-      AuthConfig a;
-      a.mark = v->mark;
-      if (!v->node.IsScalar()) {
-        parse_auth(*v, a);
-      } else {
+    // Each section is a map, or the scalar `off`: present but switched off.
+    auto section = [&](std::string_view key, auto& out, auto parse) {
+      const Item* v = m->get(key);
+      if (v == nullptr) return;
+      typename std::remove_reference_t<decltype(out)>::value_type value;
+      if (v->node.IsScalar()) {
         is_off(*v);
-      }
-      s.auth = std::move(a);
-    }
-    if (const Item* v = m->get("ip_rules")) {
-      IpRulesConfig r;
-      if (!v->node.IsScalar()) {
-        parse_ip_rules(*v, r);
       } else {
-        is_off(*v);
+        parse(*v, value);
       }
-      s.ip_rules = std::move(r);
-    }
-    if (const Item* v = m->get("cors")) {
-      CorsConfig c;
-      if (!v->node.IsScalar()) {
-        parse_cors(*v, c);
-      } else {
-        is_off(*v);
-      }
-      s.cors = std::move(c);
-    }
-    if (const Item* v = m->get("headers")) {
-      SecurityHeadersConfig h;
-      if (!v->node.IsScalar()) {
-        parse_security_headers(*v, h);
-      } else {
-        is_off(*v);
-      }
-      s.headers = std::move(h);
-    }
+      out = std::move(value);
+    };
+    section("auth", s.auth, [&](const Item& v, AuthConfig& a) {
+      a.mark = v.mark;
+      parse_auth(v, a);
+    });
+    section("ip_rules", s.ip_rules, [&](const Item& v, IpRulesConfig& r) { parse_ip_rules(v, r); });
+    section("cors", s.cors, [&](const Item& v, CorsConfig& c) { parse_cors(v, c); });
+    section("headers", s.headers,
+            [&](const Item& v, SecurityHeadersConfig& h) { parse_security_headers(v, h); });
   }
 
   void parse_auth(const Item& it, AuthConfig& a) {
