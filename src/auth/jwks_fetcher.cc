@@ -12,6 +12,7 @@
 #include <ctime>
 
 #include "http/chunked.h"
+#include "net/http_url.h"
 
 namespace sluice::auth {
 
@@ -63,92 +64,13 @@ uint64_t max_age_ms(std::string_view value) {
 
 bool parse_jwks_url(std::string_view url, std::string* host, uint16_t* port, std::string* path,
                     std::string* error) {
-  auto fail = [&](std::string why) {
-    if (error != nullptr) *error = std::move(why);
-    return false;
-  };
-  if (iequals_prefix(url, "https://")) {
-    return fail(
-        "https JWKS URLs are not supported yet; fetch the JWKS through a local http proxy or "
-        "configure the keys inline");
-  }
-  if (!iequals_prefix(url, "http://")) return fail("the JWKS URL must start with http://");
-  std::string_view rest = url.substr(7);
-  for (char c : rest) {
-    auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u >= 0x7f) return fail("the JWKS URL contains a space or control byte");
-  }
-  size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  std::string_view p = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
-  if (authority.find('@') != std::string_view::npos) {
-    return fail("the JWKS URL must not contain user info");
-  }
-  if (authority.find_first_of("?#") != std::string_view::npos ||
-      p.find('#') != std::string_view::npos) {
-    return fail("the JWKS URL must not contain a fragment, or a query without a path");
-  }
-  std::string_view h;
-  std::string_view port_text;
-  if (!authority.empty() && authority.front() == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) return fail("unterminated [ in the JWKS URL host");
-    h = authority.substr(1, close - 1);
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':' || after.size() == 1) return fail("bad port in the JWKS URL");
-      port_text = after.substr(1);
-    }
-  } else {
-    size_t colon = authority.rfind(':');
-    h = authority.substr(0, colon);
-    if (colon != std::string_view::npos) {
-      port_text = authority.substr(colon + 1);
-      if (port_text.empty()) return fail("empty port in the JWKS URL");
-    }
-    if (h.find(':') != std::string_view::npos) {
-      return fail("an IPv6 JWKS host must be in brackets, e.g. http://[::1]:8080/jwks");
-    }
-  }
-  if (h.empty()) return fail("the JWKS URL has no host");
-  uint16_t port_value = 80;
-  if (!port_text.empty()) {
-    unsigned v = 0;
-    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), v);
-    if (ec != std::errc() || end != port_text.data() + port_text.size() || v == 0 || v > 65535) {
-      return fail("bad port in the JWKS URL: " + std::string(port_text));
-    }
-    port_value = static_cast<uint16_t>(v);
-  }
-  *host = std::string(h);
-  *port = port_value;
-  *path = std::string(p);
+  net::HttpUrl u;
+  if (!net::parse_http_url(url, "JWKS URL", 80, &u, error)) return false;
+  *host = std::move(u.host);
+  *port = u.port;
+  *path = u.path.empty() ? std::string("/") : std::move(u.path);
   return true;
 }
-
-// The socket's epoll registration, destroyed at the end of the loop turn so that an event
-// already queued for it finds it alive (and detached).
-class JwksFetcher::Connection : public core::IoHandler, public core::Deferred {
- public:
-  Connection(JwksFetcher* owner, int fd) : owner_(owner), fd_(fd) {}
-  ~Connection() override { detach(nullptr); }
-  void on_io(uint32_t events) override {
-    if (owner_ != nullptr && fd_ >= 0) owner_->on_io(events);
-  }
-  int fd() const { return fd_; }
-  void detach(core::EventLoop* loop) {
-    if (fd_ >= 0) {
-      if (loop != nullptr) loop->remove(fd_);
-      ::close(fd_);
-      fd_ = -1;
-    }
-    owner_ = nullptr;
-  }
-
- private:
-  JwksFetcher* owner_;
-  int fd_;
-};
 
 JwksFetcher::JwksFetcher(core::EventLoop& loop, JwksFetcherOptions options)
     : loop_(loop), options_(std::move(options)), keys_(std::make_shared<const KeySet>()) {

@@ -29,6 +29,7 @@
 #include "core/event_loop.h"
 #include "core/timer_wheel.h"
 #include "http/response_parser.h"
+#include "net/owned_socket.h"
 #include "net/socket.h"
 
 namespace sluice::auth {
@@ -82,7 +83,8 @@ class JwksFetcher {
   uint64_t next_fetch_ms() const { return next_fetch_ms_; }
 
  private:
-  class Connection;
+  using Connection = net::OwnedSocket<JwksFetcher>;
+  friend class net::OwnedSocket<JwksFetcher>;
   struct TickTimer : core::Timer {
     explicit TickTimer(JwksFetcher& f) : owner(f) {}
     void on_timer() override { owner.on_tick(); }

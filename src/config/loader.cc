@@ -38,6 +38,7 @@
 #include "http/method.h"
 #include "net/tls.h"
 #include "observe/access_log.h"
+#include "observe/otlp_exporter.h"
 #include "router/router.h"
 
 namespace sluice::config {
@@ -984,30 +985,12 @@ class Parser {
     if (!m) return;
     if (const Item* e = require(*m, "endpoint")) {
       if (std::optional<std::string> url = string(*e)) {
-        std::string_view rest = *url;
-        constexpr std::string_view kScheme = "http://";
-        if (rest.substr(0, 8) == "https://") {
-          error(e->mark, e->path, "https endpoints are not supported yet; use http://");
-        } else if (rest.substr(0, kScheme.size()) != kScheme) {
-          error(e->mark, e->path, "expected http://host:port/path, got " + quote(*url));
+        std::string why;
+        if (observe::parse_otlp_endpoint(*url, &t.host, &t.port, &t.path, &why)) {
+          t.endpoint = *url;
+          t.enabled = true;
         } else {
-          rest.remove_prefix(kScheme.size());
-          size_t slash = rest.find('/');
-          std::string authority(rest.substr(0, slash));
-          if (slash != std::string_view::npos) t.path = std::string(rest.substr(slash));
-          if (authority.find(':') == std::string::npos ||
-              (authority.front() == '[' && authority.back() == ']')) {
-            authority += ":4318";
-          }
-          std::string why;
-          if (std::optional<Address> a = parse_address_why(authority, &why)) {
-            t.host = a->host;
-            t.port = a->port;
-            t.endpoint = *url;
-            t.enabled = true;
-          } else {
-            error(e->mark, e->path, "invalid endpoint " + quote(*url) + ": " + why);
-          }
+          error(e->mark, e->path, why);
         }
       }
     }

@@ -1,4 +1,5 @@
 #include "observe/otlp_exporter.h"
+#include "net/http_url.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -32,109 +33,17 @@ bool same_address(const net::SocketAddress& a, const net::SocketAddress& b) {
   return a.length == b.length && std::memcmp(&a.storage, &b.storage, a.length) == 0;
 }
 
-bool iequals_prefix(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    char c = s[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != prefix[i]) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 bool parse_otlp_endpoint(std::string_view url, std::string* host, uint16_t* port, std::string* path,
                          std::string* error) {
-  auto fail = [&](std::string why) {
-    if (error != nullptr) *error = std::move(why);
-    return false;
-  };
-  if (iequals_prefix(url, "https://")) {
-    return fail(
-        "https OTLP endpoints are not supported yet; use http:// (e.g. a collector "
-        "or agent on the same host or network)");
-  }
-  if (!iequals_prefix(url, "http://")) {
-    return fail("the OTLP endpoint must be an http:// URL, e.g. http://collector:4318/v1/traces");
-  }
-  std::string_view rest = url.substr(7);
-  for (char c : rest) {
-    auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u >= 0x7f) return fail("the OTLP endpoint contains a space or control byte");
-  }
-  size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  std::string_view p = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
-  if (authority.find('@') != std::string_view::npos) {
-    return fail("the OTLP endpoint must not contain user info; use headers for credentials");
-  }
-  if (authority.find_first_of("?#") != std::string_view::npos ||
-      p.find('#') != std::string_view::npos) {
-    return fail("the OTLP endpoint must not contain a fragment, or a query without a path");
-  }
-  std::string_view h;
-  std::string_view port_text;
-  if (!authority.empty() && authority.front() == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) return fail("unterminated [ in the OTLP endpoint host");
-    h = authority.substr(1, close - 1);
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return fail("unexpected text after ] in the OTLP endpoint");
-      port_text = after.substr(1);
-      if (port_text.empty()) return fail("empty port in the OTLP endpoint");
-    }
-  } else {
-    size_t colon = authority.rfind(':');
-    h = authority.substr(0, colon);
-    if (colon != std::string_view::npos) {
-      port_text = authority.substr(colon + 1);
-      if (port_text.empty()) return fail("empty port in the OTLP endpoint");
-    }
-    if (h.find(':') != std::string_view::npos) {
-      return fail("an IPv6 OTLP endpoint host must be in brackets, e.g. http://[::1]:4318");
-    }
-  }
-  if (h.empty()) return fail("the OTLP endpoint has no host");
-  uint16_t port_value = kOtlpHttpDefaultPort;
-  if (!port_text.empty()) {
-    unsigned v = 0;
-    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), v);
-    if (ec != std::errc() || end != port_text.data() + port_text.size() || v == 0 || v > 65535) {
-      return fail("bad port in the OTLP endpoint: " + std::string(port_text));
-    }
-    port_value = static_cast<uint16_t>(v);
-  }
-  *host = std::string(h);
-  *port = port_value;
-  *path = p.empty() ? std::string("/v1/traces") : std::string(p);
+  net::HttpUrl u;
+  if (!net::parse_http_url(url, "OTLP endpoint", kOtlpHttpDefaultPort, &u, error)) return false;
+  *host = std::move(u.host);
+  *port = u.port;
+  *path = u.path.empty() ? std::string("/v1/traces") : std::move(u.path);
   return true;
 }
-
-// One TCP connection's epoll registration. A Deferred so that an event already queued for it
-// in this loop turn finds it alive (and detached) after the exporter closed it or went away.
-class OtlpExporter::Connection : public core::IoHandler, public core::Deferred {
- public:
-  Connection(OtlpExporter* owner, int fd) : owner_(owner), fd_(fd) {}
-  ~Connection() override { detach(nullptr); }
-  void on_io(uint32_t events) override {
-    if (owner_ != nullptr && fd_ >= 0) owner_->on_io(events);
-  }
-  int fd() const { return fd_; }
-  void detach(core::EventLoop* loop) {
-    if (fd_ >= 0) {
-      if (loop != nullptr) loop->remove(fd_);
-      ::close(fd_);
-      fd_ = -1;
-    }
-    owner_ = nullptr;
-  }
-
- private:
-  OtlpExporter* owner_;
-  int fd_;
-};
 
 OtlpExporter::OtlpExporter(core::EventLoop& loop, std::vector<SpanRing*> rings,
                            OtlpExporterOptions options)

@@ -27,6 +27,7 @@
 #include "core/event_loop.h"
 #include "http/chunked.h"
 #include "http/response_parser.h"
+#include "net/owned_socket.h"
 #include "net/socket.h"
 #include "observe/otlp.h"
 #include "observe/span.h"
@@ -79,7 +80,8 @@ class OtlpExporter {
   bool busy() const { return phase_ != Phase::kIdle; }
 
  private:
-  class Connection;
+  using Connection = net::OwnedSocket<OtlpExporter>;
+  friend class net::OwnedSocket<OtlpExporter>;
   struct PollTimer : core::Timer {
     explicit PollTimer(OtlpExporter& e) : owner(e) {}
     void on_timer() override { owner.on_poll(); }
