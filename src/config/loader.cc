@@ -359,6 +359,33 @@ class Parser {
   }
 
  private:
+  // A required key (`key`) holding a name (letters, digits, '_', '.', '-') that is unique in
+  // `seen`; `what` names it in messages ("route name"). With record_invalid an invalid name is
+  // recorded too, so references to it do not add "not defined".
+  std::string unique_name(const MapItem& m, const char* key, std::string_view what,
+                          std::map<std::string, Mark>& seen, bool record_invalid,
+                          std::string_view scope = "") {
+    const Item* n = require(m, key);
+    if (n == nullptr) return {};
+    std::optional<std::string> name = string(*n);
+    if (!name) return {};
+    const bool valid = is_name(*name);
+    if (!valid) {
+      error(n->mark, n->path,
+            "invalid " + std::string(what) + " " + quote(*name) +
+                ": use letters, digits, '_', '.', '-'");
+    }
+    if (valid || record_invalid) {
+      auto [prev, inserted] = seen.emplace(*name, n->mark);
+      if (!inserted && valid) {
+        error(n->mark, n->path,
+              "duplicate " + std::string(what) + " " + quote(*name) + std::string(scope) +
+                  " (first defined at line " + std::to_string(prev->second.line) + ")");
+      }
+    }
+    return std::move(*name);
+  }
+
   // --- generic shapes -------------------------------------------------------------------------
 
   // The children of a map whose keys must be in `known`. A null value ("limits:" with nothing
@@ -888,19 +915,7 @@ class Parser {
       if (!m) continue;
       RateLimitConfig rl;
       rl.mark = e.mark;
-      if (const Item* n = require(*m, "name")) {
-        if (auto name = string(*n)) {
-          if (!is_name(*name)) {
-            error(n->mark, n->path,
-                  "invalid policy name " + quote(*name) + ": use letters, digits, '_', '.', '-'");
-          } else if (auto [prev, inserted] = names.emplace(*name, n->mark); !inserted) {
-            error(n->mark, n->path,
-                  "duplicate policy name " + quote(*name) + " in this route (first at line " +
-                      std::to_string(prev->second.line) + ")");
-          }
-          rl.name = std::move(*name);
-        }
-      }
+      rl.name = unique_name(*m, "name", "policy name", names, false, " in this route");
       if (const Item* k = m->get("key")) {
         if (auto key = string(*k)) {
           std::string_view v = *key;
@@ -1065,21 +1080,7 @@ class Parser {
       u.mark = e.mark;
       bool has_connect = false;
       bool has_response = false;
-      if (const Item* n = require(*m, "name")) {
-        if (std::optional<std::string> name = string(*n)) {
-          // Even an invalid name is recorded, so routes using it do not add "not defined".
-          auto [prev, inserted] = upstream_names_.emplace(*name, n->mark);
-          if (!is_name(*name)) {
-            error(n->mark, n->path,
-                  "invalid upstream name " + quote(*name) + ": use letters, digits, '_', '.', '-'");
-          } else if (!inserted) {
-            error(n->mark, n->path,
-                  "duplicate upstream name " + quote(*name) + " (first defined at line " +
-                      std::to_string(prev->second.line) + ")");
-          }
-          u.name = std::move(*name);
-        }
-      }
+      u.name = unique_name(*m, "name", "upstream name", upstream_names_, true);
       if (const Item* t = require(*m, "targets")) parse_targets(*t, u);
       if (const Item* v = m->get("connect_timeout")) {
         if (auto d = duration(*v)) {
@@ -1473,19 +1474,7 @@ class Parser {
       if (!m) continue;
       RouteConfig r;
       r.mark = e.mark;
-      if (const Item* n = require(*m, "name")) {
-        if (std::optional<std::string> name = string(*n)) {
-          if (!is_name(*name)) {
-            error(n->mark, n->path,
-                  "invalid route name " + quote(*name) + ": use letters, digits, '_', '.', '-'");
-          } else if (auto [prev, inserted] = route_names_.emplace(*name, n->mark); !inserted) {
-            error(n->mark, n->path,
-                  "duplicate route name " + quote(*name) + " (first defined at line " +
-                      std::to_string(prev->second.line) + ")");
-          }
-          r.name = std::move(*name);
-        }
-      }
+      r.name = unique_name(*m, "name", "route name", route_names_, false);
       std::optional<Item> priority;
       if (const Item* p = m->get("priority")) priority = *p;
       if (const Item* mt = require(*m, "match")) parse_match(*mt, r, priority);
@@ -1903,19 +1892,7 @@ class Parser {
       if (!m) continue;
       ConsumerConfig c;
       c.mark = e.mark;
-      if (const Item* n = require(*m, "name")) {
-        if (std::optional<std::string> name = string(*n)) {
-          if (!is_name(*name)) {
-            error(n->mark, n->path,
-                  "invalid consumer name " + quote(*name) + ": use letters, digits, '_', '.', '-'");
-          } else if (auto [prev, inserted] = consumer_names_.emplace(*name, n->mark); !inserted) {
-            error(n->mark, n->path,
-                  "duplicate consumer name " + quote(*name) + " (first defined at line " +
-                      std::to_string(prev->second.line) + ")");
-          }
-          c.name = std::move(*name);
-        }
-      }
+      c.name = unique_name(*m, "name", "consumer name", consumer_names_, false);
       if (const Item* k = m->get("api_keys")) {
         for (const Item& h : list_or_one(*k)) {
           std::optional<std::string> s = string(h);
@@ -1967,19 +1944,7 @@ class Parser {
       std::optional<MapItem> m = map(e, {"key_id", "secret", "secret_file"});
       if (!m) continue;
       ConsumerConfig::HmacKey key;
-      if (const Item* id = require(*m, "key_id")) {
-        if (std::optional<std::string> s = string(*id)) {
-          if (!is_name(*s)) {
-            error(id->mark, id->path,
-                  "invalid key_id " + quote(*s) + ": use letters, digits, '_', '.', '-'");
-          } else if (auto [prev, inserted] = hmac_key_ids_.emplace(*s, id->mark); !inserted) {
-            error(id->mark, id->path,
-                  "duplicate key_id " + quote(*s) + " (first defined at line " +
-                      std::to_string(prev->second.line) + ")");
-          }
-          key.key_id = std::move(*s);
-        }
-      }
+      key.key_id = unique_name(*m, "key_id", "key_id", hmac_key_ids_, false);
       const Item* inline_secret = m->get("secret");
       const Item* file = m->get("secret_file");
       if ((inline_secret == nullptr) == (file == nullptr)) {
@@ -2022,21 +1987,7 @@ class Parser {
       if (!m) continue;
       JwtProviderConfig p;
       p.mark = e.mark;
-      if (const Item* n = require(*m, "name")) {
-        if (std::optional<std::string> name = string(*n)) {
-          // Even an invalid name is recorded, so references to it do not add "not defined".
-          auto [prev, inserted] = jwt_provider_names_.emplace(*name, n->mark);
-          if (!is_name(*name)) {
-            error(n->mark, n->path,
-                  "invalid provider name " + quote(*name) + ": use letters, digits, '_', '.', '-'");
-          } else if (!inserted) {
-            error(n->mark, n->path,
-                  "duplicate provider name " + quote(*name) + " (first defined at line " +
-                      std::to_string(prev->second.line) + ")");
-          }
-          p.name = std::move(*name);
-        }
-      }
+      p.name = unique_name(*m, "name", "provider name", jwt_provider_names_, true);
       p.issuers = one_or_many(*m, "issuer", "issuers");
       p.audiences = one_or_many(*m, "audience", "audiences");
       if (const Item* a = m->get("algorithms")) {
