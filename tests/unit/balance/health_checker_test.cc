@@ -11,25 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "../loop_helpers.h"
+
 namespace sluice::balance {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-template <class Pred>
-bool run_until(core::EventLoop& loop, Pred pred, int timeout_ms = 5000) {
-  auto end = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!pred()) {
-    if (Clock::now() > end) return false;
-    loop.run_once(5);
-  }
-  return true;
-}
-
-void run_for(core::EventLoop& loop, int ms) {
-  auto end = Clock::now() + std::chrono::milliseconds(ms);
-  while (Clock::now() < end) loop.run_once(5);
-}
+using test::Clock;
+using test::run_for;
+using test::run_until;
 
 std::string http_status(int code) {
   return "HTTP/1.1 " + std::to_string(code) +

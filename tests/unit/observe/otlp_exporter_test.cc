@@ -15,25 +15,14 @@
 #include <thread>
 #include <vector>
 
+#include "../loop_helpers.h"
+
 namespace sluice::observe {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-template <class Pred>
-bool run_until(core::EventLoop& loop, Pred pred, int timeout_ms = 5000) {
-  auto end = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!pred()) {
-    if (Clock::now() > end) return false;
-    loop.run_once(5);
-  }
-  return true;
-}
-
-void run_for(core::EventLoop& loop, int ms) {
-  auto end = Clock::now() + std::chrono::milliseconds(ms);
-  while (Clock::now() < end) loop.run_once(5);
-}
+using test::Clock;
+using test::run_for;
+using test::run_until;
 
 // A blocking HTTP/1.1 collector on its own threads: records each request (head and body) and
 // answers `status` with an empty body on a kept-alive connection, or stays silent.
