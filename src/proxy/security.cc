@@ -109,6 +109,13 @@ std::shared_ptr<const SecurityTables> compile_security(const config::Config& cfg
     t->providers.push_back(std::move(p));
   }
 
+  std::vector<std::string> owned;
+  if (!cfg.consumers.empty() || !cfg.jwt_providers.empty()) owned.push_back("x-consumer");
+  for (const auto& p : t->providers) {
+    for (const auto& [header, claim] : p->forward_claims) {
+      if (std::find(owned.begin(), owned.end(), header) == owned.end()) owned.push_back(header);
+    }
+  }
   t->routes.resize(cfg.routes.size());
   const std::optional<config::SecurityHeadersConfig> no_headers;
   for (size_t i = 0; i < cfg.routes.size(); ++i) {
@@ -169,16 +176,10 @@ std::shared_ptr<const SecurityTables> compile_security(const config::Config& cfg
         rs.method_roles[static_cast<size_t>(m)] = roles;
         rs.has_method_roles = true;
       }
-      rs.owned_headers.push_back("x-consumer");
-      for (const JwtProvider* p : rs.jwt) {
-        for (const auto& [header, claim] : p->forward_claims) {
-          if (std::find(rs.owned_headers.begin(), rs.owned_headers.end(), header) ==
-              rs.owned_headers.end()) {
-            rs.owned_headers.push_back(header);
-          }
-        }
-      }
     }
+    // The identity headers sluice sets are dropped from every client request, authenticated
+    // route or not, so an upstream can trust them wherever they appear.
+    rs.owned_headers = owned;
   }
   if (const config::SecurityHeadersConfig* h = effective(no_headers, cfg.security.headers)) {
     std::string why;

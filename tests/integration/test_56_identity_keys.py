@@ -111,3 +111,24 @@ def test_client_certificate_names_the_consumer(pki, backend, sluice):  # noqa: F
     r = run(*base)
     assert r.stdout.startswith("HTTP/1.1 401"), r.stdout
     assert "missing credentials" in r.stdout
+
+
+def test_identity_headers_are_dropped_on_routes_without_auth(backend, sluice):
+    be = backend()
+    gw = sluice(config(f"""
+        consumers: [{{name: alice, api_keys: ["{key_hash('alice-key-1-xxxxxxxx')}"]}}]
+        jwt_providers:
+          - name: corp
+            keys: [{{secret: "{SECRET}", alg: HS256, kid: hs}}]
+            forward_claims: {{x-user-id: sub}}
+        upstreams: [{{name: api, targets: [{{address: {be.address}}}]}}]
+        routes:
+          - name: open
+            match: {{path: "/open"}}
+            upstream: api
+    """))
+    with Client(gw.port) as c:
+        r = c.request("GET", "/open", headers={"x-consumer": "admin", "x-user-id": "root"})
+        assert r.status == 200
+        names = {n.lower() for n, _ in r.json()["headers"]}
+        assert "x-consumer" not in names and "x-user-id" not in names
