@@ -322,10 +322,9 @@ bool ClientConnection::start_exchange() {
 }
 
 bool ClientConnection::resume_admission() {
-  Exchange& x = *exchange_;
   // The head is still in in_ (nothing was consumed while paused); the worker's parsed head was
-  // reused by other connections since, so parse it again.
-  parser_ = http::RequestParser(worker_.snapshot()->limits);
+  // reused by other connections since, so parse it again, with the limits it was parsed with.
+  parser_ = http::RequestParser(exchange_->snapshot->limits);
   http::RequestHead& head = worker_.request_head();
   if (parser_.parse(in_.view(), head) != http::ParseStatus::kDone) {
     send_error(400, "invalid request", true);
@@ -334,7 +333,6 @@ bool ClientConnection::resume_admission() {
   bool path_ok = true;
   std::string_view path = head.path;
   if (path != "*") path = router::normalize_path(head.path, worker_.path_scratch(), &path_ok);
-  (void)x;
   return admit(head, parser_.head_length(), path);
 }
 
