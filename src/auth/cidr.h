@@ -80,6 +80,7 @@ class CidrSet {
   };
   struct U128 {
     uint64_t hi, lo;
+    // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
     friend auto operator<=>(const U128&, const U128&) = default;
   };
   struct Range6 {
