@@ -1663,9 +1663,8 @@ void ClientConnection::append_common_headers(std::string& out, bool close_after)
   if (exchange_) {
     out.append(exchange_->request_id, exchange_->request_id_len);
   } else {
-    char id[32];
-    worker_.make_request_id(id);
-    out.append(id, sizeof(id));
+    worker_.make_request_id(refusal_id_);  // logged by log_refusal()
+    out.append(refusal_id_, sizeof(refusal_id_));
   }
   out.append("\r\n");
   if (close_after) out.append("connection: close\r\n");
@@ -1703,6 +1702,7 @@ void ClientConnection::send_local(std::string_view head_prefix, std::string_view
 
 void ClientConnection::send_error(int status, const char* reason, bool close_after,
                                   uint16_t allow) {
+  const bool before_exchange = exchange_ == nullptr;
   if (exchange_) {
     exchange_->final_status = status;
     exchange_->error = reason;
@@ -1722,6 +1722,25 @@ void ClientConnection::send_error(int status, const char* reason, bool close_aft
   }
   bool head_only = exchange_ && exchange_->method == http::Method::kHead;
   send_local(prefix, head_only ? std::string_view() : std::string_view(body), close_after);
+  if (before_exchange) log_refusal(status, reason);
+}
+
+void ClientConnection::log_refusal(int status, const char* reason) {
+  const Snapshot& snap = *worker_.snapshot();
+  if (snap.sinks.access_logs.empty() || !snap.access_log_format) return;
+  // The head did not parse (or never came): only what the connection knows is logged.
+  observe::AccessLogRecord r;
+  char ip[64];
+  r.time_unix_us = to_unix_us(worker_.loop().clock().now_us());
+  r.request_id = std::string_view(refusal_id_, sizeof(refusal_id_));
+  r.client_address = peer_ip(ip, sizeof(ip));
+  r.protocol = "HTTP/1.1";
+  r.status = status;
+  r.error = reason != nullptr ? reason : "";
+  std::string& line = worker_.log_scratch();
+  line.clear();
+  snap.access_log_format->format(r, line);
+  snap.sinks.access_logs[static_cast<size_t>(worker_.index())]->append(line);
 }
 
 void ClientConnection::on_upstream_readable() {

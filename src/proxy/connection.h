@@ -239,6 +239,7 @@ class ClientConnection : public core::IoHandler,
   void end_try_span(int status, const char* error_type);
   void finish_trace();
   void write_access_log();
+  void log_refusal(int status, const char* reason);  // a request refused before it parsed
   uint64_t to_unix_us(uint64_t loop_us) const;
   void settle_exchange();
   void report_try(bool success);
@@ -270,7 +271,8 @@ class ClientConnection : public core::IoHandler,
   bool closed_ = false;
   bool in_drive_ = false;
   bool again_ = false;
-  std::string carried_;  // bytes of a try that never reached the upstream, for the next try
+  char refusal_id_[32] = {};  // X-Request-Id of the last answer given without an exchange
+  std::string carried_;       // bytes of a try that never reached the upstream, for the next try
 
   // Back-off before a retry.
   struct RetryTimer : core::Timer {

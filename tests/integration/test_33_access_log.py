@@ -144,3 +144,18 @@ def test_counters_and_lines_for_many_requests(backend, sluice, tmp_path):
     m = re.search(r"^sluice_access_log_lines_total (\d+)", text, re.M)
     assert m and int(m.group(1)) == 500
     assert re.search(r"^sluice_access_log_lines_dropped_total 0$", text, re.M)
+
+
+def test_requests_refused_before_parsing_are_logged(backend, sluice, tmp_path):
+    be = backend()
+    log = tmp_path / "access.log"
+    gw = sluice(gateway_config(be, log))
+    r = raw(gw.port, b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+    answer = r.decode("latin-1") if isinstance(r, (bytes, bytearray)) else str(r)
+    rid = re.search(r"(?im)^x-request-id: ([0-9a-f]{32})\r?$", answer)
+    assert rid, answer
+    line = json.loads(read_lines(log, 1)[0])
+    assert line["status"] == 400
+    assert line["request_id"] == rid.group(1)
+    assert line["client"] == "127.0.0.1"
+    assert line["error"] and line["method"] == "" and line["route"] == ""
