@@ -93,7 +93,8 @@ void BM_NonceInsert(benchmark::State& state) {
   for (auto _ : state) {
     nonce.resize(base);
     nonce += std::to_string(i);
-    benchmark::DoNotOptimize(c.insert_if_new("client-1", nonce, 1000000 + i / 1000, state.range(0)));
+    benchmark::DoNotOptimize(
+        c.insert_if_new("client-1", nonce, 1000000 + i / 1000, state.range(0)));
     ++i;
   }
 }

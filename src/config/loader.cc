@@ -984,6 +984,22 @@ class Parser {
     }
   }
 
+  // Two optional durations that are compared afterwards: each given one is read into its field;
+  // false when either was given but invalid (already reported), so no comparison error follows.
+  bool durations(const Item* a, uint64_t* a_ms, const Item* b, uint64_t* b_ms) {
+    bool ok = true;
+    for (auto [item, out] : {std::pair{a, a_ms}, std::pair{b, b_ms}}) {
+      if (item == nullptr) continue;
+      const std::optional<uint64_t> d = duration(*item);
+      if (d) {
+        *out = *d;
+      } else {
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
   // "0.01" or "1%".
   std::optional<double> ratio(const Item& it) {
     std::optional<double> v = it.node.IsScalar() ? parse_ratio(it.node.Scalar()) : std::nullopt;
@@ -1256,17 +1272,7 @@ class Parser {
     }
     const Item* interval = m->get("interval");
     const Item* timeout = m->get("timeout");
-    bool times_ok = true;
-    if (interval) {
-      const std::optional<uint64_t> d = duration(*interval);
-      times_ok = d.has_value();
-      if (d) h.interval_ms = *d;
-    }
-    if (timeout) {
-      const std::optional<uint64_t> d = duration(*timeout);
-      times_ok = times_ok && d.has_value();
-      if (d) h.timeout_ms = *d;
-    }
+    const bool times_ok = durations(interval, &h.interval_ms, timeout, &h.timeout_ms);
     if (times_ok && h.timeout_ms >= h.interval_ms) {
       const std::string text = "timeout (" + format_ms(h.timeout_ms) +
                                (timeout ? "" : ", the default") +
@@ -1349,17 +1355,7 @@ class Parser {
     }
     const Item* base = m->get("base_ejection");
     const Item* max = m->get("max_ejection");
-    bool times_ok = true;
-    if (base) {
-      const std::optional<uint64_t> d = duration(*base);
-      times_ok = d.has_value();
-      if (d) o.base_ejection_ms = *d;
-    }
-    if (max) {
-      const std::optional<uint64_t> d = duration(*max);
-      times_ok = times_ok && d.has_value();
-      if (d) o.max_ejection_ms = *d;
-    }
+    const bool times_ok = durations(base, &o.base_ejection_ms, max, &o.max_ejection_ms);
     if (times_ok && o.base_ejection_ms > o.max_ejection_ms) {
       const Item& at = base ? *base : *max;
       error(at.mark, at.path,

@@ -58,6 +58,7 @@ class EventLoop {
   void unpost(IoHandler* handler);
 
   Clock& clock() { return clock_; }
+  const Clock& clock() const { return clock_; }
   uint64_t now_ms() const { return clock_.now_ms(); }
   TimerWheel& timers() { return timers_; }
 

@@ -9,7 +9,6 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 
 #include "auth/cidr.h"
 #include "auth/hmac_signature.h"
@@ -1149,16 +1148,6 @@ void ClientConnection::settle_exchange() {
   }
 }
 
-uint64_t ClientConnection::to_unix_us(uint64_t loop_us) const {
-  timespec wall{};
-  timespec mono{};
-  clock_gettime(CLOCK_REALTIME, &wall);
-  clock_gettime(CLOCK_MONOTONIC, &mono);
-  const int64_t offset_us = (static_cast<int64_t>(wall.tv_sec) - mono.tv_sec) * 1000000 +
-                            (wall.tv_nsec - mono.tv_nsec) / 1000;
-  return static_cast<uint64_t>(static_cast<int64_t>(loop_us) + offset_us);
-}
-
 void ClientConnection::start_trace(const http::RequestHead& head) {
   Exchange::Trace& t = exchange_->trace;
   const config::TracingConfig& tc = exchange_->snapshot->config.tracing;
@@ -1222,8 +1211,7 @@ void ClientConnection::finish_trace() {
   if (!t.sampled && !(failed && snap.config.tracing.always_sample_errors)) return;
   observe::SpanRing* ring = snap.sinks.span_rings[static_cast<size_t>(worker_.index())];
   const uint64_t now_us = worker_.loop().clock().now_us();
-  const uint64_t unix_start_us = to_unix_us(x.start_us);
-  auto unix_ns = [&](uint64_t loop_us) { return (unix_start_us + (loop_us - x.start_us)) * 1000; };
+  auto unix_ns = [&](uint64_t loop_us) { return worker_.to_unix_us(loop_us) * 1000; };
   std::string_view target = x.seen.target;
   std::string_view query;
   if (size_t q = target.find('?'); q != std::string_view::npos) {
@@ -1301,7 +1289,7 @@ void ClientConnection::write_access_log() {
   observe::AccessLogRecord r;
   char trace_id[32];
   char ip[64];
-  r.time_unix_us = to_unix_us(x.start_us);
+  r.time_unix_us = worker_.to_unix_us(x.start_us);
   r.request_id = std::string_view(x.request_id, x.request_id_len);
   if (x.trace.on) {
     observe::to_hex(x.trace.trace_id, sizeof(x.trace.trace_id), trace_id);
@@ -1731,7 +1719,7 @@ void ClientConnection::log_refusal(int status, const char* reason) {
   // The head did not parse (or never came): only what the connection knows is logged.
   observe::AccessLogRecord r;
   char ip[64];
-  r.time_unix_us = to_unix_us(worker_.loop().clock().now_us());
+  r.time_unix_us = worker_.to_unix_us(worker_.loop().clock().now_us());
   r.request_id = std::string_view(refusal_id_, sizeof(refusal_id_));
   r.client_address = peer_ip(ip, sizeof(ip));
   r.protocol = "HTTP/1.1";

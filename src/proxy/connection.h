@@ -240,7 +240,6 @@ class ClientConnection : public core::IoHandler,
   void finish_trace();
   void write_access_log();
   void log_refusal(int status, const char* reason);  // a request refused before it parsed
-  uint64_t to_unix_us(uint64_t loop_us) const;
   void settle_exchange();
   void report_try(bool success);
   bool may_retry(UpstreamFailure kind, int status);

@@ -139,12 +139,12 @@ bool Worker::drained() const {
 
 namespace {
 
-uint64_t unix_offset_ms(uint64_t loop_ms) {
+uint64_t unix_offset_us(uint64_t loop_us) {
   timespec wall{};
   clock_gettime(CLOCK_REALTIME, &wall);
-  const uint64_t unix_ms =
-      static_cast<uint64_t>(wall.tv_sec) * 1000 + static_cast<uint64_t>(wall.tv_nsec) / 1000000;
-  return unix_ms > loop_ms ? unix_ms - loop_ms : 0;
+  const uint64_t unix_us =
+      static_cast<uint64_t>(wall.tv_sec) * 1000000 + static_cast<uint64_t>(wall.tv_nsec) / 1000;
+  return unix_us > loop_us ? unix_us - loop_us : 0;
 }
 
 }  // namespace
@@ -237,7 +237,7 @@ const auth::JwtResult& Worker::verify_jwt(const JwtProvider& provider, std::stri
 
 void Worker::LagProbe::on_timer() {
   const uint64_t now_us = worker_.loop_.clock().now_us();
-  worker_.unix_offset_ms_ = unix_offset_ms(worker_.loop_.now_ms());
+  worker_.unix_offset_us_ = unix_offset_us(worker_.loop_.clock().now_us());
   if (worker_.redis_) {
     observe::WorkerMetrics& m = worker_.metrics_;
     const net::RedisStats& rs = worker_.redis_->stats();
@@ -263,7 +263,7 @@ void Worker::LagProbe::on_timer() {
 }
 
 void Worker::run() {
-  unix_offset_ms_ = unix_offset_ms(loop_.now_ms());
+  unix_offset_us_ = unix_offset_us(loop_.clock().now_us());
   loop_.timers().schedule(lag_probe_, loop_.now_ms() + 100);
   on_turn();
   while (!stop_) loop_.run_once(draining_ ? 50 : 1000);

@@ -102,7 +102,10 @@ class Worker {
   void client_closed(ClientConnection* conn);
   void make_request_id(char out[32]);
   // Unix time in ms for this loop turn (rate-limit windows are aligned to the epoch).
-  uint64_t unix_ms() const { return loop_.now_ms() + unix_offset_ms_; }
+  uint64_t unix_ms() const { return to_unix_us(loop_.clock().now_us()) / 1000; }
+  // A loop-clock time in µs as Unix time (the offset is re-read every 100 ms, so log and span
+  // times cost no clock read of their own).
+  uint64_t to_unix_us(uint64_t loop_us) const { return loop_us + unix_offset_us_; }
   // The worker's lease of a cluster-scope policy (its Redis connection is made on first use and
   // remade when the snapshot's redis section changes).
   limits::ClusterQuota& cluster_quota(const Snapshot& snap, const RatePolicy& policy);
@@ -178,7 +181,7 @@ class Worker {
   std::string path_scratch_;
   std::string head_scratch_;
   uint64_t rng_[2] = {};
-  uint64_t unix_offset_ms_ = 0;
+  uint64_t unix_offset_us_ = 0;
   // Cluster rate limits (declared in this order so that quotas go before their backend and
   // client).
   std::string redis_identity_;

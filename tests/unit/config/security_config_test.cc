@@ -637,7 +637,8 @@ TEST(SecurityConfigErrors, Auth) {
   expect_error(kHead + R"(security:
   auth: {roles: [admin]}
 )",
-               4, "security.auth", "auth needs at least one of 'jwt', 'api_key', 'hmac' or 'client_cert'");
+               4, "security.auth",
+               "auth needs at least one of 'jwt', 'api_key', 'hmac' or 'client_cert'");
   expect_error(kHead + R"(security:
   auth: {api_key: false}
 )",
