@@ -554,7 +554,7 @@ bool ClientConnection::authenticate(const RouteSecurity& sec, const http::Reques
     if (!auth::parse_signature_header(authz->value, &sh, &why)) {
       return deny(401, "invalid signature", bad, kHmacChallenge);
     }
-    auto key = tables.hmac_keys.find(std::string(sh.key_id));
+    auto key = tables.hmac_keys.find(sh.key_id);
     const http::Header* date = http::find_header(head.headers, auth::kDateHeader);
     const http::Header* digest = http::find_header(head.headers, auth::kContentSha256Header);
     std::vector<std::string_view> names;

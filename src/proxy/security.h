@@ -78,10 +78,17 @@ struct SecurityTables {
     std::string secret;
     const Consumer* consumer;
   };
-  std::unordered_map<std::string, HmacKey> hmac_keys;  // key id →
-  std::unordered_map<std::string, const Consumer*> by_name;
-  std::unordered_map<std::string, const Consumer*> by_subject;  // client certificate subject →
-  std::vector<RouteSecurity> routes;                            // by route index
+  // Looked up with the string_views of a request, without copying them.
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  template <typename V>
+  using ByName = std::unordered_map<std::string, V, Hash, std::equal_to<>>;
+  ByName<HmacKey> hmac_keys;  // key id →
+  ByName<const Consumer*> by_name;
+  ByName<const Consumer*> by_subject;                    // client certificate subject →
+  std::vector<RouteSecurity> routes;                     // by route index
   std::optional<auth::SecurityHeaders> default_headers;  // `security.headers`: also on 404/405
   std::shared_ptr<auth::NonceCache> nonces;              // shared across reloads and workers
 };
