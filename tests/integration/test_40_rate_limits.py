@@ -15,6 +15,7 @@ import uuid
 import pytest
 
 from harness import Client, ConnectionClosed, config, request
+from harness import metric_samples as samples
 
 LIMITED_BODY = {"status": 429, "error": "rate limit exceeded"}
 
@@ -215,21 +216,6 @@ def metrics_text(gw):
     status, _, body = gw.admin("GET", "/metrics")
     assert status == 200, (status, body)
     return body.decode() if isinstance(body, bytes) else body
-
-
-def samples(text, name, **labels):
-    """Values of every sample of `name` whose labels include `labels`."""
-    out = []
-    for line in text.splitlines():
-        if line.startswith("#") or not line.startswith(name):
-            continue
-        m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)(?: \S+)?$", line)
-        if not m or m.group(1) != name:
-            continue
-        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        if all(got.get(k) == v for k, v in labels.items()):
-            out.append(float(m.group(4)))
-    return out
 
 
 def metric_sum(text, name, **labels):
