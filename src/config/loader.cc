@@ -34,6 +34,7 @@
 #include "auth/jwt.h"
 #include "auth/security_headers.h"
 #include "config/config.h"
+#include "config/reader.h"
 #include "config/scalars.h"
 #include "http/method.h"
 #include "net/tls.h"
@@ -89,188 +90,6 @@ constexpr std::string_view kJwtAlgorithms[] = {"HS256", "HS384", "HS512", "RS256
                                                "RS512", "PS256", "PS384", "PS512", "ES256",
                                                "ES384", "ES512", "EdDSA"};
 
-// A value in the document with where it is: the path for messages and the best known position
-// (a null value such as "key:" has no mark of its own; it borrows its key's).
-struct Item {  // NOLINT(bugprone-exception-escape): yaml-cpp may throw; the loader catches
-  YAML::Node node;
-  std::string path;
-  Mark mark;
-};
-
-// A map's children by key, in document order.
-struct MapItem {  // NOLINT(bugprone-exception-escape): as Item
-  Item self;
-  std::vector<std::pair<std::string, Item>> entries;
-
-  const Item* get(std::string_view key) const {
-    for (const auto& [k, v] : entries) {
-      if (k == key) return &v;
-    }
-    return nullptr;
-  }
-};
-
-Mark to_mark(const YAML::Mark& m) {
-  if (m.is_null() || m.line < 0 || m.column < 0) return {};
-  return {m.line + 1, m.column + 1};
-}
-
-Mark mark_of(const YAML::Node& n, Mark fallback) {
-  if (!n.IsDefined()) return fallback;
-  const Mark m = to_mark(n.Mark());
-  return m.line > 0 ? m : fallback;
-}
-
-// Where to report a map value. An empty value ("key:") is marked where the next token starts,
-// often lines below, and an alias ("admin: *a") where its anchor is, often lines above: both
-// are reported at their key.
-Mark value_mark(const YAML::Node& v, Mark key_mark) {
-  if (v.IsNull()) return key_mark;
-  const Mark m = mark_of(v, key_mark);
-  if (m.line < key_mark.line || (m.line == key_mark.line && m.col < key_mark.col)) return key_mark;
-  return m;
-}
-
-std::string join(const std::string& path, std::string_view key) {
-  if (path.empty()) return std::string(key);
-  std::string out = path;
-  out += '.';
-  out += key;
-  return out;
-}
-
-std::string index(const std::string& path, size_t i) {
-  return path + "[" + std::to_string(i) + "]";
-}
-
-// A user's text inside a message: quoted, shortened, control bytes escaped.
-std::string quote(std::string_view s) {
-  constexpr size_t kMax = 80;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "'";
-  for (size_t i = 0; i < s.size() && i < kMax; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (s.size() > kMax) out += "...";
-  out += '\'';
-  return out;
-}
-
-std::string describe(const YAML::Node& n) {
-  if (!n.IsDefined()) return "nothing";
-  switch (n.Type()) {
-    case YAML::NodeType::Null:
-      return "nothing";
-    case YAML::NodeType::Scalar:
-      return quote(n.Scalar());
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    case YAML::NodeType::Undefined:
-      break;
-  }
-  return "nothing";
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  }
-  return s;
-}
-
-std::string upper(std::string s) {
-  for (char& c : s) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
-  }
-  return s;
-}
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-bool is_name(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '.' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-// Header values go on the wire as they are: no CR, LF or other control bytes (tab is fine).
-bool is_header_value(std::string_view s) {
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if ((u < 0x20 && u != '\t') || u == 0x7f) return false;
-  }
-  return true;
-}
-
-// The known word closest to `word`, if it is a plausible typo of it; "" otherwise.
-template <typename Words>
-std::string_view suggest(std::string_view word, const Words& known) {
-  std::string_view best;
-  size_t best_d = 3;
-  for (std::string_view cand : known) {
-    const size_t d = edit_distance(word, cand);
-    if (d < best_d && d < cand.size()) {
-      best_d = d;
-      best = cand;
-    }
-  }
-  return best;
-}
-
-// "1500ms", "2s", "5m", "1h": a duration as short as it is exact, for messages.
-std::string format_ms(uint64_t ms) {
-  if (ms != 0 && ms % 3600000 == 0) return std::to_string(ms / 3600000) + "h";
-  if (ms != 0 && ms % 60000 == 0) return std::to_string(ms / 60000) + "m";
-  if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-  return std::to_string(ms) + "ms";
-}
-
-// A query parameter name as it appears before '=': printable, no separators.
-bool is_query_name(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f || c == '&' || c == '=' || c == '#' || c == '?') return false;
-  }
-  return true;
-}
-
-// A path sent on the wire in a request line: starts with '/', no spaces or control bytes.
-bool is_request_path(std::string_view s) {
-  if (s.empty() || s.front() != '/') return false;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f || c == '#') return false;
-  }
-  return true;
-}
-
 std::string sha256_hex(const std::string& bytes) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -314,15 +133,9 @@ std::string key_kind(const auth::Jwk& key) {
   return "a secret";
 }
 
-class Parser {
+class Parser : public Reader {
  public:
-  explicit Parser(std::string file) : file_(std::move(file)) {}
-
-  std::vector<ConfigError>& errors() { return errors_; }
-
-  void error(Mark mark, std::string key, std::string message) {
-    errors_.push_back(ConfigError{file_, mark, std::move(key), std::move(message)});
-  }
+  explicit Parser(std::string file) : Reader(std::move(file)) {}
 
   void parse(const Item& root, Config& cfg) {
     std::optional<MapItem> m =
@@ -359,257 +172,7 @@ class Parser {
   }
 
  private:
-  // A required key (`key`) holding a name (letters, digits, '_', '.', '-') that is unique in
-  // `seen`; `what` names it in messages ("route name"). With record_invalid an invalid name is
-  // recorded too, so references to it do not add "not defined".
-  std::string unique_name(const MapItem& m, const char* key, std::string_view what,
-                          std::map<std::string, Mark>& seen, bool record_invalid,
-                          std::string_view scope = "") {
-    const Item* n = require(m, key);
-    if (n == nullptr) return {};
-    std::optional<std::string> name = string(*n);
-    if (!name) return {};
-    const bool valid = is_name(*name);
-    if (!valid) {
-      error(n->mark, n->path,
-            "invalid " + std::string(what) + " " + quote(*name) +
-                ": use letters, digits, '_', '.', '-'");
-    }
-    if (valid || record_invalid) {
-      auto [prev, inserted] = seen.emplace(*name, n->mark);
-      if (!inserted && valid) {
-        error(n->mark, n->path,
-              "duplicate " + std::string(what) + " " + quote(*name) + std::string(scope) +
-                  " (first defined at line " + std::to_string(prev->second.line) + ")");
-      }
-    }
-    return std::move(*name);
-  }
-
   // --- generic shapes -------------------------------------------------------------------------
-
-  // The children of a map whose keys must be in `known`. A null value ("limits:" with nothing
-  // under it) is an empty map. Unknown, duplicate and non-string keys are reported and skipped.
-  std::optional<MapItem> map(const Item& it, std::initializer_list<std::string_view> known) {
-    MapItem out{it, {}};
-    if (it.node.IsNull()) return out;
-    if (!it.node.IsMap()) {
-      error(it.mark, it.path, "expected a map, got " + describe(it.node));
-      return std::nullopt;
-    }
-    std::map<std::string, Mark> seen;
-    // Copies, not references: yaml-cpp's iterator hands out a temporary pair.
-    for (auto kv = it.node.begin(); kv != it.node.end(); ++kv) {
-      const YAML::Node k = kv->first;
-      const YAML::Node v = kv->second;
-      const Mark key_mark = mark_of(k, it.mark);
-      if (!k.IsScalar()) {
-        error(key_mark, it.path, "a key must be a plain string, got " + describe(k));
-        continue;
-      }
-      const std::string& key = k.Scalar();
-      const std::string path = join(it.path, key);
-      if (std::find(known.begin(), known.end(), key) == known.end()) {
-        std::string msg = "unknown key " + quote(key);
-        const std::string_view best = suggest(key, known);
-        if (!best.empty()) msg += " (did you mean '" + std::string(best) + "'?)";
-        error(key_mark, path, std::move(msg));
-        continue;
-      }
-      auto [prev, inserted] = seen.emplace(key, key_mark);
-      if (!inserted) {
-        error(key_mark, path,
-              "duplicate key " + quote(key) + " (first at line " +
-                  std::to_string(prev->second.line) + ")");
-        continue;
-      }
-      out.entries.emplace_back(key, Item{v, path, value_mark(v, key_mark)});
-    }
-    return out;
-  }
-
-  const Item* require(const MapItem& m, std::string_view key) {
-    if (const Item* v = m.get(key)) return v;
-    error(m.self.mark, join(m.self.path, key), "missing required key '" + std::string(key) + "'");
-    return nullptr;
-  }
-
-  // The elements of a list; a null value is an empty list.
-  std::optional<std::vector<Item>> list(const Item& it) {
-    std::vector<Item> out;
-    if (it.node.IsNull()) return out;
-    if (!it.node.IsSequence()) {
-      error(it.mark, it.path, "expected a list, got " + describe(it.node));
-      return std::nullopt;
-    }
-    size_t i = 0;
-    for (auto e = it.node.begin(); e != it.node.end(); ++e, ++i) {
-      const YAML::Node n = *e;
-      out.push_back(Item{n, index(it.path, i), mark_of(n, it.mark)});
-    }
-    return out;
-  }
-
-  std::optional<std::string> string(const Item& it) {
-    if (!it.node.IsScalar()) {
-      error(it.mark, it.path, "expected a string, got " + describe(it.node));
-      return std::nullopt;
-    }
-    return it.node.Scalar();
-  }
-
-  std::optional<int64_t> integer(const Item& it, int64_t lo, int64_t hi) {
-    const std::string range = "an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
-    if (!it.node.IsScalar()) {
-      error(it.mark, it.path, "expected " + range + ", got " + describe(it.node));
-      return std::nullopt;
-    }
-    const std::string& s = it.node.Scalar();
-    std::string_view digits = s;
-    const bool negative = !digits.empty() && digits.front() == '-';
-    if (negative || (!digits.empty() && digits.front() == '+')) digits.remove_prefix(1);
-    // 18 digits cannot overflow int64_t; every range used here is far smaller.
-    bool ok = !digits.empty() && digits.size() <= 18;
-    int64_t v = 0;
-    for (size_t i = 0; ok && i < digits.size(); ++i) {
-      const char c = digits[i];
-      ok = c >= '0' && c <= '9';
-      v = v * 10 + (c - '0');
-    }
-    if (negative) v = -v;
-    if (!ok || v < lo || v > hi) {
-      error(it.mark, it.path, "expected " + range + ", got " + quote(s));
-      return std::nullopt;
-    }
-    return v;
-  }
-
-  // A duration in milliseconds, greater than zero unless allow_zero.
-  std::optional<uint64_t> duration(const Item& it, bool allow_zero = false) {
-    if (!it.node.IsScalar()) {
-      error(it.mark, it.path, "expected a duration like 10s or 250ms, got " + describe(it.node));
-      return std::nullopt;
-    }
-    const std::string& s = it.node.Scalar();
-    const std::optional<uint64_t> v = parse_duration_ms(s);
-    if (!v) {
-      error(it.mark, it.path, "expected a duration like 10s or 250ms, got " + quote(s));
-      return std::nullopt;
-    }
-    if (*v == 0 && !allow_zero) {
-      error(it.mark, it.path, "duration must be greater than 0");
-      return std::nullopt;
-    }
-    return v;
-  }
-
-  std::optional<bool> boolean(const Item& it) {
-    if (it.node.IsScalar()) {
-      const std::string& s = it.node.Scalar();
-      if (s == "true") return true;
-      if (s == "false") return false;
-    }
-    error(it.mark, it.path, "expected true or false, got " + describe(it.node));
-    return std::nullopt;
-  }
-
-  // "50%" or "50".
-  std::optional<uint32_t> percent(const Item& it, uint32_t lo, uint32_t hi) {
-    const std::string range = "a percentage from " + std::to_string(lo) + " to " +
-                              std::to_string(hi) + " like " + std::to_string(hi / 2) + "% or " +
-                              std::to_string(hi / 2);
-    if (!it.node.IsScalar()) {
-      error(it.mark, it.path, "expected " + range + ", got " + describe(it.node));
-      return std::nullopt;
-    }
-    const std::optional<uint64_t> v = parse_percent(it.node.Scalar());
-    if (!v || *v < lo || *v > hi) {
-      error(it.mark, it.path, "expected " + range + ", got " + quote(it.node.Scalar()));
-      return std::nullopt;
-    }
-    return static_cast<uint32_t>(*v);
-  }
-
-  // A list, or a single scalar standing for a list of one ("methods: GET").
-  std::vector<Item> list_or_one(const Item& it) {
-    if (it.node.IsScalar()) return {it};
-    std::optional<std::vector<Item>> l = list(it);
-    return l ? std::move(*l) : std::vector<Item>{};
-  }
-
-  std::optional<uint64_t> size(const Item& it, uint64_t lo, uint64_t hi, std::string_view range) {
-    if (!it.node.IsScalar()) {
-      error(it.mark, it.path,
-            "expected a size like 64KiB, 1MiB or 512KB, got " + describe(it.node));
-      return std::nullopt;
-    }
-    const std::string& s = it.node.Scalar();
-    const std::optional<uint64_t> v = parse_size_bytes(s);
-    if (!v) {
-      error(it.mark, it.path, "expected a size like 64KiB, 1MiB or 512KB, got " + quote(s));
-      return std::nullopt;
-    }
-    if (*v < lo || *v > hi) {
-      error(it.mark, it.path, "size must be " + std::string(range) + ", got " + quote(s));
-      return std::nullopt;
-    }
-    return v;
-  }
-
-  // listening: a socket we bind, so the host must be an IP literal, localhost or any.
-  std::optional<Address> address(const Item& it, bool listening) {
-    const std::optional<std::string> s = string(it);
-    if (!s) return std::nullopt;
-    std::string why;
-    std::optional<Address> a = parse_address_why(*s, &why);
-    if (a && listening && !a->host.empty() && a->host != "localhost" && !is_ip_literal(a->host)) {
-      why = "a listening address needs an IP address, 'localhost' or '*' as host";
-      a.reset();
-    }
-    if (!a) error(it.mark, it.path, "invalid address " + quote(*s) + ": " + why);
-    return a;
-  }
-
-  // A map of header name -> value; names lower-cased and checked as tokens.
-  std::vector<std::pair<std::string, std::string>> headers(const Item& it) {
-    std::vector<std::pair<std::string, std::string>> out;
-    if (it.node.IsNull()) return out;
-    if (!it.node.IsMap()) {
-      error(it.mark, it.path, "expected a map of header names to values, got " + describe(it.node));
-      return out;
-    }
-    for (auto kv = it.node.begin(); kv != it.node.end(); ++kv) {
-      const YAML::Node k = kv->first;
-      const YAML::Node v = kv->second;
-      const Mark key_mark = mark_of(k, it.mark);
-      if (!k.IsScalar()) {
-        error(key_mark, it.path, "a header name must be a string, got " + describe(k));
-        continue;
-      }
-      const std::string& raw = k.Scalar();
-      const std::string path = join(it.path, raw);
-      if (!is_token(raw)) {
-        error(key_mark, path, "invalid header name " + quote(raw));
-        continue;
-      }
-      std::string name = lower(raw);
-      const Item value{v, path, value_mark(v, key_mark)};
-      const std::optional<std::string> text = string(value);
-      if (!text) continue;
-      if (!is_header_value(*text)) {
-        error(value.mark, path, "header value must not contain control characters");
-        continue;
-      }
-      const bool dup =
-          std::any_of(out.begin(), out.end(), [&](const auto& h) { return h.first == name; });
-      if (dup) {
-        error(key_mark, path, "duplicate header " + quote(name));
-        continue;
-      }
-      out.emplace_back(std::move(name), *text);
-    }
-    return out;
-  }
 
   // --- sections -------------------------------------------------------------------------------
 
@@ -638,23 +201,6 @@ class Parser {
       if (const Item* t = m->get("tls")) parse_listener_tls(*t, l.tls);
       cfg.listeners.push_back(std::move(l));
     }
-  }
-
-  // A list of non-empty strings.
-  std::optional<std::vector<std::string>> strings(const Item& it) {
-    std::optional<std::vector<Item>> items = list(it);
-    if (!items) return std::nullopt;
-    std::vector<std::string> out;
-    for (const Item& e : *items) {
-      std::optional<std::string> v = string(e);
-      if (!v) return std::nullopt;
-      if (v->empty()) {
-        error(e.mark, e.path, "must not be empty");
-        return std::nullopt;
-      }
-      out.push_back(std::move(*v));
-    }
-    return out;
   }
 
   // Reports a TLS context's problems at their keys under `t` (files are read here, so a
@@ -984,31 +530,6 @@ class Parser {
     }
   }
 
-  // Two optional durations that are compared afterwards: each given one is read into its field;
-  // false when either was given but invalid (already reported), so no comparison error follows.
-  bool durations(const Item* a, uint64_t* a_ms, const Item* b, uint64_t* b_ms) {
-    bool ok = true;
-    for (auto [item, out] : {std::pair{a, a_ms}, std::pair{b, b_ms}}) {
-      if (item == nullptr) continue;
-      const std::optional<uint64_t> d = duration(*item);
-      if (d) {
-        *out = *d;
-      } else {
-        ok = false;
-      }
-    }
-    return ok;
-  }
-
-  // "0.01" or "1%".
-  std::optional<double> ratio(const Item& it) {
-    std::optional<double> v = it.node.IsScalar() ? parse_ratio(it.node.Scalar()) : std::nullopt;
-    if (!v)
-      error(it.mark, it.path,
-            "expected a ratio from 0 to 1 like 0.01 or 1%, got " + describe(it.node));
-    return v;
-  }
-
   void parse_tracing(const Item& it, TracingConfig& t) {
     std::optional<MapItem> m = map(
         it, {"endpoint", "sample_ratio", "always_sample_errors", "respect_parent", "service_name",
@@ -1136,28 +657,6 @@ class Parser {
       upstream_defaults_.emplace_back(!has_connect, !has_response);
       cfg.upstreams.push_back(std::move(u));
     }
-  }
-
-  // A word from a fixed set, e.g. a balancer name.
-  template <typename Words>
-  std::optional<std::string> one_of(const Item& it, const Words& known, std::string_view what) {
-    std::optional<std::string> s = string(it);
-    if (!s) return std::nullopt;
-    if (std::find(std::begin(known), std::end(known), *s) != std::end(known)) return s;
-    std::string msg = "unknown " + std::string(what) + " " + quote(*s);
-    const std::string_view best = suggest(*s, known);
-    if (!best.empty()) {
-      msg += " (did you mean '" + std::string(best) + "'?)";
-    } else {
-      msg += " (expected ";
-      for (size_t i = 0; i < std::size(known); ++i) {
-        if (i > 0) msg += i + 1 == std::size(known) ? " or " : ", ";
-        msg += known[i];
-      }
-      msg += ')';
-    }
-    error(it.mark, it.path, std::move(msg));
-    return std::nullopt;
   }
 
   // client_ip | header:NAME | cookie:NAME | path | query:NAME. Checked whatever the balancer,
@@ -1703,95 +1202,6 @@ class Parser {
 
   // --- edge security (issue 5) ----------------------------------------------------------------
 
-  // A small file read at load (an HMAC secret, a PEM key): reported at `at` when unreadable.
-  std::optional<std::string> read_small_file(const Item& at, const std::string& path) {
-    if (path.empty()) {
-      error(at.mark, at.path, "must name a file");
-      return std::nullopt;
-    }
-    // O_NONBLOCK: a FIFO named here must not hang the load (it is refused below).
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-      const int err = errno;
-      error(at.mark, at.path,
-            "cannot open " + quote(path) + ": " + std::system_category().message(err));
-      return std::nullopt;
-    }
-    struct Closer {
-      int fd;
-      ~Closer() { ::close(fd); }
-    } closer{fd};
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      error(at.mark, at.path, quote(path) + " is not a regular file");
-      return std::nullopt;
-    }
-    std::string bytes;
-    char buf[16 * 1024];
-    for (;;) {
-      const ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        const int err = errno;
-        error(at.mark, at.path,
-              "cannot read " + quote(path) + ": " + std::system_category().message(err));
-        return std::nullopt;
-      }
-      if (n == 0) break;
-      if (bytes.size() + static_cast<size_t>(n) > kMaxKeyFileBytes) {
-        error(at.mark, at.path, quote(path) + " is larger than 1MiB");
-        return std::nullopt;
-      }
-      bytes.append(buf, static_cast<size_t>(n));
-    }
-    return bytes;
-  }
-
-  // A duration in whole seconds.
-  std::optional<uint64_t> seconds(const Item& it, bool allow_zero) {
-    const std::optional<uint64_t> d = duration(it, allow_zero);
-    if (!d) return std::nullopt;
-    if (*d % 1000 != 0) {
-      error(it.mark, it.path, "must be a whole number of seconds, got " + quote(it.node.Scalar()));
-      return std::nullopt;
-    }
-    return *d / 1000;
-  }
-
-  // A method name as in match.methods: a token, upper-cased, one the router knows.
-  std::optional<std::string> route_method(const Item& e) {
-    std::optional<std::string> s = string(e);
-    if (!s) return std::nullopt;
-    if (!is_token(*s)) {
-      error(e.mark, e.path, "invalid method " + quote(*s));
-      return std::nullopt;
-    }
-    std::string method = upper(std::move(*s));
-    const http::Method known = http::parse_method(method);
-    if (known == http::Method::kOther || known == http::Method::kConnect) {
-      error(e.mark, e.path,
-            "method " + quote(method) +
-                " cannot be routed (known: GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH)");
-      return std::nullopt;
-    }
-    return method;
-  }
-
-  // Non-empty strings, one or a list, duplicates dropped.
-  std::vector<std::string> unique_strings(const Item& it) {
-    std::vector<std::string> out;
-    for (const Item& e : list_or_one(it)) {
-      std::optional<std::string> s = string(e);
-      if (!s) continue;
-      if (s->empty()) {
-        error(e.mark, e.path, "must not be empty");
-        continue;
-      }
-      if (std::find(out.begin(), out.end(), *s) == out.end()) out.push_back(std::move(*s));
-    }
-    return out;
-  }
-
   // Role names: no spaces or control bytes (a roles claim may be one space-separated string).
   std::vector<std::string> role_list(const Item& it) {
     std::vector<std::string> out;
@@ -2140,14 +1550,6 @@ class Parser {
       }
       p.keys.push_back(std::move(key));
     }
-  }
-
-  // True for `off` (also `false`), a section present but switched off; anything else is reported.
-  bool is_off(const Item& it) {
-    const std::string& s = it.node.Scalar();
-    if (s == "off" || s == "false") return true;
-    error(it.mark, it.path, "expected a map or 'off', got " + quote(s));
-    return false;
   }
 
   // `security:` at the top level (the default of every route) or in a route, where each section
@@ -2541,8 +1943,6 @@ class Parser {
     }
   }
 
-  std::string file_;
-  std::vector<ConfigError> errors_;
   std::map<std::string, Mark> upstream_names_;
   std::map<std::string, Mark> route_names_;
   std::vector<Item> upstream_refs_;
