@@ -208,6 +208,7 @@ std::string AdminServer::handle(std::string_view method, std::string_view path) 
     return response(r.ok ? 200 : 400, json, body);
   }
   if (path == "/upstreams") return response(200, json, upstreams_json());
+  if (path == "/routes") return response(200, json, routes_json());
   if (path == "/stats") return response(200, json, stats_json());
   if (path == "/metrics") {
     return response(200, "text/plain; version=0.0.4; charset=utf-8", metrics_text());

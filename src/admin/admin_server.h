@@ -43,6 +43,8 @@ class AdminServer : public core::IoHandler {
   std::string upstreams_json();
   // GET /metrics: Prometheus text format 0.0.4.
   std::string metrics_text();
+  // GET /routes: each route's match, action and effective filter chain.
+  std::string routes_json();
   // GET /stats: the last minute per route (rate, 5xx, p50/p90/p99) and the upstreams.
   std::string stats_json();
 

@@ -5,6 +5,8 @@
 //   if (!r.ok()) for (const ConfigError& e : r.errors) std::cerr << e.to_string() << "\n";
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -295,6 +297,19 @@ struct RateLimitConfig {
   Mark mark;
 };
 
+// One entry of a `filters:` map (top level: the default of every route; per route: replaces the
+// default's entry of the same name, `off` removes it). The entry's own keys are parsed by the
+// filter's factory when the snapshot is built (src/filter/chain.h), so the loader does not grow
+// with each filter; errors still carry this entry's file, line and key.
+struct FilterSpec {
+  std::string name;
+  YAML::Node node;
+  std::string path;  // "routes[2].filters.request_headers"
+  Mark mark;         // of the value
+  Mark key_mark;     // of the filter's name
+  bool off = false;
+};
+
 struct RouteConfig {
   std::string name;
   Mark mark;
@@ -316,6 +331,7 @@ struct RouteConfig {
   std::vector<RateLimitConfig> rate_limits;
   SecurityConfig security;
   RetryConfig retry;
+  std::vector<FilterSpec> filters;  // in document order; `mock:` at the route is filters.mock
 };
 
 struct LimitsConfig {
@@ -397,7 +413,8 @@ struct Config {
   ClientIpConfig client_ip;
   std::vector<ConsumerConfig> consumers;
   std::vector<JwtProviderConfig> jwt_providers;
-  SecurityConfig security;  // defaults of every route
+  SecurityConfig security;          // defaults of every route
+  std::vector<FilterSpec> filters;  // `filters:` defaults of every route
   TracingConfig tracing;
   AccessLogConfig access_log;
   DnsConfig dns;

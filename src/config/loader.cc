@@ -141,7 +141,7 @@ class Parser : public Reader {
     std::optional<MapItem> m =
         map(root, {"workers", "dns", "listeners", "admin", "limits", "timeouts", "upstreams",
                    "routes", "metrics", "tracing", "access_log", "redis", "client_ip", "consumers",
-                   "jwt_providers", "security"});
+                   "jwt_providers", "security", "filters"});
     if (!m) return;
     if (const Item* w = m->get("workers")) {
       if (std::optional<int64_t> v = integer(*w, 0, kMaxWorkers))
@@ -166,6 +166,7 @@ class Parser : public Reader {
     if (const Item* c = m->get("consumers")) parse_consumers(*c, cfg);
     if (const Item* j = m->get("jwt_providers")) parse_jwt_providers(*j, cfg);
     if (const Item* s = m->get("security")) parse_security(*s, cfg.security);
+    if (const Item* f = m->get("filters")) parse_filters(*f, cfg.filters);
     if (const Item* u = m->get("upstreams")) parse_upstreams(*u, cfg);
     if (const Item* r = m->get("routes")) parse_routes(*r, cfg);
     finish(cfg);
@@ -965,7 +966,7 @@ class Parser : public Reader {
     for (const Item& e : *items) {
       std::optional<MapItem> m = map(
           e, {"name", "match", "priority", "upstream", "respond", "strip_prefix", "rewrite_prefix",
-              "max_body_bytes", "timeout", "retry", "rate_limits", "security"});
+              "max_body_bytes", "timeout", "retry", "rate_limits", "security", "filters", "mock"});
       if (!m) continue;
       RouteConfig r;
       r.mark = e.mark;
@@ -980,8 +981,25 @@ class Parser : public Reader {
       }
       const Item* up = m->get("upstream");
       const Item* respond = m->get("respond");
-      if ((up == nullptr) == (respond == nullptr)) {
-        error(e.mark, e.path, "route needs exactly one of 'upstream' or 'respond'");
+      if (const Item* f = m->get("filters")) parse_filters(*f, r.filters);
+      // A route answered by its mock filter needs no upstream.
+      const Item* mock = m->get("mock");
+      if (mock != nullptr) {
+        if (std::any_of(r.filters.begin(), r.filters.end(),
+                        [](const FilterSpec& f) { return f.name == "mock"; })) {
+          error(mock->mark, mock->path, "give 'mock' or 'filters.mock', not both");
+        } else {
+          r.filters.push_back(
+              FilterSpec{"mock", mock->node, mock->path, mock->mark, mock->mark, false});
+        }
+      }
+      const bool mocked = std::any_of(r.filters.begin(), r.filters.end(), [](const FilterSpec& f) {
+        return f.name == "mock" && !f.off;
+      });
+      if (up != nullptr && respond != nullptr) {
+        error(e.mark, e.path, "route needs exactly one of 'upstream', 'respond' or 'mock'");
+      } else if (up == nullptr && respond == nullptr && !mocked) {
+        error(e.mark, e.path, "route needs exactly one of 'upstream', 'respond' or 'mock'");
       }
       if (up) {
         if (std::optional<std::string> name = string(*up)) {
@@ -1024,6 +1042,35 @@ class Parser : public Reader {
         }
       }
       cfg.routes.push_back(std::move(r));
+    }
+  }
+
+  // `filters:`: a map of filter name -> its config (parsed by the filter when the snapshot is
+  // built) or `off`.
+  void parse_filters(const Item& it, std::vector<FilterSpec>& out) {
+    if (it.node.IsNull()) return;
+    if (!it.node.IsMap()) {
+      error(it.mark, it.path,
+            "expected a map of filter names to their settings, got " + describe(it.node));
+      return;
+    }
+    for (auto kv = it.node.begin(); kv != it.node.end(); ++kv) {
+      const YAML::Node k = kv->first;
+      const YAML::Node v = kv->second;
+      const Mark key_mark = mark_of(k, it.mark);
+      if (!k.IsScalar()) {
+        error(key_mark, it.path, "a filter name must be a string, got " + describe(k));
+        continue;
+      }
+      const std::string path = join(it.path, k.Scalar());
+      if (std::any_of(out.begin(), out.end(),
+                      [&](const FilterSpec& f) { return f.name == k.Scalar(); })) {
+        error(key_mark, path, "duplicate filter " + quote(k.Scalar()));
+        continue;
+      }
+      FilterSpec f{k.Scalar(), v, path, value_mark(v, key_mark), key_mark, false};
+      if (v.IsScalar() && (v.Scalar() == "off" || v.Scalar() == "false")) f.off = true;
+      out.push_back(std::move(f));
     }
   }
 

@@ -181,6 +181,10 @@ std::string Reader::unique_name(const MapItem& m, const char* key, std::string_v
 }
 
 std::optional<MapItem> Reader::map(const Item& it, std::initializer_list<std::string_view> known) {
+  return map(it, std::span<const std::string_view>(known.begin(), known.size()));
+}
+
+std::optional<MapItem> Reader::map(const Item& it, std::span<const std::string_view> known) {
   MapItem out{it, {}};
   if (it.node.IsNull()) return out;
   if (!it.node.IsMap()) {

@@ -18,6 +18,7 @@
 #include <iterator>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -120,6 +121,7 @@ class Reader {
   // The children of a map whose keys must be in `known`. A null value ("limits:" with nothing
   // under it) is an empty map. Unknown, duplicate and non-string keys are reported and skipped.
   std::optional<MapItem> map(const Item& it, std::initializer_list<std::string_view> known);
+  std::optional<MapItem> map(const Item& it, std::span<const std::string_view> known);
 
   const Item* require(const MapItem& m, std::string_view key);
 

@@ -50,6 +50,34 @@ void RequestHead::clear() {
   error_reason = "";
 }
 
+void copy_head(const RequestHead& src, std::string_view raw, std::string& storage,
+               RequestHead& dst) {
+  storage.assign(raw);
+  const char* from = raw.data();
+  const char* to = storage.data();
+  auto move = [&](std::string_view v) {
+    // Views outside the raw bytes (a static "/" for an absolute-form target) stay as they are.
+    if (v.data() < from || v.data() > from + raw.size()) return v;
+    return std::string_view(to + (v.data() - from), v.size());
+  };
+  dst.headers.clear();  // keeps its capacity
+  for (const Header& h : src.headers) dst.headers.push_back({move(h.name), move(h.value)});
+  dst.method = src.method;
+  dst.version_minor = src.version_minor;
+  dst.body = src.body;
+  dst.content_length = src.content_length;
+  dst.keep_alive = src.keep_alive;
+  dst.expect_continue = src.expect_continue;
+  dst.has_connection_header = src.has_connection_header;
+  dst.error_status = src.error_status;
+  dst.error_reason = src.error_reason;
+  dst.method_text = move(src.method_text);
+  dst.target = move(src.target);
+  dst.path = move(src.path);
+  dst.query = move(src.query);
+  dst.host = move(src.host);
+}
+
 RequestParser::RequestParser(const ParserLimits& limits) : limits_(limits) {}
 
 void RequestParser::reset() {

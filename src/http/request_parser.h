@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -41,6 +42,12 @@ struct RequestHead {
   const char* error_reason = "";  // short static text
   void clear();                   // keeps headers' capacity
 };
+
+// `dst` becomes `src` with its views pointing into `storage`, a copy of `raw` (the bytes `src`
+// was parsed from): the head then outlives the read buffer (a paused request is never parsed
+// again). dst's and storage's capacity is reused.
+void copy_head(const RequestHead& src, std::string_view raw, std::string& storage,
+               RequestHead& dst);
 
 class RequestParser {
  public:

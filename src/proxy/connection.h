@@ -16,6 +16,8 @@
 #include "core/buffer.h"
 #include "core/event_loop.h"
 #include "core/timer_wheel.h"
+#include "filter/context.h"
+#include "filter/runner.h"
 #include "http/chunked.h"
 #include "http/request_parser.h"
 #include "http/response_parser.h"
@@ -39,6 +41,17 @@ inline constexpr size_t kHighWater = 64 * 1024;
 // What the gateway knows about the request in flight on a client connection.
 struct Exchange {
   std::shared_ptr<const Snapshot> snapshot;  // the config this request started with
+  // The request head, owned: its views point into head_bytes (a copy of the head as received),
+  // so it outlives the connection's read buffer and a paused request is never parsed again.
+  http::RequestHead head;
+  std::string head_bytes;
+  // What the route's filters see and edit, and where the chain stands.
+  filter::Context ctx;
+  filter::Cursor cursor;
+  const filter::Chain* chain = nullptr;  // the route's; null before routing or when empty
+  bool chain_waiting = false;            // a filter paused: wait for ctx.resume()
+  bool chain_resumed = false;            // resumed: run the paused phase again
+  bool chain_timed_out = false;          // the paused filter's timeout passed
   const Route* route = nullptr;
   const Upstream* upstream = nullptr;
   const Target* target = nullptr;
@@ -106,10 +119,17 @@ struct Exchange {
     uint64_t retry_after_s = 0;  // for a 429 or a fail-closed 503
   } rate;
 
-  // Admission after routing: security filters, the HMAC body check, rate limits, the action.
-  // A pause (a lease fetch, an HMAC body still arriving) resumes at `stage`.
-  enum class Stage : uint8_t { kSecurity, kBody, kRateLimits, kAction } stage = Stage::kSecurity;
-  bool body_wait = false;  // HMAC: until in_ holds body_needed bytes (head + body)
+  // Admission after routing: security filters, the HMAC body check, rate limits, the route's
+  // filter chain, the action. A pause (a lease fetch, an HMAC body still arriving, a filter)
+  // resumes at `stage`.
+  enum class Stage : uint8_t {
+    kSecurity,
+    kBody,
+    kRateLimits,
+    kFilters,
+    kAction
+  } stage = Stage::kSecurity;
+  bool body_wait = false;  // HMAC: until in_ holds body_needed bytes (the body)
   size_t body_needed = 0;
   std::string hmac_digest;     // the X-Content-SHA256 the signature covers
   std::string response_extra;  // header lines for the answer (security, CORS, WWW-Authenticate)
@@ -154,26 +174,36 @@ struct Exchange {
 
   // Back to the initial state, keeping the capacity of the strings (exchanges are recycled).
   void reset() {
-    std::string head = std::move(upstream_head);
+    std::string uh = std::move(upstream_head);
     std::string resp = std::move(response_extra);
     std::string up = std::move(upstream_extra);
     Seen s = std::move(seen);
-    head.clear();
+    http::RequestHead h = std::move(head);
+    std::string hb = std::move(head_bytes);
+    filter::Context c = std::move(ctx);
+    uh.clear();
     resp.clear();
     up.clear();
     s.clear();
+    h.clear();
+    hb.clear();
+    c.reset();
     *this = Exchange();
-    upstream_head = std::move(head);
+    upstream_head = std::move(uh);
     response_extra = std::move(resp);
     upstream_extra = std::move(up);
     seen = std::move(s);
+    head = std::move(h);
+    head_bytes = std::move(hb);
+    ctx = std::move(c);
   }
 };
 
 class ClientConnection : public core::IoHandler,
                          public core::Timer,
                          public core::Deferred,
-                         public limits::QuotaWaiter {
+                         public limits::QuotaWaiter,
+                         public filter::Driver {
  public:
   // listener: index of the configured listener that accepted it (its TLS context, if any).
   ClientConnection(Worker& worker, int fd, const sockaddr_storage& peer, size_t listener = 0);
@@ -184,6 +214,9 @@ class ClientConnection : public core::IoHandler,
   // A cluster rate-limit lease arrived (or could not be had) for the paused request.
   void on_quota(const limits::RateDecision& decision) override;
   void on_quota_unavailable() override;
+  // A paused filter of the exchange's chain is done (or its delay passed).
+  void resume_chain() override;
+  void resume_chain_after(uint64_t ms) override;
 
   // Called by the UpstreamConnection of the current exchange.
   void on_upstream_readable();  // response bytes are waiting in upstream's input buffer
@@ -210,17 +243,20 @@ class ClientConnection : public core::IoHandler,
   void note_tls_handshake(bool ok);  // counters; the client certificate's identity
   bool process();
   bool start_exchange();
-  // After routing: rate limits, then the route's action. False when the connection closes.
-  bool admit(const http::RequestHead& head, size_t head_len, std::string_view path);
-  bool resume_admission();  // a paused request's lease came: parse its head again, go on
+  // After routing: security, rate limits, the route's filters, then the route's action. False
+  // when the connection closes. Runs again (from Exchange::stage) after a pause.
+  bool admit();
+  // The route's filter chain, request side: false when it answered or paused.
+  bool run_request_filters(bool* keep);
+  void send_chain_answer();  // the answer a filter (or a timed-out pause) made
+  void on_chain_timeout();
   enum class RateOutcome : uint8_t { kPass, kAnswered, kWait };
   // Security filters of the route: kPass, kAnswered (refused or a CORS preflight answered), or
   // kWait (an HMAC-signed body must arrive whole first).
-  RateOutcome check_security(const RouteSecurity& sec, const http::RequestHead& head,
-                             size_t head_len);
-  bool authenticate(const RouteSecurity& sec, const http::RequestHead& head, size_t head_len,
+  RateOutcome check_security(const RouteSecurity& sec, const http::RequestHead& head);
+  bool authenticate(const RouteSecurity& sec, const http::RequestHead& head,
                     const std::vector<std::string>** roles, bool* wait_body);
-  void refuse(int status, const char* reason, size_t head_len, std::string_view challenge = {});
+  void refuse(int status, const char* reason, std::string_view challenge = {});
   auth::IpAddress client_address(const http::RequestHead& head) const;
   RateOutcome check_rate_limits(const http::RequestHead& head);
   std::string_view rate_key(const RatePolicy& p, const http::RequestHead& head, char* buf);
@@ -278,6 +314,18 @@ class ClientConnection : public core::IoHandler,
     ClientConnection* conn = nullptr;
     void on_timer() override { conn->on_retry_timer(); }
   } retry_timer_;
+  // A filter's own delay, and the paused filter's timeout.
+  struct ChainTimer : core::Timer {
+    ClientConnection* conn = nullptr;
+    bool timeout = false;
+    void on_timer() override {
+      if (timeout) {
+        conn->on_chain_timeout();
+      } else {
+        conn->resume_chain();
+      }
+    }
+  } chain_delay_, chain_timeout_;
 };
 
 class UpstreamConnection : public core::IoHandler, public core::Timer, public core::Deferred {

@@ -106,16 +106,53 @@ size_t render_upstream_request(const http::RequestHead& head, const Route& route
                                std::string_view normalized_path, std::string_view upstream_host,
                                std::string& out, std::string_view traceparent, bool keep_tracestate,
                                bool https, std::span<const std::string> owned,
-                               std::string_view extra_lines) {
+                               std::string_view extra_lines, const UpstreamEdits* edits) {
   out.append(head.method_text);
   out.push_back(' ');
-  upstream_target(head, route, normalized_path, out);
+  if (edits != nullptr && (edits->path || edits->query)) {
+    if (edits->path) {
+      out.append(*edits->path);
+    } else {
+      std::string target;
+      upstream_target(head, route, normalized_path, target);
+      out.append(std::string_view(target).substr(0, target.find('?')));
+    }
+    std::string_view q = edits->query ? *edits->query : head.query;
+    if (!q.empty()) {
+      out.push_back('?');
+      out.append(q);
+    }
+  } else {
+    upstream_target(head, route, normalized_path, out);
+  }
   out.append(" HTTP/1.1\r\n");
   // Host first: the authority of an absolute-form target replaces any Host field (RFC 9112
-  // 3.2.2), and an HTTP/1.0 request without one gets the upstream target's.
+  // 3.2.2), and an HTTP/1.0 request without one gets the upstream target's. A filter's host
+  // line replaces both.
+  std::string_view host = head.host.empty() ? std::string_view(upstream_host) : head.host;
+  std::string_view lines = edits != nullptr ? edits->lines : std::string_view();
+  size_t host_line = std::string_view::npos;
+  size_t host_end = 0;
+  if (!lines.empty()) {
+    for (size_t at = 0; at < lines.size();) {
+      size_t end = lines.find("\r\n", at);
+      end = end == std::string_view::npos ? lines.size() : end + 2;
+      if (end - at > 5 && http::iequals(lines.substr(at, 5), "host:")) {
+        host_line = at;
+        host_end = end;
+        std::string_view v = lines.substr(at + 5, end - at - 7);
+        while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+        host = v;
+        break;
+      }
+      at = end;
+    }
+  }
   out.append("Host: ");
-  out.append(head.host.empty() ? std::string_view(upstream_host) : head.host);
+  out.append(host);
   out.append("\r\n");
+  std::span<const std::string> dropped =
+      edits != nullptr ? edits->dropped : std::span<const std::string>();
   bool has_forwarded_for = false;
   for (const http::Header& h : head.headers) {
     if (dropped_on_forward(h.name)) {
@@ -135,9 +172,20 @@ size_t render_upstream_request(const http::RequestHead& head, const Route& route
                     [&](const std::string& o) { return http::iequals(h.name, o); })) {
       continue;  // set by the gateway: a client cannot spoof it
     }
+    if (!dropped.empty() && std::any_of(dropped.begin(), dropped.end(), [&](const std::string& o) {
+          return http::iequals(h.name, o);
+        })) {
+      continue;  // removed or replaced by a filter
+    }
     append_header(out, h.name, h.value);
   }
   out.append(extra_lines);
+  if (host_line == std::string_view::npos) {
+    out.append(lines);
+  } else {
+    out.append(lines.substr(0, host_line));
+    out.append(lines.substr(host_end));
+  }
   out.append("X-Forwarded-For: ");
   if (has_forwarded_for) {
     // Several X-Forwarded-For lines form one list; the client's address goes last.
@@ -160,7 +208,11 @@ size_t render_upstream_request(const http::RequestHead& head, const Route& route
     out.append(traceparent);
     out.append("\r\n");
   }
-  if (head.body == http::BodyKind::kContentLength) {
+  if (edits != nullptr && edits->body_length) {
+    out.append("Content-Length: ");
+    append_number(out, *edits->body_length);
+    out.append("\r\n");
+  } else if (head.body == http::BodyKind::kContentLength) {
     out.append("Content-Length: ");
     append_number(out, head.content_length);
     out.append("\r\n");
@@ -174,7 +226,12 @@ size_t render_upstream_request(const http::RequestHead& head, const Route& route
 void render_client_response(const http::ResponseHead& head, std::string_view request_id,
                             ResponseFraming framing, bool close, bool http10_keep_alive,
                             std::string_view extra_headers, std::string& out,
-                            const auth::SecurityHeaders* overrides, bool cors) {
+                            const auth::SecurityHeaders* overrides, bool cors,
+                            const ResponseEdits* edits) {
+  std::span<const std::string> dropped =
+      edits != nullptr ? edits->dropped : std::span<const std::string>();
+  const bool new_body = edits != nullptr && edits->body_length.has_value();
+  if (new_body) framing = ResponseFraming::kContentLength;
   out.append("HTTP/1.1 ");
   append_number(out, static_cast<uint64_t>(head.status));
   out.push_back(' ');
@@ -193,13 +250,18 @@ void render_client_response(const http::ResponseHead& head, std::string_view req
     if (cors && h.name.size() > 15 && http::iequals(h.name.substr(0, 15), "access-control-")) {
       continue;
     }
+    if (!dropped.empty() && std::any_of(dropped.begin(), dropped.end(), [&](const std::string& o) {
+          return http::iequals(h.name, o);
+        })) {
+      continue;
+    }
     append_header(out, h.name, h.value);
   }
   append_header(out, "X-Request-Id", request_id);
   out.append(extra_headers);
   if (framing == ResponseFraming::kContentLength) {
     out.append("Content-Length: ");
-    append_number(out, head.content_length);
+    append_number(out, new_body ? *edits->body_length : head.content_length);
     out.append("\r\n");
   } else if (framing == ResponseFraming::kChunked) {
     out.append("Transfer-Encoding: chunked\r\n");

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -35,23 +36,42 @@ void upstream_target(const http::RequestHead& head, const Route& route,
 // https: the client came over TLS (X-Forwarded-Proto).
 // owned: header names (lower-case) the gateway sets itself (from auth: x-consumer, forwarded
 // claims): the client's copies are dropped and extra_lines ("name: value\r\n"…) added.
+// What the route's filters changed: a new path or query, dropped header names, added lines
+// ("name: value\r\n"…; a "host" line becomes the Host field), and a replaced body's length.
+struct UpstreamEdits {
+  std::optional<std::string_view> path;   // replaces the route's strip/rewrite result
+  std::optional<std::string_view> query;  // "" drops the query
+  std::span<const std::string> dropped;
+  std::string_view lines;
+  std::optional<uint64_t> body_length;  // the body was replaced: Content-Length, not chunked
+};
+
 size_t render_upstream_request(const http::RequestHead& head, const Route& route,
                                std::string_view client_ip, std::string_view request_id,
                                std::string_view normalized_path, std::string_view upstream_host,
                                std::string& out, std::string_view traceparent = {},
                                bool keep_tracestate = false, bool https = false,
                                std::span<const std::string> owned = {},
-                               std::string_view extra_lines = {});
+                               std::string_view extra_lines = {},
+                               const UpstreamEdits* edits = nullptr);
 
 enum class ResponseFraming : uint8_t { kAsIs, kContentLength, kChunked, kClose };
 
 // extra_headers: complete header lines ("Name: value\r\n") the gateway adds (Set-Cookie,
 // security and CORS headers); the upstream's own copies of the security headers (and of the
 // Access-Control-* fields when `cors`) are dropped.
+// What the route's filters changed in a response: dropped header names (their lines come with
+// extra_headers), and a replaced body's length.
+struct ResponseEdits {
+  std::span<const std::string> dropped;
+  std::optional<uint64_t> body_length;
+};
+
 void render_client_response(const http::ResponseHead& head, std::string_view request_id,
                             ResponseFraming framing, bool close, bool http10_keep_alive,
                             std::string_view extra_headers, std::string& out,
-                            const auth::SecurityHeaders* overrides = nullptr, bool cors = false);
+                            const auth::SecurityHeaders* overrides = nullptr, bool cors = false,
+                            const ResponseEdits* edits = nullptr);
 
 // The value of cookie `name` in the request's Cookie fields, or "".
 std::string_view cookie_value(std::span<const http::Header> headers, std::string_view name);

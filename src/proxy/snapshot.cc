@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "filters/builtin.h"
 #include "http/method.h"
 #include "http/status.h"
 
@@ -189,6 +190,13 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
     std::string why;
     if (!snap->trusted_proxies.add(cidr, &why)) {
       result.errors.push_back(config::ConfigError{cfg.source_file, {}, "client_ip", why});
+    }
+  }
+  {
+    std::vector<std::shared_ptr<const filter::Chain>> chains =
+        filter::build_chains(cfg, filters::builtin_factories(), &result.errors);
+    for (size_t i = 0; i < chains.size() && i < snap->routes.size(); ++i) {
+      snap->routes[i].chain = std::move(chains[i]);
     }
   }
   if (result.errors.empty()) {

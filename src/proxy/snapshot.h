@@ -17,6 +17,7 @@
 #include "balance/balancer.h"
 #include "balance/target_state.h"
 #include "config/config.h"
+#include "filter/chain.h"
 #include "http/parser_limits.h"
 #include "limits/circuit_breaker.h"
 #include "limits/rate_limit.h"
@@ -87,6 +88,7 @@ struct Route {
   uint64_t total_timeout_ms = 0;         // all tries together, 0 = none
   config::RetryConfig retry;
   std::vector<RatePolicy> rate_limits;
+  std::shared_ptr<const filter::Chain> chain;  // the route's filters (merged with the defaults)
 };
 
 struct Snapshot {

@@ -433,10 +433,10 @@ routes:
     respond: {status: 204}
 )");
   EXPECT_EQ(messages(r), (std::vector<std::string>{
-                             "test.yaml:7:5: routes[0]: route needs exactly one of 'upstream' or "
-                             "'respond'",
-                             "test.yaml:9:5: routes[1]: route needs exactly one of 'upstream' or "
-                             "'respond'",
+                             "test.yaml:7:5: routes[0]: route needs exactly one of 'upstream', "
+                             "'respond' or 'mock'",
+                             "test.yaml:9:5: routes[1]: route needs exactly one of 'upstream', "
+                             "'respond' or 'mock'",
                          }));
 }
 

@@ -1,0 +1,233 @@
+// See context.h.
+#include "filter/context.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+
+namespace sluice::filter {
+namespace {
+
+bool has_control(std::string_view v) {
+  return std::any_of(v.begin(), v.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && c != '\t') || u == 0x7f;
+  });
+}
+
+}  // namespace
+
+void Context::begin(const http::RequestHead& head, std::string_view path,
+                    const router::MatchResult* m, std::string_view route_name,
+                    const auth::IpAddress& client, std::string_view request_id, Driver* driver) {
+  head_ = &head;
+  path_.assign(path);
+  param_count_ = 0;
+  if (m != nullptr) {
+    // The router's values view into `path`: point them into our copy.
+    for (size_t i = 0; i < m->param_count; ++i) {
+      const router::Param& p = m->params[i];
+      const size_t at = static_cast<size_t>(p.value.data() - path.data());
+      params_[i] = {p.name, std::string_view(path_).substr(at, p.value.size())};
+    }
+    param_count_ = m->param_count;
+  }
+  route_ = route_name;
+  client_ = client;
+  client_text_len_ = 0;
+  request_id_ = request_id;
+  driver_ = driver;
+}
+
+void Context::reset() {
+  head_ = nullptr;
+  path_.clear();
+  param_count_ = 0;
+  route_ = {};
+  client_text_len_ = 0;
+  request_id_ = {};
+  driver_ = nullptr;
+  consumer_ = {};
+  claims_ = nullptr;
+  req_drop_used_ = 0;
+  req_lines_.clear();
+  new_path_.clear();
+  new_query_.clear();
+  path_set_ = query_set_ = false;
+  status_ = 0;
+  response_headers_ = {};
+  upstream_addr_ = {};
+  resp_drop_used_ = 0;
+  resp_lines_.clear();
+  request_body_.clear();
+  response_body_.clear();
+  answer_status_ = 0;
+  answer_body_.clear();
+  answer_lines_.clear();
+  answer_reason_ = nullptr;
+}
+
+void Context::append_line(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  // A value made from request data must not add a header: control bytes are dropped.
+  if (has_control(value)) {
+    for (char c : value) {
+      const auto u = static_cast<unsigned char>(c);
+      if ((u >= 0x20 || c == '\t') && u != 0x7f) out.push_back(c);
+    }
+  } else {
+    out.append(value);
+  }
+  out.append("\r\n");
+}
+
+bool Context::find_line(std::string_view lines, std::string_view name, std::string_view* value) {
+  while (!lines.empty()) {
+    const size_t end = lines.find("\r\n");
+    std::string_view line = lines.substr(0, end);
+    lines.remove_prefix(end == std::string_view::npos ? lines.size() : end + 2);
+    const size_t colon = line.find(':');
+    if (colon != std::string_view::npos && http::iequals(line.substr(0, colon), name)) {
+      std::string_view v = line.substr(colon + 1);
+      while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+      *value = v;
+      return true;
+    }
+  }
+  return false;
+}
+
+void Context::drop_lines(std::string& lines, std::string_view name) {
+  size_t at = 0;
+  while (at < lines.size()) {
+    size_t end = lines.find("\r\n", at);
+    end = end == std::string::npos ? lines.size() : end + 2;
+    const size_t colon = lines.find(':', at);
+    if (colon < end && http::iequals(std::string_view(lines).substr(at, colon - at), name)) {
+      lines.erase(at, end - at);
+    } else {
+      at = end;
+    }
+  }
+}
+
+void Context::note_drop(std::vector<std::string>& drop, size_t& used, std::string_view name) {
+  for (size_t i = 0; i < used; ++i) {
+    if (http::iequals(drop[i], name)) return;
+  }
+  if (used == drop.size()) drop.emplace_back();
+  drop[used].assign(name);
+  ++used;
+}
+
+bool Context::dropped(std::string_view name) const {
+  for (size_t i = 0; i < req_drop_used_; ++i) {
+    if (http::iequals(req_drop_[i], name)) return true;
+  }
+  return false;
+}
+
+std::string_view Context::request_header(std::string_view name) const {
+  std::string_view added;
+  if (find_line(req_lines_, name, &added) || dropped(name)) return added;
+  const http::Header* h = http::find_header(head_->headers, name);
+  return h != nullptr ? h->value : std::string_view();
+}
+
+bool Context::has_request_header(std::string_view name) const {
+  std::string_view v;
+  if (find_line(req_lines_, name, &v)) return true;
+  if (dropped(name)) return false;
+  return http::find_header(head_->headers, name) != nullptr;
+}
+
+void Context::set_request_header(std::string_view name, std::string_view value) {
+  note_drop(req_drop_, req_drop_used_, name);
+  drop_lines(req_lines_, name);
+  append_line(req_lines_, name, value);
+}
+
+void Context::add_request_header(std::string_view name, std::string_view value) {
+  append_line(req_lines_, name, value);
+}
+
+void Context::remove_request_header(std::string_view name) {
+  note_drop(req_drop_, req_drop_used_, name);
+  drop_lines(req_lines_, name);
+}
+
+void Context::set_path(std::string_view path) {
+  new_path_.assign(path);
+  path_set_ = true;
+}
+
+void Context::set_query(std::string_view query) {
+  new_query_.assign(query);
+  query_set_ = true;
+}
+
+std::string_view Context::param(std::string_view name) const {
+  for (size_t i = 0; i < param_count_; ++i) {
+    if (params_[i].name == name) return params_[i].value;
+  }
+  return {};
+}
+
+std::string_view Context::client_ip() const {
+  if (client_text_len_ == 0) {
+    const std::string text = client_.to_string();
+    const size_t n = std::min(text.size(), client_text_.size());
+    std::memcpy(client_text_.data(), text.data(), n);
+    client_text_len_ = static_cast<uint8_t>(n);
+  }
+  return {client_text_.data(), client_text_len_};
+}
+
+std::string_view Context::claim(std::string_view name) const {
+  if (claims_ == nullptr) return {};
+  if (name == "sub") return claims_->sub;
+  if (name == "iss") return claims_->iss;
+  auto it = std::lower_bound(claims_->strings.begin(), claims_->strings.end(), name,
+                             [](const auto& kv, std::string_view n) { return kv.first < n; });
+  if (it != claims_->strings.end() && it->first == name) return it->second;
+  return {};
+}
+
+std::string_view Context::response_header(std::string_view name) const {
+  std::string_view added;
+  if (find_line(resp_lines_, name, &added)) return added;
+  for (size_t i = 0; i < resp_drop_used_; ++i) {
+    if (http::iequals(resp_drop_[i], name)) return {};
+  }
+  const http::Header* h = http::find_header(response_headers_, name);
+  return h != nullptr ? h->value : std::string_view();
+}
+
+void Context::set_response_header(std::string_view name, std::string_view value) {
+  note_drop(resp_drop_, resp_drop_used_, name);
+  drop_lines(resp_lines_, name);
+  append_line(resp_lines_, name, value);
+}
+
+void Context::add_response_header(std::string_view name, std::string_view value) {
+  append_line(resp_lines_, name, value);
+}
+
+void Context::remove_response_header(std::string_view name) {
+  note_drop(resp_drop_, resp_drop_used_, name);
+  drop_lines(resp_lines_, name);
+}
+
+void Context::respond(int status, std::string_view body, std::string_view content_type) {
+  answer_status_ = status;
+  answer_body_.assign(body);
+  answer_lines_.clear();
+  if (!content_type.empty()) append_line(answer_lines_, "content-type", content_type);
+}
+
+void Context::add_answer_header(std::string_view name, std::string_view value) {
+  append_line(answer_lines_, name, value);
+}
+
+}  // namespace sluice::filter

@@ -1,0 +1,202 @@
+// What a filter sees of one exchange: the parsed request head with the edits made so far, the
+// route and its path parameters, the client, the request id, the identity (consumer, JWT
+// claims), the response head on the way back, whole bodies when a filter buffers them, and the
+// means to answer or to resume after a pause. It is protocol-neutral: an HTTP/1 connection fills
+// it today, an HTTP/2 stream tomorrow. It lives in the recycled exchange, so its strings keep
+// their capacity and a request through a chain without body filters allocates nothing.
+// Example:
+//   Status on_request_headers(Context& ctx) const override {
+//     if (ctx.request_header("x-block").empty()) return Status::kContinue;
+//     ctx.respond(403, R"({"error":"blocked"})");
+//     return Status::kRespond;
+//   }
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "auth/cidr.h"
+#include "auth/jwt.h"
+#include "http/header.h"
+#include "http/request_parser.h"
+#include "router/router.h"
+
+namespace sluice::filter {
+
+// Implemented by whoever drives the exchange (the HTTP/1 connection): resumes a paused chain.
+class Driver {
+ public:
+  virtual void resume_chain() = 0;
+  // Resumes the chain after `ms` (a filter's own delay, e.g. a mock's).
+  virtual void resume_chain_after(uint64_t ms) = 0;
+
+ protected:
+  ~Driver() = default;
+};
+
+class Context {
+ public:
+  static constexpr size_t kStateBytes = 256;
+
+  // --- set up by the driver -------------------------------------------------------------------
+  // A new exchange: `head` must stay valid (and unmoved) until reset(); `path` is the normalised
+  // path the route matched (copied here, so the params' views stay valid across a pause).
+  void begin(const http::RequestHead& head, std::string_view path, const router::MatchResult* m,
+             std::string_view route_name, const auth::IpAddress& client,
+             std::string_view request_id, Driver* driver);
+  void reset();  // back to empty, keeping capacity
+  void set_identity(std::string_view consumer, const auth::JwtClaims* claims) {
+    consumer_ = consumer;
+    claims_ = claims;
+  }
+  void set_response(int status, std::span<const http::Header> headers,
+                    std::string_view upstream_addr) {
+    status_ = status;
+    response_headers_ = headers;
+    upstream_addr_ = upstream_addr;
+  }
+
+  // --- request --------------------------------------------------------------------------------
+  const http::RequestHead& head() const { return *head_; }
+  std::string_view method() const { return head_->method_text; }
+  std::string_view path() const { return path_set_ ? std::string_view(new_path_) : path_; }
+  std::string_view matched_path() const { return path_; }  // normalised, before any rewrite
+  std::string_view query() const {
+    return query_set_ ? std::string_view(new_query_) : head_->query;
+  }
+  bool path_changed() const { return path_set_; }
+  bool query_changed() const { return query_set_; }
+  // A request header after the edits made so far ("" when absent); has_request_header tells
+  // absent from empty.
+  std::string_view request_header(std::string_view name) const;
+  bool has_request_header(std::string_view name) const;
+  // Names are lower-case. set replaces every copy, add appends one more, remove drops all.
+  void set_request_header(std::string_view name, std::string_view value);
+  void add_request_header(std::string_view name, std::string_view value);
+  void remove_request_header(std::string_view name);
+  void set_path(std::string_view path);
+  void set_query(std::string_view query);  // without '?'; "" removes the query
+  // For the renderer: names whose client copies are dropped, and the lines added
+  // ("name: value\r\n"…).
+  std::span<const std::string> dropped_request_headers() const {
+    return {req_drop_.data(), req_drop_used_};
+  }
+  std::string& upstream_lines() { return req_lines_; }
+  const std::string& upstream_lines() const { return req_lines_; }
+
+  // --- routing and identity -------------------------------------------------------------------
+  std::string_view route() const { return route_; }
+  std::string_view param(std::string_view name) const;
+  std::string_view request_id() const { return request_id_; }
+  const auth::IpAddress& client_address() const { return client_; }
+  std::string_view client_ip() const;  // text, formatted once
+  std::string_view consumer() const { return consumer_; }
+  // A claim of the verified JWT as text ("" when there is no token or no such string claim).
+  std::string_view claim(std::string_view name) const;
+
+  // --- response -------------------------------------------------------------------------------
+  int status() const { return status_; }
+  std::string_view upstream_addr() const { return upstream_addr_; }
+  std::string_view response_header(std::string_view name) const;
+  void set_response_header(std::string_view name, std::string_view value);
+  void add_response_header(std::string_view name, std::string_view value);
+  void remove_response_header(std::string_view name);
+  std::span<const std::string> dropped_response_headers() const {
+    return {resp_drop_.data(), resp_drop_used_};
+  }
+  const std::string& response_lines() const { return resp_lines_; }
+
+  // --- whole bodies (only when a filter of the chain buffers them) -----------------------------
+  std::string& request_body() { return request_body_; }
+  std::string& response_body() { return response_body_; }
+
+  // --- answering ------------------------------------------------------------------------------
+  // The filter's answer when it returns Status::kRespond. Headers added with
+  // add_answer_header() go with it.
+  void respond(int status, std::string_view body,
+               std::string_view content_type = "application/json");
+  void add_answer_header(std::string_view name, std::string_view value);
+  int answer_status() const { return answer_status_; }
+  const std::string& answer_body() const { return answer_body_; }
+  const std::string& answer_lines() const { return answer_lines_; }  // content-type included
+  const char* answer_reason() const { return answer_reason_; }
+  void set_answer_reason(const char* reason) { answer_reason_ = reason; }
+
+  // --- pausing --------------------------------------------------------------------------------
+  // From a paused filter's callback (same worker): run the chain again from that filter.
+  void resume() const {
+    if (driver_ != nullptr) driver_->resume_chain();
+  }
+  // Before returning Status::kPause: have the chain resumed after `ms`.
+  void resume_after(uint64_t ms) const {
+    if (driver_ != nullptr) driver_->resume_chain_after(ms);
+  }
+
+  // --- per-request filter state ---------------------------------------------------------------
+  // The running filter's own slot (Filter::state_size() bytes, zeroed when the exchange starts).
+  template <typename T>
+  T& state() {
+    static_assert(std::is_trivially_copyable_v<T>);
+    return *reinterpret_cast<T*>(state_.data() + state_offset_);
+  }
+  // By the chain runner: before a filter's phase, and once per exchange.
+  void enter(size_t state_offset) { state_offset_ = state_offset; }
+  void clear_state(size_t bytes) { std::memset(state_.data(), 0, bytes); }
+
+ private:
+  static void append_line(std::string& out, std::string_view name, std::string_view value);
+  static bool find_line(std::string_view lines, std::string_view name, std::string_view* value);
+  static void drop_lines(std::string& lines, std::string_view name);
+  static void note_drop(std::vector<std::string>& drop, size_t& used, std::string_view name);
+  bool dropped(std::string_view name) const;
+
+  const http::RequestHead* head_ = nullptr;
+  std::string path_;  // normalised path (owned: params view into it)
+  std::array<router::Param, router::kMaxParams> params_{};
+  size_t param_count_ = 0;
+  std::string_view route_;
+  auth::IpAddress client_;
+  mutable std::array<char, 48> client_text_{};
+  mutable uint8_t client_text_len_ = 0;
+  std::string_view request_id_;
+  Driver* driver_ = nullptr;
+  std::string_view consumer_;
+  const auth::JwtClaims* claims_ = nullptr;
+
+  // Request edits: dropped names (lower-case; entries past req_drop_used_ are spare capacity)
+  // and added lines.
+  std::vector<std::string> req_drop_;
+  size_t req_drop_used_ = 0;
+  std::string req_lines_;
+  std::string new_path_;
+  std::string new_query_;
+  bool path_set_ = false;
+  bool query_set_ = false;
+
+  int status_ = 0;
+  std::span<const http::Header> response_headers_;
+  std::string_view upstream_addr_;
+  std::vector<std::string> resp_drop_;
+  size_t resp_drop_used_ = 0;
+  std::string resp_lines_;
+
+  std::string request_body_;
+  std::string response_body_;
+
+  int answer_status_ = 0;
+  std::string answer_body_;
+  std::string answer_lines_;
+  const char* answer_reason_ = nullptr;
+
+  size_t state_offset_ = 0;
+  alignas(std::max_align_t) std::array<unsigned char, kStateBytes> state_{};
+};
+
+}  // namespace sluice::filter

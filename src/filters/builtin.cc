@@ -1,0 +1,19 @@
+// See builtin.h.
+#include "filters/builtin.h"
+
+#include "filters/headers/headers_filter.h"
+#include "filters/mock/mock_filter.h"
+#include "filters/path_rewrite/path_rewrite_filter.h"
+#include "filters/query/query_filter.h"
+
+namespace sluice::filters {
+
+std::span<const filter::Factory> builtin_factories() {
+  static const filter::Factory kAll[] = {
+      kMockFactory,           kPathRewriteFactory,     kQueryFactory,
+      kRequestHeadersFactory, kResponseHeadersFactory,
+  };
+  return kAll;
+}
+
+}  // namespace sluice::filters

@@ -1,0 +1,532 @@
+// Forwarding: upstream tries (target selection, retries, outlier reports), the request body to
+// the upstream and the response back to the client, and settling the exchange.
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+
+#include "auth/cidr.h"
+#include "auth/hmac_signature.h"
+#include "balance/balancer.h"
+#include "http/header.h"
+#include "http/status.h"
+#include "limits/retry_budget.h"
+#include "proxy/connection.h"
+#include "proxy/connection_util.h"
+#include "proxy/messages.h"
+#include "router/path.h"
+
+namespace sluice::proxy {
+
+void ClientConnection::arm_body_timer() {
+  if (!exchange_) return;  // answered and closing
+  if (!exchange_->request_done) {
+    arm(TimerMode::kBody, exchange_->snapshot->config.timeouts.client_body_ms);
+  } else {
+    worker_.loop().timers().cancel(*this);
+  }
+}
+
+uint64_t ClientConnection::try_timeout_ms() const {
+  const Exchange& x = *exchange_;
+  uint64_t t = x.route->response_timeout_ms;
+  if (x.deadline_ms != 0) {
+    uint64_t now = worker_.loop().now_ms();
+    uint64_t left = x.deadline_ms > now ? x.deadline_ms - now : 1;
+    t = std::min(t, left);
+  }
+  return t;
+}
+
+bool ClientConnection::try_upstream() {
+  Exchange& x = *exchange_;
+  const Upstream& u = *x.upstream;
+  const uint64_t now = worker_.loop().now_ms();
+  int idx = -1;
+  for (size_t attempt = 0; attempt <= u.targets.size(); ++attempt) {
+    idx =
+        worker_.select_target(*x.snapshot, x.route->upstream, x.tried_mask, x.sticky_index, x.hash);
+    if (idx < 0) break;
+    const Target& t = u.targets[static_cast<size_t>(idx)];
+    x.target_probe = false;
+    if (t.breaker) {
+      limits::CircuitBreaker::Decision d = t.breaker->allow(now);
+      if (d == limits::CircuitBreaker::Decision::kReject) {
+        // This target's own breaker is open: count it as tried and look for another.
+        if (idx < 64) x.tried_mask |= uint64_t{1} << idx;
+        idx = -1;
+        continue;
+      }
+      x.target_probe = d == limits::CircuitBreaker::Decision::kProbe;
+    }
+    break;
+  }
+  if (idx < 0) {
+    send_error(503, "no upstream target available", !x.request_done);
+    return false;
+  }
+  x.target_index = idx;
+  x.target = &u.targets[static_cast<size_t>(idx)];
+  if (idx < 64) x.tried_mask |= uint64_t{1} << idx;
+  ++x.tries;
+  bool reused = false;
+  bool limited = false;
+  UpstreamConnection* up = worker_.acquire_upstream(*x.target, u, &reused, &limited);
+  if (up == nullptr) {
+    if (x.target_probe) x.target->breaker->cancel_probe();
+    x.target_probe = false;
+    if (limited) u.runtime->rejected.fetch_add(1, std::memory_order_relaxed);
+    send_error(limited ? 503 : 502,
+               limited ? "upstream connection limit reached" : "cannot connect to upstream",
+               !x.request_done);
+    return false;
+  }
+  x.target->state->active.fetch_add(1, std::memory_order_relaxed);
+  x.target_active = true;
+  x.upstream_sent_us = worker_.loop().clock().now_us();
+  x.upstream_conn = up;
+  x.upstream_reused = reused;
+  x.response_parser.reset();
+  x.response_chunked.reset();
+  if (x.trace.on) begin_try_span();
+  up->attach(this, try_timeout_ms());
+  up->out().append(worker_.pool(), carried_.empty() ? std::string_view(x.upstream_head)
+                                                    : std::string_view(carried_));
+  carried_.clear();
+  up->flush();
+  return exchange_ != nullptr;
+}
+
+void ClientConnection::report_try(bool success) {
+  Exchange& x = *exchange_;
+  if (!x.target_active) return;
+  x.target_active = false;
+  const Target& t = *x.target;
+  balance::TargetState& s = *t.state;
+  const uint64_t now = worker_.loop().now_ms();
+  s.active.fetch_sub(1, std::memory_order_relaxed);
+  s.requests.fetch_add(1, std::memory_order_relaxed);
+  if (t.breaker) {
+    if (auto tr = t.breaker->on_result(success, x.target_probe, now)) {
+      std::fprintf(stderr, "breaker: upstream %s target %s: %s -> %s\n", x.upstream->name.c_str(),
+                   t.key.c_str(), limits::breaker_state_name(tr->from),
+                   limits::breaker_state_name(tr->to));
+    }
+  }
+  if (success) {
+    s.consecutive_failures.store(0, std::memory_order_relaxed);
+    return;
+  }
+  s.failures.fetch_add(1, std::memory_order_relaxed);
+  uint32_t failures = s.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
+  const config::OutlierConfig& o = x.upstream->outlier;
+  if (!o.enabled || failures < o.consecutive_failures || s.ejected(now)) return;
+  // Passive health: eject, unless that would eject more than the allowed share.
+  size_t ejected = 0;
+  for (const Target& other : x.upstream->targets) {
+    if (other.state->ejected(now)) ++ejected;
+  }
+  if ((ejected + 1) * 100 >
+      static_cast<size_t>(o.max_ejection_percent) * x.upstream->targets.size()) {
+    return;
+  }
+  uint32_t n = s.ejections.fetch_add(1, std::memory_order_relaxed) + 1;
+  uint64_t ms = limits::ejection_ms(n, o.base_ejection_ms, o.max_ejection_ms);
+  s.ejected_until_ms.store(now + ms, std::memory_order_relaxed);
+  s.consecutive_failures.store(0, std::memory_order_relaxed);
+  std::fprintf(stderr,
+               "outlier: upstream %s target %s ejected for %llu ms (%u consecutive failures, "
+               "ejection %u)\n",
+               x.upstream->name.c_str(), t.key.c_str(), static_cast<unsigned long long>(ms),
+               failures, n);
+}
+
+bool ClientConnection::may_retry(UpstreamFailure kind, int status) {
+  Exchange& x = *exchange_;
+  const config::RetryConfig& rc = x.route->retry;
+  if (x.response_started || x.tries >= rc.attempts) return false;
+  const uint64_t now = worker_.loop().now_ms();
+  if (x.deadline_ms != 0 && now >= x.deadline_ms) return false;
+  const bool unsent = status == 0 && (kind == UpstreamFailure::kConnect ||
+                                      kind == UpstreamFailure::kConnectTimeout);
+  bool wanted = false;
+  if (status != 0) {
+    wanted =
+        std::find(rc.on_statuses.begin(), rc.on_statuses.end(), status) != rc.on_statuses.end();
+  } else if (unsent) {
+    wanted = rc.on_connect_failure;
+  } else if (kind == UpstreamFailure::kTimeout) {
+    wanted = rc.on_timeout;
+  } else if (kind == UpstreamFailure::kReset) {
+    wanted = rc.on_reset;
+  }
+  if (!wanted) return false;
+  // Safe only if the upstream cannot have acted on it: nothing reached it, or an idempotent
+  // request without a body (a streamed body is gone).
+  if (!unsent && (!http::is_idempotent(x.method) || x.has_body)) return false;
+  UpstreamRuntime& rt = *x.upstream->runtime;
+  if (!x.retrying) {
+    if (!rt.retry_budget.try_start_retry()) return false;
+    x.retrying = true;
+  }
+  rt.retries.fetch_add(1, std::memory_order_relaxed);
+  uint64_t backoff =
+      limits::backoff_ms(x.tries, rc.backoff_base_ms, rc.backoff_max_ms,
+                         static_cast<uint64_t>(x.request_id[0]) * 0x9e3779b97f4a7c15ULL + now);
+  if (x.deadline_ms != 0) backoff = std::min(backoff, x.deadline_ms - now);
+  worker_.loop().timers().schedule(retry_timer_, now + backoff);
+  return true;
+}
+
+void ClientConnection::on_retry_timer() {
+  if (closed_ || !exchange_) return;
+  if (try_upstream()) drive();
+}
+
+void ClientConnection::settle_exchange() {
+  Exchange& x = *exchange_;
+  worker_.loop().timers().cancel(retry_timer_);
+  // on_log
+  if (x.final_status != 0 && x.snapshot->config.metrics.enabled) {
+    worker_.metrics()
+        .route(x.route != nullptr ? x.route->metric_slot : 0)
+        .record(x.method, x.final_status, worker_.loop().clock().now_us() - x.start_us,
+                x.upstream_us);
+  }
+  if (x.rate.waiting) {
+    x.rate.quota->cancel(this);
+    x.rate.waiting = false;
+  }
+  if (x.chain != nullptr) {
+    worker_.loop().timers().cancel(chain_delay_);
+    worker_.loop().timers().cancel(chain_timeout_);
+    if (x.chain_waiting) {
+      // The client left while a filter waited: it drops what it waits for.
+      if (const filter::Entry* e = x.cursor.paused(*x.chain)) {
+        x.ctx.enter(e->state_offset);
+        e->filter->on_cancel(x.ctx);
+      }
+      x.chain_waiting = false;
+    }
+    x.ctx.set_response(x.final_status, {}, x.target != nullptr ? x.target->key : "");
+    filter::run_log(*x.chain, x.ctx);
+  }
+  if (x.trace.on) finish_trace();
+  if (!x.snapshot->sinks.access_logs.empty()) write_access_log();
+  if (x.target_active) {
+    // The try never got a verdict (the client left): free what it held.
+    x.target->state->active.fetch_sub(1, std::memory_order_relaxed);
+    if (x.target_probe) x.target->breaker->cancel_probe();
+    x.target_active = false;
+  }
+  if (!x.counted) return;
+  UpstreamRuntime& rt = *x.upstream->runtime;
+  rt.active_requests.fetch_sub(1, std::memory_order_relaxed);
+  rt.retry_budget.request_finished();
+  if (x.retrying) rt.retry_budget.retry_finished();
+  if (!rt.breaker) return;
+  if (x.final_status == 0) {
+    if (x.breaker_probe) rt.breaker->cancel_probe();  // the client left: no verdict
+    return;
+  }
+  bool success = x.final_status < 500 && !x.upstream_failed;
+  if (auto tr = rt.breaker->on_result(success, x.breaker_probe, worker_.loop().now_ms())) {
+    std::fprintf(stderr, "breaker: upstream %s: %s -> %s\n", x.upstream->name.c_str(),
+                 limits::breaker_state_name(tr->from), limits::breaker_state_name(tr->to));
+  }
+}
+
+bool ClientConnection::forward_request_body() {
+  Exchange& x = *exchange_;
+  UpstreamConnection* up = x.discard_body ? nullptr : x.upstream_conn;
+  if (up == nullptr && !x.discard_body) return false;
+  bool progressed = false;
+  core::BufferPool& pool = worker_.pool();
+  if (x.request_body == http::BodyKind::kContentLength) {
+    while (x.request_remaining > 0 && !in_.empty()) {
+      if (up != nullptr && up->out().size() >= kHighWater) break;
+      size_t n = static_cast<size_t>(std::min<uint64_t>(x.request_remaining, in_.size()));
+      if (up != nullptr) {
+        n = std::min(n, kHighWater);
+        up->out().append(pool, std::string_view(in_.data(), n));
+      }
+      in_.consume(n);
+      x.request_remaining -= n;
+      x.request_body_bytes += n;
+      progressed = true;
+    }
+    if (x.request_remaining == 0) x.request_done = true;
+  } else if (x.request_body == http::BodyKind::kChunked) {
+    const uint64_t limit = x.route != nullptr ? x.route->max_body_bytes : 0;
+    while (!in_.empty() && !x.request_done) {
+      if (up != nullptr && up->out().size() >= kHighWater) break;
+      size_t used = 0;
+      std::string_view data;
+      http::ChunkedDecoder::Status st = x.request_chunked.decode(in_.view(), &used, &data);
+      if (st == http::ChunkedDecoder::Status::kError) {
+        in_.consume(used);
+        abort_upstream();
+        send_error(400, x.request_chunked.error_reason(), true);
+        return false;
+      }
+      if (st == http::ChunkedDecoder::Status::kData) {
+        x.request_body_bytes += data.size();
+        if (limit != 0 && x.request_body_bytes > limit) {
+          abort_upstream();
+          send_error(413, "request body too large", true);
+          return false;
+        }
+        if (up != nullptr) append_chunk(up->out(), pool, data);
+      } else if (st == http::ChunkedDecoder::Status::kDone) {
+        if (up != nullptr) up->out().append(pool, "0\r\n\r\n");
+        x.request_done = true;
+      }
+      in_.consume(used);
+      progressed = progressed || used > 0;
+      if (st == http::ChunkedDecoder::Status::kNeedMore) break;
+    }
+  }
+  if (progressed) {
+    if (x.request_done) {
+      worker_.loop().timers().cancel(*this);
+    } else {
+      arm(TimerMode::kBody, x.snapshot->config.timeouts.client_body_ms);
+    }
+  }
+  if (up != nullptr && progressed) {
+    up->arm_response_timer();  // a long upload is not a slow upstream
+    up->flush();
+  }
+  return progressed;
+}
+
+bool ClientConnection::pump_response() {
+  Exchange& x = *exchange_;
+  UpstreamConnection* up = x.upstream_conn;
+  if (up == nullptr || x.response_done) return false;
+  core::BufferPool& pool = worker_.pool();
+  // Response bytes queued for the client, for the access log.
+  auto emit = [&](std::string_view data) {
+    out_.append(pool, data);
+    x.response_bytes += data.size();
+  };
+  auto emit_chunk = [&](std::string_view data) {
+    x.response_bytes += append_chunk(out_, pool, data);
+  };
+  bool progressed = false;
+  while (!x.response_started) {
+    if (up->in().empty()) {
+      if (up->eof()) {
+        on_upstream_failed(UpstreamFailure::kReset,
+                           "upstream closed the connection before responding");
+        return true;
+      }
+      return progressed;
+    }
+    http::ResponseHead& head = worker_.response_head();
+    http::ParseStatus st = x.response_parser.parse(up->in().view(), x.method, head);
+    if (st == http::ParseStatus::kIncomplete) {
+      if (up->eof()) {
+        on_upstream_failed(UpstreamFailure::kReset, "upstream closed the connection mid-response");
+        return true;
+      }
+      if (up->in().size() >= kHighWater) {
+        on_upstream_failed(UpstreamFailure::kProtocol, "upstream response head too large");
+        return true;
+      }
+      return progressed;
+    }
+    if (st == http::ParseStatus::kError) {
+      on_upstream_failed(UpstreamFailure::kProtocol, "invalid response from upstream");
+      return true;
+    }
+    size_t head_len = x.response_parser.head_length();
+    if (head.status < 200) {
+      // Interim responses (103 Early Hints, a stray 100) are dropped: the client gets the final
+      // one.
+      if (head.status == 101) {
+        on_upstream_failed(UpstreamFailure::kProtocol, "upstream switched protocols");
+        return true;
+      }
+      up->in().consume(head_len);
+      x.response_parser.reset();
+      progressed = true;
+      continue;
+    }
+    // on_response_headers: the try's verdict, and a retry for the statuses the route lists.
+    x.upstream_us = worker_.loop().clock().now_us() - x.upstream_sent_us;
+    x.upstream_connect_us = up->connected_at_us() > x.upstream_sent_us
+                                ? static_cast<int64_t>(up->connected_at_us() - x.upstream_sent_us)
+                                : 0;
+    if (x.trace.on) end_try_span(head.status, nullptr);
+    report_try(head.status < 500);
+    if (may_retry(UpstreamFailure::kProtocol, head.status)) {
+      abort_upstream();
+      return true;
+    }
+    ResponseFraming framing = ResponseFraming::kAsIs;
+    bool close = !x.client_keep_alive || worker_.draining() || !x.request_done;
+    x.response_in = head.body;
+    switch (head.body) {
+      case http::BodyKind::kNone:
+        break;
+      case http::BodyKind::kContentLength:
+        framing = ResponseFraming::kContentLength;
+        x.response_remaining = head.content_length;
+        break;
+      case http::BodyKind::kChunked:
+      case http::BodyKind::kUntilClose:
+        if (x.client_http10) {
+          framing = ResponseFraming::kClose;
+          close = true;
+        } else {
+          framing = ResponseFraming::kChunked;
+        }
+        break;
+    }
+    x.response_out =
+        framing == ResponseFraming::kChunked ? Exchange::Out::kChunked : Exchange::Out::kRaw;
+    if (close) x.client_keep_alive = false;
+    std::string& rendered = worker_.head_scratch();
+    rendered.clear();
+    std::string_view extra;
+    if (x.upstream->sticky.enabled && x.sticky_index != x.target_index) {
+      std::string& cookie = worker_.path_scratch();
+      const config::StickyConfig& sc = x.upstream->sticky;
+      cookie = "Set-Cookie: " + sc.cookie + "=" + balance::sign_sticky(x.target->key, sc.secret) +
+               "; Path=/; HttpOnly";
+      if (sc.max_age_s != 0) cookie += "; Max-Age=" + std::to_string(sc.max_age_s);
+      cookie += "\r\n";
+      extra = cookie;
+    }
+    if (x.rate.have) {
+      std::string& extra_headers = worker_.path_scratch();
+      if (extra.empty()) extra_headers.clear();
+      append_rate_headers(extra_headers);
+      extra = extra_headers;
+    }
+    const RouteSecurity* sec = route_security(x);
+    if (!x.response_extra.empty()) {
+      std::string& extra_headers = worker_.path_scratch();
+      if (extra.empty()) extra_headers.clear();
+      extra_headers.append(x.response_extra);
+      extra = extra_headers;
+    }
+    x.final_status = head.status;
+    ResponseEdits edits;
+    const ResponseEdits* with = nullptr;
+    if (x.chain != nullptr && !x.chain->phase(filter::Phase::kResponseHeaders).empty()) {
+      // on_response_headers of the route's filters.
+      x.ctx.set_response(head.status, head.headers, x.target->key);
+      x.cursor.start(filter::Phase::kResponseHeaders);
+      if (filter::run_phase(*x.chain, x.ctx, x.cursor) == filter::Status::kRespond) {
+        abort_upstream();
+        send_chain_answer();
+        return true;
+      }
+      std::string& extra_headers = worker_.path_scratch();
+      if (extra.empty()) extra_headers.clear();
+      extra_headers.append(x.ctx.response_lines());
+      extra = extra_headers;
+      edits.dropped = x.ctx.dropped_response_headers();
+      with = &edits;
+    }
+    render_client_response(head, std::string_view(x.request_id, x.request_id_len), framing, close,
+                           x.client_http10 && !close, extra, rendered,
+                           sec != nullptr && sec->headers ? &*sec->headers : nullptr,
+                           sec != nullptr && sec->cors.has_value(), with);
+    emit(rendered);
+    up->in().consume(head_len);
+    x.response_started = true;
+    progressed = true;
+    if (head.body == http::BodyKind::kNone ||
+        (head.body == http::BodyKind::kContentLength && head.content_length == 0)) {
+      x.response_done = true;
+    }
+  }
+  // on_response_body
+  while (!x.response_done) {
+    if (out_.size() >= kHighWater) break;
+    core::Buffer& src = up->in();
+    if (x.response_in == http::BodyKind::kContentLength) {
+      if (src.empty()) break;
+      size_t n = static_cast<size_t>(std::min<uint64_t>(x.response_remaining, src.size()));
+      n = std::min(n, kHighWater);
+      emit(std::string_view(src.data(), n));
+      src.consume(n);
+      x.response_remaining -= n;
+      progressed = true;
+      if (x.response_remaining == 0) x.response_done = true;
+    } else if (x.response_in == http::BodyKind::kChunked) {
+      if (src.empty()) break;
+      size_t used = 0;
+      std::string_view data;
+      http::ChunkedDecoder::Status st = x.response_chunked.decode(src.view(), &used, &data);
+      if (st == http::ChunkedDecoder::Status::kError) {
+        on_upstream_failed(UpstreamFailure::kProtocol, "invalid chunked body from upstream");
+        return true;
+      }
+      if (st == http::ChunkedDecoder::Status::kData) {
+        if (x.response_out == Exchange::Out::kChunked) {
+          emit_chunk(data);
+        } else {
+          emit(data);
+        }
+      } else if (st == http::ChunkedDecoder::Status::kDone) {
+        if (x.response_out == Exchange::Out::kChunked) emit("0\r\n\r\n");
+        x.response_done = true;
+      }
+      src.consume(used);
+      progressed = true;
+      if (st == http::ChunkedDecoder::Status::kNeedMore) break;
+    } else {  // until close
+      if (!src.empty()) {
+        size_t n = std::min(src.size(), kHighWater);
+        if (x.response_out == Exchange::Out::kChunked) {
+          emit_chunk(std::string_view(src.data(), n));
+        } else {
+          emit(std::string_view(src.data(), n));
+        }
+        src.consume(n);
+        progressed = true;
+        continue;
+      }
+      if (up->eof()) {
+        if (x.response_out == Exchange::Out::kChunked) emit("0\r\n\r\n");
+        x.response_done = true;
+        progressed = true;
+      }
+      break;
+    }
+  }
+  if (!x.response_done && up->eof() && up->in().empty() &&
+      x.response_in != http::BodyKind::kUntilClose) {
+    on_upstream_failed(UpstreamFailure::kReset, "upstream closed the connection mid-body");
+    return true;
+  }
+  if (x.response_done) {
+    // on_log would run here. The upstream connection is reused only after a clean, complete
+    // exchange.
+    x.upstream_conn = nullptr;
+    up->detach();
+    bool reusable = x.request_done && x.response_in != http::BodyKind::kUntilClose &&
+                    up->in().empty() && !up->eof() && !up->failed() &&
+                    worker_.response_head().keep_alive;
+    if (reusable) {
+      worker_.release_upstream(up, *x.upstream);
+    } else {
+      up->close_now();
+    }
+  } else if (progressed) {
+    up->arm_response_timer();
+  }
+  if (progressed) up->resume_reading();
+  return progressed;
+}
+
+}  // namespace sluice::proxy
