@@ -79,7 +79,6 @@ constexpr int64_t kMaxRetryAttempts = 10;
 constexpr int kMinStatus = 100;
 constexpr int kMaxStatus = 599;
 constexpr size_t kMinHmacSecretBytes = 16;
-constexpr size_t kMaxKeyFileBytes = kMiB;            // secret_file, pem_file
 constexpr uint64_t kMaxHmacBodyBytes = kMiB * 1024;  // 1GiB
 constexpr uint64_t kDefaultHstsMaxAgeS = 31536000;   // one year
 
