@@ -25,6 +25,9 @@ Query parameters:
     drop=1          read the request, then close without answering
     drop_mid=1      send a head with Content-Length: 100000, 10 bytes of body, then close
     header_NAME=V   add response header "NAME: V"
+    echo_body=1     also put the request body (up to 1 MiB, as UTF-8 text) in the JSON as "body"
+    reply=TEXT      answer TEXT as the body instead of the JSON (with reply_type=TYPE as its
+                    content-type, default text/plain; chunked=1 and close=1 still apply)
 
 GET /__stats answers {"requests", "heads", "connections", "active_connections"}:
 requests counts requests read completely (head and body), heads counts request heads
@@ -57,6 +60,27 @@ REASONS = {
 }
 
 
+
+class _BodySink:
+    """Hashes a request body as it streams in; keeps its first MiB when asked (echo_body=1)."""
+
+    LIMIT = 1 << 20
+
+    def __init__(self, keep):
+        self.sha = hashlib.sha256()
+        self.kept = bytearray() if keep else None
+
+    def update(self, data):
+        self.sha.update(data)
+        if self.kept is not None and len(self.kept) < self.LIMIT:
+            self.kept += data[:self.LIMIT - len(self.kept)]
+
+    def hexdigest(self):
+        return self.sha.hexdigest()
+
+    def text(self):
+        return None if self.kept is None else self.kept.decode("utf-8", "replace")
+
 class BadRequest(Exception):
     pass
 
@@ -75,7 +99,7 @@ class Stats:
 
 class Request:
     __slots__ = ("method", "target", "version", "headers", "trailers", "path", "query",
-                 "body_length", "body_sha256", "keep_alive")
+                 "body_text", "body_length", "body_sha256", "keep_alive")
 
 
 def _int_param(params, name, default=None):
@@ -226,9 +250,10 @@ class Connection:
                     expect = (self.header(req, "expect") or "").lower()
                     if expect == "100-continue" and req.version == "HTTP/1.1":
                         self.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                    sha = hashlib.sha256()
+                    sha = _BodySink(params.get("echo_body") == "1")
                     req.body_length = await self.read_body(req, sha)
                     req.body_sha256 = sha.hexdigest()
+                    req.body_text = sha.text()
                 except BadRequest as e:
                     await self.send_simple(400, str(e))
                     return
@@ -317,13 +342,20 @@ class Connection:
             return False
 
         no_body = req.method == "HEAD" or status in (204, 304) or status < 200
-        if size is None:
-            body = json.dumps({
+        if "reply" in params:
+            body = params["reply"].encode()
+            ctype = params.get("reply_type", "text/plain")
+            total = len(body)
+        elif size is None:
+            desc = {
                 "backend": self.server.name, "method": req.method, "target": req.target,
                 "path": req.path, "query": req.query, "version": req.version,
                 "headers": req.headers, "trailers": req.trailers,
                 "body_length": req.body_length, "body_sha256": req.body_sha256,
-            }).encode()
+            }
+            if req.body_text is not None:
+                desc["body"] = req.body_text
+            body = json.dumps(desc).encode()
             ctype = "application/json"
             total = len(body)
         else:

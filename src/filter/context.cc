@@ -64,7 +64,8 @@ void Context::reset() {
   answer_status_ = 0;
   answer_body_.clear();
   answer_lines_.clear();
-  answer_reason_ = nullptr;
+  answer_reason_.clear();
+  has_reason_ = false;
 }
 
 void Context::append_line(std::string& out, std::string_view name, std::string_view value) {

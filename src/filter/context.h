@@ -126,8 +126,12 @@ class Context {
   int answer_status() const { return answer_status_; }
   const std::string& answer_body() const { return answer_body_; }
   const std::string& answer_lines() const { return answer_lines_; }  // content-type included
-  const char* answer_reason() const { return answer_reason_; }
-  void set_answer_reason(const char* reason) { answer_reason_ = reason; }
+  // Why the gateway answers (the JSON error's text and the access log's error), or null.
+  const char* answer_reason() const { return has_reason_ ? answer_reason_.c_str() : nullptr; }
+  void set_answer_reason(std::string_view reason) {
+    answer_reason_.assign(reason);
+    has_reason_ = true;
+  }
 
   // --- pausing --------------------------------------------------------------------------------
   // From a paused filter's callback (same worker): run the chain again from that filter.
@@ -193,7 +197,8 @@ class Context {
   int answer_status_ = 0;
   std::string answer_body_;
   std::string answer_lines_;
-  const char* answer_reason_ = nullptr;
+  std::string answer_reason_;
+  bool has_reason_ = false;
 
   size_t state_offset_ = 0;
   alignas(std::max_align_t) std::array<unsigned char, kStateBytes> state_{};

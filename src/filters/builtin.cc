@@ -1,6 +1,7 @@
 // See builtin.h.
 #include "filters/builtin.h"
 
+#include "filters/body/body_filter.h"
 #include "filters/headers/headers_filter.h"
 #include "filters/mock/mock_filter.h"
 #include "filters/path_rewrite/path_rewrite_filter.h"
@@ -11,7 +12,7 @@ namespace sluice::filters {
 std::span<const filter::Factory> builtin_factories() {
   static const filter::Factory kAll[] = {
       kMockFactory,           kPathRewriteFactory,     kQueryFactory,
-      kRequestHeadersFactory, kResponseHeadersFactory,
+      kRequestHeadersFactory, kResponseHeadersFactory, kRequestBodyFactory, kResponseBodyFactory,
   };
   return kAll;
 }

@@ -59,6 +59,27 @@ void ResponseHead::clear() {
   error_reason = "";
 }
 
+void copy_response_head(const ResponseHead& src, std::string_view raw, std::string& storage,
+                        ResponseHead& dst) {
+  storage.assign(raw);
+  const char* from = raw.data();
+  const char* to = storage.data();
+  auto move = [&](std::string_view v) {
+    if (v.data() < from || v.data() > from + raw.size()) return v;
+    return std::string_view(to + (v.data() - from), v.size());
+  };
+  dst.headers.clear();  // keeps its capacity
+  for (const Header& h : src.headers) dst.headers.push_back({move(h.name), move(h.value)});
+  dst.status = src.status;
+  dst.reason = move(src.reason);
+  dst.version_minor = src.version_minor;
+  dst.body = src.body;
+  dst.content_length = src.content_length;
+  dst.keep_alive = src.keep_alive;
+  dst.has_connection_header = src.has_connection_header;
+  dst.error_reason = src.error_reason;
+}
+
 ResponseParser::ResponseParser(const ParserLimits& limits) : limits_(limits) {}
 
 void ResponseParser::reset() {

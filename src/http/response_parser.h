@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -36,6 +37,11 @@ struct ResponseHead {
   const char* error_reason = "";
   void clear();  // keeps headers' capacity
 };
+
+// `dst` becomes `src` with its views pointing into `storage`, a copy of `raw` (the bytes `src`
+// was parsed from), so the head outlives the connection's buffer. Capacities are reused.
+void copy_response_head(const ResponseHead& src, std::string_view raw, std::string& storage,
+                        ResponseHead& dst);
 
 class ResponseParser {
  public:

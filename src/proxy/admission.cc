@@ -592,6 +592,31 @@ bool ClientConnection::admit() {
     bool keep = true;
     if (!run_request_filters(&keep)) return keep;
   }
+  if (x.stage == Stage::kFilters) x.stage = Stage::kRequestBody;
+  if (x.stage == Stage::kRequestBody && x.chain != nullptr && x.has_body &&
+      wants_body(filter::Phase::kRequestBody)) {
+    // on_request_body: the whole body first (bounded by the filters' max_bytes).
+    if (!x.body_buffering && head.expect_continue && !x.client_http10 && in_.empty()) {
+      out_.append(worker_.pool(), "HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    x.body_buffering = true;
+    switch (buffer_request_body()) {
+      case BodyRead::kNeedMore:
+        return true;
+      case BodyRead::kFailed:
+        return exchange_ != nullptr;
+      case BodyRead::kDone:
+        break;
+    }
+    x.body_buffering = false;
+    worker_.loop().timers().cancel(*this);
+    x.cursor.start(filter::Phase::kRequestBody);
+    if (filter::run_phase(*x.chain, x.ctx, x.cursor) == filter::Status::kRespond) {
+      send_chain_answer();
+      return exchange_ != nullptr;
+    }
+    x.body_replaced = true;
+  }
   x.stage = Stage::kAction;
 
   if (x.route->upstream < 0 && x.route->respond_status == 0) {
@@ -672,12 +697,15 @@ bool ClientConnection::admit() {
     if (x.ctx.query_changed()) edits.query = x.ctx.query();
     edits.dropped = x.ctx.dropped_request_headers();
     edits.lines = x.ctx.upstream_lines();
+    if (x.body_replaced) edits.body_length = x.ctx.request_body().size();
     with = &edits;
   }
   x.trace.header_at = render_upstream_request(
       head, *x.route, ip, std::string_view(x.request_id, x.request_id_len), path,
       u.targets.empty() ? std::string_view() : u.targets[0].key, x.upstream_head, tp,
       x.trace.has_parent, tls_ != nullptr, owned_headers(x), x.upstream_extra, with);
+  // A buffered body goes with the head (a replay after a connect failure sends both).
+  if (x.body_replaced) x.upstream_head.append(x.ctx.request_body());
   if (head.expect_continue && !x.request_done && !x.client_http10 && in_.empty()) {
     out_.append(worker_.pool(), "HTTP/1.1 100 Continue\r\n\r\n");
   }

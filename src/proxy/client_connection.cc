@@ -198,6 +198,12 @@ bool ClientConnection::process() {
     if (exchange_ && exchange_->request_done && exchange_->response_done) finish_exchange();
     return started;
   }
+  if (exchange_->body_buffering) {
+    if (in_.empty() && !peer_eof_) return false;
+    bool started = admit();
+    if (exchange_ && exchange_->request_done && exchange_->response_done) finish_exchange();
+    return started;
+  }
   if (exchange_->rate.resumed || exchange_->chain_resumed) {
     bool started = admit();
     if (exchange_ && exchange_->request_done && exchange_->response_done) finish_exchange();

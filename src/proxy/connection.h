@@ -52,6 +52,12 @@ struct Exchange {
   bool chain_waiting = false;            // a filter paused: wait for ctx.resume()
   bool chain_resumed = false;            // resumed: run the paused phase again
   bool chain_timed_out = false;          // the paused filter's timeout passed
+  bool body_buffering = false;           // reading the whole request body for a body filter
+  bool body_replaced = false;            // ctx.request_body() is the body to send (Content-Length)
+  bool response_buffering = false;       // reading the whole response body for a body filter
+  bool upstream_keep_alive = true;       // the upstream's response allows reusing its connection
+  http::ResponseHead response_head;      // owned copy while the response body is buffered
+  std::string response_head_bytes;
   const Route* route = nullptr;
   const Upstream* upstream = nullptr;
   const Target* target = nullptr;
@@ -105,7 +111,7 @@ struct Exchange {
   const char* error = nullptr;       // why the gateway answered itself
 
   // Rate limits: progress through the route's policies (a cluster policy may pause the request
-  // until its lease arrives; the head stays unconsumed in the input buffer meanwhile).
+  // until its lease arrives; the exchange keeps its parsed head meanwhile).
   struct Rate {
     uint32_t next = 0;     // policies before this one are decided
     bool have = false;     // `tightest` holds a decision: RateLimit headers are sent
@@ -127,6 +133,7 @@ struct Exchange {
     kBody,
     kRateLimits,
     kFilters,
+    kRequestBody,
     kAction
   } stage = Stage::kSecurity;
   bool body_wait = false;  // HMAC: until in_ holds body_needed bytes (the body)
@@ -181,6 +188,10 @@ struct Exchange {
     http::RequestHead h = std::move(head);
     std::string hb = std::move(head_bytes);
     filter::Context c = std::move(ctx);
+    http::ResponseHead rh = std::move(response_head);
+    std::string rhb = std::move(response_head_bytes);
+    rh.clear();
+    rhb.clear();
     uh.clear();
     resp.clear();
     up.clear();
@@ -196,6 +207,8 @@ struct Exchange {
     head = std::move(h);
     head_bytes = std::move(hb);
     ctx = std::move(c);
+    response_head = std::move(rh);
+    response_head_bytes = std::move(rhb);
   }
 };
 
@@ -249,6 +262,15 @@ class ClientConnection : public core::IoHandler,
   // The route's filter chain, request side: false when it answered or paused.
   bool run_request_filters(bool* keep);
   void send_chain_answer();  // the answer a filter (or a timed-out pause) made
+  // Whole bodies for body filters: reads what has arrived into the context.
+  enum class BodyRead : uint8_t { kDone, kNeedMore, kFailed };
+  BodyRead buffer_request_body();
+  bool buffer_response_body(UpstreamConnection* up);  // pump_response's, while buffering
+  void finish_buffered_response(UpstreamConnection* up);
+  bool wants_body(filter::Phase p);               // a body filter applies to this request
+  void release_upstream(UpstreamConnection* up);  // pooled if the exchange was clean
+  // Sticky cookie, RateLimit headers, security/CORS lines, in the worker's path scratch.
+  std::string_view gateway_response_headers();
   void on_chain_timeout();
   enum class RateOutcome : uint8_t { kPass, kAnswered, kWait };
   // Security filters of the route: kPass, kAnswered (refused or a CORS preflight answered), or

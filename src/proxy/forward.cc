@@ -92,6 +92,8 @@ bool ClientConnection::try_upstream() {
   x.upstream_conn = up;
   x.upstream_reused = reused;
   x.response_parser.reset();
+  x.response_buffering = false;
+  x.ctx.response_body().clear();
   x.response_chunked.reset();
   if (x.trace.on) begin_try_span();
   up->attach(this, try_timeout_ms());
@@ -305,6 +307,36 @@ bool ClientConnection::forward_request_body() {
   return progressed;
 }
 
+std::string_view ClientConnection::gateway_response_headers() {
+  const Exchange& x = *exchange_;
+  std::string& out = worker_.path_scratch();
+  out.clear();
+  if (x.upstream->sticky.enabled && x.sticky_index != x.target_index) {
+    const config::StickyConfig& sc = x.upstream->sticky;
+    out += "Set-Cookie: " + sc.cookie + "=" + balance::sign_sticky(x.target->key, sc.secret) +
+           "; Path=/; HttpOnly";
+    if (sc.max_age_s != 0) out += "; Max-Age=" + std::to_string(sc.max_age_s);
+    out += "\r\n";
+  }
+  if (x.rate.have) append_rate_headers(out);
+  out.append(x.response_extra);
+  return out;
+}
+
+void ClientConnection::release_upstream(UpstreamConnection* up) {
+  // The upstream connection is reused only after a clean, complete exchange.
+  Exchange& x = *exchange_;
+  x.upstream_conn = nullptr;
+  up->detach();
+  bool reusable = x.request_done && x.response_in != http::BodyKind::kUntilClose &&
+                  up->in().empty() && !up->eof() && !up->failed() && x.upstream_keep_alive;
+  if (reusable) {
+    worker_.release_upstream(up, *x.upstream);
+  } else {
+    up->close_now();
+  }
+}
+
 bool ClientConnection::pump_response() {
   Exchange& x = *exchange_;
   UpstreamConnection* up = x.upstream_conn;
@@ -319,6 +351,7 @@ bool ClientConnection::pump_response() {
     x.response_bytes += append_chunk(out_, pool, data);
   };
   bool progressed = false;
+  if (x.response_buffering) return buffer_response_body(up);
   while (!x.response_started) {
     if (up->in().empty()) {
       if (up->eof()) {
@@ -369,9 +402,30 @@ bool ClientConnection::pump_response() {
       abort_upstream();
       return true;
     }
+    x.upstream_keep_alive = head.keep_alive;
+    x.response_in = head.body;
+    if (head.body != http::BodyKind::kNone && x.chain != nullptr &&
+        !(head.body == http::BodyKind::kContentLength && head.content_length == 0) &&
+        wants_body(filter::Phase::kResponseBody)) {
+      // on_response_body of a body filter: the head waits for the whole body (owned copy: the
+      // worker's parsed head is reused by other connections meanwhile).
+      if (head.body == http::BodyKind::kContentLength &&
+          head.content_length > x.chain->response_body_limit()) {
+        x.upstream_failed = true;
+        abort_upstream();
+        send_error(502, "upstream response body too large for its body filter", !x.request_done);
+        return true;
+      }
+      http::copy_response_head(head, up->in().view().substr(0, head_len), x.response_head_bytes,
+                               x.response_head);
+      up->in().consume(head_len);
+      x.response_remaining = head.content_length;
+      x.response_buffering = true;
+      x.ctx.response_body().clear();
+      return buffer_response_body(up) || true;
+    }
     ResponseFraming framing = ResponseFraming::kAsIs;
     bool close = !x.client_keep_alive || worker_.draining() || !x.request_done;
-    x.response_in = head.body;
     switch (head.body) {
       case http::BodyKind::kNone:
         break;
@@ -394,29 +448,8 @@ bool ClientConnection::pump_response() {
     if (close) x.client_keep_alive = false;
     std::string& rendered = worker_.head_scratch();
     rendered.clear();
-    std::string_view extra;
-    if (x.upstream->sticky.enabled && x.sticky_index != x.target_index) {
-      std::string& cookie = worker_.path_scratch();
-      const config::StickyConfig& sc = x.upstream->sticky;
-      cookie = "Set-Cookie: " + sc.cookie + "=" + balance::sign_sticky(x.target->key, sc.secret) +
-               "; Path=/; HttpOnly";
-      if (sc.max_age_s != 0) cookie += "; Max-Age=" + std::to_string(sc.max_age_s);
-      cookie += "\r\n";
-      extra = cookie;
-    }
-    if (x.rate.have) {
-      std::string& extra_headers = worker_.path_scratch();
-      if (extra.empty()) extra_headers.clear();
-      append_rate_headers(extra_headers);
-      extra = extra_headers;
-    }
+    std::string_view extra = gateway_response_headers();
     const RouteSecurity* sec = route_security(x);
-    if (!x.response_extra.empty()) {
-      std::string& extra_headers = worker_.path_scratch();
-      if (extra.empty()) extra_headers.clear();
-      extra_headers.append(x.response_extra);
-      extra = extra_headers;
-    }
     x.final_status = head.status;
     ResponseEdits edits;
     const ResponseEdits* with = nullptr;
@@ -429,8 +462,7 @@ bool ClientConnection::pump_response() {
         send_chain_answer();
         return true;
       }
-      std::string& extra_headers = worker_.path_scratch();
-      if (extra.empty()) extra_headers.clear();
+      std::string& extra_headers = worker_.path_scratch();  // holds `extra` already
       extra_headers.append(x.ctx.response_lines());
       extra = extra_headers;
       edits.dropped = x.ctx.dropped_response_headers();
@@ -510,23 +542,175 @@ bool ClientConnection::pump_response() {
     return true;
   }
   if (x.response_done) {
-    // on_log would run here. The upstream connection is reused only after a clean, complete
-    // exchange.
-    x.upstream_conn = nullptr;
-    up->detach();
-    bool reusable = x.request_done && x.response_in != http::BodyKind::kUntilClose &&
-                    up->in().empty() && !up->eof() && !up->failed() &&
-                    worker_.response_head().keep_alive;
-    if (reusable) {
-      worker_.release_upstream(up, *x.upstream);
-    } else {
-      up->close_now();
-    }
+    release_upstream(up);
   } else if (progressed) {
     up->arm_response_timer();
   }
   if (progressed) up->resume_reading();
   return progressed;
+}
+
+}  // namespace sluice::proxy
+
+namespace sluice::proxy {
+
+bool ClientConnection::wants_body(filter::Phase p) {
+  const Exchange& x = *exchange_;
+  for (uint16_t i : x.chain->phase(p)) {
+    const filter::Entry& e = x.chain->entry(i);
+    if (!e.when || e.when->matches(x.ctx)) return true;
+  }
+  return false;
+}
+
+ClientConnection::BodyRead ClientConnection::buffer_request_body() {
+  Exchange& x = *exchange_;
+  std::string& body = x.ctx.request_body();
+  const uint64_t limit = x.chain->request_body_limit();
+  if (x.request_body == http::BodyKind::kContentLength) {
+    if (x.request_remaining > limit - std::min<uint64_t>(limit, body.size())) {
+      send_error(413, "request body too large for its body filter", true);
+      return BodyRead::kFailed;
+    }
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(x.request_remaining, in_.size()));
+    body.append(in_.data(), n);
+    in_.consume(n);
+    x.request_remaining -= n;
+    x.request_body_bytes += n;
+    if (x.request_remaining == 0) x.request_done = true;
+  } else {
+    while (!in_.empty() && !x.request_done) {
+      size_t used = 0;
+      std::string_view data;
+      http::ChunkedDecoder::Status st = x.request_chunked.decode(in_.view(), &used, &data);
+      if (st == http::ChunkedDecoder::Status::kError) {
+        in_.consume(used);
+        send_error(400, x.request_chunked.error_reason(), true);
+        return BodyRead::kFailed;
+      }
+      if (st == http::ChunkedDecoder::Status::kData) {
+        x.request_body_bytes += data.size();
+        if (x.request_body_bytes > limit) {
+          send_error(413, "request body too large for its body filter", true);
+          return BodyRead::kFailed;
+        }
+        body.append(data);
+      } else if (st == http::ChunkedDecoder::Status::kDone) {
+        x.request_done = true;
+      }
+      in_.consume(used);
+      if (st == http::ChunkedDecoder::Status::kNeedMore) break;
+    }
+  }
+  if (x.request_done) return BodyRead::kDone;
+  if (peer_eof_ && in_.empty()) {
+    close_now();  // the client went away in the middle of its body
+    return BodyRead::kFailed;
+  }
+  arm(TimerMode::kBody, x.snapshot->config.timeouts.client_body_ms);
+  return BodyRead::kNeedMore;
+}
+
+bool ClientConnection::buffer_response_body(UpstreamConnection* up) {
+  Exchange& x = *exchange_;
+  std::string& body = x.ctx.response_body();
+  const uint64_t limit = x.chain->response_body_limit();
+  core::Buffer& src = up->in();
+  bool progressed = false;
+  bool done = false;
+  auto too_large = [&] {
+    x.upstream_failed = true;
+    abort_upstream();
+    send_error(502, "upstream response body too large for its body filter", !x.request_done);
+    return true;
+  };
+  if (x.response_in == http::BodyKind::kContentLength) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(x.response_remaining, src.size()));
+    body.append(src.data(), n);
+    src.consume(n);
+    x.response_remaining -= n;
+    progressed = n > 0;
+    done = x.response_remaining == 0;
+  } else if (x.response_in == http::BodyKind::kChunked) {
+    while (!src.empty() && !done) {
+      size_t used = 0;
+      std::string_view data;
+      http::ChunkedDecoder::Status st = x.response_chunked.decode(src.view(), &used, &data);
+      if (st == http::ChunkedDecoder::Status::kError) {
+        on_upstream_failed(UpstreamFailure::kProtocol, "invalid chunked body from upstream");
+        return true;
+      }
+      if (st == http::ChunkedDecoder::Status::kData) {
+        if (body.size() + data.size() > limit) return too_large();
+        body.append(data);
+      }
+      if (st == http::ChunkedDecoder::Status::kDone) done = true;
+      src.consume(used);
+      progressed = true;
+      if (st == http::ChunkedDecoder::Status::kNeedMore) break;
+    }
+  } else {  // until close
+    if (body.size() + src.size() > limit) return too_large();
+    body.append(src.data(), src.size());
+    progressed = !src.empty();
+    src.consume(src.size());
+    done = up->eof();
+  }
+  if (!done) {
+    if (up->eof() && src.empty()) {
+      on_upstream_failed(UpstreamFailure::kReset, "upstream closed the connection mid-body");
+      return true;
+    }
+    if (progressed) up->arm_response_timer();
+    up->resume_reading();
+    return progressed;
+  }
+  finish_buffered_response(up);
+  return true;
+}
+
+void ClientConnection::finish_buffered_response(UpstreamConnection* up) {
+  Exchange& x = *exchange_;
+  x.response_buffering = false;
+  release_upstream(up);
+  const http::ResponseHead& head = x.response_head;
+  x.ctx.set_response(head.status, head.headers, x.target->key);
+  // on_response_headers, then on_response_body, of the route's filters.
+  x.cursor.start(filter::Phase::kResponseHeaders);
+  filter::Status st = filter::run_phase(*x.chain, x.ctx, x.cursor);
+  if (st != filter::Status::kRespond) {
+    x.cursor.start(filter::Phase::kResponseBody);
+    st = filter::run_phase(*x.chain, x.ctx, x.cursor);
+  }
+  if (st == filter::Status::kRespond) {
+    if (x.ctx.answer_status() >= 500) {
+      std::fprintf(stderr, "route %s: %s\n", x.route->name.c_str(),
+                   x.ctx.answer_reason() != nullptr ? x.ctx.answer_reason() : "answered");
+    }
+    send_chain_answer();
+    return;
+  }
+  const bool close = !x.client_keep_alive || worker_.draining() || !x.request_done;
+  if (close) x.client_keep_alive = false;
+  gateway_response_headers();
+  std::string& extra = worker_.path_scratch();  // what gateway_response_headers() wrote
+  extra.append(x.ctx.response_lines());
+  ResponseEdits edits;
+  edits.dropped = x.ctx.dropped_response_headers();
+  edits.body_length = x.ctx.response_body().size();
+  const RouteSecurity* sec = route_security(x);
+  std::string& rendered = worker_.head_scratch();
+  rendered.clear();
+  x.final_status = head.status;
+  render_client_response(head, std::string_view(x.request_id, x.request_id_len),
+                         ResponseFraming::kContentLength, close, x.client_http10 && !close, extra,
+                         rendered, sec != nullptr && sec->headers ? &*sec->headers : nullptr,
+                         sec != nullptr && sec->cors.has_value(), &edits);
+  out_.append(worker_.pool(), rendered);
+  out_.append(worker_.pool(), x.ctx.response_body());
+  x.response_bytes += rendered.size() + x.ctx.response_body().size();
+  x.response_started = true;
+  x.response_done = true;
 }
 
 }  // namespace sluice::proxy

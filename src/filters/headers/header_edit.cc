@@ -12,9 +12,17 @@ namespace {
 constexpr std::string_view kReserved[] = {"content-length", "transfer-encoding", "connection",
                                           "keep-alive",     "upgrade",           "te",
                                           "trailer",        "proxy-connection"};
+// Request fields the gateway writes itself after the filters: a copy from a filter would be a
+// second field, not a replacement.
+constexpr std::string_view kGatewayRequest[] = {"x-forwarded-for", "x-forwarded-proto",
+                                                "x-forwarded-host", "x-request-id", "traceparent"};
 
-bool reserved(std::string_view name) {
-  return std::find(std::begin(kReserved), std::end(kReserved), name) != std::end(kReserved);
+bool reserved(std::string_view name, bool response_side) {
+  if (std::find(std::begin(kReserved), std::end(kReserved), name) != std::end(kReserved)) {
+    return true;
+  }
+  return !response_side && std::find(std::begin(kGatewayRequest), std::end(kGatewayRequest),
+                                     name) != std::end(kGatewayRequest);
 }
 
 }  // namespace
@@ -31,7 +39,7 @@ std::optional<HeaderEdit> HeaderEdit::parse(config::Reader& r, const config::Ite
     auto& out = std::string_view(key) == "set" ? edit.set : edit.add;
     for (auto& [name, value] : r.headers(*it)) {
       const config::Item at{it->node, config::join(it->path, name), it->mark};
-      if (reserved(name)) {
+      if (reserved(name, response_side)) {
         r.error(at.mark, at.path, config::quote(name) + " is set by the gateway");
         continue;
       }
@@ -53,7 +61,7 @@ std::optional<HeaderEdit> HeaderEdit::parse(config::Reader& r, const config::Ite
         continue;
       }
       std::string lower = config::lower(*name);
-      if (reserved(lower)) {
+      if (reserved(lower, response_side)) {
         r.error(e.mark, e.path, config::quote(lower) + " is set by the gateway");
         continue;
       }

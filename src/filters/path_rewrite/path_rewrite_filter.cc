@@ -37,7 +37,11 @@ class PathRewrite final : public filter::Filter {
     out.clear();
     const std::string_view path = ctx.path();
     if (!re_) {
+      // Whole segments only: /old matches /old and /old/x, not /oldx.
       if (!path.starts_with(prefix_)) return Status::kContinue;
+      if (path.size() > prefix_.size() && prefix_.back() != '/' && path[prefix_.size()] != '/') {
+        return Status::kContinue;
+      }
       out.append(to_.front().literal);
       out.append(path.substr(prefix_.size()));
       if (out.empty() || out.front() != '/') out.insert(out.begin(), '/');

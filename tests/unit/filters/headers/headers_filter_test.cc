@@ -43,15 +43,16 @@ routes:
     match: {path: /r}
     upstream: up
     filters:
-      request_headers: {set: {transfer-encoding: chunked}, remove: [connection, "bad name"]}
+      request_headers: {set: {transfer-encoding: chunked, x-request-id: a}, remove: [connection, "bad name"]}
       response_headers: {set: {x-a: "${path"}}
 )yaml");
   std::vector<std::string> m = h.messages();
-  ASSERT_EQ(m.size(), 4u) << ::testing::PrintToString(m);
+  ASSERT_EQ(m.size(), 5u) << ::testing::PrintToString(m);
   EXPECT_NE(m[0].find("'transfer-encoding' is set by the gateway"), std::string::npos);
-  EXPECT_NE(m[1].find("'connection' is set by the gateway"), std::string::npos);
-  EXPECT_NE(m[2].find("invalid header name 'bad name'"), std::string::npos);
-  EXPECT_NE(m[3].find("unclosed variable"), std::string::npos);
+  EXPECT_NE(m[1].find("'x-request-id' is set by the gateway"), std::string::npos);
+  EXPECT_NE(m[2].find("'connection' is set by the gateway"), std::string::npos);
+  EXPECT_NE(m[3].find("invalid header name 'bad name'"), std::string::npos);
+  EXPECT_NE(m[4].find("unclosed variable"), std::string::npos);
 }
 
 }  // namespace

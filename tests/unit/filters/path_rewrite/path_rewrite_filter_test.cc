@@ -19,7 +19,7 @@ routes:
     filters:
       path_rewrite: {regex: "^/api/users/([0-9]+)/(\\w+)$", to: "/v2/$2/$1/$$"}
   - name: pre
-    match: {path: "/old/{*rest}"}
+    match: {path: "/{*rest}"}
     upstream: up
     filters:
       path_rewrite: {prefix: /old, to: /}
@@ -35,6 +35,12 @@ routes:
   h.request("GET /old/a/b HTTP/1.1\r\nHost: x\r\n\r\n");
   h.run(Phase::kRequestHeaders);
   EXPECT_EQ(h.ctx.path(), "/a/b");
+  h.request("GET /old HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.run(Phase::kRequestHeaders);
+  EXPECT_EQ(h.ctx.path(), "/");
+  h.request("GET /oldx HTTP/1.1\r\nHost: x\r\n\r\n");  // whole segments only
+  h.run(Phase::kRequestHeaders);
+  EXPECT_FALSE(h.ctx.path_changed());
 }
 
 TEST(PathRewrite, Errors) {
