@@ -177,10 +177,19 @@ std::string_view Context::param(std::string_view name) const {
 
 std::string_view Context::client_ip() const {
   if (client_text_len_ == 0) {
-    const std::string text = client_.to_string();
-    const size_t n = std::min(text.size(), client_text_.size());
-    std::memcpy(client_text_.data(), text.data(), n);
-    client_text_len_ = static_cast<uint8_t>(n);
+    // inet_ntop into the context's own buffer: no allocation, whatever the family.
+    if (client_.is_v4()) {
+      const uint32_t v = htonl(client_.v4_value());
+      inet_ntop(AF_INET, &v, client_text_.data(), static_cast<socklen_t>(client_text_.size()));
+    } else {
+      unsigned char b[16];
+      for (int i = 0; i < 8; ++i) {
+        b[i] = static_cast<unsigned char>(client_.v6_hi() >> (56 - 8 * i));
+        b[8 + i] = static_cast<unsigned char>(client_.v6_lo() >> (56 - 8 * i));
+      }
+      inet_ntop(AF_INET6, b, client_text_.data(), static_cast<socklen_t>(client_text_.size()));
+    }
+    client_text_len_ = static_cast<uint8_t>(std::strlen(client_text_.data()));
   }
   return {client_text_.data(), client_text_len_};
 }

@@ -1,0 +1,240 @@
+// Parser's sections for where sluice listens and how: listeners and their TLS (and an upstream's
+// TLS, built the same way), admin, dns, limits and timeouts.
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "config/config.h"
+#include "config/parser.h"
+#include "config/reader.h"
+#include "config/scalars.h"
+#include "net/tls.h"
+
+namespace sluice::config {
+
+namespace {
+
+constexpr uint64_t kMaxHeaderBytes = 16 * kMiB;
+constexpr int64_t kMaxHeaders = 10000;
+
+}  // namespace
+
+void Parser::parse_listeners(const Item& it, Config& cfg) {
+  std::optional<std::vector<Item>> items = list(it);
+  if (!items) return;
+  if (items->empty()) error(it.mark, it.path, "at least one listener is required");
+  for (const Item& e : *items) {
+    std::optional<MapItem> m = map(e, {"address", "tls"});
+    if (!m) continue;
+    ListenerConfig l;
+    l.mark = e.mark;
+    const Item* a = require(*m, "address");
+    if (!a) continue;
+    std::optional<Address> addr = address(*a, true);
+    if (!addr) continue;
+    l.address = std::move(*addr);
+    for (const ListenerConfig& prev : cfg.listeners) {
+      if (prev.address.host == l.address.host && prev.address.port == l.address.port) {
+        error(a->mark, a->path,
+              "duplicate listener address " + quote(l.address.text) + " (first defined at line " +
+                  std::to_string(prev.mark.line) + ")");
+        break;
+      }
+    }
+    if (const Item* t = m->get("tls")) parse_listener_tls(*t, l.tls);
+    cfg.listeners.push_back(std::move(l));
+  }
+}
+
+void Parser::tls_errors(const Item& t, const MapItem& m, const std::vector<net::TlsError>& errors) {
+  for (const net::TlsError& e : errors) {
+    // "certificates[1].key" → the mark of the certificates list (or of the tls map).
+    const std::string top = e.key.substr(0, e.key.find_first_of(".["));
+    const Item* at = top.empty() ? nullptr : m.get(top);
+    error(at != nullptr ? at->mark : t.mark, e.key.empty() ? t.path : join(t.path, e.key),
+          e.message);
+  }
+}
+
+void Parser::parse_listener_tls(const Item& t, ListenerTlsConfig& tls) {
+  std::optional<MapItem> m = map(t, {"certificates", "min_version", "ciphers", "ciphersuites",
+                                     "alpn", "client_ca", "require_client_cert"});
+  if (!m) return;
+  tls.enabled = true;
+  const size_t errors_before = errors_.size();
+  if (const Item* c = require(*m, "certificates")) {
+    if (std::optional<std::vector<Item>> items = list(*c)) {
+      if (items->empty()) error(c->mark, c->path, "at least one certificate is required");
+      for (const Item& e : *items) {
+        std::optional<MapItem> cm = map(e, {"cert", "key", "server_names"});
+        if (!cm) continue;
+        TlsCertificateConfig cc;
+        if (const Item* v = require(*cm, "cert")) {
+          if (auto s = string(*v)) cc.cert = std::move(*s);
+        }
+        if (const Item* v = require(*cm, "key")) {
+          if (auto s = string(*v)) cc.key = std::move(*s);
+        }
+        if (const Item* v = cm->get("server_names")) {
+          if (auto names = strings(*v)) cc.server_names = std::move(*names);
+        }
+        tls.certificates.push_back(std::move(cc));
+      }
+    }
+  }
+  if (const Item* v = m->get("min_version")) {
+    if (auto s = string(*v)) {
+      if (net::tls_version_from_text(*s) == 0) {
+        error(v->mark, v->path, "expected \"1.2\" or \"1.3\", got " + quote(*s));
+      }
+      tls.min_version = std::move(*s);
+    }
+  }
+  if (const Item* v = m->get("ciphers")) {
+    if (auto s = string(*v)) tls.ciphers = std::move(*s);
+  }
+  if (const Item* v = m->get("ciphersuites")) {
+    if (auto s = string(*v)) tls.ciphersuites = std::move(*s);
+  }
+  if (const Item* v = m->get("alpn")) {
+    if (auto names = strings(*v)) {
+      for (const std::string& n : *names) {
+        // h2 joins once the h2 codec exists; until then only what the server speaks.
+        if (n != "http/1.1") {
+          error(v->mark, v->path, "only \"http/1.1\" is supported, got " + quote(n));
+        }
+      }
+      tls.alpn = std::move(*names);
+    }
+  }
+  if (const Item* v = m->get("client_ca")) {
+    if (auto s = string(*v)) tls.client_ca = std::move(*s);
+  }
+  if (const Item* v = m->get("require_client_cert")) {
+    if (auto b = boolean(*v)) tls.require_client_cert = *b;
+  }
+  if (errors_.size() != errors_before) return;
+  net::TlsServerOptions o;
+  for (const TlsCertificateConfig& c : tls.certificates) {
+    o.certificates.push_back({c.cert, c.key, c.server_names});
+  }
+  o.min_version = net::tls_version_from_text(tls.min_version);
+  o.ciphers = tls.ciphers;
+  o.ciphersuites = tls.ciphersuites;
+  o.alpn = tls.alpn;
+  o.client_ca = tls.client_ca;
+  o.require_client_cert = tls.require_client_cert;
+  std::vector<net::TlsError> errors;
+  tls.context = net::TlsServerContext::create(o, &errors);
+  tls_errors(t, *m, errors);
+}
+
+void Parser::parse_upstream_tls(const Item& t, UpstreamTlsConfig& tls) {
+  std::optional<MapItem> m = map(t, {"ca_file", "server_name", "verify"});
+  if (!m) return;
+  tls.enabled = true;
+  const size_t errors_before = errors_.size();
+  if (const Item* v = m->get("ca_file")) {
+    if (auto s = string(*v)) tls.ca_file = std::move(*s);
+  }
+  if (const Item* v = m->get("server_name")) {
+    if (auto s = string(*v)) tls.server_name = std::move(*s);
+  }
+  if (const Item* v = m->get("verify")) {
+    if (auto b = boolean(*v)) tls.verify = *b;
+  }
+  if (errors_.size() != errors_before) return;
+  net::TlsClientOptions o;
+  o.ca_file = tls.ca_file;
+  o.server_name = tls.server_name;
+  o.verify = tls.verify;
+  std::vector<net::TlsError> errors;
+  tls.context = net::TlsClientContext::create(o, &errors);
+  tls_errors(t, *m, errors);
+}
+
+void Parser::parse_dns(const Item& it, DnsConfig& d) {
+  std::optional<MapItem> m = map(it, {"servers", "timeout"});
+  if (!m) return;
+  if (const Item* v = m->get("servers")) {
+    for (const Item& e : list_or_one(*v)) {
+      std::optional<std::string> s = string(e);
+      if (!s) continue;
+      const std::string_view text = *s;
+      bool ok = is_ip_literal(text);
+      if (!ok && text.size() > 2 && text.front() == '[' && text.back() == ']') {
+        ok = is_ip_literal(text.substr(1, text.size() - 2));
+      }
+      if (!ok) {
+        const std::optional<Address> a = parse_address(*s);
+        ok = a && is_ip_literal(a->host);
+      }
+      if (!ok) {
+        error(e.mark, e.path,
+              "invalid DNS server " + quote(*s) + ": expected IP, IP:port or [IPv6]:port");
+        continue;
+      }
+      d.servers.push_back(std::move(*s));
+    }
+  }
+  if (const Item* v = m->get("timeout")) {
+    if (auto t = duration(*v)) d.timeout_ms = *t;
+  }
+}
+
+void Parser::parse_admin(const Item& it, Config& cfg) {
+  std::optional<MapItem> m = map(it, {"address"});
+  if (!m) return;
+  cfg.admin.enabled = true;
+  cfg.admin.mark = it.mark;
+  if (const Item* a = require(*m, "address")) {
+    if (std::optional<Address> addr = address(*a, true)) {
+      cfg.admin.address = std::move(*addr);
+      admin_address_item_ = *a;
+      has_admin_address_ = true;
+    }
+  }
+}
+
+void Parser::parse_limits(const Item& it, LimitsConfig& l) {
+  std::optional<MapItem> m =
+      map(it, {"max_header_bytes", "max_headers", "max_uri_bytes", "max_body_bytes"});
+  if (!m) return;
+  if (const Item* v = m->get("max_header_bytes")) {
+    if (auto s = size(*v, 1, kMaxHeaderBytes, "from 1 to 16MiB")) l.max_header_bytes = *s;
+  }
+  if (const Item* v = m->get("max_headers")) {
+    if (auto n = integer(*v, 1, kMaxHeaders)) l.max_headers = static_cast<uint32_t>(*n);
+  }
+  if (const Item* v = m->get("max_uri_bytes")) {
+    if (auto s = size(*v, 1, kMaxHeaderBytes, "from 1 to 16MiB")) l.max_uri_bytes = *s;
+  }
+  if (const Item* v = m->get("max_body_bytes")) {
+    if (auto s = size(*v, 0, std::numeric_limits<uint64_t>::max(), "")) l.max_body_bytes = *s;
+  }
+}
+
+void Parser::parse_timeouts(const Item& it, TimeoutsConfig& t) {
+  std::optional<MapItem> m = map(it, {"client_header", "client_body", "idle", "upstream_connect",
+                                      "upstream_response", "drain"});
+  if (!m) return;
+  const std::pair<const char*, uint64_t*> fields[] = {
+      {"client_header", &t.client_header_ms},
+      {"client_body", &t.client_body_ms},
+      {"idle", &t.idle_ms},
+      {"upstream_connect", &t.upstream_connect_ms},
+      {"upstream_response", &t.upstream_response_ms},
+      {"drain", &t.drain_ms},
+  };
+  for (const auto& [key, out] : fields) {
+    if (const Item* v = m->get(key)) {
+      if (auto d = duration(*v)) *out = *d;
+    }
+  }
+}
+
+}  // namespace sluice::config
