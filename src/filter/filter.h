@@ -28,7 +28,7 @@ class Context;
 enum class Phase : uint8_t {
   kRequestHeaders,   // the head arrived and was routed; identity, limits, edits, answers
   kRequestBody,      // the whole body, when a filter of the chain buffers it
-  kUpstreamRequest,  // just before the head goes to the upstream (once per try)
+  kUpstreamRequest,  // admitted: just before the head for the upstream is rendered (once)
   kResponseHeaders,  // the upstream's head (or the gateway's own answer's) before it is sent
   kResponseBody,     // the whole response body, when a filter of the chain buffers it
   kLog,              // the exchange is over (whatever happened)

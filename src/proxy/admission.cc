@@ -692,6 +692,14 @@ bool ClientConnection::admit() {
   }
   UpstreamEdits edits;
   const UpstreamEdits* with = nullptr;
+  if (x.chain != nullptr && !x.chain->phase(filter::Phase::kUpstreamRequest).empty()) {
+    // on_upstream_request: the target is chosen; the last edits before the head is rendered.
+    x.cursor.start(filter::Phase::kUpstreamRequest);
+    if (filter::run_phase(*x.chain, x.ctx, x.cursor) == filter::Status::kRespond) {
+      send_chain_answer();
+      return exchange_ != nullptr;
+    }
+  }
   if (x.chain != nullptr) {
     if (x.ctx.path_changed()) edits.path = x.ctx.path();
     if (x.ctx.query_changed()) edits.query = x.ctx.query();
