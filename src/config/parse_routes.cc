@@ -189,29 +189,14 @@ void Parser::parse_respond(const Item& it, RouteConfig& r) {
 }
 
 void Parser::parse_filters(const Item& it, std::vector<FilterSpec>& out) {
-  if (it.node.IsNull()) return;
-  if (!it.node.IsMap()) {
-    error(it.mark, it.path,
-          "expected a map of filter names to their settings, got " + describe(it.node));
-    return;
-  }
-  for (auto kv = it.node.begin(); kv != it.node.end(); ++kv) {
-    const YAML::Node k = kv->first;
-    const YAML::Node v = kv->second;
-    const Mark key_mark = mark_of(k, it.mark);
-    if (!k.IsScalar()) {
-      error(key_mark, it.path, "a filter name must be a string, got " + describe(k));
+  for (MapEntry& e : entries(it, "filter names to their settings", "filter name")) {
+    if (std::any_of(out.begin(), out.end(), [&](const FilterSpec& f) { return f.name == e.key; })) {
+      error(e.key_mark, e.value.path, "duplicate filter " + quote(e.key));
       continue;
     }
-    const std::string path = join(it.path, k.Scalar());
-    if (std::any_of(out.begin(), out.end(),
-                    [&](const FilterSpec& f) { return f.name == k.Scalar(); })) {
-      error(key_mark, path, "duplicate filter " + quote(k.Scalar()));
-      continue;
-    }
-    FilterSpec f{k.Scalar(), v, path, value_mark(v, key_mark), key_mark, false};
-    if (v.IsScalar() && (v.Scalar() == "off" || v.Scalar() == "false")) f.off = true;
-    out.push_back(std::move(f));
+    const YAML::Node& v = e.value.node;
+    const bool off = v.IsScalar() && (v.Scalar() == "off" || v.Scalar() == "false");
+    out.push_back(FilterSpec{e.key, v, e.value.path, e.value.mark, e.key_mark, off});
   }
 }
 

@@ -145,21 +145,11 @@ void Parser::parse_auth(const Item& it, AuthConfig& a) {
 }
 
 void Parser::parse_method_roles(const Item& it, AuthConfig& a) {
-  if (it.node.IsNull()) return;
-  if (!it.node.IsMap()) {
-    error(it.mark, it.path, "expected a map of methods to roles, got " + describe(it.node));
-    return;
-  }
-  for (auto kv = it.node.begin(); kv != it.node.end(); ++kv) {
-    const YAML::Node k = kv->first;
-    const YAML::Node v = kv->second;
-    const Mark key_mark = mark_of(k, it.mark);
-    if (!k.IsScalar()) {
-      error(key_mark, it.path, "a method must be a string, got " + describe(k));
-      continue;
-    }
-    const std::string path = join(it.path, k.Scalar());
-    std::optional<std::string> method = route_method(Item{k, path, key_mark});
+  for (const MapEntry& e : entries(it, "methods to roles", "method")) {
+    const std::string& path = e.value.path;
+    const Mark key_mark = e.key_mark;
+    const YAML::Node& v = e.value.node;
+    std::optional<std::string> method = route_method(Item{YAML::Node(e.key), path, key_mark});
     if (!method) continue;
     const bool dup = std::any_of(a.method_roles.begin(), a.method_roles.end(),
                                  [&](const auto& mr) { return mr.first == *method; });
@@ -167,7 +157,7 @@ void Parser::parse_method_roles(const Item& it, AuthConfig& a) {
       error(key_mark, path, "duplicate method " + quote(*method));
       continue;
     }
-    const Item value{v, path, value_mark(v, key_mark)};
+    const Item& value = e.value;
     std::vector<std::string> roles = role_list(value);
     if (roles.empty() && (v.IsNull() || v.IsSequence())) {
       error(value.mark, path, "at least one role is needed");

@@ -359,11 +359,13 @@ std::optional<Address> Reader::address(const Item& it, bool listening) {
   return a;
 }
 
-std::vector<std::pair<std::string, std::string>> Reader::headers(const Item& it) {
-  std::vector<std::pair<std::string, std::string>> out;
+std::vector<MapEntry> Reader::entries(const Item& it, std::string_view contents,
+                                      std::string_view key) {
+  std::vector<MapEntry> out;
   if (it.node.IsNull()) return out;
   if (!it.node.IsMap()) {
-    error(it.mark, it.path, "expected a map of header names to values, got " + describe(it.node));
+    error(it.mark, it.path,
+          "expected a map of " + std::string(contents) + ", got " + describe(it.node));
     return out;
   }
   for (auto kv = it.node.begin(); kv != it.node.end(); ++kv) {
@@ -371,27 +373,33 @@ std::vector<std::pair<std::string, std::string>> Reader::headers(const Item& it)
     const YAML::Node v = kv->second;
     const Mark key_mark = mark_of(k, it.mark);
     if (!k.IsScalar()) {
-      error(key_mark, it.path, "a header name must be a string, got " + describe(k));
+      error(key_mark, it.path, "a " + std::string(key) + " must be a string, got " + describe(k));
       continue;
     }
-    const std::string& raw = k.Scalar();
-    const std::string path = join(it.path, raw);
-    if (!is_token(raw)) {
-      error(key_mark, path, "invalid header name " + quote(raw));
+    out.push_back(MapEntry{k.Scalar(), key_mark,
+                           Item{v, join(it.path, k.Scalar()), value_mark(v, key_mark)}});
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> Reader::headers(const Item& it) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const MapEntry& e : entries(it, "header names to values", "header name")) {
+    if (!is_token(e.key)) {
+      error(e.key_mark, e.value.path, "invalid header name " + quote(e.key));
       continue;
     }
-    std::string name = lower(raw);
-    const Item value{v, path, value_mark(v, key_mark)};
-    const std::optional<std::string> text = string(value);
+    std::string name = lower(e.key);
+    const std::optional<std::string> text = string(e.value);
     if (!text) continue;
     if (!is_header_value(*text)) {
-      error(value.mark, path, "header value must not contain control characters");
+      error(e.value.mark, e.value.path, "header value must not contain control characters");
       continue;
     }
     const bool dup =
         std::any_of(out.begin(), out.end(), [&](const auto& h) { return h.first == name; });
     if (dup) {
-      error(key_mark, path, "duplicate header " + quote(name));
+      error(e.key_mark, e.value.path, "duplicate header " + quote(name));
       continue;
     }
     out.emplace_back(std::move(name), *text);

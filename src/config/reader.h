@@ -101,6 +101,14 @@ std::string_view suggest(std::string_view word, const Words& known) {
   return best;
 }
 
+// One entry of a map whose keys the caller checks itself (filter names, header names, JSON
+// pointers, example names): the key as written, where it is, and its value.
+struct MapEntry {  // NOLINT(bugprone-exception-escape): as Item
+  std::string key;
+  Mark key_mark;
+  Item value;  // path: the map's path joined with the key
+};
+
 class Reader {
  public:
   explicit Reader(std::string file) : file_(std::move(file)) {}
@@ -122,6 +130,10 @@ class Reader {
   // under it) is an empty map. Unknown, duplicate and non-string keys are reported and skipped.
   std::optional<MapItem> map(const Item& it, std::initializer_list<std::string_view> known);
   std::optional<MapItem> map(const Item& it, std::span<const std::string_view> known);
+  // The entries of a map with any keys; a null value is an empty map. Not a map: "expected a
+  // map of <contents>, got …"; a key that is not a string: "a <key> must be a string, got …"
+  // (reported, skipped).
+  std::vector<MapEntry> entries(const Item& it, std::string_view contents, std::string_view key);
 
   const Item* require(const MapItem& m, std::string_view key);
 

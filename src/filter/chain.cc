@@ -180,26 +180,20 @@ class ChainBuilder {
         for (const config::Item& e : reader_.list_or_one(*hs)) {
           if (auto n = reader_.string(e)) w.headers.push_back({config::lower(*n), std::nullopt});
         }
-      } else if (hs->node.IsMap()) {
+      } else {
         // name: value (exact), or name: ~ (present with any value).
-        for (auto kv = hs->node.begin(); kv != hs->node.end(); ++kv) {
-          const std::string name = kv->first.IsScalar() ? kv->first.Scalar() : "";
-          const config::Item v{
-              kv->second, config::join(hs->path, name),
-              config::value_mark(kv->second, config::mark_of(kv->first, hs->mark))};
-          if (!config::is_token(name)) {
-            reader_.error(v.mark, v.path, "invalid header name " + config::quote(name));
+        for (const config::MapEntry& h :
+             reader_.entries(*hs, "header names to values (~: present)", "header name")) {
+          if (!config::is_token(h.key)) {
+            reader_.error(h.key_mark, h.value.path, "invalid header name " + config::quote(h.key));
             continue;
           }
-          if (v.node.IsNull()) {
-            w.headers.push_back({config::lower(name), std::nullopt});
-          } else if (auto value = reader_.string(v)) {
-            w.headers.push_back({config::lower(name), std::move(*value)});
+          if (h.value.node.IsNull()) {
+            w.headers.push_back({config::lower(h.key), std::nullopt});
+          } else if (auto value = reader_.string(h.value)) {
+            w.headers.push_back({config::lower(h.key), std::move(*value)});
           }
         }
-      } else {
-        reader_.error(hs->mark, hs->path,
-                      "expected a list of header names or a map of names to values");
       }
     }
     if (const config::Item* p = m->get("path_prefix")) {

@@ -49,16 +49,14 @@ void Context::reset() {
   driver_ = nullptr;
   consumer_ = {};
   claims_ = nullptr;
-  req_drop_used_ = 0;
-  req_lines_.clear();
+  req_.clear();
   new_path_.clear();
   new_query_.clear();
   path_set_ = query_set_ = false;
   status_ = 0;
   response_headers_ = {};
   upstream_addr_ = {};
-  resp_drop_used_ = 0;
-  resp_lines_.clear();
+  resp_.clear();
   request_body_.clear();
   response_body_.clear();
   answer_status_ = 0;
@@ -99,7 +97,20 @@ bool Context::find_line(std::string_view lines, std::string_view name, std::stri
   return false;
 }
 
-void Context::drop_lines(std::string& lines, std::string_view name) {
+bool Context::HeaderEdits::dropped(std::string_view name) const {
+  for (size_t i = 0; i < used; ++i) {
+    if (http::iequals(drop[i], name)) return true;
+  }
+  return false;
+}
+
+void Context::HeaderEdits::remove(std::string_view name) {
+  if (!dropped(name)) {
+    if (used == drop.size()) drop.emplace_back();
+    drop[used].assign(name);
+    ++used;
+  }
+  // Lines added earlier under this name go too.
   size_t at = 0;
   while (at < lines.size()) {
     size_t end = lines.find("\r\n", at);
@@ -113,49 +124,35 @@ void Context::drop_lines(std::string& lines, std::string_view name) {
   }
 }
 
-void Context::note_drop(std::vector<std::string>& drop, size_t& used, std::string_view name) {
-  for (size_t i = 0; i < used; ++i) {
-    if (http::iequals(drop[i], name)) return;
-  }
-  if (used == drop.size()) drop.emplace_back();
-  drop[used].assign(name);
-  ++used;
-}
-
-bool Context::dropped(std::string_view name) const {
-  for (size_t i = 0; i < req_drop_used_; ++i) {
-    if (http::iequals(req_drop_[i], name)) return true;
-  }
-  return false;
+void Context::HeaderEdits::set(std::string_view name, std::string_view value) {
+  remove(name);
+  append_line(lines, name, value);
 }
 
 std::string_view Context::request_header(std::string_view name) const {
   std::string_view added;
-  if (find_line(req_lines_, name, &added) || dropped(name)) return added;
+  if (find_line(req_.lines, name, &added) || req_.dropped(name)) return added;
   const http::Header* h = http::find_header(head_->headers, name);
   return h != nullptr ? h->value : std::string_view();
 }
 
 bool Context::has_request_header(std::string_view name) const {
   std::string_view v;
-  if (find_line(req_lines_, name, &v)) return true;
-  if (dropped(name)) return false;
+  if (find_line(req_.lines, name, &v)) return true;
+  if (req_.dropped(name)) return false;
   return http::find_header(head_->headers, name) != nullptr;
 }
 
 void Context::set_request_header(std::string_view name, std::string_view value) {
-  note_drop(req_drop_, req_drop_used_, name);
-  drop_lines(req_lines_, name);
-  append_line(req_lines_, name, value);
+  req_.set(name, value);
 }
 
 void Context::add_request_header(std::string_view name, std::string_view value) {
-  append_line(req_lines_, name, value);
+  req_.add(name, value);
 }
 
 void Context::remove_request_header(std::string_view name) {
-  note_drop(req_drop_, req_drop_used_, name);
-  drop_lines(req_lines_, name);
+  req_.remove(name);
 }
 
 void Context::set_path(std::string_view path) {
@@ -206,27 +203,21 @@ std::string_view Context::claim(std::string_view name) const {
 
 std::string_view Context::response_header(std::string_view name) const {
   std::string_view added;
-  if (find_line(resp_lines_, name, &added)) return added;
-  for (size_t i = 0; i < resp_drop_used_; ++i) {
-    if (http::iequals(resp_drop_[i], name)) return {};
-  }
+  if (find_line(resp_.lines, name, &added) || resp_.dropped(name)) return added;
   const http::Header* h = http::find_header(response_headers_, name);
   return h != nullptr ? h->value : std::string_view();
 }
 
 void Context::set_response_header(std::string_view name, std::string_view value) {
-  note_drop(resp_drop_, resp_drop_used_, name);
-  drop_lines(resp_lines_, name);
-  append_line(resp_lines_, name, value);
+  resp_.set(name, value);
 }
 
 void Context::add_response_header(std::string_view name, std::string_view value) {
-  append_line(resp_lines_, name, value);
+  resp_.add(name, value);
 }
 
 void Context::remove_response_header(std::string_view name) {
-  note_drop(resp_drop_, resp_drop_used_, name);
-  drop_lines(resp_lines_, name);
+  resp_.remove(name);
 }
 
 void Context::respond(int status, std::string_view body, std::string_view content_type) {

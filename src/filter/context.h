@@ -85,11 +85,9 @@ class Context {
   void set_query(std::string_view query);  // without '?'; "" removes the query
   // For the renderer: names whose client copies are dropped, and the lines added
   // ("name: value\r\n"…).
-  std::span<const std::string> dropped_request_headers() const {
-    return {req_drop_.data(), req_drop_used_};
-  }
-  std::string& upstream_lines() { return req_lines_; }
-  const std::string& upstream_lines() const { return req_lines_; }
+  std::span<const std::string> dropped_request_headers() const { return req_.dropped_names(); }
+  std::string& upstream_lines() { return req_.lines; }
+  const std::string& upstream_lines() const { return req_.lines; }
 
   // --- routing and identity -------------------------------------------------------------------
   std::string_view route() const { return route_; }
@@ -108,10 +106,8 @@ class Context {
   void set_response_header(std::string_view name, std::string_view value);
   void add_response_header(std::string_view name, std::string_view value);
   void remove_response_header(std::string_view name);
-  std::span<const std::string> dropped_response_headers() const {
-    return {resp_drop_.data(), resp_drop_used_};
-  }
-  const std::string& response_lines() const { return resp_lines_; }
+  std::span<const std::string> dropped_response_headers() const { return resp_.dropped_names(); }
+  const std::string& response_lines() const { return resp_.lines; }
 
   // --- whole bodies (only when a filter of the chain buffers them) -----------------------------
   std::string& request_body() { return request_body_; }
@@ -157,9 +153,22 @@ class Context {
  private:
   static void append_line(std::string& out, std::string_view name, std::string_view value);
   static bool find_line(std::string_view lines, std::string_view name, std::string_view* value);
-  static void drop_lines(std::string& lines, std::string_view name);
-  static void note_drop(std::vector<std::string>& drop, size_t& used, std::string_view name);
-  bool dropped(std::string_view name) const;
+  // The edits of one side's headers: names whose original copies are dropped (lower-case;
+  // entries past `used` are spare capacity) and the lines added.
+  struct HeaderEdits {
+    std::vector<std::string> drop;
+    size_t used = 0;
+    std::string lines;
+    std::span<const std::string> dropped_names() const { return {drop.data(), used}; }
+    bool dropped(std::string_view name) const;
+    void set(std::string_view name, std::string_view value);
+    void add(std::string_view name, std::string_view value) { append_line(lines, name, value); }
+    void remove(std::string_view name);
+    void clear() {
+      used = 0;
+      lines.clear();
+    }
+  };
 
   const http::RequestHead* head_ = nullptr;
   std::string path_;  // normalised path (owned: params view into it)
@@ -174,11 +183,7 @@ class Context {
   std::string_view consumer_;
   const auth::JwtClaims* claims_ = nullptr;
 
-  // Request edits: dropped names (lower-case; entries past req_drop_used_ are spare capacity)
-  // and added lines.
-  std::vector<std::string> req_drop_;
-  size_t req_drop_used_ = 0;
-  std::string req_lines_;
+  HeaderEdits req_;
   std::string new_path_;
   std::string new_query_;
   bool path_set_ = false;
@@ -187,9 +192,7 @@ class Context {
   int status_ = 0;
   std::span<const http::Header> response_headers_;
   std::string_view upstream_addr_;
-  std::vector<std::string> resp_drop_;
-  size_t resp_drop_used_ = 0;
-  std::string resp_lines_;
+  HeaderEdits resp_;
 
   std::string request_body_;
   std::string response_body_;

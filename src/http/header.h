@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <span>
 #include <string_view>
+#include <vector>
 
 namespace sluice::http {
 
@@ -24,6 +25,20 @@ constexpr bool iequals(std::string_view a, std::string_view b) {
     if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
   }
   return true;
+}
+
+// A view into `raw` moved to the same offset in `to` (where a copy of raw lives); a view
+// outside raw (a static "/") stays as it is. For heads that must outlive their read buffer.
+inline std::string_view rebase(std::string_view v, std::string_view raw, const char* to) {
+  if (v.data() < raw.data() || v.data() > raw.data() + raw.size()) return v;
+  return {to + (v.data() - raw.data()), v.size()};
+}
+
+// dst (capacity kept) becomes src with every view rebased from raw to `to`.
+inline void copy_headers(std::span<const Header> src, std::string_view raw, const char* to,
+                         std::vector<Header>& dst) {
+  dst.clear();
+  for (const Header& h : src) dst.push_back({rebase(h.name, raw, to), rebase(h.value, raw, to)});
 }
 
 // First header with this name (case-insensitive), or nullptr.

@@ -53,15 +53,9 @@ void RequestHead::clear() {
 void copy_head(const RequestHead& src, std::string_view raw, std::string& storage,
                RequestHead& dst) {
   storage.assign(raw);
-  const char* from = raw.data();
   const char* to = storage.data();
-  auto move = [&](std::string_view v) {
-    // Views outside the raw bytes (a static "/" for an absolute-form target) stay as they are.
-    if (v.data() < from || v.data() > from + raw.size()) return v;
-    return std::string_view(to + (v.data() - from), v.size());
-  };
-  dst.headers.clear();  // keeps its capacity
-  for (const Header& h : src.headers) dst.headers.push_back({move(h.name), move(h.value)});
+  auto move = [&](std::string_view v) { return rebase(v, raw, to); };
+  copy_headers(src.headers, raw, to, dst.headers);
   dst.method = src.method;
   dst.version_minor = src.version_minor;
   dst.body = src.body;

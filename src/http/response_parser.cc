@@ -62,16 +62,10 @@ void ResponseHead::clear() {
 void copy_response_head(const ResponseHead& src, std::string_view raw, std::string& storage,
                         ResponseHead& dst) {
   storage.assign(raw);
-  const char* from = raw.data();
   const char* to = storage.data();
-  auto move = [&](std::string_view v) {
-    if (v.data() < from || v.data() > from + raw.size()) return v;
-    return std::string_view(to + (v.data() - from), v.size());
-  };
-  dst.headers.clear();  // keeps its capacity
-  for (const Header& h : src.headers) dst.headers.push_back({move(h.name), move(h.value)});
+  copy_headers(src.headers, raw, to, dst.headers);
   dst.status = src.status;
-  dst.reason = move(src.reason);
+  dst.reason = rebase(src.reason, raw, to);
   dst.version_minor = src.version_minor;
   dst.body = src.body;
   dst.content_length = src.content_length;

@@ -144,16 +144,8 @@ std::optional<transform::JsonEdit> parse_edit(config::Reader& r, const config::I
   const size_t errors = r.errors().size();
   transform::JsonEditSpec spec;
   auto pairs = [&](const config::Item& map_item, auto&& each) {
-    if (!map_item.node.IsMap()) {
-      r.error(map_item.mark, map_item.path, "expected a map of JSON pointers");
-      return;
-    }
-    for (auto kv = map_item.node.begin(); kv != map_item.node.end(); ++kv) {
-      const std::string key = kv->first.IsScalar() ? kv->first.Scalar() : "";
-      const config::Item v{
-          kv->second, config::join(map_item.path, key),
-          config::value_mark(kv->second, config::mark_of(kv->first, map_item.mark))};
-      each(key, v);
+    for (const config::MapEntry& e : r.entries(map_item, "JSON pointers", "JSON pointer")) {
+      each(e.key, e.value);
     }
   };
   if (const config::Item* s = m->get("set")) {

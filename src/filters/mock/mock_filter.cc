@@ -172,28 +172,20 @@ std::unique_ptr<filter::Filter> build(config::Reader& r, const config::Item& ite
   bool ok = base.has_value();
   if (const config::Item* ex = m->get("examples")) {
     // Any name is an example: read without a known-keys check.
-    if (!ex->node.IsMap() && !ex->node.IsNull()) {
-      r.error(ex->mark, ex->path, "expected a map of example names to answers");
-      ok = false;
-    } else if (ex->node.IsMap()) {
-      for (auto kv = ex->node.begin(); kv != ex->node.end(); ++kv) {
-        const std::string name = kv->first.IsScalar() ? kv->first.Scalar() : "";
-        const config::Item e{kv->second, config::join(ex->path, name),
-                             config::value_mark(kv->second, config::mark_of(kv->first, ex->mark))};
-        if (!config::is_name(name)) {
-          r.error(e.mark, e.path, "invalid example name " + config::quote(name));
-          ok = false;
-          continue;
-        }
-        std::optional<config::MapItem> em =
-            r.map(e, std::span<const std::string_view>(kAnswerKeys));
-        std::optional<Answer> a = em ? parse_answer(r, *em) : std::nullopt;
-        if (!a) {
-          ok = false;
-          continue;
-        }
-        examples.emplace_back(name, std::move(*a));
+    for (const config::MapEntry& e : r.entries(*ex, "example names to answers", "example name")) {
+      if (!config::is_name(e.key)) {
+        r.error(e.value.mark, e.value.path, "invalid example name " + config::quote(e.key));
+        ok = false;
+        continue;
       }
+      std::optional<config::MapItem> em =
+          r.map(e.value, std::span<const std::string_view>(kAnswerKeys));
+      std::optional<Answer> a = em ? parse_answer(r, *em) : std::nullopt;
+      if (!a) {
+        ok = false;
+        continue;
+      }
+      examples.emplace_back(e.key, std::move(*a));
     }
   }
   bool from_query = false;

@@ -99,29 +99,20 @@ std::unique_ptr<filter::Filter> build(config::Reader& r, const config::Item& ite
   for (const char* key : {"set", "add"}) {
     const config::Item* it = m->get(key);
     if (it == nullptr) continue;
-    if (!it->node.IsMap()) {
-      if (!it->node.IsNull()) {
-        r.error(it->mark, it->path, "expected a map of parameter names to values");
-      }
-      continue;
-    }
-    for (auto kv = it->node.begin(); kv != it->node.end(); ++kv) {
-      const std::string name = kv->first.IsScalar() ? kv->first.Scalar() : "";
-      const config::Item v{kv->second, config::join(it->path, name),
-                           config::value_mark(kv->second, config::mark_of(kv->first, it->mark))};
-      if (!config::is_query_name(name)) {
-        r.error(v.mark, v.path, "invalid query parameter name " + config::quote(name));
+    for (const config::MapEntry& e : r.entries(*it, "parameter names to values", "parameter")) {
+      if (!config::is_query_name(e.key)) {
+        r.error(e.value.mark, e.value.path, "invalid query parameter name " + config::quote(e.key));
         continue;
       }
-      std::optional<std::string> text = r.string(v);
+      std::optional<std::string> text = r.string(e.value);
       if (!text) continue;
       std::string why;
       std::optional<filter::Template> t = filter::Template::compile(*text, &why, false);
       if (!t) {
-        r.error(v.mark, v.path, why);
+        r.error(e.value.mark, e.value.path, why);
         continue;
       }
-      (std::string_view(key) == "set" ? set : add).emplace_back(name, std::move(*t));
+      (std::string_view(key) == "set" ? set : add).emplace_back(e.key, std::move(*t));
     }
   }
   std::vector<std::string> remove;
