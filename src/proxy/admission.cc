@@ -489,6 +489,8 @@ bool ClientConnection::run_request_filters(bool* keep) {
       return true;
     case filter::Status::kPause: {
       x.chain_waiting = true;
+      // The head is in: the header timer (408) no longer applies; the filter's own timeout does.
+      worker_.loop().timers().cancel(*this);
       const filter::Entry* e = x.cursor.paused(chain);
       if (e != nullptr && e->timeout_ms != 0) {
         worker_.loop().timers().schedule(chain_timeout_, worker_.loop().now_ms() + e->timeout_ms);

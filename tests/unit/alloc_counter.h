@@ -32,3 +32,12 @@ void operator delete(void* p) noexcept {
 void operator delete(void* p, size_t) noexcept {
   std::free(p);
 }
+// The nothrow forms (std::stable_sort's temporary buffer uses them) must pair with the delete
+// above: malloc here too, or a sanitizer sees its own new freed by our delete.
+void* operator new(size_t size, const std::nothrow_t&) noexcept {
+  sluice::testing::g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return std::malloc(size ? size : 1);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
