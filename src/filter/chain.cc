@@ -95,6 +95,7 @@ class ChainBuilder {
           std::max(chain->request_body_limit_, e.filter->request_body_limit());
       chain->response_body_limit_ =
           std::max(chain->response_body_limit_, e.filter->response_body_limit());
+      chain->reads_claims_ = chain->reads_claims_ || e.filter->reads_claims();
     }
     chain->state_bytes_ = offset;
     if (offset > Context::kStateBytes) {

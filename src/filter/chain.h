@@ -65,6 +65,7 @@ class Chain {
   size_t state_bytes() const { return state_bytes_; }
   uint64_t request_body_limit() const { return request_body_limit_; }
   uint64_t response_body_limit() const { return response_body_limit_; }
+  bool reads_claims() const { return reads_claims_; }
   // The chain as JSON for the admin API: [{"name":…,"priority":…,"phases":[…],…}, …]
   std::string describe() const;
 
@@ -76,6 +77,7 @@ class Chain {
   size_t state_bytes_ = 0;
   uint64_t request_body_limit_ = 0;
   uint64_t response_body_limit_ = 0;
+  bool reads_claims_ = false;
 };
 
 // What a factory may need to know while building (the route it serves, the whole config).

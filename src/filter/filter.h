@@ -88,6 +88,9 @@ class Filter {
   // Bytes of per-request state (a trivially copyable type, zeroed when the exchange starts),
   // reached with Context::state<T>(). At most Context::kStateBytes for a whole chain.
   virtual size_t state_size() const { return 0; }
+  // Whether it reads the verified JWT's claims (${jwt.X}): only then does the exchange keep a
+  // copy of them for the chain.
+  virtual bool reads_claims() const { return false; }
   // Whether the filter also runs for answers the gateway gives itself (404s excepted, which
   // have no route): response-header edits do, body transforms do not.
   virtual bool on_local_answers() const { return false; }

@@ -46,6 +46,12 @@ class Template {
     return parts_.size() <= 1 && (parts_.empty() || parts_[0].var == Var::kLiteral);
   }
   const std::string& text() const { return text_; }
+  bool uses(Var v) const {
+    for (const Part& p : parts_) {
+      if (p.var == v) return true;
+    }
+    return false;
+  }
   // The path parameters it names (checked against the route's pattern).
   std::vector<std::string> path_params() const;
 

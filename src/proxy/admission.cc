@@ -298,9 +298,10 @@ bool ClientConnection::authenticate(const RouteSecurity& sec, const http::Reques
       x.upstream_extra.append("\r\n");
     }
     x.principal.assign(r.claims.sub);
-    if (sec.needs_claims || x.chain != nullptr) {
+    if (sec.needs_claims || (x.chain != nullptr && x.chain->reads_claims())) {
       // Kept for the rate-limit keys, which may run after a pause (the cache may change).
       x.jwt_claims = r.claims;
+      x.has_claims = true;
       *roles = &x.jwt_claims.roles;
     } else {
       *roles = &r.claims.roles;  // read by RBAC before this worker verifies anything else
@@ -481,7 +482,7 @@ bool ClientConnection::run_request_filters(bool* keep) {
     }
   } else {
     x.cursor.start(filter::Phase::kRequestHeaders);
-    x.ctx.set_identity(x.principal, x.jwt_claims.sub.empty() ? nullptr : &x.jwt_claims);
+    x.ctx.set_identity(x.principal, x.has_claims ? &x.jwt_claims : nullptr);
     st = filter::run_phase(chain, x.ctx, x.cursor);
   }
   switch (st) {

@@ -143,6 +143,7 @@ struct Exchange {
   std::string upstream_extra;  // header lines for the upstream (x-consumer, forwarded claims)
   std::string principal;       // the consumer's name, or the token's `sub` (rate-limit key)
   auth::JwtClaims jwt_claims;  // of the verified token (RBAC roles, jwt_claim rate-limit keys)
+  bool has_claims = false;     // jwt_claims holds them (a rate-limit key or a filter reads them)
 
   // What the log phase needs of the request head, copied only when an access log or tracing is
   // on (the head's bytes are gone by then).

@@ -80,6 +80,8 @@ def test_request_edits_reach_the_upstream(transform_gw):
     assert h["x-route"] == ["users"]
     assert h["x-tenant"] == ["acme"]
     assert h["x-page"] == ["3"]
+    r2 = request(transform_gw.port, "GET", "/api/users/42", headers=[("x-tenant-in", "")])
+    assert "x-tenant" not in seen(r2) and "x-page" not in seen(r2), "empty values are not sent"
     assert h["x-rid"] == [r.header("x-request-id")]
     assert h["x-via"] == ["sluice"]
     assert "x-debug" not in h
@@ -297,3 +299,53 @@ def test_bad_filter_config_on_reload_keeps_the_running_one(transform_gw):
     assert any("names a group the regex does not have" in e for e in body["errors"]), body
     r = request(transform_gw.port, "GET", "/api/users/42")
     assert r.json()["path"] == "/v2/users/42"
+
+
+IDENTITY = """
+    consumers:
+      - name: alice
+        api_keys: ["{key_hash}"]
+    jwt_providers:
+      - name: corp
+        algorithms: [HS256]
+        keys: [{{secret: "{secret}", alg: HS256, kid: hs}}]
+    upstreams:
+      - name: echo
+        targets: [{{address: {be}}}]
+    routes:
+      - name: keyed
+        match: {{path: "/keyed/{{*rest}}"}}
+        upstream: echo
+        security: {{auth: {{api_key: {{header: x-api-key}}}}}}
+        filters:
+          request_headers: {{set: {{x-who: "${{consumer}}"}}}}
+      - name: token
+        match: {{path: "/token/{{*rest}}"}}
+        upstream: echo
+        security: {{auth: {{jwt: [corp]}}}}
+        filters:
+          request_headers: {{set: {{x-tenant: "${{jwt.tenant}}", x-sub: "${{jwt.sub}}", x-who: "${{consumer}}"}}}}
+          response_headers: {{set: {{x-tenant-back: "${{jwt.tenant}}"}}}}
+"""
+
+
+def test_identity_variables(backend, sluice):
+    from harness import ALICE_API_KEY, HS256_SECRET, api_key_hash, jwt_token
+    be = backend(name="echo")
+    gw = sluice(config(IDENTITY.format(key_hash=api_key_hash(ALICE_API_KEY), secret=HS256_SECRET,
+                                       be=be.address)))
+    r = request(gw.port, "GET", "/keyed/x", headers=[("x-api-key", ALICE_API_KEY)])
+    assert r.status == 200, r.body
+    assert seen(r)["x-who"] == ["alice"]
+    token = jwt_token("HS256", secret=HS256_SECRET, kid="hs",
+                      claims={"sub": "u-1", "tenant": "acme"})
+    r = request(gw.port, "GET", "/token/x", headers=[("authorization", "Bearer " + token)])
+    assert r.status == 200, r.body
+    h = seen(r)
+    assert h["x-tenant"] == ["acme"] and h["x-sub"] == ["u-1"] and h["x-who"] == ["u-1"]
+    assert r.header("x-tenant-back") == "acme"
+    # Refused before the chain: the route's response edits still run on the 401; a value that
+    # expands to nothing (no token, no claim) is not sent.
+    r = request(gw.port, "GET", "/token/x")
+    assert r.status == 401
+    assert r.header("x-tenant-back") is None

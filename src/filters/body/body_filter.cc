@@ -67,6 +67,12 @@ class BodyFilter final : public filter::Filter {
     return filter::phase_bit(response_ ? Phase::kResponseBody : Phase::kRequestBody);
   }
   uint64_t request_body_limit() const override { return response_ ? 0 : max_bytes_; }
+  bool reads_claims() const override {
+    for (const filter::Template& t : values_) {
+      if (t.uses(filter::Var::kJwtClaim)) return true;
+    }
+    return false;
+  }
   uint64_t response_body_limit() const override { return response_ ? max_bytes_ : 0; }
 
   Status on_request_body(Context& ctx) const override {

@@ -23,6 +23,15 @@ struct HeaderEdit {
   std::vector<std::pair<std::string, filter::Template>> add;
   std::vector<std::string> remove;
 
+  bool reads_claims() const {
+    for (const auto* list : {&set, &add}) {
+      for (const auto& [name, t] : *list) {
+        if (t.uses(filter::Var::kJwtClaim)) return true;
+      }
+    }
+    return false;
+  }
+
   // response_side: the response variables (${status}, ${upstream_addr}) are allowed.
   static std::optional<HeaderEdit> parse(config::Reader& r, const config::Item& item,
                                          bool response_side);

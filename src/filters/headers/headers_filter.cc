@@ -24,18 +24,24 @@ class RequestHeaders final : public filter::Filter {
  public:
   explicit RequestHeaders(HeaderEdit edit) : edit_(std::move(edit)) {}
   uint8_t phases() const override { return filter::phase_bit(Phase::kRequestHeaders); }
+  bool reads_claims() const override { return edit_.reads_claims(); }
   Status on_request_headers(Context& ctx) const override {
     for (const std::string& name : edit_.remove) ctx.remove_request_header(name);
     std::string& v = scratch();
     for (const auto& [name, t] : edit_.set) {
       v.clear();
       t.expand(ctx, v);
-      ctx.set_request_header(name, v);
+      // A value that expands to nothing is not sent (the original copies still go).
+      if (v.empty()) {
+        ctx.remove_request_header(name);
+      } else {
+        ctx.set_request_header(name, v);
+      }
     }
     for (const auto& [name, t] : edit_.add) {
       v.clear();
       t.expand(ctx, v);
-      ctx.add_request_header(name, v);
+      if (!v.empty()) ctx.add_request_header(name, v);
     }
     return Status::kContinue;
   }
@@ -49,18 +55,24 @@ class ResponseHeaders final : public filter::Filter {
   explicit ResponseHeaders(HeaderEdit edit) : edit_(std::move(edit)) {}
   uint8_t phases() const override { return filter::phase_bit(Phase::kResponseHeaders); }
   bool on_local_answers() const override { return true; }
+  bool reads_claims() const override { return edit_.reads_claims(); }
   Status on_response_headers(Context& ctx) const override {
     for (const std::string& name : edit_.remove) ctx.remove_response_header(name);
     std::string& v = scratch();
     for (const auto& [name, t] : edit_.set) {
       v.clear();
       t.expand(ctx, v);
-      ctx.set_response_header(name, v);
+      // A value that expands to nothing is not sent (the original copies still go).
+      if (v.empty()) {
+        ctx.remove_response_header(name);
+      } else {
+        ctx.set_response_header(name, v);
+      }
     }
     for (const auto& [name, t] : edit_.add) {
       v.clear();
       t.expand(ctx, v);
-      ctx.add_response_header(name, v);
+      if (!v.empty()) ctx.add_response_header(name, v);
     }
     return Status::kContinue;
   }

@@ -42,6 +42,20 @@ class Mock final : public filter::Filter {
         selector_(std::move(selector)) {}
 
   uint8_t phases() const override { return filter::phase_bit(Phase::kRequestHeaders); }
+  bool reads_claims() const override {
+    auto reads = [](const Answer& a) {
+      if (a.body.uses(filter::Var::kJwtClaim)) return true;
+      for (const auto& [name, t] : a.headers) {
+        if (t.uses(filter::Var::kJwtClaim)) return true;
+      }
+      return false;
+    };
+    if (reads(base_)) return true;
+    for (const auto& [name, a] : examples_) {
+      if (reads(a)) return true;
+    }
+    return false;
+  }
   size_t state_size() const override { return sizeof(State); }
 
   Status on_request_headers(Context& ctx) const override {

@@ -44,6 +44,14 @@ class Query final : public filter::Filter {
       : set_(std::move(set)), add_(std::move(add)), remove_(std::move(remove)) {}
 
   uint8_t phases() const override { return filter::phase_bit(Phase::kRequestHeaders); }
+  bool reads_claims() const override {
+    for (const Params* list : {&set_, &add_}) {
+      for (const auto& [name, t] : *list) {
+        if (t.uses(filter::Var::kJwtClaim)) return true;
+      }
+    }
+    return false;
+  }
 
   Status on_request_headers(Context& ctx) const override {
     thread_local std::string out;
