@@ -3,6 +3,8 @@
 // `security:` and `rate_limits:`), then its `filters:` merged with the top-level defaults.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "admin/admin_server.h"
 #include "filter/filter.h"
 
@@ -47,7 +49,6 @@ std::string AdminServer::routes_json() {
           !rc.security.auth && !rc.security.ip_rules && !rc.security.cors && !rc.security.headers;
       const char* src = from_default ? "default" : "route";
       namespace pr = filter::priority;
-      if (sec.ip_rules) chain.push_back(step("ip_rules", pr::kIpRules, src, {"request_headers"}));
       if (sec.cors) {
         chain.push_back(step("cors", pr::kCors, src, {"request_headers", "response_headers"}));
       }
@@ -69,6 +70,10 @@ std::string AdminServer::routes_json() {
     if (r.chain) {
       for (json& e : json::parse(r.chain->describe())) chain.push_back(std::move(e));
     }
+    // In the order requests pass them (the built-in steps by their documented priority).
+    std::stable_sort(chain.begin(), chain.end(), [](const json& a, const json& b) {
+      return a["priority"].get<int>() < b["priority"].get<int>();
+    });
     j["filters"] = std::move(chain);
     routes.push_back(std::move(j));
   }

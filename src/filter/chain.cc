@@ -45,7 +45,8 @@ class ChainBuilder {
   ChainBuilder(const config::Config& cfg, std::span<const Factory> factories)
       : cfg_(cfg), factories_(factories), reader_(cfg.source_file) {}
 
-  std::shared_ptr<const Chain> build(const config::RouteConfig& route) {
+  std::shared_ptr<const Chain> build(const config::RouteConfig& route,
+                                     std::vector<Prebuilt>* prebuilt) {
     // Merge by name: the route's entries replace the defaults', `off` removes one.
     std::vector<std::pair<const config::FilterSpec*, bool>> specs;  // spec, from default
     for (const config::FilterSpec& d : cfg_.filters) {
@@ -74,6 +75,17 @@ class ChainBuilder {
       e.filter = f.get();
       chain->owned_.push_back(std::move(f));
       chain->entries_.push_back(std::move(e));
+    }
+    if (prebuilt != nullptr) {
+      for (Prebuilt& p : *prebuilt) {
+        Entry e;
+        e.name = p.name;
+        e.priority = p.priority;
+        e.from_default = p.from_default;
+        e.filter = p.filter.get();
+        chain->owned_.push_back(std::move(p.filter));
+        chain->entries_.push_back(std::move(e));
+      }
     }
     std::stable_sort(chain->entries_.begin(), chain->entries_.end(),
                      [](const Entry& a, const Entry& b) { return a.priority < b.priority; });
@@ -253,13 +265,17 @@ std::string Chain::describe() const {
   return out.dump();
 }
 
-std::vector<std::shared_ptr<const Chain>> build_chains(const config::Config& cfg,
-                                                       std::span<const Factory> factories,
-                                                       std::vector<config::ConfigError>* errors) {
+std::vector<std::shared_ptr<const Chain>> build_chains(
+    const config::Config& cfg, std::span<const Factory> factories,
+    std::vector<config::ConfigError>* errors, std::vector<std::vector<Prebuilt>>* prebuilt) {
   ChainBuilder b(cfg, factories);
   std::vector<std::shared_ptr<const Chain>> out;
   out.reserve(cfg.routes.size());
-  for (const config::RouteConfig& r : cfg.routes) out.push_back(b.build(r));
+  for (size_t i = 0; i < cfg.routes.size(); ++i) {
+    std::vector<Prebuilt>* p =
+        prebuilt != nullptr && i < prebuilt->size() ? &(*prebuilt)[i] : nullptr;
+    out.push_back(b.build(cfg.routes[i], p));
+  }
   for (config::ConfigError& e : b.take_errors()) errors->push_back(std::move(e));
   return out;
 }

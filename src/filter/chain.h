@@ -99,9 +99,20 @@ struct Factory {
 std::optional<config::MapItem> filter_map(config::Reader& r, const config::Item& item,
                                           std::initializer_list<std::string_view> known);
 
+// A filter built from an older config key (e.g. `security.ip_rules`), added to a route's chain
+// like an entry of its `filters:`.
+struct Prebuilt {
+  std::string name;
+  int priority = 0;
+  std::unique_ptr<Filter> filter;
+  bool from_default = false;
+};
+
 // One chain per route of cfg (same order as cfg.routes); errors carry file:line:key.
-std::vector<std::shared_ptr<const Chain>> build_chains(const config::Config& cfg,
-                                                       std::span<const Factory> factories,
-                                                       std::vector<config::ConfigError>* errors);
+// prebuilt: per route (same order), filters to add; may be null.
+std::vector<std::shared_ptr<const Chain>> build_chains(
+    const config::Config& cfg, std::span<const Factory> factories,
+    std::vector<config::ConfigError>* errors,
+    std::vector<std::vector<Prebuilt>>* prebuilt = nullptr);
 
 }  // namespace sluice::filter

@@ -64,6 +64,7 @@ void Context::reset() {
   answer_lines_.clear();
   answer_reason_.clear();
   has_reason_ = false;
+  refusal_ = Refusal::kNone;
 }
 
 void Context::append_line(std::string& out, std::string_view name, std::string_view value) {

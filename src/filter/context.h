@@ -41,6 +41,9 @@ class Driver {
   ~Driver() = default;
 };
 
+// Why a filter refused a request, for the route's auth-failure metrics.
+enum class Refusal : uint8_t { kNone, kAddress, kForbidden, kMissing, kInvalid };
+
 class Context {
  public:
   static constexpr size_t kStateBytes = 256;
@@ -124,6 +127,8 @@ class Context {
   const std::string& answer_lines() const { return answer_lines_; }  // content-type included
   // Why the gateway answers (the JSON error's text and the access log's error), or null.
   const char* answer_reason() const { return has_reason_ ? answer_reason_.c_str() : nullptr; }
+  void set_refusal(Refusal r) { refusal_ = r; }
+  Refusal refusal() const { return refusal_; }
   void set_answer_reason(std::string_view reason) {
     answer_reason_.assign(reason);
     has_reason_ = true;
@@ -202,6 +207,7 @@ class Context {
   std::string answer_lines_;
   std::string answer_reason_;
   bool has_reason_ = false;
+  Refusal refusal_ = Refusal::kNone;
 
   size_t state_offset_ = 0;
   alignas(std::max_align_t) std::array<unsigned char, kStateBytes> state_{};

@@ -25,11 +25,13 @@ Status call(const Filter& f, Phase p, Context& ctx) {
 
 }  // namespace
 
-Status run_phase(const Chain& chain, Context& ctx, Cursor& c, bool local_answer) {
+Status run_phase(const Chain& chain, Context& ctx, Cursor& c, bool local_answer,
+                 int until_priority) {
   const std::span<const uint16_t> list = chain.phase(c.phase);
   c.pausing = false;
   for (; c.next < list.size(); ++c.next) {
     const Entry& e = chain.entry(list[c.next]);
+    if (e.priority >= until_priority) return Status::kContinue;
     if (local_answer && !e.filter->on_local_answers()) continue;
     if (e.when && !e.when->matches(ctx)) continue;
     ctx.enter(e.state_offset);
@@ -41,7 +43,7 @@ Status run_phase(const Chain& chain, Context& ctx, Cursor& c, bool local_answer)
   return Status::kContinue;
 }
 
-Status time_out(const Chain& chain, Context& ctx, Cursor& c) {
+Status time_out(const Chain& chain, Context& ctx, Cursor& c, int until_priority) {
   const Entry* e = c.paused(chain);
   if (e == nullptr) return Status::kContinue;
   ctx.enter(e->state_offset);
@@ -53,7 +55,7 @@ Status time_out(const Chain& chain, Context& ctx, Cursor& c) {
     return Status::kRespond;
   }
   ++c.next;
-  return run_phase(chain, ctx, c);
+  return run_phase(chain, ctx, c, false, until_priority);
 }
 
 void run_log(const Chain& chain, Context& ctx) {

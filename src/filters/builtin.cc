@@ -3,6 +3,7 @@
 
 #include "filters/body/body_filter.h"
 #include "filters/headers/headers_filter.h"
+#include "filters/ip_rules/ip_rules_filter.h"
 #include "filters/mock/mock_filter.h"
 #include "filters/path_rewrite/path_rewrite_filter.h"
 #include "filters/query/query_filter.h"
@@ -11,8 +12,9 @@ namespace sluice::filters {
 
 std::span<const filter::Factory> builtin_factories() {
   static const filter::Factory kAll[] = {
-      kMockFactory,           kPathRewriteFactory,     kQueryFactory,
-      kRequestHeadersFactory, kResponseHeadersFactory, kRequestBodyFactory, kResponseBodyFactory,
+      kIpRulesFactory,     kMockFactory,           kPathRewriteFactory,
+      kQueryFactory,       kRequestHeadersFactory, kResponseHeadersFactory,
+      kRequestBodyFactory, kResponseBodyFactory,
   };
   return kAll;
 }

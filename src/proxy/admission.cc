@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 
@@ -49,13 +50,6 @@ void ClientConnection::refuse(int status, const char* reason, std::string_view c
 ClientConnection::RateOutcome ClientConnection::check_security(const RouteSecurity& sec,
                                                                const http::RequestHead& head) {
   Exchange& x = *exchange_;
-  // Security headers go on every answer, the gateway's own refusals included.
-  if (sec.headers) x.response_extra.append(sec.headers->block());
-  if (sec.ip_rules && !sec.ip_rules->allows(client_address(head))) {
-    worker_.metrics().route(x.route->metric_slot).auth_failure(observe::AuthFailure::kAddress);
-    refuse(403, "address not allowed");
-    return RateOutcome::kAnswered;
-  }
   if (sec.cors) {
     const http::Header* origin = http::find_header(head.headers, "origin");
     const http::Header* acrm = http::find_header(head.headers, "access-control-request-method");
@@ -468,7 +462,7 @@ void ClientConnection::append_rate_headers(std::string& out) const {
   if (r.retry_after_s != 0) number("Retry-After: ", r.retry_after_s);
 }
 
-bool ClientConnection::run_request_filters(bool* keep) {
+bool ClientConnection::run_request_filters(bool* keep, int until_priority) {
   Exchange& x = *exchange_;
   const filter::Chain& chain = *x.chain;
   filter::Status st;
@@ -476,14 +470,19 @@ bool ClientConnection::run_request_filters(bool* keep) {
     x.chain_resumed = false;
     if (x.chain_timed_out) {
       x.chain_timed_out = false;
-      st = filter::time_out(chain, x.ctx, x.cursor);
+      st = filter::time_out(chain, x.ctx, x.cursor, until_priority);
     } else {
-      st = filter::run_phase(chain, x.ctx, x.cursor);
+      st = filter::run_phase(chain, x.ctx, x.cursor, false, until_priority);
     }
   } else {
-    x.cursor.start(filter::Phase::kRequestHeaders);
+    // The request_headers phase runs in two parts around the built-in steps: the second part
+    // goes on from where the first stopped.
+    if (!x.chain_started) {
+      x.cursor.start(filter::Phase::kRequestHeaders);
+      x.chain_started = true;
+    }
     x.ctx.set_identity(x.principal, x.has_claims ? &x.jwt_claims : nullptr);
-    st = filter::run_phase(chain, x.ctx, x.cursor);
+    st = filter::run_phase(chain, x.ctx, x.cursor, false, until_priority);
   }
   switch (st) {
     case filter::Status::kContinue:
@@ -510,6 +509,15 @@ bool ClientConnection::run_request_filters(bool* keep) {
 void ClientConnection::send_chain_answer() {
   Exchange& x = *exchange_;
   const filter::Context& c = x.ctx;
+  if (c.refusal() != filter::Refusal::kNone) {
+    using filter::Refusal;
+    using observe::AuthFailure;
+    const AuthFailure why = c.refusal() == Refusal::kAddress     ? AuthFailure::kAddress
+                            : c.refusal() == Refusal::kForbidden ? AuthFailure::kForbidden
+                            : c.refusal() == Refusal::kMissing   ? AuthFailure::kMissing
+                                                                 : AuthFailure::kInvalidToken;
+    worker_.metrics().route(x.route->metric_slot).auth_failure(why);
+  }
   x.discard_body = true;
   worker_.loop().timers().cancel(chain_delay_);
   worker_.loop().timers().cancel(chain_timeout_);
@@ -540,6 +548,20 @@ bool ClientConnection::admit() {
   const std::shared_ptr<const Snapshot>& snap = x.snapshot;
   using Stage = Exchange::Stage;
   if (x.stage == Stage::kSecurity) {
+    // Security headers go on every answer, the gateway's own refusals included.
+    const RouteSecurity* sec = route_security(x);
+    if (sec != nullptr && sec->headers) x.response_extra.append(sec->headers->block());
+    x.stage = Stage::kEarlyFilters;
+  }
+  if (x.stage == Stage::kEarlyFilters) {
+    // The chain's filters that come before the built-in CORS and auth steps (ip_rules).
+    if (x.chain != nullptr) {
+      bool keep = true;
+      if (!run_request_filters(&keep, filter::priority::kCors)) return keep;
+    }
+    x.stage = Stage::kBuiltinSecurity;
+  }
+  if (x.stage == Stage::kBuiltinSecurity) {
     x.stage = Stage::kRateLimits;
     if (const RouteSecurity* sec = route_security(x); sec != nullptr && sec->any()) {
       switch (check_security(*sec, head)) {
@@ -593,7 +615,7 @@ bool ClientConnection::admit() {
   if (x.stage == Stage::kRateLimits) x.stage = Stage::kFilters;
   if (x.stage == Stage::kFilters && x.chain != nullptr) {
     bool keep = true;
-    if (!run_request_filters(&keep)) return keep;
+    if (!run_request_filters(&keep, INT_MAX)) return keep;
   }
   if (x.stage == Stage::kFilters) x.stage = Stage::kRequestBody;
   if (x.stage == Stage::kRequestBody && x.chain != nullptr && x.has_body &&

@@ -52,6 +52,7 @@ struct Exchange {
   bool chain_waiting = false;            // a filter paused: wait for ctx.resume()
   bool chain_resumed = false;            // resumed: run the paused phase again
   bool chain_timed_out = false;          // the paused filter's timeout passed
+  bool chain_started = false;            // the request_headers phase began (cursor is set)
   bool body_buffering = false;           // reading the whole request body for a body filter
   bool body_replaced = false;            // ctx.request_body() is the body to send (Content-Length)
   bool response_buffering = false;       // reading the whole response body for a body filter
@@ -130,6 +131,8 @@ struct Exchange {
   // resumes at `stage`.
   enum class Stage : uint8_t {
     kSecurity,
+    kEarlyFilters,
+    kBuiltinSecurity,
     kBody,
     kRateLimits,
     kFilters,
@@ -261,7 +264,7 @@ class ClientConnection : public core::IoHandler,
   // when the connection closes. Runs again (from Exchange::stage) after a pause.
   bool admit();
   // The route's filter chain, request side: false when it answered or paused.
-  bool run_request_filters(bool* keep);
+  bool run_request_filters(bool* keep, int until_priority);
   void send_chain_answer();  // the answer a filter (or a timed-out pause) made
   // Whole bodies for body filters: reads what has arrived into the context.
   enum class BodyRead : uint8_t { kDone, kNeedMore, kFailed };

@@ -45,10 +45,10 @@ std::optional<auth::SecurityHeaders> compile_headers(const config::SecurityHeade
 
 }  // namespace
 
-std::shared_ptr<const SecurityTables> compile_security(const config::Config& cfg,
-                                                       std::shared_ptr<auth::NonceCache> nonces,
-                                                       const JwksLookup& jwks,
-                                                       std::vector<config::ConfigError>* errors) {
+std::shared_ptr<SecurityTables> compile_security(const config::Config& cfg,
+                                                 std::shared_ptr<auth::NonceCache> nonces,
+                                                 const JwksLookup& jwks,
+                                                 std::vector<config::ConfigError>* errors) {
   auto t = std::make_shared<SecurityTables>();
   t->nonces = std::move(nonces);
   const size_t errors_before = errors->size();

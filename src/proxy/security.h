@@ -98,9 +98,10 @@ struct SecurityTables {
 using JwksLookup =
     std::function<auth::JwksFetcher*(const config::JwtProviderConfig& p, std::string* error)>;
 
-std::shared_ptr<const SecurityTables> compile_security(const config::Config& cfg,
-                                                       std::shared_ptr<auth::NonceCache> nonces,
-                                                       const JwksLookup& jwks,
-                                                       std::vector<config::ConfigError>* errors);
+// Mutable until published: the snapshot moves the IP rules into the routes' chains.
+std::shared_ptr<SecurityTables> compile_security(const config::Config& cfg,
+                                                 std::shared_ptr<auth::NonceCache> nonces,
+                                                 const JwksLookup& jwks,
+                                                 std::vector<config::ConfigError>* errors);
 
 }  // namespace sluice::proxy

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include "filters/builtin.h"
+#include "filters/ip_rules/ip_rules_filter.h"
 #include "http/method.h"
 #include "http/status.h"
 
@@ -192,17 +193,30 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
       result.errors.push_back(config::ConfigError{cfg.source_file, {}, "client_ip", why});
     }
   }
+  std::shared_ptr<SecurityTables> security;
+  if (result.errors.empty()) {
+    security =
+        compile_security(cfg, registry.nonce_cache(), registry.jwks_lookup(), &result.errors);
+  }
   {
+    // `security.ip_rules` becomes the ip_rules filter of the route's chain.
+    std::vector<std::vector<filter::Prebuilt>> prebuilt(cfg.routes.size());
+    for (size_t i = 0; security && i < security->routes.size(); ++i) {
+      RouteSecurity& rs = security->routes[i];
+      if (!rs.ip_rules) continue;
+      const bool from_default = !cfg.routes[i].security.ip_rules.has_value();
+      prebuilt[i].push_back(filter::Prebuilt{"ip_rules", filter::priority::kIpRules,
+                                             filters::make_ip_rules_filter(std::move(*rs.ip_rules)),
+                                             from_default});
+      rs.ip_rules.reset();
+    }
     std::vector<std::shared_ptr<const filter::Chain>> chains =
-        filter::build_chains(cfg, filters::builtin_factories(), &result.errors);
+        filter::build_chains(cfg, filters::builtin_factories(), &result.errors, &prebuilt);
     for (size_t i = 0; i < chains.size() && i < snap->routes.size(); ++i) {
       snap->routes[i].chain = std::move(chains[i]);
     }
   }
-  if (result.errors.empty()) {
-    snap->security =
-        compile_security(cfg, registry.nonce_cache(), registry.jwks_lookup(), &result.errors);
-  }
+  snap->security = std::move(security);
   ObserveSinks sinks = registry.sinks();
   if (cfg.tracing.enabled) snap->sinks.span_rings = std::move(sinks.span_rings);
   if (cfg.access_log.enabled) {

@@ -349,3 +349,49 @@ def test_identity_variables(backend, sluice):
     r = request(gw.port, "GET", "/token/x")
     assert r.status == 401
     assert r.header("x-tenant-back") is None
+
+
+IP_RULES = """
+    security:
+      headers: {{nosniff: true}}
+    upstreams:
+      - name: echo
+        targets: [{{address: {be}}}]
+    routes:
+      - name: old-key
+        match: {{path: "/old/{{*rest}}"}}
+        upstream: echo
+        security: {{ip_rules: {{deny: [127.0.0.1/32]}}}}
+      - name: new-key
+        match: {{path: "/new/{{*rest}}"}}
+        upstream: echo
+        filters:
+          ip_rules: {{allow: [10.0.0.0/8]}}
+          mock: {{body: never}}
+      - name: open
+        match: {{path: "/open/{{*rest}}"}}
+        upstream: echo
+        filters:
+          ip_rules: {{allow: [127.0.0.0/8]}}
+          request_headers: {{set: {{x-seen: "1"}}}}
+"""
+
+
+def test_ip_rules_is_a_filter_under_both_keys(backend, sluice):
+    from harness import metric_samples, metrics_of
+    be = backend(name="echo")
+    gw = sluice(config(IP_RULES.format(be=be.address)))
+    for path in ("/old/x", "/new/x"):
+        r = request(gw.port, "GET", path)
+        assert r.status == 403, (path, r.body)
+        assert r.json()["error"] == "address not allowed"
+        assert r.header("x-content-type-options") == "nosniff", "security headers on refusals"
+    r = request(gw.port, "GET", "/open/x")
+    assert r.status == 200 and seen(r)["x-seen"] == ["1"]
+    routes = routes_of(gw)
+    assert [f["name"] for f in routes["old-key"]["filters"]][0] == "ip_rules"
+    assert [f["name"] for f in routes["new-key"]["filters"]] == \
+        ["ip_rules", "security_headers", "mock"]
+    assert [f["priority"] for f in routes["open"]["filters"]] == [100, 250, 720]
+    refused = metric_samples(metrics_of(gw), "sluice_auth_failures_total", reason="address")
+    assert sum(refused) >= 2, refused
