@@ -39,7 +39,7 @@ struct JsonPointer {
 // literal (`42`, `true`, `{"a":1}`) can be parsed with parse_json(); a plain scalar
 // ("gateway") is the string Json("gateway"). A value that contains ${...} variables is
 // per_request: apply() receives it already expanded, and inserts it as a JSON string.
-struct JsonSet {
+struct JsonSet {  // NOLINT(bugprone-exception-escape): nlohmann::json may throw bad_alloc
   std::string pointer;
   Json value = nullptr;      // the value to set; unused when per_request
   bool per_request = false;  // the value is apply()'s next `values` entry, as a JSON string
@@ -80,7 +80,7 @@ class JsonEdit {
 
  private:
   using Pointer = detail::JsonPointer;
-  struct SetOp {
+  struct SetOp {  // NOLINT(bugprone-exception-escape): as JsonSet
     Pointer target;
     Json value;
     bool per_request = false;
