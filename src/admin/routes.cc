@@ -52,9 +52,6 @@ std::string AdminServer::routes_json() {
       if (sec.cors) {
         chain.push_back(step("cors", pr::kCors, src, {"request_headers", "response_headers"}));
       }
-      if (sec.headers) {
-        chain.push_back(step("security_headers", pr::kSecurityHeaders, src, {"response_headers"}));
-      }
       if (sec.auth) {
         chain.push_back(step("auth", pr::kAuth, src, {"request_headers", "request_body"}));
         if (!sec.roles.empty() || sec.has_method_roles) {

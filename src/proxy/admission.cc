@@ -547,12 +547,9 @@ bool ClientConnection::admit() {
   const std::string_view path = x.ctx.matched_path();
   const std::shared_ptr<const Snapshot>& snap = x.snapshot;
   using Stage = Exchange::Stage;
-  if (x.stage == Stage::kSecurity) {
-    // Security headers go on every answer, the gateway's own refusals included.
-    const RouteSecurity* sec = route_security(x);
-    if (sec != nullptr && sec->headers) x.response_extra.append(sec->headers->block());
-    x.stage = Stage::kEarlyFilters;
-  }
+  // Security headers go on every answer, the gateway's own refusals included: the
+  // security_headers filter runs on local answers too.
+  if (x.stage == Stage::kSecurity) x.stage = Stage::kEarlyFilters;
   if (x.stage == Stage::kEarlyFilters) {
     // The chain's filters that come before the built-in CORS and auth steps (ip_rules).
     if (x.chain != nullptr) {

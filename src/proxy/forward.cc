@@ -469,8 +469,7 @@ bool ClientConnection::pump_response() {
       with = &edits;
     }
     render_client_response(head, std::string_view(x.request_id, x.request_id_len), framing, close,
-                           x.client_http10 && !close, extra, rendered,
-                           sec != nullptr && sec->headers ? &*sec->headers : nullptr,
+                           x.client_http10 && !close, extra, rendered, nullptr,
                            sec != nullptr && sec->cors.has_value(), with);
     emit(rendered);
     up->in().consume(head_len);
@@ -704,8 +703,7 @@ void ClientConnection::finish_buffered_response(UpstreamConnection* up) {
   x.final_status = head.status;
   render_client_response(head, std::string_view(x.request_id, x.request_id_len),
                          ResponseFraming::kContentLength, close, x.client_http10 && !close, extra,
-                         rendered, sec != nullptr && sec->headers ? &*sec->headers : nullptr,
-                         sec != nullptr && sec->cors.has_value(), &edits);
+                         rendered, nullptr, sec != nullptr && sec->cors.has_value(), &edits);
   out_.append(worker_.pool(), rendered);
   out_.append(worker_.pool(), x.ctx.response_body());
   x.response_bytes += rendered.size() + x.ctx.response_body().size();

@@ -5,6 +5,7 @@
 
 #include "filters/builtin.h"
 #include "filters/ip_rules/ip_rules_filter.h"
+#include "filters/security_headers/security_headers_filter.h"
 #include "http/method.h"
 #include "http/status.h"
 
@@ -199,16 +200,23 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
         compile_security(cfg, registry.nonce_cache(), registry.jwks_lookup(), &result.errors);
   }
   {
-    // `security.ip_rules` becomes the ip_rules filter of the route's chain.
+    // `security.ip_rules` and `security.headers` become filters of the route's chain.
     std::vector<std::vector<filter::Prebuilt>> prebuilt(cfg.routes.size());
     for (size_t i = 0; security && i < security->routes.size(); ++i) {
       RouteSecurity& rs = security->routes[i];
-      if (!rs.ip_rules) continue;
-      const bool from_default = !cfg.routes[i].security.ip_rules.has_value();
-      prebuilt[i].push_back(filter::Prebuilt{"ip_rules", filter::priority::kIpRules,
-                                             filters::make_ip_rules_filter(std::move(*rs.ip_rules)),
-                                             from_default});
-      rs.ip_rules.reset();
+      const config::SecurityConfig& own = cfg.routes[i].security;
+      if (rs.ip_rules) {
+        prebuilt[i].push_back(filter::Prebuilt{
+            "ip_rules", filter::priority::kIpRules,
+            filters::make_ip_rules_filter(std::move(*rs.ip_rules)), !own.ip_rules.has_value()});
+        rs.ip_rules.reset();
+      }
+      if (rs.headers) {
+        prebuilt[i].push_back(filter::Prebuilt{
+            "security_headers", filter::priority::kSecurityHeaders,
+            filters::make_security_headers_filter(*rs.headers), !own.headers.has_value()});
+        rs.headers.reset();
+      }
     }
     std::vector<std::shared_ptr<const filter::Chain>> chains =
         filter::build_chains(cfg, filters::builtin_factories(), &result.errors, &prebuilt);
