@@ -49,9 +49,6 @@ std::string AdminServer::routes_json() {
           !rc.security.auth && !rc.security.ip_rules && !rc.security.cors && !rc.security.headers;
       const char* src = from_default ? "default" : "route";
       namespace pr = filter::priority;
-      if (sec.cors) {
-        chain.push_back(step("cors", pr::kCors, src, {"request_headers", "response_headers"}));
-      }
       if (sec.auth) {
         chain.push_back(step("auth", pr::kAuth, src, {"request_headers", "request_body"}));
         if (!sec.roles.empty() || sec.has_method_roles) {

@@ -57,6 +57,7 @@ void Context::reset() {
   response_headers_ = {};
   upstream_addr_ = {};
   resp_.clear();
+  resp_prefix_.clear();
   request_body_.clear();
   response_body_.clear();
   answer_status_ = 0;
@@ -205,6 +206,10 @@ std::string_view Context::claim(std::string_view name) const {
 std::string_view Context::response_header(std::string_view name) const {
   std::string_view added;
   if (find_line(resp_.lines, name, &added) || resp_.dropped(name)) return added;
+  if (!resp_prefix_.empty() && name.size() >= resp_prefix_.size() &&
+      http::iequals(name.substr(0, resp_prefix_.size()), resp_prefix_)) {
+    return {};
+  }
   const http::Header* h = http::find_header(response_headers_, name);
   return h != nullptr ? h->value : std::string_view();
 }

@@ -109,6 +109,12 @@ class Context {
   void set_response_header(std::string_view name, std::string_view value);
   void add_response_header(std::string_view name, std::string_view value);
   void remove_response_header(std::string_view name);
+  // Drops every upstream field whose name starts with `prefix` (lower-case), e.g.
+  // "access-control-"; one prefix per exchange.
+  void remove_response_headers_with_prefix(std::string_view prefix) { resp_prefix_.assign(prefix); }
+  std::string_view dropped_response_prefix() const { return resp_prefix_; }
+  // Complete "Name: value\r\n" lines from a compiled policy, added as they are.
+  void add_response_lines(std::string_view lines) { resp_.lines.append(lines); }
   std::span<const std::string> dropped_response_headers() const { return resp_.dropped_names(); }
   const std::string& response_lines() const { return resp_.lines; }
 
@@ -198,6 +204,7 @@ class Context {
   std::span<const http::Header> response_headers_;
   std::string_view upstream_addr_;
   HeaderEdits resp_;
+  std::string resp_prefix_;
 
   std::string request_body_;
   std::string response_body_;

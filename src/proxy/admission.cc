@@ -50,32 +50,6 @@ void ClientConnection::refuse(int status, const char* reason, std::string_view c
 ClientConnection::RateOutcome ClientConnection::check_security(const RouteSecurity& sec,
                                                                const http::RequestHead& head) {
   Exchange& x = *exchange_;
-  if (sec.cors) {
-    const http::Header* origin = http::find_header(head.headers, "origin");
-    const http::Header* acrm = http::find_header(head.headers, "access-control-request-method");
-    if (auth::CorsPolicy::is_preflight(head.method_text, origin != nullptr, acrm != nullptr)) {
-      // Answered here, before auth: browsers send no credentials with a preflight.
-      const http::Header* acrh = http::find_header(head.headers, "access-control-request-headers");
-      int status = 204;
-      std::string lines;
-      sec.cors->preflight_response(origin->value, acrm->value,
-                                   acrh != nullptr ? acrh->value : std::string_view(), lines,
-                                   &status);
-      if (status != 204) {
-        refuse(403, "CORS preflight refused");
-        return RateOutcome::kAnswered;
-      }
-      x.response_extra.append(lines);
-      x.discard_body = true;
-      x.final_status = 204;
-      send_local("HTTP/1.1 204 No Content\r\n", "", false);
-      arm_body_timer();
-      return RateOutcome::kAnswered;
-    }
-    if (origin != nullptr && sec.cors->origin_allowed(origin->value)) {
-      sec.cors->actual_response_headers(origin->value, x.response_extra);
-    }
-  }
   if (!sec.auth) return RateOutcome::kPass;
   const std::vector<std::string>* roles = nullptr;
   bool wait_body = false;
@@ -532,9 +506,11 @@ void ClientConnection::send_chain_answer() {
     head.append(http::reason_phrase(c.answer_status()));
     head.append("\r\n");
     head.append(c.answer_lines());
-    head.append("content-length: ");
-    head.append(std::to_string(c.answer_body().size()));
-    head.append("\r\n");
+    if (c.answer_status() != 204 && c.answer_status() != 304) {
+      head.append("content-length: ");
+      head.append(std::to_string(c.answer_body().size()));
+      head.append("\r\n");
+    }
     send_local(head, x.method == http::Method::kHead ? "" : std::string_view(c.answer_body()),
                false);
   }
@@ -551,10 +527,10 @@ bool ClientConnection::admit() {
   // security_headers filter runs on local answers too.
   if (x.stage == Stage::kSecurity) x.stage = Stage::kEarlyFilters;
   if (x.stage == Stage::kEarlyFilters) {
-    // The chain's filters that come before the built-in CORS and auth steps (ip_rules).
+    // The chain's filters that come before the built-in auth steps (ip_rules, cors).
     if (x.chain != nullptr) {
       bool keep = true;
-      if (!run_request_filters(&keep, filter::priority::kCors)) return keep;
+      if (!run_request_filters(&keep, filter::priority::kAuth)) return keep;
     }
     x.stage = Stage::kBuiltinSecurity;
   }

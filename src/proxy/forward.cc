@@ -449,7 +449,6 @@ bool ClientConnection::pump_response() {
     std::string& rendered = worker_.head_scratch();
     rendered.clear();
     std::string_view extra = gateway_response_headers();
-    const RouteSecurity* sec = route_security(x);
     x.final_status = head.status;
     ResponseEdits edits;
     const ResponseEdits* with = nullptr;
@@ -466,11 +465,11 @@ bool ClientConnection::pump_response() {
       extra_headers.append(x.ctx.response_lines());
       extra = extra_headers;
       edits.dropped = x.ctx.dropped_response_headers();
+      edits.dropped_prefix = x.ctx.dropped_response_prefix();
       with = &edits;
     }
     render_client_response(head, std::string_view(x.request_id, x.request_id_len), framing, close,
-                           x.client_http10 && !close, extra, rendered, nullptr,
-                           sec != nullptr && sec->cors.has_value(), with);
+                           x.client_http10 && !close, extra, rendered, with);
     emit(rendered);
     up->in().consume(head_len);
     x.response_started = true;
@@ -696,14 +695,14 @@ void ClientConnection::finish_buffered_response(UpstreamConnection* up) {
   extra.append(x.ctx.response_lines());
   ResponseEdits edits;
   edits.dropped = x.ctx.dropped_response_headers();
+  edits.dropped_prefix = x.ctx.dropped_response_prefix();
   edits.body_length = x.ctx.response_body().size();
-  const RouteSecurity* sec = route_security(x);
   std::string& rendered = worker_.head_scratch();
   rendered.clear();
   x.final_status = head.status;
   render_client_response(head, std::string_view(x.request_id, x.request_id_len),
                          ResponseFraming::kContentLength, close, x.client_http10 && !close, extra,
-                         rendered, nullptr, sec != nullptr && sec->cors.has_value(), &edits);
+                         rendered, &edits);
   out_.append(worker_.pool(), rendered);
   out_.append(worker_.pool(), x.ctx.response_body());
   x.response_bytes += rendered.size() + x.ctx.response_body().size();

@@ -226,7 +226,6 @@ size_t render_upstream_request(const http::RequestHead& head, const Route& route
 void render_client_response(const http::ResponseHead& head, std::string_view request_id,
                             ResponseFraming framing, bool close, bool http10_keep_alive,
                             std::string_view extra_headers, std::string& out,
-                            const auth::SecurityHeaders* overrides, bool cors,
                             const ResponseEdits* edits) {
   std::span<const std::string> dropped =
       edits != nullptr ? edits->dropped : std::span<const std::string>();
@@ -246,13 +245,14 @@ void render_client_response(const http::ResponseHead& head, std::string_view req
       continue;
     }
     if (head.has_connection_header && http::connection_has_token(head.headers, h.name)) continue;
-    if (overrides != nullptr && overrides->sets(h.name)) continue;
-    if (cors && h.name.size() > 15 && http::iequals(h.name.substr(0, 15), "access-control-")) {
-      continue;
-    }
     if (!dropped.empty() && std::any_of(dropped.begin(), dropped.end(), [&](const std::string& o) {
           return http::iequals(h.name, o);
         })) {
+      continue;
+    }
+    if (edits != nullptr && !edits->dropped_prefix.empty() &&
+        h.name.size() >= edits->dropped_prefix.size() &&
+        http::iequals(h.name.substr(0, edits->dropped_prefix.size()), edits->dropped_prefix)) {
       continue;
     }
     append_header(out, h.name, h.value);

@@ -57,20 +57,20 @@ size_t render_upstream_request(const http::RequestHead& head, const Route& route
 
 enum class ResponseFraming : uint8_t { kAsIs, kContentLength, kChunked, kClose };
 
-// extra_headers: complete header lines ("Name: value\r\n") the gateway adds (Set-Cookie,
-// security and CORS headers); the upstream's own copies of the security headers (and of the
-// Access-Control-* fields when `cors`) are dropped.
-// What the route's filters changed in a response: dropped header names (their lines come with
+// What the route's filters changed in a response (security headers, CORS and the route's
+// response edits): dropped header names and a dropped prefix (their lines come with
 // extra_headers), and a replaced body's length.
 struct ResponseEdits {
   std::span<const std::string> dropped;
+  std::string_view dropped_prefix;  // every field whose name starts with it (lower-case)
   std::optional<uint64_t> body_length;
 };
 
+// extra_headers: complete header lines ("Name: value\r\n") the gateway adds (Set-Cookie,
+// RateLimit-*, the filters' lines).
 void render_client_response(const http::ResponseHead& head, std::string_view request_id,
                             ResponseFraming framing, bool close, bool http10_keep_alive,
                             std::string_view extra_headers, std::string& out,
-                            const auth::SecurityHeaders* overrides = nullptr, bool cors = false,
                             const ResponseEdits* edits = nullptr);
 
 // The value of cookie `name` in the request's Cookie fields, or "".

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include "filters/builtin.h"
+#include "filters/cors/cors_filter.h"
 #include "filters/ip_rules/ip_rules_filter.h"
 #include "filters/security_headers/security_headers_filter.h"
 #include "http/method.h"
@@ -200,7 +201,8 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
         compile_security(cfg, registry.nonce_cache(), registry.jwks_lookup(), &result.errors);
   }
   {
-    // `security.ip_rules` and `security.headers` become filters of the route's chain.
+    // `security.ip_rules`, `security.cors` and `security.headers` become filters of the route's
+    // chain.
     std::vector<std::vector<filter::Prebuilt>> prebuilt(cfg.routes.size());
     for (size_t i = 0; security && i < security->routes.size(); ++i) {
       RouteSecurity& rs = security->routes[i];
@@ -210,6 +212,12 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
             "ip_rules", filter::priority::kIpRules,
             filters::make_ip_rules_filter(std::move(*rs.ip_rules)), !own.ip_rules.has_value()});
         rs.ip_rules.reset();
+      }
+      if (rs.cors) {
+        prebuilt[i].push_back(filter::Prebuilt{"cors", filter::priority::kCors,
+                                               filters::make_cors_filter(std::move(*rs.cors)),
+                                               !own.cors.has_value()});
+        rs.cors.reset();
       }
       if (rs.headers) {
         prebuilt[i].push_back(filter::Prebuilt{
