@@ -41,6 +41,22 @@ class Driver {
   ~Driver() = default;
 };
 
+// Calls each(name, value) for every "Name: value\r\n" line of `lines` (a compiled policy's
+// header block).
+template <typename F>
+void for_each_header_line(std::string_view lines, F&& each) {
+  while (!lines.empty()) {
+    const size_t end = lines.find("\r\n");
+    const std::string_view line = lines.substr(0, end);
+    lines.remove_prefix(end == std::string_view::npos ? lines.size() : end + 2);
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    each(line.substr(0, colon), value);
+  }
+}
+
 // Why a filter refused a request, for the route's auth-failure metrics.
 enum class Refusal : uint8_t { kNone, kAddress, kForbidden, kMissing, kInvalid };
 

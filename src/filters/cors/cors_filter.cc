@@ -41,17 +41,9 @@ class CorsFilter final : public filter::Filter {
       return Status::kRespond;
     }
     ctx.respond(204, "", "");
-    std::string_view rest = lines;
-    while (!rest.empty()) {
-      const size_t end = rest.find("\r\n");
-      const std::string_view line = rest.substr(0, end);
-      rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 2);
-      const size_t colon = line.find(':');
-      if (colon == std::string_view::npos) continue;
-      std::string_view value = line.substr(colon + 1);
-      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-      ctx.add_answer_header(line.substr(0, colon), value);
-    }
+    filter::for_each_header_line(lines, [&](std::string_view name, std::string_view value) {
+      ctx.add_answer_header(name, value);
+    });
     return Status::kRespond;
   }
 

@@ -18,17 +18,9 @@ class SecurityHeadersFilter final : public filter::Filter {
  public:
   explicit SecurityHeadersFilter(const auth::SecurityHeaders& policy) : owned_(policy.names()) {
     // The policy's lines, as name/value pairs, in its fixed order.
-    std::string_view block = policy.block();
-    while (!block.empty()) {
-      const size_t end = block.find("\r\n");
-      const std::string_view line = block.substr(0, end);
-      block.remove_prefix(end == std::string_view::npos ? block.size() : end + 2);
-      const size_t colon = line.find(':');
-      if (colon == std::string_view::npos) continue;
-      std::string_view value = line.substr(colon + 1);
-      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-      lines_.emplace_back(std::string(line.substr(0, colon)), std::string(value));
-    }
+    filter::for_each_header_line(policy.block(), [&](std::string_view name, std::string_view v) {
+      lines_.emplace_back(std::string(name), std::string(v));
+    });
   }
 
   uint8_t phases() const override { return filter::phase_bit(Phase::kResponseHeaders); }
