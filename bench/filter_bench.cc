@@ -54,8 +54,8 @@ struct Fixture {
   auth::IpAddress ip = *auth::IpAddress::parse("192.0.2.1");
   filter::Context ctx;
   filter::Cursor cursor;
-  http::Header resp[3] = {{"Server", "nginx"}, {"Content-Type", "application/json"},
-                          {"X-Powered-By", "php"}};
+  http::Header resp[3] = {
+      {"Server", "nginx"}, {"Content-Type", "application/json"}, {"X-Powered-By", "php"}};
 };
 
 constexpr const char* kTransforms =

@@ -45,9 +45,7 @@ std::string AdminServer::routes_json() {
     json chain = json::array();
     if (snap->security && i < snap->security->routes.size()) {
       const proxy::RouteSecurity& sec = snap->security->routes[i];
-      const bool from_default =
-          !rc.security.auth && !rc.security.ip_rules && !rc.security.cors && !rc.security.headers;
-      const char* src = from_default ? "default" : "route";
+      const char* src = rc.security.auth ? "route" : "default";
       namespace pr = filter::priority;
       if (sec.auth) {
         chain.push_back(step("auth", pr::kAuth, src, {"request_headers", "request_body"}));

@@ -30,18 +30,6 @@ bool name_char(char c) {
          c == '-' || c == '.';
 }
 
-// The raw value of query parameter `name` in "a=1&b=2", or "".
-std::string_view query_param(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query.remove_prefix(amp == std::string_view::npos ? query.size() : amp + 1);
-    const size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name) return eq == std::string_view::npos ? "" : pair.substr(eq + 1);
-  }
-  return {};
-}
-
 }  // namespace
 
 std::optional<Template> Template::compile(std::string_view text, std::string* error,
@@ -134,7 +122,7 @@ void Template::expand(const Context& ctx, std::string& out) const {
         out.append(ctx.param(p.text));
         break;
       case Var::kQueryParam:
-        out.append(query_param(ctx.query(), p.text));
+        out.append(http::query_param(ctx.query(), p.text));
         break;
       case Var::kHeader:
         out.append(ctx.request_header(p.text));
@@ -156,14 +144,6 @@ void Template::expand(const Context& ctx, std::string& out) const {
         break;
     }
   }
-}
-
-std::vector<std::string> Template::path_params() const {
-  std::vector<std::string> out;
-  for (const Part& p : parts_) {
-    if (p.var == Var::kPathParam) out.push_back(p.text);
-  }
-  return out;
 }
 
 }  // namespace sluice::filter

@@ -42,9 +42,6 @@ class Template {
                                          bool response_side);
 
   void expand(const Context& ctx, std::string& out) const;
-  bool constant() const {
-    return parts_.size() <= 1 && (parts_.empty() || parts_[0].var == Var::kLiteral);
-  }
   const std::string& text() const { return text_; }
   bool uses(Var v) const {
     for (const Part& p : parts_) {
@@ -52,8 +49,6 @@ class Template {
     }
     return false;
   }
-  // The path parameters it names (checked against the route's pattern).
-  std::vector<std::string> path_params() const;
 
  private:
   struct Part {

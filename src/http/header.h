@@ -41,6 +41,20 @@ inline void copy_headers(std::span<const Header> src, std::string_view raw, cons
   for (const Header& h : src) dst.push_back({rebase(h.name, raw, to), rebase(h.value, raw, to)});
 }
 
+// The raw value of query parameter `name` in a query ("a=1&b=2", without '?'), or "".
+inline std::string_view query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    }
+  }
+  return {};
+}
+
 // First header with this name (case-insensitive), or nullptr.
 inline const Header* find_header(std::span<const Header> headers, std::string_view name) {
   for (const Header& h : headers) {

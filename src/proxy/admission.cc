@@ -50,7 +50,6 @@ void ClientConnection::refuse(int status, const char* reason, std::string_view c
 ClientConnection::RateOutcome ClientConnection::check_security(const RouteSecurity& sec,
                                                                const http::RequestHead& head) {
   Exchange& x = *exchange_;
-  if (!sec.auth) return RateOutcome::kPass;
   const std::vector<std::string>* roles = nullptr;
   bool wait_body = false;
   if (!authenticate(sec, head, &roles, &wait_body)) return RateOutcome::kAnswered;
@@ -536,7 +535,7 @@ bool ClientConnection::admit() {
   }
   if (x.stage == Stage::kBuiltinSecurity) {
     x.stage = Stage::kRateLimits;
-    if (const RouteSecurity* sec = route_security(x); sec != nullptr && sec->any()) {
+    if (const RouteSecurity* sec = route_security(x); sec != nullptr && sec->auth) {
       switch (check_security(*sec, head)) {
         case RateOutcome::kPass:
           break;

@@ -254,23 +254,7 @@ bool ClientConnection::start_exchange() {
   exchange_ = std::move(ex);
   worker_.exchange_started();
   Exchange& x = *exchange_;
-  if (snap->observed()) {
-    // What the log phase reports of the request, as the client sent it (filters may edit the
-    // path, query and headers on the way).
-    Exchange::Seen& seen = x.seen;
-    seen.method.assign(head.method_text);
-    seen.host.assign(head.host);
-    seen.target.assign(head.path);
-    if (!head.query.empty()) {
-      seen.target.push_back('?');
-      seen.target.append(head.query);
-    }
-    const http::Header* ua = http::find_header(head.headers, "user-agent");
-    if (ua != nullptr) seen.user_agent.assign(ua->value);
-    const http::Header* ref = http::find_header(head.headers, "referer");
-    if (ref != nullptr) seen.referer.assign(ref->value);
-    if (!snap->sinks.span_rings.empty()) start_trace(head);
-  }
+  if (!snap->sinks.span_rings.empty()) start_trace(head);
 
   // on_request_headers: normalise and route.
   bool path_ok = true;

@@ -148,18 +148,10 @@ struct Exchange {
   auth::JwtClaims jwt_claims;  // of the verified token (RBAC roles, jwt_claim rate-limit keys)
   bool has_claims = false;     // jwt_claims holds them (a rate-limit key or a filter reads them)
 
-  // What the log phase needs of the request head, copied only when an access log or tracing is
-  // on (the head's bytes are gone by then).
-  struct Seen {
-    std::string method, host, target, user_agent, referer;
-    void clear() {
-      method.clear();
-      host.clear();
-      target.clear();
-      user_agent.clear();
-      referer.clear();
-    }
-  } seen;
+  // The log phase reads the request as the client sent it from `head` (filters edit the
+  // context, not the head); this holds the path and query only when they are not contiguous
+  // there (an absolute-form target without a path).
+  std::string logged_target;
 
   // Tracing: ids of this request's server span and of each try's client span.
   struct Trace {
@@ -188,7 +180,7 @@ struct Exchange {
     std::string uh = std::move(upstream_head);
     std::string resp = std::move(response_extra);
     std::string up = std::move(upstream_extra);
-    Seen s = std::move(seen);
+    std::string lt = std::move(logged_target);
     http::RequestHead h = std::move(head);
     std::string hb = std::move(head_bytes);
     filter::Context c = std::move(ctx);
@@ -199,7 +191,7 @@ struct Exchange {
     uh.clear();
     resp.clear();
     up.clear();
-    s.clear();
+    lt.clear();
     h.clear();
     hb.clear();
     c.reset();
@@ -207,7 +199,7 @@ struct Exchange {
     upstream_head = std::move(uh);
     response_extra = std::move(resp);
     upstream_extra = std::move(up);
-    seen = std::move(s);
+    logged_target = std::move(lt);
     head = std::move(h);
     head_bytes = std::move(hb);
     ctx = std::move(c);

@@ -22,6 +22,28 @@
 #include "router/path.h"
 
 namespace sluice::proxy {
+namespace {
+
+std::string_view header_value(const http::RequestHead& head, std::string_view name) {
+  const http::Header* h = http::find_header(head.headers, name);
+  return h != nullptr ? h->value : std::string_view();
+}
+
+// Path and query as the client sent them ("/a?b=1"), a view into the exchange's head; only a
+// target whose two parts are not adjacent there is assembled.
+std::string_view logged_target(Exchange& x) {
+  const http::RequestHead& h = x.head;
+  if (h.query.empty()) return h.path;
+  if (h.query.data() == h.path.data() + h.path.size() + 1) {
+    return {h.path.data(), h.path.size() + 1 + h.query.size()};
+  }
+  x.logged_target.assign(h.path);
+  x.logged_target.push_back('?');
+  x.logged_target.append(h.query);
+  return x.logged_target;
+}
+
+}  // namespace
 
 void ClientConnection::start_trace(const http::RequestHead& head) {
   Exchange::Trace& t = exchange_->trace;
@@ -87,12 +109,7 @@ void ClientConnection::finish_trace() {
   observe::SpanRing* ring = snap.sinks.span_rings[static_cast<size_t>(worker_.index())];
   const uint64_t now_us = worker_.loop().clock().now_us();
   auto unix_ns = [&](uint64_t loop_us) { return worker_.to_unix_us(loop_us) * 1000; };
-  std::string_view target = x.seen.target;
-  std::string_view query;
-  if (size_t q = target.find('?'); q != std::string_view::npos) {
-    query = target.substr(q + 1);
-    target = target.substr(0, q);
-  }
+  const http::RequestHead& head = x.head;
   char code[8];
 
   // The server span: the whole exchange as the client saw it.
@@ -111,12 +128,12 @@ void ClientConnection::finish_trace() {
   s.status_code = x.final_status;
   s.method = x.method;
   s.route.assign(x.route != nullptr ? std::string_view(x.route->pattern) : std::string_view());
-  s.path.assign(target);
-  s.query.assign(query);
-  s.host.assign(split_host_port(x.seen.host, &s.port));
+  s.path.assign(head.path);
+  s.query.assign(head.query);
+  s.host.assign(split_host_port(head.host, &s.port));
   char ip[64];
   s.client_address.assign(peer_ip(ip, sizeof(ip)));
-  s.user_agent.assign(x.seen.user_agent);
+  s.user_agent.assign(header_value(head, "user-agent"));
   if (x.final_status >= 500) {
     auto [end, ec] = std::to_chars(code, code + sizeof(code), x.final_status);
     s.error_type.assign(code, end);
@@ -171,9 +188,9 @@ void ClientConnection::write_access_log() {
     r.trace_id = std::string_view(trace_id, sizeof(trace_id));
   }
   r.client_address = peer_ip(ip, sizeof(ip));
-  r.method = x.seen.method;
-  r.host = x.seen.host;
-  r.path = x.seen.target;
+  r.method = x.head.method_text;
+  r.host = x.head.host;
+  r.path = logged_target(x);
   if (x.route != nullptr) r.route = x.route->name;
   if (x.upstream != nullptr) r.upstream = x.upstream->name;
   if (x.target != nullptr) r.target = x.target->key;
@@ -187,8 +204,8 @@ void ClientConnection::write_access_log() {
     if (x.upstream_us != 0) r.upstream_response_us = static_cast<int64_t>(x.upstream_us);
   }
   r.tries = x.tries;
-  r.user_agent = x.seen.user_agent;
-  r.referer = x.seen.referer;
+  r.user_agent = header_value(x.head, "user-agent");
+  r.referer = header_value(x.head, "referer");
   if (x.error != nullptr) r.error = x.error;
   std::string& line = worker_.log_scratch();
   line.clear();

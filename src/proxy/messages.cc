@@ -304,16 +304,7 @@ std::string_view cookie_value(std::span<const http::Header> headers, std::string
 }
 
 std::string_view query_value(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name) {
-      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-    }
-  }
-  return {};
+  return http::query_param(query, name);
 }
 
 std::string_view hash_source(const config::HashKeyConfig& key, const http::RequestHead& head,

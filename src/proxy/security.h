@@ -47,6 +47,8 @@ struct Consumer {
 };
 
 struct RouteSecurity {
+  // Compiled here, then moved by build_snapshot into the route's chain as the ip_rules, cors and
+  // security_headers filters: empty in a published snapshot.
   std::optional<auth::IpRules> ip_rules;
   std::optional<auth::CorsPolicy> cors;
   std::optional<auth::SecurityHeaders> headers;
@@ -67,7 +69,6 @@ struct RouteSecurity {
   // Request headers the gateway sets upstream (x-consumer, forwarded claims of any provider):
   // removed from the client's request on every route.
   std::vector<std::string> owned_headers;
-  bool any() const { return ip_rules || cors || headers || auth; }
 };
 
 struct SecurityTables {

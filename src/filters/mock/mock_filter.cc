@@ -10,6 +10,7 @@
 #include "config/scalars.h"
 #include "filter/context.h"
 #include "filter/template.h"
+#include "http/header.h"
 
 namespace sluice::filters {
 namespace {
@@ -83,17 +84,7 @@ class Mock final : public filter::Filter {
     if (examples_.empty()) return base_;
     std::string_view want;
     if (from_query_) {
-      std::string_view q = ctx.query();
-      while (!q.empty()) {
-        const size_t amp = q.find('&');
-        const std::string_view pair = q.substr(0, amp);
-        q.remove_prefix(amp == std::string_view::npos ? q.size() : amp + 1);
-        const size_t eq = pair.find('=');
-        if (pair.substr(0, eq) == selector_ && eq != std::string_view::npos) {
-          want = pair.substr(eq + 1);
-          break;
-        }
-      }
+      want = http::query_param(ctx.query(), selector_);
     } else {
       want = ctx.request_header(selector_);
     }

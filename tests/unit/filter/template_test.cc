@@ -56,15 +56,16 @@ TEST(Template, ErrorsAtLoad) {
   EXPECT_NE(compile_error("${path.}").find("unknown variable"), std::string::npos);
 }
 
-TEST(Template, ConstantAndParams) {
+TEST(Template, UsesNamesItsVariables) {
   std::string error;
   auto t = Template::compile("plain", &error, false);
   ASSERT_TRUE(t);
-  EXPECT_TRUE(t->constant());
-  auto u = Template::compile("/v/${path.a}/${path.b}", &error, false);
+  EXPECT_FALSE(t->uses(Var::kJwtClaim));
+  auto u = Template::compile("/v/${path.a}/${jwt.tenant}", &error, false);
   ASSERT_TRUE(u);
-  EXPECT_FALSE(u->constant());
-  EXPECT_EQ(u->path_params(), (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(u->uses(Var::kJwtClaim));
+  EXPECT_TRUE(u->uses(Var::kPathParam));
+  EXPECT_FALSE(u->uses(Var::kHeader));
 }
 
 }  // namespace

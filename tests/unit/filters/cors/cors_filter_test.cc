@@ -35,15 +35,17 @@ class CorsFilterTest : public ::testing::Test {
 };
 
 TEST_F(CorsFilterTest, Preflights) {
-  begin("OPTIONS / HTTP/1.1\r\nHost: x\r\nOrigin: https://app.test\r\n"
-        "Access-Control-Request-Method: POST\r\n\r\n");
+  begin(
+      "OPTIONS / HTTP/1.1\r\nHost: x\r\nOrigin: https://app.test\r\n"
+      "Access-Control-Request-Method: POST\r\n\r\n");
   EXPECT_EQ(filter_->on_request_headers(ctx_), filter::Status::kRespond);
   EXPECT_EQ(ctx_.answer_status(), 204);
   EXPECT_NE(ctx_.answer_lines().find("Access-Control-Allow-Origin: https://app.test"),
             std::string::npos)
       << ctx_.answer_lines();
-  begin("OPTIONS / HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.test\r\n"
-        "Access-Control-Request-Method: POST\r\n\r\n");
+  begin(
+      "OPTIONS / HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.test\r\n"
+      "Access-Control-Request-Method: POST\r\n\r\n");
   EXPECT_EQ(filter_->on_request_headers(ctx_), filter::Status::kRespond);
   EXPECT_EQ(ctx_.answer_status(), 403);
   EXPECT_STREQ(ctx_.answer_reason(), "CORS preflight refused");
