@@ -272,8 +272,19 @@ struct SecurityHeadersConfig {
 
 // The security filters of a route; `security:` at the top level is the default of every route,
 // and a route's own section replaces it key by key (`auth: off` switches auth off on a route).
+// RBAC on its own (`filters.rbac`); `auth.roles` and `auth.method_roles` are the older form.
+struct RbacConfig {
+  bool enabled = false;
+  std::vector<std::string> roles;
+  std::vector<std::pair<std::string, std::vector<std::string>>> method_roles;
+  Mark mark;
+};
+
+// `security:`, and the `filters:` entries that name the same sections (auth, rbac, ip_rules is
+// a filter of its own, cors, security_headers).
 struct SecurityConfig {
   std::optional<AuthConfig> auth;
+  std::optional<RbacConfig> rbac;
   std::optional<IpRulesConfig> ip_rules;
   std::optional<CorsConfig> cors;
   std::optional<SecurityHeadersConfig> headers;

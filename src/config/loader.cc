@@ -93,7 +93,10 @@ void Parser::parse(const Item& root, Config& cfg) {
   if (const Item* c = m->get("consumers")) parse_consumers(*c, cfg);
   if (const Item* j = m->get("jwt_providers")) parse_jwt_providers(*j, cfg);
   if (const Item* s = m->get("security")) parse_security(*s, cfg.security);
-  if (const Item* f = m->get("filters")) parse_filters(*f, cfg.filters);
+  if (const Item* f = m->get("filters")) {
+    parse_filters(*f, cfg.filters);
+    take_filter_aliases(cfg.filters, cfg.security, nullptr, nullptr);
+  }
   if (const Item* u = m->get("upstreams")) parse_upstreams(*u, cfg);
   if (const Item* r = m->get("routes")) parse_routes(*r, cfg);
   finish(cfg);

@@ -50,7 +50,21 @@ void Parser::parse_routes(const Item& it, Config& cfg) {
     }
     const Item* up = m->get("upstream");
     const Item* respond = m->get("respond");
-    if (const Item* f = m->get("filters")) parse_filters(*f, r.filters);
+    if (const Item* rl = m->get("rate_limits")) parse_rate_limits(*rl, r);
+    if (const Item* sec = m->get("security")) parse_security(*sec, r.security);
+    std::optional<Item> respond_alias;
+    if (const Item* f = m->get("filters")) {
+      parse_filters(*f, r.filters);
+      take_filter_aliases(r.filters, r.security, &r, &respond_alias);
+      if (respond_alias) {
+        if (respond != nullptr) {
+          error(respond_alias->mark, respond_alias->path,
+                "give 'respond' or 'filters.respond', not both");
+        } else {
+          respond = &*respond_alias;
+        }
+      }
+    }
     // A route answered by its mock filter needs no upstream.
     const Item* mock = m->get("mock");
     if (mock != nullptr) {
@@ -77,8 +91,6 @@ void Parser::parse_routes(const Item& it, Config& cfg) {
       }
     }
     if (respond) parse_respond(*respond, r);
-    if (const Item* rl = m->get("rate_limits")) parse_rate_limits(*rl, r);
-    if (const Item* sec = m->get("security")) parse_security(*sec, r.security);
     for (const char* key : {"strip_prefix", "rewrite_prefix"}) {
       const Item* p = m->get(key);
       if (!p) continue;

@@ -133,7 +133,7 @@ void Parser::parse_auth(const Item& it, AuthConfig& a) {
     if (auto b = boolean(*c)) a.client_cert = *b;
   }
   if (const Item* r = m->get("roles")) a.roles = role_list(*r);
-  if (const Item* r = m->get("method_roles")) parse_method_roles(*r, a);
+  if (const Item* r = m->get("method_roles")) parse_method_roles(*r, a.method_roles);
   if (const Item* o = m->get("optional")) {
     if (auto b = boolean(*o)) a.optional = *b;
   }
@@ -144,14 +144,76 @@ void Parser::parse_auth(const Item& it, AuthConfig& a) {
   }
 }
 
-void Parser::parse_method_roles(const Item& it, AuthConfig& a) {
+void Parser::parse_rbac(const Item& it, RbacConfig& r) {
+  std::optional<MapItem> m = map(it, {"roles", "method_roles"});
+  if (!m) return;
+  r.enabled = true;
+  r.mark = it.mark;
+  if (const Item* v = m->get("roles")) r.roles = role_list(*v);
+  if (const Item* v = m->get("method_roles")) parse_method_roles(*v, r.method_roles);
+  if (m->get("roles") == nullptr && m->get("method_roles") == nullptr) {
+    error(it.mark, it.path, "rbac needs 'roles', 'method_roles' or both");
+  }
+}
+
+void Parser::take_filter_aliases(std::vector<FilterSpec>& specs, SecurityConfig& sec,
+                                 RouteConfig* route, std::optional<Item>* respond) {
+  // A section given as a map, or `off` (present but switched off).
+  auto section = [&](const FilterSpec& f, const Item& v, auto& out, auto parse) {
+    typename std::remove_reference_t<decltype(out)>::value_type value;
+    if (!f.off) parse(v, value);
+    out = std::move(value);
+  };
+  auto both = [&](const FilterSpec& f, std::string_view older) {
+    error(f.key_mark, f.path,
+          "give '" + std::string(older) + "' or 'filters." + f.name + "', not both");
+  };
+  std::erase_if(specs, [&](const FilterSpec& f) {
+    const Item v{f.node, f.path, f.mark};
+    if (f.name == "auth" || f.name == "rbac" || f.name == "cors" || f.name == "security_headers") {
+      if (f.name == "auth") {
+        if (sec.auth) return both(f, "security.auth"), true;
+        section(f, v, sec.auth, [&](const Item& i, AuthConfig& a) {
+          a.mark = i.mark;
+          parse_auth(i, a);
+        });
+      } else if (f.name == "rbac") {
+        section(f, v, sec.rbac, [&](const Item& i, RbacConfig& r) { parse_rbac(i, r); });
+      } else if (f.name == "cors") {
+        if (sec.cors) return both(f, "security.cors"), true;
+        section(f, v, sec.cors, [&](const Item& i, CorsConfig& c) { parse_cors(i, c); });
+      } else {
+        if (sec.headers) return both(f, "security.headers"), true;
+        section(f, v, sec.headers,
+                [&](const Item& i, SecurityHeadersConfig& h) { parse_security_headers(i, h); });
+      }
+      return true;
+    }
+    if (f.name != "rate_limit" && f.name != "respond") return false;
+    if (route == nullptr) {
+      error(f.key_mark, f.path, "'" + f.name + "' is set per route, not as a default");
+    } else if (f.name == "rate_limit") {
+      if (!route->rate_limits.empty()) return both(f, "rate_limits"), true;
+      if (!f.off) parse_rate_limits(v, *route);
+    } else if (!f.off) {
+      *respond = v;
+    }
+    return true;
+  });
+  if (sec.rbac && sec.auth && (!sec.auth->roles.empty() || !sec.auth->method_roles.empty())) {
+    error(sec.rbac->mark, "filters.rbac", "give roles in 'auth' or in 'filters.rbac', not both");
+  }
+}
+
+void Parser::parse_method_roles(const Item& it,
+                                std::vector<std::pair<std::string, std::vector<std::string>>>& out) {
   for (const MapEntry& e : entries(it, "methods to roles", "method")) {
     const std::string& path = e.value.path;
     const Mark key_mark = e.key_mark;
     const YAML::Node& v = e.value.node;
     std::optional<std::string> method = route_method(Item{YAML::Node(e.key), path, key_mark});
     if (!method) continue;
-    const bool dup = std::any_of(a.method_roles.begin(), a.method_roles.end(),
+    const bool dup = std::any_of(out.begin(), out.end(),
                                  [&](const auto& mr) { return mr.first == *method; });
     if (dup) {
       error(key_mark, path, "duplicate method " + quote(*method));
@@ -162,7 +224,7 @@ void Parser::parse_method_roles(const Item& it, AuthConfig& a) {
     if (roles.empty() && (v.IsNull() || v.IsSequence())) {
       error(value.mark, path, "at least one role is needed");
     }
-    a.method_roles.emplace_back(std::move(*method), std::move(roles));
+    out.emplace_back(std::move(*method), std::move(roles));
   }
 }
 

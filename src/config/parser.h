@@ -148,7 +148,17 @@ class Parser : public Reader {
   void parse_auth(const Item& it, AuthConfig& a);
 
   // {DELETE: [admin], POST: [admin, writer]}
-  void parse_method_roles(const Item& it, AuthConfig& a);
+  void parse_method_roles(const Item& it,
+                          std::vector<std::pair<std::string, std::vector<std::string>>>& out);
+
+  void parse_rbac(const Item& it, RbacConfig& r);
+
+  // The entries of a `filters:` map that name a section of `security:` (auth, rbac, cors,
+  // security_headers) or, on a route (route != null), its rate_limits or respond: parsed into
+  // those and taken out of `specs`. Giving both forms at one level is an error. *respond is set
+  // to a `filters.respond` entry.
+  void take_filter_aliases(std::vector<FilterSpec>& specs, SecurityConfig& sec, RouteConfig* route,
+                           std::optional<Item>* respond);
 
   void parse_ip_rules(const Item& it, IpRulesConfig& r);
 

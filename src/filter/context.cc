@@ -19,7 +19,8 @@ bool has_control(std::string_view v) {
 
 void Context::begin(const http::RequestHead& head, std::string_view path,
                     const router::MatchResult* m, std::string_view route_name,
-                    const auth::IpAddress& client, std::string_view request_id, Driver* driver) {
+                    const auth::IpAddress& client, std::string_view request_id, Driver* driver,
+                    Services* services) {
   head_ = &head;
   path_.assign(path);
   param_count_ = 0;
@@ -37,6 +38,20 @@ void Context::begin(const http::RequestHead& head, std::string_view path,
   client_text_len_ = 0;
   request_id_ = request_id;
   driver_ = driver;
+  services_ = services;
+}
+
+void Context::set_token(const auth::JwtClaims& claims) {
+  principal_.assign(claims.sub);
+  consumer_ = principal_;
+  identified_ = true;
+  if (keep_claims_) {
+    kept_claims_ = claims;
+    claims_ = &kept_claims_;
+    roles_ = kept_claims_.roles;
+  } else {
+    roles_ = {};
+  }
 }
 
 void Context::reset() {
@@ -47,7 +62,12 @@ void Context::reset() {
   client_text_len_ = 0;
   request_id_ = {};
   driver_ = nullptr;
+  services_ = nullptr;
   consumer_ = {};
+  principal_.clear();
+  roles_ = {};
+  identified_ = false;
+  keep_claims_ = false;
   claims_ = nullptr;
   req_.clear();
   new_path_.clear();
@@ -231,6 +251,14 @@ void Context::respond(int status, std::string_view body, std::string_view conten
   answer_body_.assign(body);
   answer_lines_.clear();
   if (!content_type.empty()) append_line(answer_lines_, "content-type", content_type);
+}
+
+void Context::refuse(int status, std::string_view reason, Refusal why) {
+  answer_status_ = status;
+  answer_body_.clear();
+  answer_lines_.clear();
+  set_answer_reason(reason);
+  refusal_ = why;
 }
 
 void Context::add_answer_header(std::string_view name, std::string_view value) {

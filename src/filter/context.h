@@ -29,6 +29,10 @@
 #include "router/router.h"
 
 namespace sluice::filter {
+class Services;
+}  // namespace sluice::filter
+
+namespace sluice::filter {
 
 // Implemented by whoever drives the exchange (the HTTP/1 connection): resumes a paused chain.
 class Driver {
@@ -58,7 +62,19 @@ void for_each_header_line(std::string_view lines, F&& each) {
 }
 
 // Why a filter refused a request, for the route's auth-failure metrics.
-enum class Refusal : uint8_t { kNone, kAddress, kForbidden, kMissing, kInvalid };
+enum class Refusal : uint8_t {
+  kNone,
+  kAddress,           // IP rules
+  kForbidden,         // authenticated without a needed role, or an unknown client certificate
+  kMissing,           // no credential
+  kInvalid,           // a malformed or badly signed token
+  kExpired,           // a token expired or not yet valid
+  kUnknownKey,        // a token's kid is in no key set
+  kInvalidApiKey,     // an API key no consumer has
+  kInvalidSignature,  // HMAC
+  kStale,             // HMAC date outside the window
+  kReplayed,          // HMAC nonce seen before
+};
 
 class Context {
  public:
@@ -69,12 +85,11 @@ class Context {
   // path the route matched (copied here, so the params' views stay valid across a pause).
   void begin(const http::RequestHead& head, std::string_view path, const router::MatchResult* m,
              std::string_view route_name, const auth::IpAddress& client,
-             std::string_view request_id, Driver* driver);
+             std::string_view request_id, Driver* driver, Services* services = nullptr);
   void reset();  // back to empty, keeping capacity
-  void set_identity(std::string_view consumer, const auth::JwtClaims* claims) {
-    consumer_ = consumer;
-    claims_ = claims;
-  }
+  // Whether a filter of the chain reads the JWT's claims after the auth filter (RBAC roles,
+  // ${jwt.X}, a jwt_claim rate-limit key): only then are they copied into the context.
+  void set_keep_claims(bool keep) { keep_claims_ = keep; }
   void set_response(int status, std::span<const http::Header> headers,
                     std::string_view upstream_addr) {
     status_ = status;
@@ -117,6 +132,21 @@ class Context {
   std::string_view consumer() const { return consumer_; }
   // A claim of the verified JWT as text ("" when there is no token or no such string claim).
   std::string_view claim(std::string_view name) const;
+  // The principal's roles (the consumer's, or the token's roles claim when it was kept).
+  std::span<const std::string> roles() const { return roles_; }
+  bool identified() const { return identified_; }
+  // By the auth filter. A consumer of the config (its name and roles outlive the exchange).
+  void set_consumer(std::string_view name, std::span<const std::string> roles) {
+    consumer_ = name;
+    roles_ = roles;
+    identified_ = true;
+  }
+  // A verified token: its `sub` is the principal; its claims are copied only when
+  // set_keep_claims(true) said a later filter reads them (the worker's cache may change by then).
+  void set_token(const auth::JwtClaims& claims);
+  // The worker's services (clocks, JWT cache, cluster quotas, TLS identity).
+  Services& services() const { return *services_; }
+  bool has_services() const { return services_ != nullptr; }
 
   // --- response -------------------------------------------------------------------------------
   int status() const { return status_; }
@@ -144,6 +174,9 @@ class Context {
   void respond(int status, std::string_view body,
                std::string_view content_type = "application/json");
   void add_answer_header(std::string_view name, std::string_view value);
+  // The gateway's own refusal: the JSON error {"error": reason} with `status` (headers added
+  // with add_answer_header() go with it), counted as `why` in the route's auth failures.
+  void refuse(int status, std::string_view reason, Refusal why = Refusal::kNone);
   int answer_status() const { return answer_status_; }
   const std::string& answer_body() const { return answer_body_; }
   const std::string& answer_lines() const { return answer_lines_; }  // content-type included
@@ -207,8 +240,14 @@ class Context {
   mutable uint8_t client_text_len_ = 0;
   std::string_view request_id_;
   Driver* driver_ = nullptr;
+  Services* services_ = nullptr;
   std::string_view consumer_;
+  std::string principal_;  // a token's sub (consumer_ views it)
+  std::span<const std::string> roles_;
+  bool identified_ = false;
+  bool keep_claims_ = false;
   const auth::JwtClaims* claims_ = nullptr;
+  auth::JwtClaims kept_claims_;  // claims_ points here when they were kept
 
   HeaderEdits req_;
   std::string new_path_;

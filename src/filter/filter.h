@@ -56,6 +56,7 @@ inline constexpr int kRequestHeaders = 720;
 inline constexpr int kRequestBody = 730;
 inline constexpr int kResponseHeaders = 800;
 inline constexpr int kResponseBody = 810;
+inline constexpr int kRespond = 900;  // the route answers from config: last on the request side
 }  // namespace priority
 
 class Filter {
@@ -84,6 +85,9 @@ class Filter {
   // the response body (up to the limit, else 502) before on_response_body. 0: not buffered.
   virtual uint64_t request_body_limit() const { return 0; }
   virtual uint64_t response_body_limit() const { return 0; }
+  // Whether this request's body is needed (after on_request_headers; e.g. only a signed request
+  // needs its body for the digest check). Reached with the filter's state entered.
+  virtual bool wants_request_body(Context& /*ctx*/) const { return true; }
 
   // Bytes of per-request state (a trivially copyable type, zeroed when the exchange starts),
   // reached with Context::state<T>(). At most Context::kStateBytes for a whole chain.

@@ -25,13 +25,11 @@ Status call(const Filter& f, Phase p, Context& ctx) {
 
 }  // namespace
 
-Status run_phase(const Chain& chain, Context& ctx, Cursor& c, bool local_answer,
-                 int until_priority) {
+Status run_phase(const Chain& chain, Context& ctx, Cursor& c, bool local_answer) {
   const std::span<const uint16_t> list = chain.phase(c.phase);
   c.pausing = false;
   for (; c.next < list.size(); ++c.next) {
     const Entry& e = chain.entry(list[c.next]);
-    if (e.priority >= until_priority) return Status::kContinue;
     if (local_answer && !e.filter->on_local_answers()) continue;
     if (e.when && !e.when->matches(ctx)) continue;
     ctx.enter(e.state_offset);
@@ -43,19 +41,18 @@ Status run_phase(const Chain& chain, Context& ctx, Cursor& c, bool local_answer,
   return Status::kContinue;
 }
 
-Status time_out(const Chain& chain, Context& ctx, Cursor& c, int until_priority) {
+Status time_out(const Chain& chain, Context& ctx, Cursor& c) {
   const Entry* e = c.paused(chain);
   if (e == nullptr) return Status::kContinue;
   ctx.enter(e->state_offset);
   e->filter->on_cancel(ctx);
   c.pausing = false;
   if (e->on_timeout == OnTimeout::kRespond) {
-    ctx.respond(e->timeout_status, "");
-    ctx.set_answer_reason("filter timeout");
+    ctx.refuse(e->timeout_status, "filter timeout");
     return Status::kRespond;
   }
   ++c.next;
-  return run_phase(chain, ctx, c, false, until_priority);
+  return run_phase(chain, ctx, c, false);
 }
 
 void run_log(const Chain& chain, Context& ctx) {

@@ -11,7 +11,6 @@
 //   }
 #pragma once
 
-#include <climits>
 #include <cstdint>
 
 #include "filter/chain.h"
@@ -36,14 +35,11 @@ struct Cursor {
 // Runs `c.phase` from where `c` stands. On kPause, c.next is the filter that paused.
 // local_answer: the response phases run for an answer the gateway made itself, so only filters
 // with on_local_answers() take part.
-// until_priority: stop (kContinue, c.next on the first such entry) at the first entry whose
-// priority is not below it, so that a built-in step can run between two parts of the chain.
-Status run_phase(const Chain& chain, Context& ctx, Cursor& c, bool local_answer = false,
-                 int until_priority = INT_MAX);
+Status run_phase(const Chain& chain, Context& ctx, Cursor& c, bool local_answer = false);
 
 // The paused entry's timeout passed: it is cancelled, and the phase continues (kContinue,
 // kRespond, kPause from later filters) or, with on_timeout: <status>, answers with that status.
-Status time_out(const Chain& chain, Context& ctx, Cursor& c, int until_priority = INT_MAX);
+Status time_out(const Chain& chain, Context& ctx, Cursor& c);
 
 // The log phase (never pauses or answers).
 void run_log(const Chain& chain, Context& ctx);

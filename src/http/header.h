@@ -55,6 +55,31 @@ inline std::string_view query_param(std::string_view query, std::string_view nam
   return {};
 }
 
+// The value of cookie `name` in the Cookie headers (quotes removed), or "".
+inline std::string_view cookie_value(std::span<const Header> headers, std::string_view name) {
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+  };
+  for (const Header& h : headers) {
+    if (!iequals(h.name, "cookie")) continue;
+    std::string_view rest = h.value;
+    while (!rest.empty()) {
+      const size_t semi = rest.find(';');
+      const std::string_view pair = trim(rest.substr(0, semi));
+      rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+      const size_t eq = pair.find('=');
+      if (eq != std::string_view::npos && trim(pair.substr(0, eq)) == name) {
+        std::string_view v = trim(pair.substr(eq + 1));
+        if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+        return v;
+      }
+    }
+  }
+  return {};
+}
+
 // First header with this name (case-insensitive), or nullptr.
 inline const Header* find_header(std::span<const Header> headers, std::string_view name) {
   for (const Header& h : headers) {

@@ -41,6 +41,7 @@ void ClientConnection::resume_chain_after(uint64_t ms) {
 void ClientConnection::on_chain_timeout() {
   if (closed_ || !exchange_ || !exchange_->chain_waiting) return;
   worker_.loop().timers().cancel(chain_delay_);
+  cancel_quota_wait();
   exchange_->chain_waiting = false;
   exchange_->chain_resumed = true;
   exchange_->chain_timed_out = true;
@@ -131,7 +132,7 @@ void ClientConnection::drive() {
 bool ClientConnection::read_some() {
   if (!readable_ || peer_eof_ || close_after_flush_) return false;
   const size_t limit =
-      exchange_ ? (exchange_->body_wait ? exchange_->body_needed : kHighWater)
+      exchange_ ? kHighWater
                 : worker_.snapshot()->limits.max_head_bytes + core::BufferPool::kBlockSize;
   core::ReadOutcome r = tls_ ? tls_->read_into(in_, worker_.pool(), limit)
                              : core::read_into(fd_, in_, worker_.pool(), limit, peer_closing_);
@@ -187,24 +188,14 @@ bool ClientConnection::process() {
     if (exchange_ && exchange_->request_done && exchange_->response_done) finish_exchange();
     return started;
   }
-  if (exchange_->rate.waiting || exchange_->chain_waiting) return false;
-  if (exchange_->body_wait) {
-    if (in_.size() < exchange_->body_needed) {
-      if (peer_eof_) close_now();
-      return false;
-    }
-    exchange_->body_wait = false;
-    bool started = admit();
-    if (exchange_ && exchange_->request_done && exchange_->response_done) finish_exchange();
-    return started;
-  }
+  if (exchange_->chain_waiting) return false;
   if (exchange_->body_buffering) {
     if (in_.empty() && !peer_eof_) return false;
     bool started = admit();
     if (exchange_ && exchange_->request_done && exchange_->response_done) finish_exchange();
     return started;
   }
-  if (exchange_->rate.resumed || exchange_->chain_resumed) {
+  if (exchange_->chain_resumed) {
     bool started = admit();
     if (exchange_ && exchange_->request_done && exchange_->response_done) finish_exchange();
     return started;
@@ -280,10 +271,11 @@ bool ClientConnection::start_exchange() {
   // The normalised path and the route's parameters are kept in the context (the path scratch
   // is the worker's).
   x.ctx.begin(head, path, &m, x.route->name, client_address(head),
-              std::string_view(x.request_id, x.request_id_len), this);
+              std::string_view(x.request_id, x.request_id_len), this, this);
   if (x.route->chain && !x.route->chain->empty()) {
     x.chain = x.route->chain.get();
     x.ctx.clear_state(x.chain->state_bytes());
+    x.ctx.set_keep_claims(x.chain->reads_claims());
   }
   if (x.route->max_body_bytes != 0 && head.body == http::BodyKind::kContentLength &&
       head.content_length > x.route->max_body_bytes) {
@@ -293,24 +285,44 @@ bool ClientConnection::start_exchange() {
   return admit();
 }
 
+limits::QuotaResult ClientConnection::take_quota(const limits::RatePolicy& policy,
+                                                 std::string_view key, limits::RateDecision* out) {
+  Exchange& x = *exchange_;
+  limits::ClusterQuota& q = worker_.cluster_quota(*x.snapshot, policy);
+  const limits::QuotaResult r = q.take(key, policy.params, worker_.loop().now_ms(), out, this);
+  if (r == limits::QuotaResult::kWait) {
+    x.quota.quota = &q;
+    x.quota.waiting = true;
+  }
+  return r;
+}
+
+bool ClientConnection::quota_answer(limits::RateDecision* out) const {
+  *out = exchange_->quota.decision;
+  return exchange_->quota.ok;
+}
+
+void ClientConnection::cancel_quota_wait() {
+  Exchange::QuotaWait& q = exchange_->quota;
+  if (!q.waiting) return;
+  q.quota->cancel(this);
+  q.waiting = false;
+}
+
 void ClientConnection::on_quota(const limits::RateDecision& decision) {
-  if (closed_ || !exchange_ || !exchange_->rate.waiting) return;
-  Exchange::Rate& r = exchange_->rate;
-  r.waiting = false;
-  r.resumed = true;
-  r.unavailable = false;
-  r.answer = decision;
-  // Go on in a loop turn of our own: this runs inside the Redis client's callback.
-  worker_.loop().post(this);
+  if (closed_ || !exchange_ || !exchange_->quota.waiting) return;
+  Exchange::QuotaWait& q = exchange_->quota;
+  q.waiting = false;
+  q.ok = true;
+  q.decision = decision;
+  resume_chain();  // in a loop turn of its own: this runs inside the Redis client's callback
 }
 
 void ClientConnection::on_quota_unavailable() {
-  if (closed_ || !exchange_ || !exchange_->rate.waiting) return;
-  Exchange::Rate& r = exchange_->rate;
-  r.waiting = false;
-  r.resumed = true;
-  r.unavailable = true;
-  worker_.loop().post(this);
+  if (closed_ || !exchange_ || !exchange_->quota.waiting) return;
+  exchange_->quota.waiting = false;
+  exchange_->quota.ok = false;
+  resume_chain();
 }
 
 void ClientConnection::finish_exchange() {
@@ -385,9 +397,6 @@ void ClientConnection::send_local(std::string_view head_prefix, std::string_view
   if (exchange_ && (!exchange_->client_keep_alive || worker_.draining())) close_after = true;
   std::string& head = worker_.head_scratch();
   head.assign(head_prefix);
-  if (exchange_ && (exchange_->rate.have || exchange_->rate.retry_after_s != 0)) {
-    append_rate_headers(head);
-  }
   if (exchange_) {
     head.append(exchange_->response_extra);
     if (exchange_->chain != nullptr) {

@@ -18,6 +18,7 @@
 #include "core/timer_wheel.h"
 #include "filter/context.h"
 #include "filter/runner.h"
+#include "filter/services.h"
 #include "http/chunked.h"
 #include "http/request_parser.h"
 #include "http/response_parser.h"
@@ -52,7 +53,6 @@ struct Exchange {
   bool chain_waiting = false;            // a filter paused: wait for ctx.resume()
   bool chain_resumed = false;            // resumed: run the paused phase again
   bool chain_timed_out = false;          // the paused filter's timeout passed
-  bool chain_started = false;            // the request_headers phase began (cursor is set)
   bool body_buffering = false;           // reading the whole request body for a body filter
   bool body_replaced = false;            // ctx.request_body() is the body to send (Content-Length)
   bool response_buffering = false;       // reading the whole response body for a body filter
@@ -111,42 +111,17 @@ struct Exchange {
   int64_t upstream_connect_us = -1;  // last try: connect time (0 on a pooled connection)
   const char* error = nullptr;       // why the gateway answered itself
 
-  // Rate limits: progress through the route's policies (a cluster policy may pause the request
-  // until its lease arrives; the exchange keeps its parsed head meanwhile).
-  struct Rate {
-    uint32_t next = 0;     // policies before this one are decided
-    bool have = false;     // `tightest` holds a decision: RateLimit headers are sent
-    bool waiting = false;  // paused on `quota`
-    bool resumed = false;  // the paused policy's answer is in `answer` (or unavailable)
-    bool unavailable = false;
-    limits::ClusterQuota* quota = nullptr;
-    const RatePolicy* policy = nullptr;  // of `tightest`
-    limits::RateDecision answer;
-    limits::RateDecision tightest;
-    uint64_t retry_after_s = 0;  // for a 429 or a fail-closed 503
-  } rate;
+  // A cluster rate-limit lease a filter waits for (Services::take_quota), and its answer.
+  struct QuotaWait {
+    limits::ClusterQuota* quota = nullptr;  // while waiting
+    bool waiting = false;
+    bool ok = false;  // the answer came (false: the store could not be had)
+    limits::RateDecision decision;
+  } quota;
 
-  // Admission after routing: security filters, the HMAC body check, rate limits, the route's
-  // filter chain, the action. A pause (a lease fetch, an HMAC body still arriving, a filter)
-  // resumes at `stage`.
-  enum class Stage : uint8_t {
-    kSecurity,
-    kEarlyFilters,
-    kBuiltinSecurity,
-    kBody,
-    kRateLimits,
-    kFilters,
-    kRequestBody,
-    kAction
-  } stage = Stage::kSecurity;
-  bool body_wait = false;  // HMAC: until in_ holds body_needed bytes (the body)
-  size_t body_needed = 0;
-  std::string hmac_digest;     // the X-Content-SHA256 the signature covers
-  std::string response_extra;  // header lines for the answer (security, CORS, WWW-Authenticate)
-  std::string upstream_extra;  // header lines for the upstream (x-consumer, forwarded claims)
-  std::string principal;       // the consumer's name, or the token's `sub` (rate-limit key)
-  auth::JwtClaims jwt_claims;  // of the verified token (RBAC roles, jwt_claim rate-limit keys)
-  bool has_claims = false;     // jwt_claims holds them (a rate-limit key or a filter reads them)
+  // Admission after routing runs the route's chain in steps; a pause resumes at `stage`.
+  enum class Stage : uint8_t { kFilters, kRequestBody, kAction } stage = Stage::kFilters;
+  std::string response_extra;  // header lines for the gateway's answers (security headers on 404)
 
   // The log phase reads the request as the client sent it from `head` (filters edit the
   // context, not the head); this holds the path and query only when they are not contiguous
@@ -179,7 +154,6 @@ struct Exchange {
   void reset() {
     std::string uh = std::move(upstream_head);
     std::string resp = std::move(response_extra);
-    std::string up = std::move(upstream_extra);
     std::string lt = std::move(logged_target);
     http::RequestHead h = std::move(head);
     std::string hb = std::move(head_bytes);
@@ -190,7 +164,6 @@ struct Exchange {
     rhb.clear();
     uh.clear();
     resp.clear();
-    up.clear();
     lt.clear();
     h.clear();
     hb.clear();
@@ -198,7 +171,6 @@ struct Exchange {
     *this = Exchange();
     upstream_head = std::move(uh);
     response_extra = std::move(resp);
-    upstream_extra = std::move(up);
     logged_target = std::move(lt);
     head = std::move(h);
     head_bytes = std::move(hb);
@@ -212,7 +184,8 @@ class ClientConnection : public core::IoHandler,
                          public core::Timer,
                          public core::Deferred,
                          public limits::QuotaWaiter,
-                         public filter::Driver {
+                         public filter::Driver,
+                         public filter::Services {
  public:
   // listener: index of the configured listener that accepted it (its TLS context, if any).
   ClientConnection(Worker& worker, int fd, const sockaddr_storage& peer, size_t listener = 0);
@@ -226,6 +199,18 @@ class ClientConnection : public core::IoHandler,
   // A paused filter of the exchange's chain is done (or its delay passed).
   void resume_chain() override;
   void resume_chain_after(uint64_t ms) override;
+  // What the chain's filters get of the worker and the connection.
+  uint64_t unix_ms() const override { return worker_.unix_ms(); }
+  const auth::JwtResult& verify_jwt(const auth::JwtProvider& provider, std::string_view token,
+                                    uint64_t now_s) override {
+    return worker_.verify_jwt(provider, token, now_s);
+  }
+  limits::QuotaResult take_quota(const limits::RatePolicy& policy, std::string_view key,
+                                 limits::RateDecision* out) override;
+  bool quota_answer(limits::RateDecision* out) const override;
+  std::string_view verified_client_subject() const override {
+    return client_cert_verified_ ? std::string_view(client_cert_subject_) : std::string_view();
+  }
 
   // Called by the UpstreamConnection of the current exchange.
   void on_upstream_readable();  // response bytes are waiting in upstream's input buffer
@@ -235,12 +220,6 @@ class ClientConnection : public core::IoHandler,
   void close_now();
   bool idle() const { return !exchange_ && in_.empty(); }
   void drain_notice();
-  // TLS: the client came over TLS; after a handshake with a client certificate, its subject
-  // (RFC 2253, e.g. "CN=alice,O=Example") and whether it verified against the listener's
-  // client_ca (empty / false otherwise). Filters use these for mTLS identity.
-  bool secure() const { return tls_ != nullptr; }
-  const std::string& client_cert_subject() const { return client_cert_subject_; }
-  bool client_cert_verified() const { return client_cert_verified_; }
 
   ListNode node{this};  // in Worker::clients_
 
@@ -256,7 +235,7 @@ class ClientConnection : public core::IoHandler,
   // when the connection closes. Runs again (from Exchange::stage) after a pause.
   bool admit();
   // The route's filter chain, request side: false when it answered or paused.
-  bool run_request_filters(bool* keep, int until_priority);
+  bool run_request_filters(bool* keep);
   void send_chain_answer();  // the answer a filter (or a timed-out pause) made
   // Whole bodies for body filters: reads what has arrived into the context.
   enum class BodyRead : uint8_t { kDone, kNeedMore, kFailed };
@@ -268,17 +247,8 @@ class ClientConnection : public core::IoHandler,
   // Sticky cookie, RateLimit headers, security/CORS lines, in the worker's path scratch.
   std::string_view gateway_response_headers();
   void on_chain_timeout();
-  enum class RateOutcome : uint8_t { kPass, kAnswered, kWait };
-  // Security filters of the route: kPass, kAnswered (refused or a CORS preflight answered), or
-  // kWait (an HMAC-signed body must arrive whole first).
-  RateOutcome check_security(const RouteSecurity& sec, const http::RequestHead& head);
-  bool authenticate(const RouteSecurity& sec, const http::RequestHead& head,
-                    const std::vector<std::string>** roles, bool* wait_body);
-  void refuse(int status, const char* reason, std::string_view challenge = {});
   auth::IpAddress client_address(const http::RequestHead& head) const;
-  RateOutcome check_rate_limits(const http::RequestHead& head);
-  std::string_view rate_key(const RatePolicy& p, const http::RequestHead& head, char* buf);
-  void append_rate_headers(std::string& out) const;
+  void cancel_quota_wait();
   bool forward_request_body();
   bool pump_response();
   void finish_exchange();

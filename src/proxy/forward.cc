@@ -200,10 +200,7 @@ void ClientConnection::settle_exchange() {
         .record(x.method, x.final_status, worker_.loop().clock().now_us() - x.start_us,
                 x.upstream_us);
   }
-  if (x.rate.waiting) {
-    x.rate.quota->cancel(this);
-    x.rate.waiting = false;
-  }
+  cancel_quota_wait();
   if (x.chain != nullptr) {
     worker_.loop().timers().cancel(chain_delay_);
     worker_.loop().timers().cancel(chain_timeout_);
@@ -318,7 +315,6 @@ std::string_view ClientConnection::gateway_response_headers() {
     if (sc.max_age_s != 0) out += "; Max-Age=" + std::to_string(sc.max_age_s);
     out += "\r\n";
   }
-  if (x.rate.have) append_rate_headers(out);
   out.append(x.response_extra);
   return out;
 }
@@ -553,10 +549,13 @@ bool ClientConnection::pump_response() {
 namespace sluice::proxy {
 
 bool ClientConnection::wants_body(filter::Phase p) {
-  const Exchange& x = *exchange_;
+  Exchange& x = *exchange_;
   for (uint16_t i : x.chain->phase(p)) {
     const filter::Entry& e = x.chain->entry(i);
-    if (!e.when || e.when->matches(x.ctx)) return true;
+    if (e.when && !e.when->matches(x.ctx)) continue;
+    if (p != filter::Phase::kRequestBody) return true;
+    x.ctx.enter(e.state_offset);
+    if (e.filter->wants_request_body(x.ctx)) return true;
   }
   return false;
 }

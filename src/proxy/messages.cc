@@ -106,7 +106,7 @@ size_t render_upstream_request(const http::RequestHead& head, const Route& route
                                std::string_view normalized_path, std::string_view upstream_host,
                                std::string& out, std::string_view traceparent, bool keep_tracestate,
                                bool https, std::span<const std::string> owned,
-                               std::string_view extra_lines, const UpstreamEdits* edits) {
+                               const UpstreamEdits* edits) {
   out.append(head.method_text);
   out.push_back(' ');
   if (edits != nullptr && (edits->path || edits->query)) {
@@ -179,7 +179,6 @@ size_t render_upstream_request(const http::RequestHead& head, const Route& route
     }
     append_header(out, h.name, h.value);
   }
-  out.append(extra_lines);
   if (host_line == std::string_view::npos) {
     out.append(lines);
   } else {
@@ -274,39 +273,6 @@ void render_client_response(const http::ResponseHead& head, std::string_view req
   out.append("\r\n");
 }
 
-namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
-
-std::string_view cookie_value(std::span<const http::Header> headers, std::string_view name) {
-  for (const http::Header& h : headers) {
-    if (!http::iequals(h.name, "cookie")) continue;
-    std::string_view rest = h.value;
-    while (!rest.empty()) {
-      size_t semi = rest.find(';');
-      std::string_view pair = trim(rest.substr(0, semi));
-      rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
-      size_t eq = pair.find('=');
-      if (eq != std::string_view::npos && trim(pair.substr(0, eq)) == name) {
-        std::string_view v = trim(pair.substr(eq + 1));
-        if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-        return v;
-      }
-    }
-  }
-  return {};
-}
-
-std::string_view query_value(std::string_view query, std::string_view name) {
-  return http::query_param(query, name);
-}
-
 std::string_view hash_source(const config::HashKeyConfig& key, const http::RequestHead& head,
                              std::string_view client_ip, std::string_view normalized_path) {
   switch (key.source) {
@@ -317,11 +283,11 @@ std::string_view hash_source(const config::HashKeyConfig& key, const http::Reque
       return h != nullptr ? h->value : std::string_view();
     }
     case config::HashKeyConfig::Source::kCookie:
-      return cookie_value(head.headers, key.name);
+      return http::cookie_value(head.headers, key.name);
     case config::HashKeyConfig::Source::kPath:
       return normalized_path;
     case config::HashKeyConfig::Source::kQuery:
-      return query_value(head.query, key.name);
+      return http::query_param(head.query, key.name);
   }
   return client_ip;
 }

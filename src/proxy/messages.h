@@ -34,8 +34,8 @@ void upstream_target(const http::RequestHead& head, const Route& route,
 // only when keep_tracestate and valid. Returns the offset of the traceparent value in `out`, or
 // npos.
 // https: the client came over TLS (X-Forwarded-Proto).
-// owned: header names (lower-case) the gateway sets itself (from auth: x-consumer, forwarded
-// claims): the client's copies are dropped and extra_lines ("name: value\r\n"…) added.
+// owned: header names (lower-case) the gateway sets itself (the auth filter's x-consumer and
+// forwarded claims, added as the edits' lines): the client's copies are dropped.
 // What the route's filters changed: a new path or query, dropped header names, added lines
 // ("name: value\r\n"…; a "host" line becomes the Host field), and a replaced body's length.
 struct UpstreamEdits {
@@ -52,7 +52,6 @@ size_t render_upstream_request(const http::RequestHead& head, const Route& route
                                std::string& out, std::string_view traceparent = {},
                                bool keep_tracestate = false, bool https = false,
                                std::span<const std::string> owned = {},
-                               std::string_view extra_lines = {},
                                const UpstreamEdits* edits = nullptr);
 
 enum class ResponseFraming : uint8_t { kAsIs, kContentLength, kChunked, kClose };
@@ -73,10 +72,6 @@ void render_client_response(const http::ResponseHead& head, std::string_view req
                             std::string_view extra_headers, std::string& out,
                             const ResponseEdits* edits = nullptr);
 
-// The value of cookie `name` in the request's Cookie fields, or "".
-std::string_view cookie_value(std::span<const http::Header> headers, std::string_view name);
-// The raw value of query parameter `name` ("a=1&b=2"), or "".
-std::string_view query_value(std::string_view query, std::string_view name);
 // The bytes consistent hashing keys on, per the upstream's hash_key.
 std::string_view hash_source(const config::HashKeyConfig& key, const http::RequestHead& head,
                              std::string_view client_ip, std::string_view normalized_path);

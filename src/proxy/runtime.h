@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "limits/circuit_breaker.h"
 #include "limits/limiter_store.h"
+#include "limits/rate_policy.h"
 #include "limits/retry_budget.h"
 #include "observe/access_log.h"
 #include "observe/span_ring.h"
@@ -59,14 +60,7 @@ struct UpstreamRuntime {
 // One rate-limit policy's state across reloads: the local store (exact across workers) and the
 // decision counters. Keyed by route and policy name, so a reload that changes the limit keeps
 // the keys' counters.
-struct RateLimitRuntime {
-  explicit RateLimitRuntime(size_t max_keys) : store(max_keys) {}
-  limits::LimiterStore store;  // scope: local
-  std::atomic<uint64_t> allowed{0};
-  std::atomic<uint64_t> denied{0};
-  std::atomic<uint64_t> errors{0};  // cluster: Redis unavailable (on_error applied)
-  size_t max_keys() const { return store.capacity(); }
-};
+using RateLimitRuntime = limits::RateLimitRuntime;
 
 // Per-worker queues for spans and access-log lines (indexed by worker). The gateway creates them
 // when a config first turns tracing or access logs on and keeps them for the life of the process,

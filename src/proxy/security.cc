@@ -12,6 +12,11 @@ config::ConfigError at(const config::Config& cfg, config::Mark mark, std::string
   return config::ConfigError{cfg.source_file, mark, std::move(key), std::move(message)};
 }
 
+struct Roles {
+  const std::vector<std::string>* roles = nullptr;  // null: none needed
+  const std::vector<std::pair<std::string, std::vector<std::string>>>* method_roles = nullptr;
+};
+
 // A route's own section replaces the default; a section switched off (`off`) means none.
 template <typename T>
 const T* effective(const std::optional<T>& route, const std::optional<T>& fallback) {
@@ -154,27 +159,45 @@ std::shared_ptr<SecurityTables> compile_security(const config::Config& cfg,
       if (!rs.headers) errors->push_back(at(cfg, rc.mark, key + ".headers", why));
     }
     if (const config::AuthConfig* a = effective(own.auth, def.auth)) {
-      rs.auth = true;
+      filters::AuthPolicy& ap = rs.auth.emplace();
       for (const std::string& name : a->jwt) {
         for (const auto& p : t->providers) {
-          if (p->name == name) rs.jwt.push_back(p.get());
+          if (p->name == name) ap.jwt.push_back(p.get());
         }
       }
-      rs.api_key = a->api_key;
-      rs.api_key_from = a->api_key_from;
-      rs.hmac = a->hmac;
-      rs.client_cert = a->client_cert;
-      for (const config::RateLimitConfig& rl : rc.rate_limits) {
-        if (rl.key == config::RateLimitConfig::Key::kJwtClaim) rs.needs_claims = true;
-      }
-      rs.hmac_window_s = a->hmac_window_s;
-      rs.hmac_max_body_bytes = a->hmac_max_body_bytes;
-      rs.optional = a->optional;
-      rs.roles = a->roles;
-      for (const auto& [method, roles] : a->method_roles) {
-        http::Method m = http::parse_method(method);
-        rs.method_roles[static_cast<size_t>(m)] = roles;
-        rs.has_method_roles = true;
+      ap.api_key = a->api_key;
+      ap.api_key_from = a->api_key_from;
+      ap.hmac = a->hmac;
+      ap.client_cert = a->client_cert;
+      ap.hmac_window_s = a->hmac_window_s;
+      ap.hmac_max_body_bytes = a->hmac_max_body_bytes;
+      ap.optional = a->optional;
+    }
+    // RBAC: the route's own `filters.rbac`, else the roles of the route's own auth, else the
+    // default's `filters.rbac`, else (when the route has no auth of its own) the default auth's.
+    auto rbac_roles = [](const config::RbacConfig& r) {
+      return r.enabled ? Roles{&r.roles, &r.method_roles} : Roles{};
+    };
+    auto auth_roles = [](const std::optional<config::AuthConfig>& a) -> std::optional<Roles> {
+      if (!a || (a->roles.empty() && a->method_roles.empty())) return std::nullopt;
+      return a->enabled ? Roles{&a->roles, &a->method_roles} : Roles{};
+    };
+    std::optional<Roles> roles;
+    if (own.rbac) {
+      roles = rbac_roles(*own.rbac);
+    } else if (auto r = auth_roles(own.auth)) {
+      roles = r;
+    } else if (def.rbac) {
+      roles = rbac_roles(*def.rbac);
+      rs.rbac_from_default = true;
+    } else if (!own.auth) {
+      roles = auth_roles(def.auth);
+      rs.rbac_from_default = true;
+    }
+    if (roles && roles->roles != nullptr) {
+      rs.rbac.roles = *roles->roles;
+      for (const auto& [method, list] : *roles->method_roles) {
+        rs.rbac.method_roles[static_cast<size_t>(http::parse_method(method))] = list;
       }
     }
     // The identity headers sluice sets are dropped from every client request, authenticated

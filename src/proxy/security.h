@@ -1,6 +1,6 @@
 // The edge-security filters of a snapshot, compiled from config: JWT providers (policy, inline
 // keys, the JWKS fetcher the gateway runs for them), the consumers that API keys and HMAC keys
-// name, and per route the IP rules, CORS policy, security headers and auth requirements. Built
+// name, and per route the IP rules, CORS policy, security headers, auth and RBAC policies. Built
 // on the control thread with the snapshot; workers only read it.
 // Example:
 //   std::vector<config::ConfigError> errors;
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "auth/api_key.h"
+#include "auth/credentials.h"
 #include "auth/cidr.h"
 #include "auth/cors.h"
 #include "auth/jwk.h"
@@ -26,72 +27,34 @@
 #include "auth/nonce_cache.h"
 #include "auth/security_headers.h"
 #include "config/config.h"
+#include "filters/auth/auth_filter.h"
+#include "filters/rbac/rbac_filter.h"
 #include "http/method.h"
 
 namespace sluice::proxy {
 
 class RuntimeRegistry;
 
-struct JwtProvider {
-  std::string name;
-  auth::JwtPolicy policy;
-  std::shared_ptr<const auth::KeySet> inline_keys;  // null when the config has none
-  auth::JwksFetcher* jwks = nullptr;                // owned by the gateway; null without a URL
-  std::vector<config::TokenSource> from;
-  std::vector<std::pair<std::string, std::string>> forward_claims;  // header → claim
-};
-
-struct Consumer {
-  std::string name;
-  std::vector<std::string> roles;
-};
+using JwtProvider = auth::JwtProvider;
+using Consumer = auth::Consumer;
 
 struct RouteSecurity {
-  // Compiled here, then moved by build_snapshot into the route's chain as the ip_rules, cors and
-  // security_headers filters: empty in a published snapshot.
+  // Compiled here, then moved by build_snapshot into the route's chain as the ip_rules, cors,
+  // security_headers, auth and rbac filters: empty in a published snapshot.
   std::optional<auth::IpRules> ip_rules;
   std::optional<auth::CorsPolicy> cors;
   std::optional<auth::SecurityHeaders> headers;
-  // Auth.
-  bool auth = false;
-  std::vector<const JwtProvider*> jwt;
-  bool api_key = false;
-  config::TokenSource api_key_from;
-  bool hmac = false;
-  bool client_cert = false;
-  uint64_t hmac_window_s = 300;
-  uint64_t hmac_max_body_bytes = 1 << 20;
-  bool optional = false;
-  bool needs_claims = false;       // a rate limit of the route is keyed by a JWT claim
-  std::vector<std::string> roles;  // any of them; empty = none needed
-  std::array<std::vector<std::string>, http::kMethodCount> method_roles;  // overrides `roles`
-  bool has_method_roles = false;
+  std::optional<filters::AuthPolicy> auth;
+  filters::RbacPolicy rbac;
+  bool rbac_from_default = false;  // the roles came from the top-level defaults
   // Request headers the gateway sets upstream (x-consumer, forwarded claims of any provider):
   // removed from the client's request on every route.
   std::vector<std::string> owned_headers;
 };
 
-struct SecurityTables {
-  std::vector<std::unique_ptr<JwtProvider>> providers;
-  std::vector<Consumer> consumers;
-  auth::ApiKeyTable api_keys;  // digest → consumer name
-  struct HmacKey {
-    std::string secret;
-    const Consumer* consumer;
-  };
-  // Looked up with the string_views of a request, without copying them.
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  template <typename V>
-  using ByName = std::unordered_map<std::string, V, Hash, std::equal_to<>>;
-  ByName<HmacKey> hmac_keys;  // key id →
-  ByName<const Consumer*> by_name;
-  ByName<const Consumer*> by_subject;                    // client certificate subject →
+struct SecurityTables : auth::Credentials {
   std::vector<RouteSecurity> routes;                     // by route index
   std::optional<auth::SecurityHeaders> default_headers;  // `security.headers`: also on 404/405
-  std::shared_ptr<auth::NonceCache> nonces;              // shared across reloads and workers
 };
 
 // Resolves a JWKS fetcher for a URL and its refresh settings (the gateway's; kept across

@@ -6,6 +6,8 @@
 #include "filters/builtin.h"
 #include "filters/cors/cors_filter.h"
 #include "filters/ip_rules/ip_rules_filter.h"
+#include "filters/rate_limit/rate_limit_filter.h"
+#include "filters/respond/respond_filter.h"
 #include "filters/security_headers/security_headers_filter.h"
 #include "http/method.h"
 #include "http/status.h"
@@ -18,22 +20,6 @@ config::ConfigError route_error(const config::Config& cfg, size_t index, std::st
   return config::ConfigError{cfg.source_file, r.path_mark.line ? r.path_mark : r.mark,
                              "routes[" + std::to_string(index) + "].match.path",
                              std::move(message)};
-}
-
-std::string render_respond_head(const config::RespondConfig& r) {
-  std::string head = "HTTP/1.1 " + std::to_string(r.status) + " ";
-  head += http::reason_phrase(r.status);
-  head += "\r\n";
-  for (const auto& [name, value] : r.headers) {
-    head += name;
-    head += ": ";
-    head += value;
-    head += "\r\n";
-  }
-  if (r.status != 204 && r.status != 304) {
-    head += "content-length: " + std::to_string(r.body.size()) + "\r\n";
-  }
-  return head;
 }
 
 bool is_ip_literal(const std::string& host) {
@@ -142,11 +128,7 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
     for (size_t u = 0; u < cfg.upstreams.size(); ++u) {
       if (cfg.upstreams[u].name == rc.upstream) route.upstream = static_cast<int>(u);
     }
-    if (rc.respond) {
-      route.respond_head = render_respond_head(*rc.respond);
-      route.respond_body = rc.respond->body;
-      route.respond_status = rc.respond->status;
-    }
+    if (rc.respond) route.respond_status = rc.respond->status;
     route.strip_prefix = rc.strip_prefix;
     route.rewrite_prefix = rc.rewrite_prefix;
     route.max_body_bytes = rc.max_body_bytes.value_or(cfg.limits.max_body_bytes);
@@ -201,12 +183,12 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
         compile_security(cfg, registry.nonce_cache(), registry.jwks_lookup(), &result.errors);
   }
   {
-    // `security.ip_rules`, `security.cors` and `security.headers` become filters of the route's
-    // chain.
+    // `security.*`, `rate_limits` and `respond` become filters of the route's chain.
     std::vector<std::vector<filter::Prebuilt>> prebuilt(cfg.routes.size());
     for (size_t i = 0; security && i < security->routes.size(); ++i) {
       RouteSecurity& rs = security->routes[i];
-      const config::SecurityConfig& own = cfg.routes[i].security;
+      const config::RouteConfig& rc = cfg.routes[i];
+      const config::SecurityConfig& own = rc.security;
       if (rs.ip_rules) {
         prebuilt[i].push_back(filter::Prebuilt{
             "ip_rules", filter::priority::kIpRules,
@@ -224,6 +206,28 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
             "security_headers", filter::priority::kSecurityHeaders,
             filters::make_security_headers_filter(*rs.headers), !own.headers.has_value()});
         rs.headers.reset();
+      }
+      if (rs.auth) {
+        prebuilt[i].push_back(filter::Prebuilt{
+            "auth", filter::priority::kAuth,
+            filters::make_auth_filter(std::move(*rs.auth), security), !own.auth.has_value()});
+        rs.auth.reset();
+      }
+      if (!rs.rbac.empty()) {
+        prebuilt[i].push_back(filter::Prebuilt{"rbac", filter::priority::kRbac,
+                                               filters::make_rbac_filter(std::move(rs.rbac)),
+                                               rs.rbac_from_default});
+        rs.rbac = {};
+      }
+      const Route& route = snap->routes[i];
+      if (!route.rate_limits.empty()) {
+        prebuilt[i].push_back(filter::Prebuilt{
+            "rate_limit", filter::priority::kRateLimit,
+            filters::make_rate_limit_filter(route.rate_limits, cfg.redis.fail_open), false});
+      }
+      if (rc.respond) {
+        prebuilt[i].push_back(filter::Prebuilt{"respond", filter::priority::kRespond,
+                                               filters::make_respond_filter(*rc.respond), false});
       }
     }
     std::vector<std::shared_ptr<const filter::Chain>> chains =

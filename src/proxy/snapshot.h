@@ -60,18 +60,7 @@ struct Upstream {
   uint32_t max_requests = 0;
 };
 
-// A route's rate-limit policy, compiled.
-struct RatePolicy {
-  std::string name;
-  config::RateLimitConfig::Key key = config::RateLimitConfig::Key::kClientIp;
-  std::string key_name;
-  limits::RateParams params;
-  bool cluster = false;
-  bool exact = false;
-  std::string policy_id;      // cluster: "<route>:<policy>", names the Redis keys
-  std::string policy_header;  // RateLimit-Policy value: "<limit>;w=<seconds>"
-  std::shared_ptr<RateLimitRuntime> runtime;
-};
+using RatePolicy = limits::RatePolicy;
 
 struct Route {
   std::string name;

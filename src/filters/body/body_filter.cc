@@ -96,8 +96,7 @@ class BodyFilter final : public filter::Filter {
     auto fail = [&](const char* prefix) {
       std::string what = std::string(prefix) + error;
       if (response_) {
-        ctx.respond(502, "");
-        ctx.set_answer_reason("invalid response body: " + what);
+        ctx.refuse(502, "invalid response body: " + what);
       } else {
         ctx.respond(400, json_error(what));
       }

@@ -36,8 +36,7 @@ class CorsFilter final : public filter::Filter {
         ctx.request_header("origin"), ctx.request_header("access-control-request-method"),
         ctx.request_header("access-control-request-headers"), lines, &status);
     if (status != 204) {
-      ctx.respond(403, "");
-      ctx.set_answer_reason("CORS preflight refused");
+      ctx.refuse(403, "CORS preflight refused");
       return Status::kRespond;
     }
     ctx.respond(204, "", "");

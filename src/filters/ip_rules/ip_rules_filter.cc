@@ -20,9 +20,7 @@ class IpRulesFilter final : public filter::Filter {
   uint8_t phases() const override { return filter::phase_bit(Phase::kRequestHeaders); }
   Status on_request_headers(Context& ctx) const override {
     if (rules_.allows(ctx.client_address())) return Status::kContinue;
-    ctx.respond(403, "");
-    ctx.set_answer_reason("address not allowed");
-    ctx.set_refusal(filter::Refusal::kAddress);
+    ctx.refuse(403, "address not allowed", filter::Refusal::kAddress);
     return Status::kRespond;
   }
 

@@ -72,11 +72,40 @@ TEST_F(ContextTest, PathQueryParamsAndIdentity) {
   auth::JwtClaims claims;
   claims.sub = "alice";
   claims.strings = {{"sub", "alice"}, {"tenant", "acme"}};
-  ctx_.set_identity("alice", &claims);
+  claims.roles = {"reader"};
+  ctx_.set_token(claims);  // not kept: only the principal
+  EXPECT_EQ(ctx_.consumer(), "alice");
+  EXPECT_TRUE(ctx_.identified());
+  EXPECT_EQ(ctx_.claim("tenant"), "");
+  EXPECT_TRUE(ctx_.roles().empty());
+  ctx_.set_keep_claims(true);
+  ctx_.set_token(claims);
+  claims = auth::JwtClaims();  // the worker's cache may change: the context has its own copy
   EXPECT_EQ(ctx_.claim("tenant"), "acme");
   EXPECT_EQ(ctx_.claim("sub"), "alice");
   EXPECT_EQ(ctx_.claim("missing"), "");
   EXPECT_EQ(ctx_.consumer(), "alice");
+  ASSERT_EQ(ctx_.roles().size(), 1U);
+  EXPECT_EQ(ctx_.roles()[0], "reader");
+}
+
+TEST_F(ContextTest, ConsumerIdentityAndRefusal) {
+  begin("GET /u/42 HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_FALSE(ctx_.identified());
+  const std::vector<std::string> roles = {"admin"};
+  ctx_.set_consumer("svc", roles);
+  EXPECT_EQ(ctx_.consumer(), "svc");
+  EXPECT_EQ(ctx_.roles().size(), 1U);
+  ctx_.refuse(401, "missing credentials", Refusal::kMissing);
+  ctx_.add_answer_header("WWW-Authenticate", "Bearer realm=\"sluice\"");
+  EXPECT_EQ(ctx_.answer_status(), 401);
+  EXPECT_STREQ(ctx_.answer_reason(), "missing credentials");
+  EXPECT_EQ(ctx_.refusal(), Refusal::kMissing);
+  EXPECT_EQ(ctx_.answer_body(), "");
+  EXPECT_EQ(ctx_.answer_lines(), "WWW-Authenticate: Bearer realm=\"sluice\"\r\n");
+  ctx_.reset();
+  EXPECT_FALSE(ctx_.identified());
+  EXPECT_EQ(ctx_.consumer(), "");
 }
 
 TEST_F(ContextTest, ResponseEditsAndAnswer) {

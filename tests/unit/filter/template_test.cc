@@ -37,8 +37,10 @@ TEST(Template, ExpandsEveryVariable) {
   Context ctx;
   ctx.begin(head, path, &m, "users", *auth::IpAddress::parse("10.1.2.3"), "rid9", nullptr);
   auth::JwtClaims c;
+  c.sub = "bob";
   c.strings = {{"tenant", "t1"}};
-  ctx.set_identity("bob", &c);
+  ctx.set_keep_claims(true);
+  ctx.set_token(c);
   ctx.set_response(503, {}, "10.0.0.9:8080");
   EXPECT_EQ(expand("${client_ip}|${request_id}|${route}|${method}|${path}", ctx),
             "10.1.2.3|rid9|users|POST|/u/42");
