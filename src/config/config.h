@@ -343,6 +343,9 @@ struct RouteConfig {
   SecurityConfig security;
   RetryConfig retry;
   std::vector<FilterSpec> filters;  // in document order; `mock:` at the route is filters.mock
+  // The entries that name an older section (filters.auth, .rbac, .cors, .security_headers,
+  // .rate_limit, .respond) and give when/timeout/on_timeout: only those keys are read from them.
+  std::vector<FilterSpec> filter_aliases;
 };
 
 struct LimitsConfig {
@@ -426,6 +429,7 @@ struct Config {
   std::vector<JwtProviderConfig> jwt_providers;
   SecurityConfig security;          // defaults of every route
   std::vector<FilterSpec> filters;  // `filters:` defaults of every route
+  std::vector<FilterSpec> filter_aliases;  // as RouteConfig::filter_aliases
   TracingConfig tracing;
   AccessLogConfig access_log;
   DnsConfig dns;

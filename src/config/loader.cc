@@ -95,7 +95,7 @@ void Parser::parse(const Item& root, Config& cfg) {
   if (const Item* s = m->get("security")) parse_security(*s, cfg.security);
   if (const Item* f = m->get("filters")) {
     parse_filters(*f, cfg.filters);
-    take_filter_aliases(cfg.filters, cfg.security, nullptr, nullptr);
+    take_filter_aliases(cfg.filters, cfg.filter_aliases, cfg.security, nullptr, nullptr);
   }
   if (const Item* u = m->get("upstreams")) parse_upstreams(*u, cfg);
   if (const Item* r = m->get("routes")) parse_routes(*r, cfg);

@@ -55,7 +55,7 @@ void Parser::parse_routes(const Item& it, Config& cfg) {
     std::optional<Item> respond_alias;
     if (const Item* f = m->get("filters")) {
       parse_filters(*f, r.filters);
-      take_filter_aliases(r.filters, r.security, &r, &respond_alias);
+      take_filter_aliases(r.filters, r.filter_aliases, r.security, &r, &respond_alias);
       if (respond_alias) {
         if (respond != nullptr) {
           error(respond_alias->mark, respond_alias->path,

@@ -156,47 +156,69 @@ void Parser::parse_rbac(const Item& it, RbacConfig& r) {
   }
 }
 
-void Parser::take_filter_aliases(std::vector<FilterSpec>& specs, SecurityConfig& sec,
-                                 RouteConfig* route, std::optional<Item>* respond) {
+void Parser::take_filter_aliases(std::vector<FilterSpec>& specs, std::vector<FilterSpec>& aliases,
+                                 SecurityConfig& sec, RouteConfig* route,
+                                 std::optional<Item>* respond) {
+  // The keys every chain entry takes are read when the chain is built; the section's parser
+  // sees the entry without them (the values keep their marks).
+  auto settings = [&](const FilterSpec& f) {
+    if (!f.node.IsMap()) return Item{f.node, f.path, f.mark};
+    YAML::Node own(YAML::NodeType::Map);
+    bool common = false;
+    for (auto kv = f.node.begin(); kv != f.node.end(); ++kv) {
+      const std::string key = kv->first.IsScalar() ? kv->first.Scalar() : std::string();
+      if (key == "when" || key == "timeout" || key == "on_timeout") {
+        common = true;
+      } else {
+        own.force_insert(kv->first, kv->second);
+      }
+    }
+    if (common) aliases.push_back(f);
+    return Item{own, f.path, f.mark};
+  };
   // A section given as a map, or `off` (present but switched off).
-  auto section = [&](const FilterSpec& f, const Item& v, auto& out, auto parse) {
+  auto section = [&](const FilterSpec& f, auto& out, auto parse) {
     typename std::remove_reference_t<decltype(out)>::value_type value;
-    if (!f.off) parse(v, value);
+    if (!f.off) parse(settings(f), value);
     out = std::move(value);
   };
   auto both = [&](const FilterSpec& f, std::string_view older) {
     error(f.key_mark, f.path,
           "give '" + std::string(older) + "' or 'filters." + f.name + "', not both");
+    return true;
   };
   std::erase_if(specs, [&](const FilterSpec& f) {
-    const Item v{f.node, f.path, f.mark};
-    if (f.name == "auth" || f.name == "rbac" || f.name == "cors" || f.name == "security_headers") {
-      if (f.name == "auth") {
-        if (sec.auth) return both(f, "security.auth"), true;
-        section(f, v, sec.auth, [&](const Item& i, AuthConfig& a) {
-          a.mark = i.mark;
-          parse_auth(i, a);
-        });
-      } else if (f.name == "rbac") {
-        section(f, v, sec.rbac, [&](const Item& i, RbacConfig& r) { parse_rbac(i, r); });
-      } else if (f.name == "cors") {
-        if (sec.cors) return both(f, "security.cors"), true;
-        section(f, v, sec.cors, [&](const Item& i, CorsConfig& c) { parse_cors(i, c); });
-      } else {
-        if (sec.headers) return both(f, "security.headers"), true;
-        section(f, v, sec.headers,
-                [&](const Item& i, SecurityHeadersConfig& h) { parse_security_headers(i, h); });
-      }
-      return true;
-    }
-    if (f.name != "rate_limit" && f.name != "respond") return false;
-    if (route == nullptr) {
+    if (f.name == "auth") {
+      if (sec.auth) return both(f, "security.auth");
+      section(f, sec.auth, [&](const Item& i, AuthConfig& a) {
+        a.mark = i.mark;
+        parse_auth(i, a);
+      });
+    } else if (f.name == "rbac") {
+      section(f, sec.rbac, [&](const Item& i, RbacConfig& r) { parse_rbac(i, r); });
+    } else if (f.name == "cors") {
+      if (sec.cors) return both(f, "security.cors");
+      section(f, sec.cors, [&](const Item& i, CorsConfig& c) { parse_cors(i, c); });
+    } else if (f.name == "security_headers") {
+      if (sec.headers) return both(f, "security.headers");
+      section(f, sec.headers,
+              [&](const Item& i, SecurityHeadersConfig& h) { parse_security_headers(i, h); });
+    } else if (f.name != "rate_limit" && f.name != "respond") {
+      return false;
+    } else if (route == nullptr) {
       error(f.key_mark, f.path, "'" + f.name + "' is set per route, not as a default");
     } else if (f.name == "rate_limit") {
-      if (!route->rate_limits.empty()) return both(f, "rate_limits"), true;
-      if (!f.off) parse_rate_limits(v, *route);
+      if (!route->rate_limits.empty()) return both(f, "rate_limits");
+      if (f.off) return true;
+      // The list of policies, or {policies: [...]} with the keys of every entry.
+      const Item v = settings(f);
+      if (!v.node.IsMap()) {
+        parse_rate_limits(v, *route);
+      } else if (std::optional<MapItem> m = map(v, {"policies"})) {
+        if (const Item* p = require(*m, "policies")) parse_rate_limits(*p, *route);
+      }
     } else if (!f.off) {
-      *respond = v;
+      *respond = settings(f);
     }
     return true;
   });

@@ -155,10 +155,10 @@ class Parser : public Reader {
 
   // The entries of a `filters:` map that name a section of `security:` (auth, rbac, cors,
   // security_headers) or, on a route (route != null), its rate_limits or respond: parsed into
-  // those and taken out of `specs`. Giving both forms at one level is an error. *respond is set
-  // to a `filters.respond` entry.
-  void take_filter_aliases(std::vector<FilterSpec>& specs, SecurityConfig& sec, RouteConfig* route,
-                           std::optional<Item>* respond);
+  // those and taken out of `specs`; those that give when/timeout/on_timeout go to `aliases`.
+  // Giving both forms at one level is an error. *respond is set to a `filters.respond` entry.
+  void take_filter_aliases(std::vector<FilterSpec>& specs, std::vector<FilterSpec>& aliases,
+                           SecurityConfig& sec, RouteConfig* route, std::optional<Item>* respond);
 
   void parse_ip_rules(const Item& it, IpRulesConfig& r);
 

@@ -40,6 +40,14 @@ PORTED = """
         filters:
           auth: off
           cors: {{origins: ["https://app.test"], methods: [GET]}}
+      - name: writes
+        match: {{path: "/writes/{{*rest}}"}}
+        upstream: echo
+        filters:
+          auth: {{api_key: true, when: {{methods: [POST]}}}}
+          rate_limit:
+            policies: [{{name: flagged, key: route, limit: 1, period: 1m}}]
+            when: {{headers: [x-flagged]}}
       - name: made
         match: {{path: "/made"}}
         filters:
@@ -115,6 +123,25 @@ def test_auth_off_and_cors_alias(ported):
     assert "GET" in r.header("access-control-allow-methods")
 
 
+def test_when_on_the_ported_filters(ported):
+    for _ in range(3):
+        r = request(ported.port, "GET", "/writes/a")
+        assert r.status == 200, r.body
+        assert r.header("ratelimit-limit") is None, "the limit applies to flagged requests only"
+    r = request(ported.port, "POST", "/writes/a", body=b"{}")
+    assert r.status == 401 and r.json()["error"] == "missing credentials"
+    r = request(ported.port, "POST", "/writes/a", body=b"{}", headers=[("x-api-key", BOB_API_KEY)])
+    assert r.status == 200 and seen(r)["x-consumer"] == ["bob"]
+    r = request(ported.port, "GET", "/writes/a", headers=[("x-flagged", "1")])
+    assert r.status == 200 and r.header("ratelimit-limit") == "1"
+    r = request(ported.port, "GET", "/writes/a", headers=[("x-flagged", "1")])
+    assert r.status == 429, r.body
+    status, _, body = ported.admin("GET", "/routes")
+    chain = {f["name"]: f for r in body["routes"] if r["name"] == "writes" for f in r["filters"]}
+    assert chain["auth"]["when"] == {"methods": ["POST"]} and chain["auth"]["source"] == "route"
+    assert chain["rate_limit"]["when"] == {"headers": {"x-flagged": None}}
+
+
 def test_respond_alias_needs_no_upstream(ported):
     r = request(ported.port, "GET", "/made")
     assert r.status == 201 and r.body == b"made here", r
@@ -158,6 +185,27 @@ routes:
     respond: {status: 200}
     filters:
       respond: {status: 204}
+  - name: c
+    match: {path: "/c"}
+    upstream: echo
+    filters:
+      rate_limit: {policy: []}
+"""
+
+# Valid for the loader; the keys every entry takes are checked when the chains are built.
+BAD_WHEN = """listeners:
+  - address: 127.0.0.1:18080
+consumers:
+  - {name: a, api_keys: ["sha256:0000000000000000000000000000000000000000000000000000000000000000"]}
+upstreams:
+  - name: echo
+    targets: [{address: 127.0.0.1:9}]
+routes:
+  - name: c
+    match: {path: "/c"}
+    upstream: echo
+    filters:
+      auth: {api_key: true, when: {method: [GET]}, on_timeout: soon}
 """
 
 
@@ -174,3 +222,11 @@ def test_bad_ported_filter_configs_are_refused(sluice_path, tmp_path):
            "not both" in out, out
     assert "routes[0].filters.rbac: rbac needs 'roles', 'method_roles' or both" in out, out
     assert "routes[1].filters.respond: give 'respond' or 'filters.respond', not both" in out, out
+    assert "routes[2].filters.rate_limit.policy: unknown key 'policy'" in out, out
+    f.write_text(BAD_WHEN)
+    p = subprocess.run([sluice_path, "validate", "--config", str(f)], capture_output=True,
+                       text=True, timeout=10)
+    out = p.stdout + p.stderr
+    assert p.returncode == 1, out
+    assert f"{f}:13:36: routes[0].filters.auth.when.method: unknown key 'method'" in out, out
+    assert "routes[0].filters.auth.on_timeout: expected 'continue' or a status" in out, out

@@ -111,8 +111,8 @@ class AuthFilterTest : public ::testing::Test {
     ASSERT_TRUE(auth::parse_api_key_hash(auth::hash_api_key(kAliceKey), &h));
     c->api_keys.add(h, "alice");
     c->by_subject.emplace(std::string(kBobSubject), &c->consumers[1]);
-    c->hmac_keys.emplace("client-1", auth::Credentials::HmacKey{std::string(kHmacSecret),
-                                                                &c->consumers[2]});
+    c->hmac_keys.emplace("client-1",
+                         auth::Credentials::HmacKey{std::string(kHmacSecret), &c->consumers[2]});
     c->nonces = std::make_shared<auth::NonceCache>(1000);
 
     auto p = std::make_unique<auth::JwtProvider>();
@@ -262,8 +262,7 @@ TEST_F(AuthFilterTest, MissingCredentials) {
   make(jwt_only);
   EXPECT_EQ(filter_->phases(), filter::phase_bit(Phase::kRequestHeaders));
   EXPECT_EQ(filter_->request_body_limit(), 0u);
-  begin("GET /v1 HTTP/1.1\r\nHost: api.test\r\nX-Api-Key: " + std::string(kAliceKey) +
-        "\r\n\r\n");
+  begin("GET /v1 HTTP/1.1\r\nHost: api.test\r\nX-Api-Key: " + std::string(kAliceKey) + "\r\n\r\n");
   ASSERT_EQ(headers(), Status::kRespond);
   EXPECT_EQ(ctx().answer_status(), 401);
   EXPECT_EQ(ctx().answer_lines(), "WWW-Authenticate: Bearer realm=\"sluice\"\r\n");
@@ -287,8 +286,7 @@ TEST_F(AuthFilterTest, OptionalWithoutCredential) {
 
 TEST_F(AuthFilterTest, ApiKeys) {
   make(all_schemes());
-  begin("GET /v1 HTTP/1.1\r\nHost: api.test\r\nX-Api-Key: " + std::string(kAliceKey) +
-        "\r\n\r\n");
+  begin("GET /v1 HTTP/1.1\r\nHost: api.test\r\nX-Api-Key: " + std::string(kAliceKey) + "\r\n\r\n");
   ASSERT_EQ(headers(), Status::kContinue);
   EXPECT_TRUE(ctx().identified());
   EXPECT_EQ(ctx().consumer(), "alice");

@@ -81,8 +81,8 @@ class RateLimitFilterTest : public ::testing::Test {
 
 TEST_F(RateLimitFilterTest, Shape) {
   make({policy("ip", Key::kClientIp, "", 2)});
-  EXPECT_EQ(filter_->phases(), filter::phase_bit(Phase::kRequestHeaders) |
-                                   filter::phase_bit(Phase::kResponseHeaders));
+  EXPECT_EQ(filter_->phases(),
+            filter::phase_bit(Phase::kRequestHeaders) | filter::phase_bit(Phase::kResponseHeaders));
   EXPECT_TRUE(filter_->on_local_answers());  // the gateway's own 429 carries the fields
   EXPECT_GT(filter_->state_size(), 0u);
   EXPECT_LE(filter_->state_size(), filter::Context::kStateBytes);
@@ -197,7 +197,7 @@ TEST_F(RateLimitFilterTest, JwtClaimKey) {
 }
 
 TEST_F(RateLimitFilterTest, ClusterPausesThenResumes) {
-  make({policy("ip", Key::kClientIp, "", 5), policy("user", Key::kHeader, "x-user", 100, true)});
+  make({policy("ip", Key::kClientIp, "", 1000), policy("user", Key::kHeader, "x-user", 100, true)});
   svc_.take_result = QuotaResult::kWait;
   begin("X-User: u1\r\n");
   ASSERT_EQ(run(), Status::kPause);
@@ -213,7 +213,7 @@ TEST_F(RateLimitFilterTest, ClusterPausesThenResumes) {
   EXPECT_EQ(svc_.quota_answers, 1);
   EXPECT_EQ(rt(0).allowed.load(), 1u);  // the local policy before it is not counted twice
   EXPECT_EQ(rt(1).allowed.load(), 1u);
-  respond();
+  respond();  // the cluster policy has the fewest left
   EXPECT_EQ(field("ratelimit-limit"), "100");
   EXPECT_EQ(field("ratelimit-remaining"), "41");
   EXPECT_EQ(field("ratelimit-reset"), "2");
