@@ -230,3 +230,62 @@ def test_bad_ported_filter_configs_are_refused(sluice_path, tmp_path):
     assert p.returncode == 1, out
     assert f"{f}:13:36: routes[0].filters.auth.when.method: unknown key 'method'" in out, out
     assert "routes[0].filters.auth.on_timeout: expected 'continue' or a status" in out, out
+
+
+LATE_LEASE = """
+    redis:
+      address: {redis}
+      on_error: deny
+      command_timeout: 3s
+    upstreams:
+      - name: echo
+        targets: [{{address: {be}}}]
+    routes:
+      - name: lenient
+        match: {{path: "/lenient"}}
+        upstream: echo
+        filters:
+          rate_limit:
+            policies: [{{name: c, key: route, limit: 1000, period: 10s, scope: cluster, exact: true}}]
+            timeout: 150ms
+            on_timeout: continue
+      - name: strict
+        match: {{path: "/strict"}}
+        upstream: echo
+        filters:
+          rate_limit:
+            policies: [{{name: c, key: route, limit: 1000, period: 10s, scope: cluster, exact: true}}]
+            timeout: 150ms
+            on_timeout: 503
+"""
+
+
+def test_a_late_cluster_lease_ends_as_on_timeout_says(backend, sluice, redis_server):
+    """exact: true costs a Redis round trip per request; with Redis stopped (SIGSTOP: connected
+    but silent) each request waits for its lease until the filter's timeout, far shorter than the
+    command timeout: `continue` goes upstream, a status answers."""
+    import os
+    import signal
+    import time
+
+    from harness import wait_for
+    redis = redis_server()
+    be = backend(name="echo")
+    gw = sluice(config(LATE_LEASE.format(redis=redis.address, be=be.address), workers=1))
+    wait_for(lambda: request(gw.port, "GET", "/lenient").status == 200, 5.0, interval=0.1,
+             what="a 200 with Redis up")
+    assert request(gw.port, "GET", "/strict").status == 200
+    os.kill(redis.proc.pid, signal.SIGSTOP)
+    try:
+        for path, status in (("/lenient", 200), ("/strict", 503), ("/lenient", 200)):
+            t0 = time.monotonic()
+            r = request(gw.port, "GET", path, timeout=5)
+            took = time.monotonic() - t0
+            assert r.status == status, (path, r)
+            assert 0.1 < took < 1.5, (path, took)
+            if status == 503:
+                assert r.json()["error"] == "filter timeout"
+    finally:
+        os.kill(redis.proc.pid, signal.SIGCONT)
+    wait_for(lambda: request(gw.port, "GET", "/strict").status == 200, 10.0, interval=0.2,
+             what="leases again after Redis resumed")
