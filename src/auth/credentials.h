@@ -55,8 +55,8 @@ struct Credentials {
   using ByName = std::unordered_map<std::string, V, Hash, std::equal_to<>>;
   ByName<HmacKey> hmac_keys;  // key id →
   ByName<const Consumer*> by_name;
-  ByName<const Consumer*> by_subject;     // client certificate subject →
-  std::shared_ptr<NonceCache> nonces;     // shared across reloads and workers
+  ByName<const Consumer*> by_subject;  // client certificate subject →
+  std::shared_ptr<NonceCache> nonces;  // shared across reloads and workers
 };
 
 }  // namespace sluice::auth

@@ -427,8 +427,8 @@ struct Config {
   ClientIpConfig client_ip;
   std::vector<ConsumerConfig> consumers;
   std::vector<JwtProviderConfig> jwt_providers;
-  SecurityConfig security;          // defaults of every route
-  std::vector<FilterSpec> filters;  // `filters:` defaults of every route
+  SecurityConfig security;                 // defaults of every route
+  std::vector<FilterSpec> filters;         // `filters:` defaults of every route
   std::vector<FilterSpec> filter_aliases;  // as RouteConfig::filter_aliases
   TracingConfig tracing;
   AccessLogConfig access_log;

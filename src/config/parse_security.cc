@@ -227,16 +227,16 @@ void Parser::take_filter_aliases(std::vector<FilterSpec>& specs, std::vector<Fil
   }
 }
 
-void Parser::parse_method_roles(const Item& it,
-                                std::vector<std::pair<std::string, std::vector<std::string>>>& out) {
+void Parser::parse_method_roles(
+    const Item& it, std::vector<std::pair<std::string, std::vector<std::string>>>& out) {
   for (const MapEntry& e : entries(it, "methods to roles", "method")) {
     const std::string& path = e.value.path;
     const Mark key_mark = e.key_mark;
     const YAML::Node& v = e.value.node;
     std::optional<std::string> method = route_method(Item{YAML::Node(e.key), path, key_mark});
     if (!method) continue;
-    const bool dup = std::any_of(out.begin(), out.end(),
-                                 [&](const auto& mr) { return mr.first == *method; });
+    const bool dup =
+        std::any_of(out.begin(), out.end(), [&](const auto& mr) { return mr.first == *method; });
     if (dup) {
       error(key_mark, path, "duplicate method " + quote(*method));
       continue;

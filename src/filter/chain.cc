@@ -83,8 +83,8 @@ class ChainBuilder {
         e.priority = p.priority;
         e.from_default = p.from_default;
         // An older section written under `filters:` may give the keys every entry takes.
-        for (const config::FilterSpec& a : p.from_default ? cfg_.filter_aliases
-                                                          : route.filter_aliases) {
+        for (const config::FilterSpec& a :
+             p.from_default ? cfg_.filter_aliases : route.filter_aliases) {
           if (a.name == p.name) common(config::Item{a.node, a.path, a.mark}, e);
         }
         e.filter = p.filter.get();

@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "auth/api_key.h"
-#include "auth/credentials.h"
 #include "auth/cidr.h"
 #include "auth/cors.h"
+#include "auth/credentials.h"
 #include "auth/jwk.h"
 #include "auth/jwks_fetcher.h"
 #include "auth/jwt.h"

@@ -17,10 +17,10 @@ using filter::Status;
 using Key = config::RateLimitConfig::Key;
 
 struct State {
-  uint32_t next;    // policies before this one are decided
-  uint32_t policy;  // of `tightest`
-  bool waiting;     // paused on the cluster quota of policies[next]
-  bool have;        // `tightest` holds a decision: the RateLimit headers are sent
+  uint32_t next;           // policies before this one are decided
+  uint32_t policy;         // of `tightest`
+  bool waiting;            // paused on the cluster quota of policies[next]
+  bool have;               // `tightest` holds a decision: the RateLimit headers are sent
   uint64_t retry_after_s;  // for a 429 or a fail-closed 503
   limits::RateDecision tightest;
 };
