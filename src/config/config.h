@@ -280,8 +280,8 @@ struct RbacConfig {
   Mark mark;
 };
 
-// `security:`, and the `filters:` entries that name the same sections (auth, rbac, ip_rules is
-// a filter of its own, cors, security_headers).
+// `security:`, and the `filters:` entries that name the same sections (auth, rbac, cors,
+// security_headers; ip_rules is a filter of its own).
 struct SecurityConfig {
   std::optional<AuthConfig> auth;
   std::optional<RbacConfig> rbac;

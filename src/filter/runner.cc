@@ -35,7 +35,10 @@ Status run_phase(const Chain& chain, Context& ctx, Cursor& c, bool local_answer)
     ctx.enter(e.state_offset);
     const Status s = call(*e.filter, c.phase, ctx);
     if (s == Status::kContinue) continue;
-    if (s == Status::kPause) c.pausing = true;
+    if (s == Status::kPause) {
+      if (c.phase >= Phase::kResponseHeaders) continue;  // the response side cannot wait
+      c.pausing = true;
+    }
     return s;
   }
   return Status::kContinue;

@@ -2,6 +2,7 @@
 #include "filters/builtin.h"
 
 #include "filters/body/body_filter.h"
+#include "filters/fault/fault_filter.h"
 #include "filters/headers/headers_filter.h"
 #include "filters/ip_rules/ip_rules_filter.h"
 #include "filters/mock/mock_filter.h"
@@ -14,7 +15,7 @@ std::span<const filter::Factory> builtin_factories() {
   static const filter::Factory kAll[] = {
       kIpRulesFactory,     kMockFactory,           kPathRewriteFactory,
       kQueryFactory,       kRequestHeadersFactory, kResponseHeadersFactory,
-      kRequestBodyFactory, kResponseBodyFactory,
+      kRequestBodyFactory, kResponseBodyFactory,   kFaultFactory,
   };
   return kAll;
 }

@@ -37,7 +37,7 @@ auth::IpAddress ClientConnection::client_address(const http::RequestHead& head) 
   return ip;
 }
 
-bool ClientConnection::run_request_filters(bool* keep) {
+bool ClientConnection::run_request_filters(filter::Phase phase, bool* keep) {
   Exchange& x = *exchange_;
   const filter::Chain& chain = *x.chain;
   filter::Status st;
@@ -50,7 +50,7 @@ bool ClientConnection::run_request_filters(bool* keep) {
       st = filter::run_phase(chain, x.ctx, x.cursor);
     }
   } else {
-    x.cursor.start(filter::Phase::kRequestHeaders);
+    x.cursor.start(phase);
     st = filter::run_phase(chain, x.ctx, x.cursor);
   }
   switch (st) {
@@ -143,16 +143,17 @@ void ClientConnection::send_chain_answer() {
 bool ClientConnection::admit() {
   Exchange& x = *exchange_;
   const http::RequestHead& head = x.head;
-  const std::string_view path = x.ctx.matched_path();
-  const std::shared_ptr<const Snapshot>& snap = x.snapshot;
   using Stage = Exchange::Stage;
+  bool keep = true;
   if (x.stage == Stage::kFilters && x.chain != nullptr) {
-    bool keep = true;
-    if (!run_request_filters(&keep)) return keep;
+    if (!run_request_filters(filter::Phase::kRequestHeaders, &keep)) return keep;
   }
-  if (x.stage == Stage::kFilters) x.stage = Stage::kRequestBody;
-  if (x.stage == Stage::kRequestBody && x.chain != nullptr && x.has_body &&
-      wants_body(filter::Phase::kRequestBody)) {
+  if (x.stage == Stage::kFilters) {
+    x.stage = x.chain != nullptr && x.has_body && wants_body(filter::Phase::kRequestBody)
+                  ? Stage::kRequestBody
+                  : Stage::kUpstream;
+  }
+  if (x.stage == Stage::kRequestBody) {
     // on_request_body: the whole body first (bounded by the filters' max_bytes).
     if (!x.body_buffering && head.expect_continue && !x.client_http10 && in_.empty()) {
       out_.append(worker_.pool(), "HTTP/1.1 100 Continue\r\n\r\n");
@@ -168,25 +169,39 @@ bool ClientConnection::admit() {
     }
     x.body_buffering = false;
     worker_.loop().timers().cancel(*this);
-    x.cursor.start(filter::Phase::kRequestBody);
-    if (filter::run_phase(*x.chain, x.ctx, x.cursor) == filter::Status::kRespond) {
-      send_chain_answer();
-      return exchange_ != nullptr;
-    }
     x.body_replaced = true;
+    x.stage = Stage::kBodyFilters;
   }
-  x.stage = Stage::kAction;
+  if (x.stage == Stage::kBodyFilters) {
+    if (!run_request_filters(filter::Phase::kRequestBody, &keep)) return keep;
+    x.stage = Stage::kUpstream;
+  }
+  if (x.stage == Stage::kUpstream) {
+    x.stage = Stage::kUpstreamRequest;
+    if (!select_upstream()) return true;  // answered
+  }
+  // on_upstream_request: admitted; the last edits before the head is rendered.
+  if (x.chain != nullptr && !x.chain->phase(filter::Phase::kUpstreamRequest).empty() &&
+      !run_request_filters(filter::Phase::kUpstreamRequest, &keep)) {
+    return keep;
+  }
+  return send_upstream_head();
+}
 
+bool ClientConnection::select_upstream() {
+  Exchange& x = *exchange_;
+  const http::RequestHead& head = x.head;
+  const std::shared_ptr<const Snapshot>& snap = x.snapshot;
   if (x.route->upstream < 0) {
     // A route without an upstream whose chain did not answer this request (a mock whose
     // `when:` did not match).
     x.discard_body = true;
     send_error(404, "no mock answer for this request", false);
     arm_body_timer();
-    return true;
+    return false;
   }
 
-  // select_upstream: admission (breaker, limits), then a target.
+  // Admission (breaker, limits); the target is chosen for each try (try_upstream).
   x.upstream = &snap->upstreams[static_cast<size_t>(x.route->upstream)];
   const Upstream& u = *x.upstream;
   UpstreamRuntime& rt = *u.runtime;
@@ -196,7 +211,7 @@ bool ClientConnection::admit() {
     x.discard_body = true;
     send_error(503, reason, false);
     arm_body_timer();
-    return true;
+    return false;
   };
   if (rt.breaker) {
     limits::CircuitBreaker::Decision d = rt.breaker->allow(now);
@@ -216,10 +231,10 @@ bool ClientConnection::admit() {
   x.counted = true;
   if (x.route->total_timeout_ms != 0) x.deadline_ms = now + x.route->total_timeout_ms;
 
-  char ip[64];
-  peer_ip(ip, sizeof(ip));
   if (u.algorithm == balance::Algorithm::kConsistentHash) {
-    x.hash = balance::hash_key(hash_source(u.hash_key, head, ip, path));
+    char ip[64];
+    peer_ip(ip, sizeof(ip));
+    x.hash = balance::hash_key(hash_source(u.hash_key, head, ip, x.ctx.matched_path()));
   }
   if (u.sticky.enabled) {
     std::string_view cookie = http::cookie_value(head.headers, u.sticky.cookie);
@@ -230,9 +245,16 @@ bool ClientConnection::admit() {
       }
     }
   }
+  return true;
+}
 
-  // on_upstream_request
+bool ClientConnection::send_upstream_head() {
+  Exchange& x = *exchange_;
+  const http::RequestHead& head = x.head;
+  const Upstream& u = *x.upstream;
   x.upstream_head.clear();
+  char ip[64];
+  peer_ip(ip, sizeof(ip));
   char traceparent[observe::kTraceparentSize];
   std::string_view tp;
   if (x.trace.on) {
@@ -242,14 +264,6 @@ bool ClientConnection::admit() {
   }
   UpstreamEdits edits;
   const UpstreamEdits* with = nullptr;
-  if (x.chain != nullptr && !x.chain->phase(filter::Phase::kUpstreamRequest).empty()) {
-    // on_upstream_request: the target is chosen; the last edits before the head is rendered.
-    x.cursor.start(filter::Phase::kUpstreamRequest);
-    if (filter::run_phase(*x.chain, x.ctx, x.cursor) == filter::Status::kRespond) {
-      send_chain_answer();
-      return exchange_ != nullptr;
-    }
-  }
   if (x.chain != nullptr) {
     if (x.ctx.path_changed()) edits.path = x.ctx.path();
     if (x.ctx.query_changed()) edits.query = x.ctx.query();
@@ -259,7 +273,7 @@ bool ClientConnection::admit() {
     with = &edits;
   }
   x.trace.header_at = render_upstream_request(
-      head, *x.route, ip, std::string_view(x.request_id, x.request_id_len), path,
+      head, *x.route, ip, std::string_view(x.request_id, x.request_id_len), x.ctx.matched_path(),
       u.targets.empty() ? std::string_view() : u.targets[0].key, x.upstream_head, tp,
       x.trace.has_parent, tls_ != nullptr, owned_headers(x), with);
   // A buffered body goes with the head (a replay after a connect failure sends both).

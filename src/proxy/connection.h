@@ -119,8 +119,16 @@ struct Exchange {
     limits::RateDecision decision;
   } quota;
 
-  // Admission after routing runs the route's chain in steps; a pause resumes at `stage`.
-  enum class Stage : uint8_t { kFilters, kRequestBody, kAction } stage = Stage::kFilters;
+  // Admission after routing, in steps; a pause (a filter's) resumes at `stage`: the
+  // request_headers filters, reading the whole body, the request_body filters, the upstream's
+  // admission, the upstream_request filters and the head.
+  enum class Stage : uint8_t {
+    kFilters,
+    kRequestBody,
+    kBodyFilters,
+    kUpstream,
+    kUpstreamRequest
+  } stage = Stage::kFilters;
   std::string response_extra;  // header lines for the gateway's answers (security headers on 404)
 
   // The log phase reads the request as the client sent it from `head` (filters edit the
@@ -234,8 +242,14 @@ class ClientConnection : public core::IoHandler,
   // After routing: security, rate limits, the route's filters, then the route's action. False
   // when the connection closes. Runs again (from Exchange::stage) after a pause.
   bool admit();
-  // The route's filter chain, request side: false when it answered or paused.
-  bool run_request_filters(bool* keep);
+  // A request-side phase of the route's chain (or the paused one, resumed): false when it
+  // answered or paused.
+  bool run_request_filters(filter::Phase phase, bool* keep);
+  // The upstream's admission (breaker, max_requests), consistent-hash key, sticky target: false
+  // when the request was answered instead.
+  bool select_upstream();
+  // Renders the upstream head with the chain's edits and starts the first try.
+  bool send_upstream_head();
   void send_chain_answer();  // the answer a filter (or a timed-out pause) made
   // Whole bodies for body filters: reads what has arrived into the context.
   enum class BodyRead : uint8_t { kDone, kNeedMore, kFailed };
@@ -244,7 +258,8 @@ class ClientConnection : public core::IoHandler,
   void finish_buffered_response(UpstreamConnection* up);
   bool wants_body(filter::Phase p);               // a body filter applies to this request
   void release_upstream(UpstreamConnection* up);  // pooled if the exchange was clean
-  // Sticky cookie, RateLimit headers, security/CORS lines, in the worker's path scratch.
+  // The sticky cookie and the gateway's own lines (response_extra), in the worker's path
+  // scratch.
   std::string_view gateway_response_headers();
   void on_chain_timeout();
   auth::IpAddress client_address(const http::RequestHead& head) const;
