@@ -22,6 +22,9 @@
 #   ONLY          which of the built-in setups to run                     ["sluice nginx haproxy"]
 #   BENCH_PATH    request path                                            [/bench]
 #   SLUICE_BIN    sluice binary                               [build/release/sluice]
+#   BASELINE_BIN  another sluice binary (the build before a change): its default-config run
+#                 goes right after sluice's in every round, so the two share the machine's state
+#                 and their ratio shows a regression through the noise                 [none]
 #   REPEAT        rounds over all proxies (interleaved); the table shows each proxy's
 #                 median run by CPU/request                               [1]
 #   KEEP_TMP=1    keep the temp dir (configs, logs, raw wrk output); it is always kept on failure
@@ -258,6 +261,7 @@ bench_one() {
     nginx)   pid=$(start_bg "$log" "$PROXY_CPU" nginx -p "$dir" -e "$dir/error.log" -c "$cfg" -g 'daemon off;') ;;
     haproxy) pid=$(start_bg "$log" "$PROXY_CPU" haproxy -db -f "$cfg") ;;
     sluice)  pid=$(start_bg "$log" "$PROXY_CPU" "$SLUICE_BIN" run --config "$cfg") ;;
+    sluice-baseline) pid=$(start_bg "$log" "$PROXY_CPU" "$BASELINE_BIN" run --config "$cfg") ;;
   esac
   if ! wait_ready "$url" "$pid" 30; then
     if ! kill -0 "$pid" 2>/dev/null; then
@@ -352,7 +356,8 @@ for p in $ONLY; do
   case $p in
     sluice)
       l=sluice; ((ROUTES > 1)) && l="sluice ($ROUTES routes)"
-      RUNS+=("$l|sluice|$CONF/sluice.yaml.in") ;;
+      RUNS+=("$l|sluice|$CONF/sluice.yaml.in")
+      [[ -z ${BASELINE_BIN:-} ]] || RUNS+=("sluice (baseline)|sluice-baseline|$CONF/sluice.yaml.in") ;;
     nginx) RUNS+=("nginx|nginx|$CONF/nginx-proxy.conf.in") ;;
     haproxy) RUNS+=("HAProxy|haproxy|$CONF/haproxy.cfg.in") ;;
   esac
@@ -391,7 +396,7 @@ for run in "${RUNS[@]}"; do
   esac
   render "$src" "$cfg" DIR="$dir" LISTEN_PORT="$port" ADMIN_PORT="$admin" BACKEND_PORT="$BACKEND_PORT" \
     REDIS_PORT="$REDIS_PORT"
-  if [[ $kind == sluice ]]; then
+  if [[ $kind == sluice || $kind == sluice-baseline ]]; then
     # Non-matching routes go before the catch-all, so the router holds ROUTES routes in all.
     seq 1 $((ROUTES - 1)) | awk '{printf "  - {name: svc%d, match: {path: \"/api/v1/svc%d/items/{id}\"}, upstream: backend}\n", $1, $1}' >"$dir/extra-routes.yaml"
     sed -i -e "/^@EXTRA_ROUTES@\$/{r $dir/extra-routes.yaml" -e 'd}' "$cfg"

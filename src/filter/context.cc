@@ -8,11 +8,28 @@
 namespace sluice::filter {
 namespace {
 
+bool control_byte(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return (u < 0x20 && c != '\t') || u == 0x7f;
+}
+
+// Whether a value holds a byte that could end or add a header line (a control byte but tab).
+// Eight bytes at a time: a word with a byte below 0x20 or equal to 0x7f is looked at bytewise
+// (a tab is the only such byte allowed).
 bool has_control(std::string_view v) {
-  return std::any_of(v.begin(), v.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return (u < 0x20 && c != '\t') || u == 0x7f;
-  });
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  const char* p = v.data();
+  size_t n = v.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t x;
+    std::memcpy(&x, p, sizeof(x));
+    const uint64_t below = (x - 0x20 * kOnes) & ~x & kHigh;
+    const uint64_t del = x ^ (0x7f * kOnes);
+    const uint64_t is_del = (del - kOnes) & ~del & kHigh;
+    if ((below | is_del) != 0 && std::any_of(p, p + 8, control_byte)) return true;
+  }
+  return std::any_of(p, p + n, control_byte);
 }
 
 }  // namespace
@@ -89,18 +106,30 @@ void Context::reset() {
 }
 
 void Context::append_line(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name);
-  out.append(": ");
   // A value made from request data must not add a header: control bytes are dropped.
   if (has_control(value)) {
+    out.append(name);
+    out.append(": ");
     for (char c : value) {
-      const auto u = static_cast<unsigned char>(c);
-      if ((u >= 0x20 || c == '\t') && u != 0x7f) out.push_back(c);
+      if (!control_byte(c)) out.push_back(c);
     }
-  } else {
-    out.append(value);
+    out.append("\r\n");
+    return;
   }
-  out.append("\r\n");
+  // One growth check and straight copies (a line per edit, on every request of the route).
+  const size_t at = out.size();
+  const size_t n = name.size() + 2 + value.size() + 2;
+  if (out.capacity() < at + n) out.reserve(std::max(at + n, 2 * out.capacity()));
+  out.resize(at + n);
+  char* p = out.data() + at;
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  *p++ = ':';
+  *p++ = ' ';
+  std::memcpy(p, value.data(), value.size());
+  p += value.size();
+  *p++ = '\r';
+  *p = '\n';
 }
 
 bool Context::find_line(std::string_view lines, std::string_view name, std::string_view* value) {
@@ -137,8 +166,9 @@ void Context::HeaderEdits::remove(std::string_view name) {
   while (at < lines.size()) {
     size_t end = lines.find("\r\n", at);
     end = end == std::string::npos ? lines.size() : end + 2;
-    const size_t colon = lines.find(':', at);
-    if (colon < end && http::iequals(std::string_view(lines).substr(at, colon - at), name)) {
+    const std::string_view line = std::string_view(lines).substr(at, end - at);
+    if (line.size() > name.size() && line[name.size()] == ':' &&
+        http::iequals(line.substr(0, name.size()), name)) {
       lines.erase(at, end - at);
     } else {
       at = end;
@@ -196,10 +226,9 @@ std::string_view Context::param(std::string_view name) const {
 
 std::string_view Context::client_ip() const {
   if (client_text_len_ == 0) {
-    // inet_ntop into the context's own buffer: no allocation, whatever the family.
+    // Into the context's own buffer: no allocation, whatever the family.
     if (client_.is_v4()) {
-      const uint32_t v = htonl(client_.v4_value());
-      inet_ntop(AF_INET, &v, client_text_.data(), static_cast<socklen_t>(client_text_.size()));
+      auth::format_ipv4(client_.v4_value(), client_text_.data());
     } else {
       unsigned char b[16];
       for (int i = 0; i < 8; ++i) {

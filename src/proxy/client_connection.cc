@@ -79,9 +79,8 @@ const char* ClientConnection::peer_ip(char* buf, size_t len) const {
   if (peer_.ss_family == AF_INET6) {
     inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&peer_)->sin6_addr, buf,
               static_cast<socklen_t>(len));
-  } else {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer_)->sin_addr, buf,
-              static_cast<socklen_t>(len));
+  } else if (len >= 16) {
+    auth::format_ipv4(ntohl(reinterpret_cast<const sockaddr_in*>(&peer_)->sin_addr.s_addr), buf);
   }
   return buf;
 }

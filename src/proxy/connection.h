@@ -39,26 +39,19 @@ enum class UpstreamFailure : uint8_t {
 // Bytes buffered for a peer before the other side stops reading.
 inline constexpr size_t kHighWater = 64 * 1024;
 
-// What the gateway knows about the request in flight on a client connection.
-struct Exchange {
+// What the gateway knows about the request in flight on a client connection: the plain values,
+// set back to these defaults by one assignment when the exchange is recycled.
+struct ExchangeState {
   std::shared_ptr<const Snapshot> snapshot;  // the config this request started with
-  // The request head, owned: its views point into head_bytes (a copy of the head as received),
-  // so it outlives the connection's read buffer and a paused request is never parsed again.
-  http::RequestHead head;
-  std::string head_bytes;
-  // What the route's filters see and edit, and where the chain stands.
-  filter::Context ctx;
-  filter::Cursor cursor;
-  const filter::Chain* chain = nullptr;  // the route's; null before routing or when empty
-  bool chain_waiting = false;            // a filter paused: wait for ctx.resume()
-  bool chain_resumed = false;            // resumed: run the paused phase again
-  bool chain_timed_out = false;          // the paused filter's timeout passed
-  bool body_buffering = false;           // reading the whole request body for a body filter
-  bool body_replaced = false;            // ctx.request_body() is the body to send (Content-Length)
-  bool response_buffering = false;       // reading the whole response body for a body filter
-  bool upstream_keep_alive = true;       // the upstream's response allows reusing its connection
-  http::ResponseHead response_head;      // owned copy while the response body is buffered
-  std::string response_head_bytes;
+  filter::Cursor cursor;                     // where the route's chain stands
+  const filter::Chain* chain = nullptr;      // the route's; null before routing or when empty
+  bool chain_waiting = false;                // a filter paused: wait for ctx.resume()
+  bool chain_resumed = false;                // resumed: run the paused phase again
+  bool chain_timed_out = false;              // the paused filter's timeout passed
+  bool body_buffering = false;               // reading the whole request body for a body filter
+  bool body_replaced = false;       // ctx.request_body() is the body to send (Content-Length)
+  bool response_buffering = false;  // reading the whole response body for a body filter
+  bool upstream_keep_alive = true;  // the upstream's response allows reusing its connection
   const Route* route = nullptr;
   const Upstream* upstream = nullptr;
   const Target* target = nullptr;
@@ -106,7 +99,6 @@ struct Exchange {
   enum class Out : uint8_t { kRaw, kChunked } response_out = Out::kRaw;
   uint64_t response_remaining = 0;
   http::ChunkedDecoder response_chunked;
-  std::string upstream_head;         // serialized request head, kept to retry on a fresh connection
   uint64_t response_bytes = 0;       // response bytes queued for the client (head and body)
   int64_t upstream_connect_us = -1;  // last try: connect time (0 on a pooled connection)
   const char* error = nullptr;       // why the gateway answered itself
@@ -129,12 +121,6 @@ struct Exchange {
     kUpstream,
     kUpstreamRequest
   } stage = Stage::kFilters;
-  std::string response_extra;  // header lines for the gateway's answers (security headers on 404)
-
-  // The log phase reads the request as the client sent it from `head` (filters edit the
-  // context, not the head); this holds the path and query only when they are not contiguous
-  // there (an absolute-form target without a path).
-  std::string logged_target;
 
   // Tracing: ids of this request's server span and of each try's client span.
   struct Trace {
@@ -157,34 +143,37 @@ struct Exchange {
     Try tries[kMaxTries];
     uint32_t try_count = 0;
   } trace;
+};
 
-  // Back to the initial state, keeping the capacity of the strings (exchanges are recycled).
+// An exchange: its state, and the members that keep their capacity from one request to the next
+// (exchanges are recycled per worker, so the steady state allocates nothing).
+struct Exchange : ExchangeState {
+  // The request head, owned: its views point into head_bytes (a copy of the head as received),
+  // so it outlives the connection's read buffer and a paused request is never parsed again.
+  http::RequestHead head;
+  std::string head_bytes;
+  // What the route's filters see and edit.
+  filter::Context ctx;
+  http::ResponseHead response_head;  // owned copy while the response body is buffered
+  std::string response_head_bytes;
+  std::string upstream_head;   // serialized request head, kept to retry on a fresh connection
+  std::string response_extra;  // header lines for the gateway's answers (security headers on 404)
+  // The log phase reads the request as the client sent it from `head` (filters edit the
+  // context, not the head); this holds the path and query only when they are not contiguous
+  // there (an absolute-form target without a path).
+  std::string logged_target;
+
+  // Back to the initial state, keeping the capacity of the strings.
   void reset() {
-    std::string uh = std::move(upstream_head);
-    std::string resp = std::move(response_extra);
-    std::string lt = std::move(logged_target);
-    http::RequestHead h = std::move(head);
-    std::string hb = std::move(head_bytes);
-    filter::Context c = std::move(ctx);
-    http::ResponseHead rh = std::move(response_head);
-    std::string rhb = std::move(response_head_bytes);
-    rh.clear();
-    rhb.clear();
-    uh.clear();
-    resp.clear();
-    lt.clear();
-    h.clear();
-    hb.clear();
-    c.reset();
-    *this = Exchange();
-    upstream_head = std::move(uh);
-    response_extra = std::move(resp);
-    logged_target = std::move(lt);
-    head = std::move(h);
-    head_bytes = std::move(hb);
-    ctx = std::move(c);
-    response_head = std::move(rh);
-    response_head_bytes = std::move(rhb);
+    static_cast<ExchangeState&>(*this) = ExchangeState();
+    head.clear();
+    head_bytes.clear();
+    ctx.reset();
+    response_head.clear();
+    response_head_bytes.clear();
+    upstream_head.clear();
+    response_extra.clear();
+    logged_target.clear();
   }
 };
 

@@ -243,3 +243,31 @@ TEST_F(ForwardedFor, ResolveTrustsXffOnlyFromTrustedPeers) {
 
 }  // namespace
 }  // namespace sluice::auth
+
+namespace sluice::auth {
+namespace {
+
+TEST(FormatIpv4, EveryWidthOfOctet) {
+  char buf[16];
+  for (uint32_t v : {0x00000000U, 0x7f000001U, 0x0a09630cU, 0xffffffffU, 0xc0a86464U}) {
+    const size_t n = format_ipv4(v, buf);
+    char want[16];
+    const uint32_t net = htonl(v);
+    ASSERT_NE(inet_ntop(AF_INET, &net, want, sizeof(want)), nullptr);
+    EXPECT_STREQ(buf, want);
+    EXPECT_EQ(n, std::strlen(want));
+  }
+  for (uint32_t v = 0; v < 256; ++v) {  // each octet value in each place
+    for (int shift = 0; shift < 32; shift += 8) {
+      const uint32_t a = v << shift;
+      const uint32_t net = htonl(a);
+      char want[16];
+      inet_ntop(AF_INET, &net, want, sizeof(want));
+      format_ipv4(a, buf);
+      ASSERT_STREQ(buf, want);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sluice::auth

@@ -139,5 +139,21 @@ TEST_F(ContextTest, ResetKeepsNothingButCapacity) {
   EXPECT_EQ(ctx_.param("id"), "43");
 }
 
+TEST_F(ContextTest, ControlBytesAreDroppedWherever) {
+  begin("GET /u/42 HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string clean = "abcdefghijklmnopqrstuvwxyz\tABCDEFGHIJ";  // a tab stays
+  for (size_t at = 0; at <= clean.size(); ++at) {
+    for (const char bad : {'\r', '\n', '\0', '\x7f', '\x1f'}) {
+      std::string v = clean;
+      v.insert(at, 1, bad);
+      ctx_.set_request_header("x-v", v);
+      ASSERT_EQ(ctx_.request_header("x-v"), clean) << at << " " << static_cast<int>(bad);
+    }
+  }
+  ctx_.set_request_header("x-v", "\x80\xff high bytes pass \xa0\xa0\xa0\xa0");
+  EXPECT_EQ(ctx_.request_header("x-v"), "\x80\xff high bytes pass \xa0\xa0\xa0\xa0");
+  EXPECT_EQ(ctx_.upstream_lines().find("x-v", 10), std::string::npos) << "set replaced it";
+}
+
 }  // namespace
 }  // namespace sluice::filter
