@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """Sends N requests one after another on one keep-alive connection and checks each is a 200
 (bench/icount.sh's load: deterministic, so the proxy's instruction count per request is too).
-usage: icount-client.py PORT N [--method M] [--path P] [--header 'Name: value']... [--body FILE]"""
+usage: icount-client.py PORT N [--method M] [--path P] [--header 'Name: value']... [--body FILE]
+Header lines in the environment variable ICOUNT_HEADERS (one per line) are sent too."""
 import argparse
+import os
 import socket
 
 p = argparse.ArgumentParser()
@@ -13,6 +15,7 @@ p.add_argument("--path", default="/bench")
 p.add_argument("--header", action="append", default=[])
 p.add_argument("--body")
 a = p.parse_args()
+a.header += [h for h in os.environ.get("ICOUNT_HEADERS", "").splitlines() if h.strip()]
 body = open(a.body, "rb").read() if a.body else b""
 head = f"{a.method} {a.path} HTTP/1.1\r\nHost: bench\r\n" + "".join(h + "\r\n" for h in a.header)
 if body:

@@ -9,7 +9,8 @@
 #
 # Usage: bench/icount.sh [CONFIG...]   (default: configs/sluice.yaml.in, the default config)
 # Environment: SLUICE_BIN [build/release/sluice], BASELINE_BIN (also count this binary),
-#   N [5000], CLIENT_ARGS (extra icount-client.py arguments: --header, --method, --body).
+#   N [5000], CLIENT_ARGS (extra icount-client.py arguments: --method, --path, --body),
+#   ICOUNT_HEADERS (request header lines to send, one per line: an API key, a bearer token).
 # A CONFIG uses compare.sh's @LISTEN_PORT@ @ADMIN_PORT@ @BACKEND_PORT@ placeholders.
 set -euo pipefail
 
