@@ -312,7 +312,7 @@ struct RateLimitConfig {
 // default's entry of the same name, `off` removes it). The entry's own keys are parsed by the
 // filter's factory when the snapshot is built (src/filter/chain.h), so the loader does not grow
 // with each filter; errors still carry this entry's file, line and key.
-struct FilterSpec {
+struct FilterSpec {  // NOLINT(bugprone-exception-escape): yaml-cpp may throw; the loader catches
   std::string name;
   YAML::Node node;
   std::string path;  // "routes[2].filters.request_headers"

@@ -128,7 +128,6 @@ void Parser::parse_redis(const Item& it, RedisConfig& r) {
   if (const Item* v = m->get("key_prefix")) {
     if (auto s = string(*v)) r.key_prefix = std::move(*s);
   }
-  redis_item_ = it;
 }
 
 void Parser::parse_client_ip(const Item& it, ClientIpConfig& c) {
