@@ -265,6 +265,12 @@ std::string Chain::describe() const {
       j["on_timeout"] = e.on_timeout == OnTimeout::kContinue ? nlohmann::json("continue")
                                                              : nlohmann::json(e.timeout_status);
     }
+    // What the filter says of its own settings (a JSON object's members), e.g. its policies.
+    const std::string own = e.filter->describe();
+    if (!own.empty()) {
+      const nlohmann::json members = nlohmann::json::parse(own);  // outlives the loop below
+      for (const auto& [k, v] : members.items()) j[k] = v;
+    }
     out.push_back(std::move(j));
   }
   return out.dump();

@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace sluice::filter {
 
@@ -98,6 +99,9 @@ class Filter {
   // Whether it reads the verified JWT's claims (${jwt.X}): only then does the exchange keep a
   // copy of them for the chain.
   virtual bool reads_claims() const { return false; }
+  // A JSON object whose members GET /routes shows beside the entry (e.g. {"policies":[…]}), or
+  // "" for nothing more than the chain knows.
+  virtual std::string describe() const { return {}; }
   // Whether the filter also runs for answers the gateway gives itself (404s excepted, which
   // have no route): response-header edits do, body transforms do not.
   virtual bool on_local_answers() const { return false; }

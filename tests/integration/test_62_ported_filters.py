@@ -159,6 +159,7 @@ def test_effective_chain_lists_the_ported_filters(ported):
     keyed = [(f["name"], f["priority"], f["source"]) for f in routes["keyed"]["filters"]]
     assert keyed == [("security_headers", 250, "default"), ("auth", 300, "default"),
                      ("rbac", 400, "route"), ("rate_limit", 500, "route")], keyed
+    assert routes["keyed"]["filters"][3]["policies"] == ["per-consumer"]
     assert [f["name"] for f in routes["open"]["filters"]] == ["cors", "security_headers"]
     made = [(f["name"], f["priority"]) for f in routes["made"]["filters"]]
     assert made == [("security_headers", 250), ("respond", 900)], made

@@ -1,6 +1,8 @@
 // See rate_limit_filter.h.
 #include "filters/rate_limit/rate_limit_filter.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -40,6 +42,11 @@ class RateLimitFilter final : public filter::Filter {
   size_t state_size() const override { return sizeof(State); }
   bool reads_claims() const override { return claims_; }
   bool on_local_answers() const override { return true; }
+  std::string describe() const override {
+    nlohmann::json names = nlohmann::json::array();
+    for (const limits::RatePolicy& p : policies_) names.push_back(p.name);
+    return nlohmann::json{{"policies", std::move(names)}}.dump();
+  }
 
   Status on_request_headers(Context& ctx) const override {
     State& s = ctx.state<State>();
