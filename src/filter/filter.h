@@ -2,9 +2,9 @@
 // phases it needs and answers each with Continue, Respond (the chain stops and the gateway sends
 // the answer the filter put in the context) or Pause (async work; the filter arranges for
 // Context::resume() to be called later on the same worker, and the chain then calls the same
-// phase of the same filter again, whose per-request state says what it waited for). The request
-// side may pause (request_headers, request_body, upstream_request); the response side runs while
-// the upstream's bytes arrive and may not (a kPause there counts as kContinue).
+// phase of the same filter again, whose per-request state says what it waited for). Every phase
+// may pause but two: response_body (a whole buffered body) and the response phases of the
+// gateway's own answers; there a kPause counts as kContinue.
 //
 // Filters are immutable once built (they belong to a config snapshot and are shared by the
 // workers); per-request data lives in the Context and in the filter's state slot there.

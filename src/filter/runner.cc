@@ -36,7 +36,8 @@ Status run_phase(const Chain& chain, Context& ctx, Cursor& c, bool local_answer)
     const Status s = call(*e.filter, c.phase, ctx);
     if (s == Status::kContinue) continue;
     if (s == Status::kPause) {
-      if (c.phase >= Phase::kResponseHeaders) continue;  // the response side cannot wait
+      // The gateway's own answers and whole response bodies cannot wait.
+      if (local_answer || c.phase >= Phase::kResponseBody) continue;
       c.pausing = true;
     }
     return s;

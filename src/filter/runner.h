@@ -32,8 +32,8 @@ struct Cursor {
   }
 };
 
-// Runs `c.phase` from where `c` stands. On kPause, c.next is the filter that paused; only the
-// request side pauses (a response-side filter's kPause counts as kContinue).
+// Runs `c.phase` from where `c` stands. On kPause, c.next is the filter that paused; in the
+// response_body phase and for local answers a kPause counts as kContinue.
 // local_answer: the response phases run for an answer the gateway made itself, so only filters
 // with on_local_answers() take part.
 Status run_phase(const Chain& chain, Context& ctx, Cursor& c, bool local_answer = false);

@@ -194,7 +194,7 @@ bool ClientConnection::process() {
     if (exchange_ && exchange_->request_done && exchange_->response_done) finish_exchange();
     return started;
   }
-  if (exchange_->chain_resumed) {
+  if (exchange_->chain_resumed && !exchange_->response_paused) {
     bool started = admit();
     if (exchange_ && exchange_->request_done && exchange_->response_done) finish_exchange();
     return started;

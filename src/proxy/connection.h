@@ -51,6 +51,7 @@ struct ExchangeState {
   bool body_buffering = false;               // reading the whole request body for a body filter
   bool body_replaced = false;       // ctx.request_body() is the body to send (Content-Length)
   bool response_buffering = false;  // reading the whole response body for a body filter
+  bool response_paused = false;     // a response_headers filter paused (the head in response_head)
   bool upstream_keep_alive = true;  // the upstream's response allows reusing its connection
   const Route* route = nullptr;
   const Upstream* upstream = nullptr;
@@ -255,6 +256,10 @@ class ClientConnection : public core::IoHandler,
   void cancel_quota_wait();
   bool forward_request_body();
   bool pump_response();
+  // A response_headers filter paused: the upstream's timer stops, the filter's timeout starts.
+  void pause_response(UpstreamConnection* up);
+  // Renders the response head with the chain's edits for the client and queues it.
+  void send_response_head(const http::ResponseHead& head);
   void finish_exchange();
   void end_exchange();
   bool flush();

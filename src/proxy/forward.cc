@@ -304,6 +304,65 @@ bool ClientConnection::forward_request_body() {
   return progressed;
 }
 
+void ClientConnection::pause_response(UpstreamConnection* up) {
+  Exchange& x = *exchange_;
+  x.response_paused = true;
+  x.chain_waiting = true;
+  worker_.loop().timers().cancel(*up);  // the head is in: the filter's own timeout applies
+  const filter::Entry* e = x.cursor.paused(*x.chain);
+  if (e != nullptr && e->timeout_ms != 0) {
+    worker_.loop().timers().schedule(chain_timeout_, worker_.loop().now_ms() + e->timeout_ms);
+  }
+}
+
+void ClientConnection::send_response_head(const http::ResponseHead& head) {
+  Exchange& x = *exchange_;
+  ResponseFraming framing = ResponseFraming::kAsIs;
+  bool close = !x.client_keep_alive || worker_.draining() || !x.request_done;
+  switch (head.body) {
+    case http::BodyKind::kNone:
+      break;
+    case http::BodyKind::kContentLength:
+      framing = ResponseFraming::kContentLength;
+      x.response_remaining = head.content_length;
+      break;
+    case http::BodyKind::kChunked:
+    case http::BodyKind::kUntilClose:
+      if (x.client_http10) {
+        framing = ResponseFraming::kClose;
+        close = true;
+      } else {
+        framing = ResponseFraming::kChunked;
+      }
+      break;
+  }
+  x.response_out =
+      framing == ResponseFraming::kChunked ? Exchange::Out::kChunked : Exchange::Out::kRaw;
+  if (close) x.client_keep_alive = false;
+  std::string& rendered = worker_.head_scratch();
+  rendered.clear();
+  std::string_view extra = gateway_response_headers();
+  ResponseEdits edits;
+  const ResponseEdits* with = nullptr;
+  if (x.chain != nullptr && !x.chain->phase(filter::Phase::kResponseHeaders).empty()) {
+    std::string& extra_headers = worker_.path_scratch();  // holds `extra` already
+    extra_headers.append(x.ctx.response_lines());
+    extra = extra_headers;
+    edits.dropped = x.ctx.dropped_response_headers();
+    edits.dropped_prefix = x.ctx.dropped_response_prefix();
+    with = &edits;
+  }
+  render_client_response(head, std::string_view(x.request_id, x.request_id_len), framing, close,
+                         x.client_http10 && !close, extra, rendered, with);
+  out_.append(worker_.pool(), rendered);
+  x.response_bytes += rendered.size();
+  x.response_started = true;
+  if (head.body == http::BodyKind::kNone ||
+      (head.body == http::BodyKind::kContentLength && head.content_length == 0)) {
+    x.response_done = true;
+  }
+}
+
 std::string_view ClientConnection::gateway_response_headers() {
   const Exchange& x = *exchange_;
   std::string& out = worker_.path_scratch();
@@ -348,6 +407,31 @@ bool ClientConnection::pump_response() {
   };
   bool progressed = false;
   if (x.response_buffering) return buffer_response_body(up);
+  if (x.response_paused) {
+    // A response_headers filter paused; go on once it resumed (or its timeout passed).
+    if (!x.chain_resumed) return false;
+    x.chain_resumed = false;
+    filter::Status st;
+    if (x.chain_timed_out) {
+      x.chain_timed_out = false;
+      st = filter::time_out(*x.chain, x.ctx, x.cursor);
+    } else {
+      st = filter::run_phase(*x.chain, x.ctx, x.cursor);
+    }
+    if (st == filter::Status::kPause) {
+      pause_response(up);
+      return true;
+    }
+    x.response_paused = false;
+    up->arm_response_timer();
+    if (st == filter::Status::kRespond) {
+      abort_upstream();
+      send_chain_answer();
+      return true;
+    }
+    send_response_head(x.response_head);
+    progressed = true;
+  }
   while (!x.response_started) {
     if (up->in().empty()) {
       if (up->eof()) {
@@ -420,60 +504,31 @@ bool ClientConnection::pump_response() {
       x.ctx.response_body().clear();
       return buffer_response_body(up) || true;
     }
-    ResponseFraming framing = ResponseFraming::kAsIs;
-    bool close = !x.client_keep_alive || worker_.draining() || !x.request_done;
-    switch (head.body) {
-      case http::BodyKind::kNone:
-        break;
-      case http::BodyKind::kContentLength:
-        framing = ResponseFraming::kContentLength;
-        x.response_remaining = head.content_length;
-        break;
-      case http::BodyKind::kChunked:
-      case http::BodyKind::kUntilClose:
-        if (x.client_http10) {
-          framing = ResponseFraming::kClose;
-          close = true;
-        } else {
-          framing = ResponseFraming::kChunked;
-        }
-        break;
-    }
-    x.response_out =
-        framing == ResponseFraming::kChunked ? Exchange::Out::kChunked : Exchange::Out::kRaw;
-    if (close) x.client_keep_alive = false;
-    std::string& rendered = worker_.head_scratch();
-    rendered.clear();
-    std::string_view extra = gateway_response_headers();
     x.final_status = head.status;
-    ResponseEdits edits;
-    const ResponseEdits* with = nullptr;
     if (x.chain != nullptr && !x.chain->phase(filter::Phase::kResponseHeaders).empty()) {
       // on_response_headers of the route's filters.
       x.ctx.set_response(head.status, head.headers, x.target->key);
       x.cursor.start(filter::Phase::kResponseHeaders);
-      if (filter::run_phase(*x.chain, x.ctx, x.cursor) == filter::Status::kRespond) {
+      const filter::Status st = filter::run_phase(*x.chain, x.ctx, x.cursor);
+      if (st == filter::Status::kPause) {
+        // The head waits in an owned copy (the worker's parsed head is reused meanwhile); the
+        // body stays in the upstream's buffer, which stops reading when full.
+        http::copy_response_head(head, up->in().view().substr(0, head_len), x.response_head_bytes,
+                                 x.response_head);
+        up->in().consume(head_len);
+        x.ctx.set_response(x.response_head.status, x.response_head.headers, x.target->key);
+        pause_response(up);
+        return true;
+      }
+      if (st == filter::Status::kRespond) {
         abort_upstream();
         send_chain_answer();
         return true;
       }
-      std::string& extra_headers = worker_.path_scratch();  // holds `extra` already
-      extra_headers.append(x.ctx.response_lines());
-      extra = extra_headers;
-      edits.dropped = x.ctx.dropped_response_headers();
-      edits.dropped_prefix = x.ctx.dropped_response_prefix();
-      with = &edits;
     }
-    render_client_response(head, std::string_view(x.request_id, x.request_id_len), framing, close,
-                           x.client_http10 && !close, extra, rendered, with);
-    emit(rendered);
+    send_response_head(head);
     up->in().consume(head_len);
-    x.response_started = true;
     progressed = true;
-    if (head.body == http::BodyKind::kNone ||
-        (head.body == http::BodyKind::kContentLength && head.content_length == 0)) {
-      x.response_done = true;
-    }
   }
   // on_response_body
   while (!x.response_done) {

@@ -31,6 +31,16 @@ FAULT = """
         upstream: echo
         filters:
           fault: {{abort: 500, abort_percent: 0, delay: 1s, delay_percent: 0}}
+      - name: late
+        match: {{path: "/late/{{*rest}}"}}
+        upstream: echo
+        filters:
+          fault: {{response_delay: 300ms}}
+      - name: late-bounded
+        match: {{path: "/late-bounded/{{*rest}}"}}
+        upstream: echo
+        filters:
+          fault: {{response_delay: 5s, timeout: 150ms, on_timeout: 504}}
       - name: bounded
         match: {{path: "/bounded/{{*rest}}"}}
         upstream: echo
@@ -66,6 +76,28 @@ def test_delay_before_the_upstream_and_the_body_streams_after(fault_gw):
     j = r.json()
     assert j["body_length"] == len(body)
     assert j["body_sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_response_delay_holds_the_upstreams_answer(fault_gw):
+    """The response_headers phase pauses: the head waits in the exchange, the body in the
+    upstream connection's buffer (which stops reading when full), then both go out whole."""
+    r, took = timed(fault_gw, "GET", "/late/a")
+    assert r.status == 200 and r.header("x-backend") == "echo", r
+    assert took >= 0.28, took
+    for query in ("size=262144", "size=262144&chunked=1"):  # more than the upstream buffer holds
+        r, took = timed(fault_gw, "GET", "/late/b?" + query)
+        assert r.status == 200 and took >= 0.28, (query, r, took)
+        assert r.body == b"x" * 262144, (query, len(r.body))
+    # Still keep-alive: a second request on a new exchange goes through.
+    r = request(fault_gw.port, "GET", "/late/c")
+    assert r.status == 200
+
+
+def test_response_delay_bounded_by_the_timeout(fault_gw):
+    r, took = timed(fault_gw, "GET", "/late-bounded/a")
+    assert r.status == 504, r.body
+    assert r.json()["error"] == "filter timeout"
+    assert 0.1 < took < 1.5, took
 
 
 def test_abort_answers_instead_of_the_upstream(fault_gw):
@@ -117,7 +149,7 @@ routes:
                        text=True, timeout=10)
     out = p.stdout + p.stderr
     assert p.returncode == 1, out
-    assert "routes[0].filters.fault: give 'delay', 'abort' or both" in out, out
+    assert "routes[0].filters.fault: give 'delay', 'abort', 'response_delay' or several" in out, out
     assert "routes[1].filters.fault.abort:" in out, out
     assert "routes[1].filters.fault.delay: at most 60s" in out, out
     assert "routes[1].filters.fault.abort_percent:" in out, out

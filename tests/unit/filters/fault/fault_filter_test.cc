@@ -58,6 +58,31 @@ routes:
   EXPECT_TRUE(h.delays.empty());
 }
 
+TEST(FaultFilter, ResponseDelayPausesTheResponseHeadersPhase) {
+  FilterHarness h(R"yaml(
+routes:
+  - name: late
+    match: {path: /late}
+    upstream: up
+    filters:
+      fault: {response_delay: 25ms}
+)yaml");
+  ASSERT_TRUE(h.errors.empty()) << h.messages()[0];
+  EXPECT_EQ(h.chains[0]->phase(Phase::kResponseHeaders).size(), 1u);
+  h.request("GET /late HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(h.run(Phase::kUpstreamRequest), Status::kContinue);
+  h.ctx.set_response(200, {}, "10.0.0.1:80");
+  EXPECT_EQ(h.run(Phase::kResponseHeaders), Status::kPause);
+  EXPECT_EQ(h.delays, (std::vector<uint64_t>{25}));
+  EXPECT_EQ(h.resume(), Status::kContinue);
+  // The gateway's own answers cannot wait: on_local_answers() is false, and a local run of the
+  // phase never pauses.
+  h.request("GET /late HTTP/1.1\r\nHost: x\r\n\r\n");
+  filter::Cursor c;
+  c.start(Phase::kResponseHeaders);
+  EXPECT_EQ(filter::run_phase(h.chain(), h.ctx, c, true), Status::kContinue);
+}
+
 TEST(FaultFilter, ShareOfRequests) {
   FilterHarness h(R"yaml(
 routes:
@@ -97,7 +122,7 @@ routes:
     return std::any_of(m.begin(), m.end(),
                        [&](const std::string& e) { return e.find(text) != std::string::npos; });
   };
-  EXPECT_TRUE(has("routes[0].filters.fault: give 'delay', 'abort' or both"));
+  EXPECT_TRUE(has("routes[0].filters.fault: give 'delay', 'abort', 'response_delay' or several"));
   EXPECT_TRUE(has("routes[1].filters.fault.bogus: unknown key 'bogus'"));
   EXPECT_TRUE(has("routes[1].filters.fault.delay: at most 60s"));
   EXPECT_TRUE(has("routes[1].filters.fault.abort:"));
