@@ -183,7 +183,7 @@ class Parser : public Reader {
   std::map<std::string, Mark> upstream_names_;
   std::map<std::string, Mark> route_names_;
   std::vector<Item> upstream_refs_;
-  std::vector<Item> cluster_policies_;          // scope: cluster nodes, checked against `redis`
+  std::vector<Item> cluster_policies_;         // scope: cluster nodes, checked against `redis`
   std::map<std::string, Mark> cert_subjects_;  // client certificate subject → where it was named
   std::vector<std::pair<bool, bool>> upstream_defaults_;  // {connect, response} take the default
   bool has_admin_address_ = false;

@@ -37,36 +37,40 @@ auth::IpAddress ClientConnection::client_address(const http::RequestHead& head) 
   return ip;
 }
 
-bool ClientConnection::run_request_filters(filter::Phase phase, bool* keep) {
+filter::Status ClientConnection::step_chain(filter::Phase phase) {
   Exchange& x = *exchange_;
-  const filter::Chain& chain = *x.chain;
-  filter::Status st;
-  if (x.chain_resumed) {
-    x.chain_resumed = false;
-    if (x.chain_timed_out) {
-      x.chain_timed_out = false;
-      st = filter::time_out(chain, x.ctx, x.cursor);
-    } else {
-      st = filter::run_phase(chain, x.ctx, x.cursor);
-    }
-  } else {
+  if (!x.chain_resumed) {
     x.cursor.start(phase);
-    st = filter::run_phase(chain, x.ctx, x.cursor);
+    return filter::run_phase(*x.chain, x.ctx, x.cursor);
   }
-  switch (st) {
+  x.chain_resumed = false;
+  if (x.chain_timed_out) {
+    x.chain_timed_out = false;
+    return filter::time_out(*x.chain, x.ctx, x.cursor);
+  }
+  return filter::run_phase(*x.chain, x.ctx, x.cursor);
+}
+
+void ClientConnection::wait_for_filter(core::Timer& stopped) {
+  Exchange& x = *exchange_;
+  x.chain_waiting = true;
+  // The timer of what the exchange waited for before (the client's head, the upstream's
+  // answer) no longer applies; the paused filter's own timeout does.
+  worker_.loop().timers().cancel(stopped);
+  const filter::Entry* e = x.cursor.paused(*x.chain);
+  if (e != nullptr && e->timeout_ms != 0) {
+    worker_.loop().timers().schedule(chain_timeout_, worker_.loop().now_ms() + e->timeout_ms);
+  }
+}
+
+bool ClientConnection::run_request_filters(filter::Phase phase, bool* keep) {
+  switch (step_chain(phase)) {
     case filter::Status::kContinue:
       return true;
-    case filter::Status::kPause: {
-      x.chain_waiting = true;
-      // The head is in: the header timer (408) no longer applies; the filter's own timeout does.
-      worker_.loop().timers().cancel(*this);
-      const filter::Entry* e = x.cursor.paused(chain);
-      if (e != nullptr && e->timeout_ms != 0) {
-        worker_.loop().timers().schedule(chain_timeout_, worker_.loop().now_ms() + e->timeout_ms);
-      }
+    case filter::Status::kPause:
+      wait_for_filter(*this);
       *keep = true;
       return false;
-    }
     case filter::Status::kRespond:
       send_chain_answer();
       *keep = exchange_ != nullptr;

@@ -235,6 +235,11 @@ class ClientConnection : public core::IoHandler,
   // A request-side phase of the route's chain (or the paused one, resumed): false when it
   // answered or paused.
   bool run_request_filters(filter::Phase phase, bool* keep);
+  // Runs `phase` of the chain, or goes on with the paused one (resumed, or timed out).
+  filter::Status step_chain(filter::Phase phase);
+  // A filter paused: `stopped` (the timer of what the exchange waited for) is cancelled and the
+  // filter's own timeout armed.
+  void wait_for_filter(core::Timer& stopped);
   // The upstream's admission (breaker, max_requests), consistent-hash key, sticky target: false
   // when the request was answered instead.
   bool select_upstream();
@@ -256,8 +261,6 @@ class ClientConnection : public core::IoHandler,
   void cancel_quota_wait();
   bool forward_request_body();
   bool pump_response();
-  // A response_headers filter paused: the upstream's timer stops, the filter's timeout starts.
-  void pause_response(UpstreamConnection* up);
   // Renders the response head with the chain's edits for the client and queues it.
   void send_response_head(const http::ResponseHead& head);
   void finish_exchange();

@@ -304,17 +304,6 @@ bool ClientConnection::forward_request_body() {
   return progressed;
 }
 
-void ClientConnection::pause_response(UpstreamConnection* up) {
-  Exchange& x = *exchange_;
-  x.response_paused = true;
-  x.chain_waiting = true;
-  worker_.loop().timers().cancel(*up);  // the head is in: the filter's own timeout applies
-  const filter::Entry* e = x.cursor.paused(*x.chain);
-  if (e != nullptr && e->timeout_ms != 0) {
-    worker_.loop().timers().schedule(chain_timeout_, worker_.loop().now_ms() + e->timeout_ms);
-  }
-}
-
 void ClientConnection::send_response_head(const http::ResponseHead& head) {
   Exchange& x = *exchange_;
   ResponseFraming framing = ResponseFraming::kAsIs;
@@ -410,16 +399,9 @@ bool ClientConnection::pump_response() {
   if (x.response_paused) {
     // A response_headers filter paused; go on once it resumed (or its timeout passed).
     if (!x.chain_resumed) return false;
-    x.chain_resumed = false;
-    filter::Status st;
-    if (x.chain_timed_out) {
-      x.chain_timed_out = false;
-      st = filter::time_out(*x.chain, x.ctx, x.cursor);
-    } else {
-      st = filter::run_phase(*x.chain, x.ctx, x.cursor);
-    }
+    const filter::Status st = step_chain(filter::Phase::kResponseHeaders);
     if (st == filter::Status::kPause) {
-      pause_response(up);
+      wait_for_filter(*up);
       return true;
     }
     x.response_paused = false;
@@ -508,8 +490,7 @@ bool ClientConnection::pump_response() {
     if (x.chain != nullptr && !x.chain->phase(filter::Phase::kResponseHeaders).empty()) {
       // on_response_headers of the route's filters.
       x.ctx.set_response(head.status, head.headers, x.target->key);
-      x.cursor.start(filter::Phase::kResponseHeaders);
-      const filter::Status st = filter::run_phase(*x.chain, x.ctx, x.cursor);
+      const filter::Status st = step_chain(filter::Phase::kResponseHeaders);
       if (st == filter::Status::kPause) {
         // The head waits in an owned copy (the worker's parsed head is reused meanwhile); the
         // body stays in the upstream's buffer, which stops reading when full.
@@ -517,7 +498,8 @@ bool ClientConnection::pump_response() {
                                  x.response_head);
         up->in().consume(head_len);
         x.ctx.set_response(x.response_head.status, x.response_head.headers, x.target->key);
-        pause_response(up);
+        x.response_paused = true;
+        wait_for_filter(*up);
         return true;
       }
       if (st == filter::Status::kRespond) {
