@@ -206,57 +206,24 @@ bool ClientConnection::select_upstream() {
   }
 
   // Admission (breaker, limits); the target is chosen for each try (try_upstream).
-  x.upstream = &snap->upstreams[static_cast<size_t>(x.route->upstream)];
-  const Upstream& u = *x.upstream;
-  UpstreamRuntime& rt = *u.runtime;
-  const uint64_t now = worker_.loop().now_ms();
-  auto reject = [&](const char* reason) {
-    rt.rejected.fetch_add(1, std::memory_order_relaxed);
+  const Route& r = *x.route;
+  if (const char* refused =
+          x.call.admit(*snap, r.upstream, r.retry, r.response_timeout_ms, r.total_timeout_ms)) {
     x.discard_body = true;
-    send_error(503, reason, false);
+    send_error(503, refused, false);
     arm_body_timer();
     return false;
-  };
-  if (rt.breaker) {
-    limits::CircuitBreaker::Decision d = rt.breaker->allow(now);
-    if (d == limits::CircuitBreaker::Decision::kReject) {
-      return reject("circuit breaker open for this upstream");
-    }
-    x.breaker_probe = d == limits::CircuitBreaker::Decision::kProbe;
   }
-  if (u.max_requests != 0 &&
-      rt.active_requests.load(std::memory_order_relaxed) >= static_cast<int32_t>(u.max_requests)) {
-    if (x.breaker_probe) rt.breaker->cancel_probe();
-    x.breaker_probe = false;
-    return reject("too many requests in flight to this upstream");
-  }
-  rt.active_requests.fetch_add(1, std::memory_order_relaxed);
-  rt.retry_budget.request_started();
-  x.counted = true;
-  if (x.route->total_timeout_ms != 0) x.deadline_ms = now + x.route->total_timeout_ms;
-
-  if (u.algorithm == balance::Algorithm::kConsistentHash) {
-    char ip[64];
-    peer_ip(ip, sizeof(ip));
-    x.hash = balance::hash_key(hash_source(u.hash_key, head, ip, x.ctx.matched_path()));
-  }
-  if (u.sticky.enabled) {
-    std::string_view cookie = http::cookie_value(head.headers, u.sticky.cookie);
-    std::optional<std::string_view> key = balance::verify_sticky(cookie, u.sticky.secret);
-    if (key) {
-      for (size_t i = 0; i < u.targets.size(); ++i) {
-        if (u.targets[i].key == *key) x.sticky_index = static_cast<int>(i);
-      }
-    }
-  }
+  char ip[64];
+  x.call.key_request(head, peer_ip(ip, sizeof(ip)), x.ctx.matched_path());
   return true;
 }
 
 bool ClientConnection::send_upstream_head() {
   Exchange& x = *exchange_;
   const http::RequestHead& head = x.head;
-  const Upstream& u = *x.upstream;
-  x.upstream_head.clear();
+  const Upstream& u = *x.call.upstream;
+  x.call.request.clear();
   char ip[64];
   peer_ip(ip, sizeof(ip));
   char traceparent[observe::kTraceparentSize];
@@ -278,10 +245,10 @@ bool ClientConnection::send_upstream_head() {
   }
   x.trace.header_at = render_upstream_request(
       head, *x.route, ip, std::string_view(x.request_id, x.request_id_len), x.ctx.matched_path(),
-      u.targets.empty() ? std::string_view() : u.targets[0].key, x.upstream_head, tp,
+      u.targets.empty() ? std::string_view() : u.targets[0].key, x.call.request, tp,
       x.trace.has_parent, tls_ != nullptr, owned_headers(x), with);
   // A buffered body goes with the head (a replay after a connect failure sends both).
-  if (x.body_replaced) x.upstream_head.append(x.ctx.request_body());
+  if (x.body_replaced) x.call.request.append(x.ctx.request_body());
   if (head.expect_continue && !x.request_done && !x.client_http10 && in_.empty()) {
     out_.append(worker_.pool(), "HTTP/1.1 100 Continue\r\n\r\n");
   }

@@ -61,7 +61,6 @@ ClientConnection::ClientConnection(Worker& worker, int fd, const sockaddr_storag
     tls_ = ls[listener].tls.context->new_stream(fd_);
     if (!tls_) close_after_flush_ = true;  // out of memory: never serve a TLS port in clear
   }
-  retry_timer_.conn = this;
   chain_delay_.conn = this;
   chain_timeout_.conn = this;
   chain_timeout_.timeout = true;
@@ -201,7 +200,7 @@ bool ClientConnection::process() {
   }
   bool progressed = false;
   if (!exchange_->request_done) progressed |= forward_request_body();
-  if (exchange_ && exchange_->upstream_conn) progressed |= pump_response();
+  if (exchange_ && exchange_->call.conn) progressed |= pump_response();
   if (exchange_ && exchange_->request_done && exchange_->response_done) {
     finish_exchange();
     progressed = true;
@@ -224,6 +223,7 @@ bool ClientConnection::start_exchange() {
   in_.consume(head_len);
   const http::RequestHead& head = ex->head;
   ex->snapshot = snap;
+  ex->call.bind(worker_, *this);
   ex->method = head.method;
   ex->client_http10 = head.version_minor == 0;
   ex->client_keep_alive = head.keep_alive && !worker_.draining();
@@ -371,8 +371,8 @@ bool ClientConnection::flush() {
     }
   }
   // Back-pressure: the response side resumes once the client has taken the bytes.
-  if (sent && exchange_ && exchange_->upstream_conn && out_.size() < kHighWater) {
-    exchange_->upstream_conn->resume_reading();
+  if (sent && exchange_ && exchange_->call.conn && out_.size() < kHighWater) {
+    exchange_->call.conn->resume_reading();
   }
   return sent;
 }
@@ -453,51 +453,23 @@ void ClientConnection::send_error(int status, const char* reason, bool close_aft
   if (before_exchange) log_refusal(status, reason);
 }
 
-void ClientConnection::on_upstream_readable() {
+void ClientConnection::on_call_readable(UpstreamCall& /*call*/) {
   drive();
 }
 
-void ClientConnection::on_upstream_writable() {
+void ClientConnection::on_call_writable(UpstreamCall& /*call*/) {
   drive();
 }
 
-void ClientConnection::on_upstream_failed(UpstreamFailure kind, const char* reason) {
+void ClientConnection::on_call_failed(UpstreamCall& call, UpstreamFailure kind,
+                                      const char* reason) {
   if (!exchange_) return;
   Exchange& x = *exchange_;
-  UpstreamConnection* up = x.upstream_conn;
-  // A pooled connection the upstream closed just as we reused it: once more on a fresh one
-  // (not counted as a try) when nothing of the response arrived and nothing is lost by it.
-  bool stale = kind == UpstreamFailure::kReset && x.upstream_reused && !x.stale_retried &&
-               !x.response_started && up != nullptr && up->in().empty() && !x.has_body;
-  bool unsent = (kind == UpstreamFailure::kConnect || kind == UpstreamFailure::kConnectTimeout) &&
-                up != nullptr && !x.response_started;
-  if (unsent) {
-    carried_.assign(up->out().view());  // the upstream saw none of it: replay it all
-  } else {
-    carried_.clear();
-  }
   if (x.trace.on) end_try_span(0, failure_type(kind));
-  abort_upstream();
-  if (stale) {
-    x.stale_retried = true;
-    --x.tries;
-    if (x.target_index >= 0 && x.target_index < 64)
-      x.tried_mask &= ~(uint64_t{1} << x.target_index);
-    if (x.target_active) {
-      x.target->state->active.fetch_sub(1, std::memory_order_relaxed);
-      if (x.target_probe) x.target->breaker->cancel_probe();
-      x.target_active = false;
-    }
+  if (!call.fail_try(kind, x.response_started, x.has_body)) {
+    // A pooled connection the upstream closed just as we reused it: once more on a fresh one.
     if (try_upstream()) drive();
     return;
-  }
-  report_try(false);
-  x.upstream_failed = true;
-  UpstreamRuntime& rt = *x.upstream->runtime;
-  if (kind == UpstreamFailure::kConnect || kind == UpstreamFailure::kConnectTimeout) {
-    rt.connect_failures.fetch_add(1, std::memory_order_relaxed);
-  } else if (kind == UpstreamFailure::kTimeout) {
-    rt.timeouts.fetch_add(1, std::memory_order_relaxed);
   }
   if (x.response_started) {
     // Never complete a body falsely: what arrived is delivered, then the connection closes
@@ -508,14 +480,11 @@ void ClientConnection::on_upstream_failed(UpstreamFailure kind, const char* reas
     flush();
     return;
   }
-  if (may_retry(kind, 0)) {
-    x.upstream_failed = false;
-    return;
-  }
+  if (retry_call(kind, 0)) return;
   int status = kind == UpstreamFailure::kConnectTimeout ? 503
                : kind == UpstreamFailure::kTimeout      ? 504
                                                         : 502;
-  if (x.deadline_ms != 0 && worker_.loop().now_ms() >= x.deadline_ms) {
+  if (call.deadline_ms != 0 && worker_.loop().now_ms() >= call.deadline_ms) {
     status = 504;
     reason = "route timeout";
   }
@@ -524,11 +493,7 @@ void ClientConnection::on_upstream_failed(UpstreamFailure kind, const char* reas
 }
 
 void ClientConnection::abort_upstream() {
-  if (!exchange_ || exchange_->upstream_conn == nullptr) return;
-  UpstreamConnection* up = exchange_->upstream_conn;
-  exchange_->upstream_conn = nullptr;
-  up->detach();
-  up->close_now();
+  if (exchange_) exchange_->call.abort();
 }
 
 void ClientConnection::on_timer() {

@@ -23,18 +23,10 @@
 #include "http/request_parser.h"
 #include "http/response_parser.h"
 #include "net/tls.h"
+#include "proxy/upstream_call.h"
 #include "proxy/worker.h"
 
 namespace sluice::proxy {
-
-// Why a try at an upstream failed (decides the status and whether a retry is allowed).
-enum class UpstreamFailure : uint8_t {
-  kConnect,         // refused, unreachable: no byte reached the upstream (502)
-  kConnectTimeout,  // (503)
-  kReset,           // closed or reset before the response head (502)
-  kTimeout,         // per-try response timeout (504)
-  kProtocol,        // an invalid response (502)
-};
 
 // Bytes buffered for a peer before the other side stops reading.
 inline constexpr size_t kHighWater = 64 * 1024;
@@ -52,10 +44,7 @@ struct ExchangeState {
   bool body_replaced = false;       // ctx.request_body() is the body to send (Content-Length)
   bool response_buffering = false;  // reading the whole response body for a body filter
   bool response_paused = false;     // a response_headers filter paused (the head in response_head)
-  bool upstream_keep_alive = true;  // the upstream's response allows reusing its connection
   const Route* route = nullptr;
-  const Upstream* upstream = nullptr;
-  const Target* target = nullptr;
   http::Method method = http::Method::kGet;
   bool client_keep_alive = true;
   bool client_http10 = false;
@@ -71,38 +60,14 @@ struct ExchangeState {
   bool has_body = false;  // a body follows the head (so the request cannot be replayed)
   bool discard_body = false;
 
-  // Response, upstream → client.
-  UpstreamConnection* upstream_conn = nullptr;
-  bool upstream_reused = false;
-  bool stale_retried = false;  // the one free replay after a pooled connection went stale
-
-  // select_upstream state, across tries.
-  int target_index = -1;
-  uint64_t tried_mask = 0;
-  uint32_t tries = 0;
-  uint64_t hash = 0;              // consistent_hash key hash
-  int sticky_index = -1;          // target named by a valid sticky cookie
-  bool counted = false;           // counted in the upstream's active requests and retry budget
-  bool target_active = false;     // counted in the current target's in-flight requests
-  bool breaker_probe = false;     // the upstream breaker let this request through as a probe
-  bool target_probe = false;      // the current target's breaker let this try through as a probe
-  bool retrying = false;          // a retry is in flight (retry budget)
-  uint64_t deadline_ms = 0;       // all tries end by then (0: no total timeout)
+  // Response, upstream (Exchange::call) → client.
   int final_status = 0;           // status sent to the client, 0 when none
   uint64_t start_us = 0;          // request head parsed
-  uint64_t upstream_sent_us = 0;  // the current try started
-  uint64_t upstream_us = 0;       // last try: sent → response head
-  bool upstream_failed = false;   // the final try failed (for the upstream's breaker)
-  http::ResponseParser response_parser;
   bool response_started = false;  // bytes of the response head went to the client
   bool response_done = false;
-  http::BodyKind response_in = http::BodyKind::kNone;
   enum class Out : uint8_t { kRaw, kChunked } response_out = Out::kRaw;
-  uint64_t response_remaining = 0;
-  http::ChunkedDecoder response_chunked;
-  uint64_t response_bytes = 0;       // response bytes queued for the client (head and body)
-  int64_t upstream_connect_us = -1;  // last try: connect time (0 on a pooled connection)
-  const char* error = nullptr;       // why the gateway answered itself
+  uint64_t response_bytes = 0;  // response bytes queued for the client (head and body)
+  const char* error = nullptr;  // why the gateway answered itself
 
   // A cluster rate-limit lease a filter waits for (Services::take_quota), and its answer.
   struct QuotaWait {
@@ -132,7 +97,7 @@ struct ExchangeState {
     uint8_t trace_id[16] = {};
     uint8_t span_id[8] = {};
     uint8_t parent_id[8] = {};
-    size_t header_at = std::string::npos;  // traceparent value in upstream_head
+    size_t header_at = std::string::npos;  // traceparent value in call.request
     struct Try {
       uint8_t span_id[8];
       uint64_t start_us;
@@ -155,9 +120,10 @@ struct Exchange : ExchangeState {
   std::string head_bytes;
   // What the route's filters see and edit.
   filter::Context ctx;
+  // The call to the route's upstream that the response comes from: target, connection, tries.
+  UpstreamCall call;
   http::ResponseHead response_head;  // owned copy while the response body is buffered
   std::string response_head_bytes;
-  std::string upstream_head;   // serialized request head, kept to retry on a fresh connection
   std::string response_extra;  // header lines for the gateway's answers (security headers on 404)
   // The log phase reads the request as the client sent it from `head` (filters edit the
   // context, not the head); this holds the path and query only when they are not contiguous
@@ -172,7 +138,7 @@ struct Exchange : ExchangeState {
     ctx.reset();
     response_head.clear();
     response_head_bytes.clear();
-    upstream_head.clear();
+    call.reset();
     response_extra.clear();
     logged_target.clear();
   }
@@ -183,7 +149,8 @@ class ClientConnection : public core::IoHandler,
                          public core::Deferred,
                          public limits::QuotaWaiter,
                          public filter::Driver,
-                         public filter::Services {
+                         public filter::Services,
+                         public CallOwner {
  public:
   // listener: index of the configured listener that accepted it (its TLS context, if any).
   ClientConnection(Worker& worker, int fd, const sockaddr_storage& peer, size_t listener = 0);
@@ -210,10 +177,11 @@ class ClientConnection : public core::IoHandler,
     return client_cert_verified_ ? std::string_view(client_cert_subject_) : std::string_view();
   }
 
-  // Called by the UpstreamConnection of the current exchange.
-  void on_upstream_readable();  // response bytes are waiting in upstream's input buffer
-  void on_upstream_writable();  // upstream's output drained below the high-water mark
-  void on_upstream_failed(UpstreamFailure kind, const char* reason);
+  // The exchange's upstream call (its connection, its retry timer).
+  void on_call_readable(UpstreamCall& call) override;
+  void on_call_writable(UpstreamCall& call) override;
+  void on_call_failed(UpstreamCall& call, UpstreamFailure kind, const char* reason) override;
+  void on_call_retry(UpstreamCall& call) override;
   // Worker-driven.
   void close_now();
   bool idle() const { return !exchange_ && in_.empty(); }
@@ -250,9 +218,8 @@ class ClientConnection : public core::IoHandler,
   enum class BodyRead : uint8_t { kDone, kNeedMore, kFailed };
   BodyRead buffer_request_body();
   bool buffer_response_body(UpstreamConnection* up);  // pump_response's, while buffering
-  void finish_buffered_response(UpstreamConnection* up);
-  bool wants_body(filter::Phase p);               // a body filter applies to this request
-  void release_upstream(UpstreamConnection* up);  // pooled if the exchange was clean
+  void finish_buffered_response();
+  bool wants_body(filter::Phase p);  // a body filter applies to this request
   // The sticky cookie and the gateway's own lines (response_extra), in the worker's path
   // scratch.
   std::string_view gateway_response_headers();
@@ -269,7 +236,7 @@ class ClientConnection : public core::IoHandler,
   void send_error(int status, const char* reason, bool close_after, uint16_t allow = 0);
   void send_local(std::string_view head_prefix, std::string_view body, bool close_after);
   void append_common_headers(std::string& out, bool close_after);
-  bool try_upstream();  // sends carried_ (a replay after a connect failure) or upstream_head
+  bool try_upstream();  // the call's next try; false when it was answered instead
   void start_trace(const http::RequestHead& head);
   void begin_try_span();
   void end_try_span(int status, const char* error_type);
@@ -277,10 +244,8 @@ class ClientConnection : public core::IoHandler,
   void write_access_log();
   void log_refusal(int status, const char* reason);  // a request refused before it parsed
   void settle_exchange();
-  void report_try(bool success);
-  bool may_retry(UpstreamFailure kind, int status);
-  void on_retry_timer();
-  uint64_t try_timeout_ms() const;
+  // A retry of the call, when the route allows one and no byte of the response went out.
+  bool retry_call(UpstreamFailure kind, int status);
   void arm_body_timer();
   void abort_upstream();
   void arm(TimerMode mode, uint64_t ms);
@@ -307,13 +272,7 @@ class ClientConnection : public core::IoHandler,
   bool in_drive_ = false;
   bool again_ = false;
   char refusal_id_[32] = {};  // X-Request-Id of the last answer given without an exchange
-  std::string carried_;       // bytes of a try that never reached the upstream, for the next try
 
-  // Back-off before a retry.
-  struct RetryTimer : core::Timer {
-    ClientConnection* conn = nullptr;
-    void on_timer() override { conn->on_retry_timer(); }
-  } retry_timer_;
   // A filter's own delay, and the paused filter's timeout.
   struct ChainTimer : core::Timer {
     ClientConnection* conn = nullptr;
@@ -338,8 +297,9 @@ class UpstreamConnection : public core::IoHandler, public core::Timer, public co
   void on_io(uint32_t events) override;
   void on_timer() override;
 
-  void attach(ClientConnection* client, uint64_t response_timeout_ms);
-  void detach() { client_ = nullptr; }
+  // Carries `call`'s try until detached; reports to its owner.
+  void attach(UpstreamCall* call, uint64_t response_timeout_ms);
+  void detach() { call_ = nullptr; }
   // Back to the pool (idle) or closed.
   void park(uint64_t idle_timeout_ms);
   void close_now();
@@ -374,7 +334,7 @@ class UpstreamConnection : public core::IoHandler, public core::Timer, public co
   std::shared_ptr<balance::TargetState> state_;
   std::unique_ptr<net::TlsStream> tls_;
   bool pending_ = false;  // counted in runtime_->pending until connected
-  ClientConnection* client_ = nullptr;
+  UpstreamCall* call_ = nullptr;
   core::Buffer in_;
   core::Buffer out_;
   uint64_t response_timeout_ms_ = 30000;

@@ -76,7 +76,7 @@ void ClientConnection::begin_try_span() {
     std::memcpy(tr.span_id, span_id, sizeof(span_id));
     tr.start_us = worker_.loop().clock().now_us();
     tr.end_us = 0;
-    tr.target = x.target;
+    tr.target = x.call.target;
     tr.status = 0;
     tr.error_type = nullptr;
   }
@@ -84,9 +84,9 @@ void ClientConnection::begin_try_span() {
   // traceparent value ("00-<32 hex>-<16 hex>-01") in the head, and in a replayed copy of it.
   constexpr size_t kSpanAt = 36;
   if (t.header_at == std::string::npos) return;
-  observe::to_hex(span_id, sizeof(span_id), x.upstream_head.data() + t.header_at + kSpanAt);
-  if (carried_.size() >= t.header_at + observe::kTraceparentSize) {
-    observe::to_hex(span_id, sizeof(span_id), carried_.data() + t.header_at + kSpanAt);
+  observe::to_hex(span_id, sizeof(span_id), x.call.request.data() + t.header_at + kSpanAt);
+  if (x.call.carried.size() >= t.header_at + observe::kTraceparentSize) {
+    observe::to_hex(span_id, sizeof(span_id), x.call.carried.data() + t.header_at + kSpanAt);
   }
 }
 
@@ -192,18 +192,18 @@ void ClientConnection::write_access_log() {
   r.host = x.head.host;
   r.path = logged_target(x);
   if (x.route != nullptr) r.route = x.route->name;
-  if (x.upstream != nullptr) r.upstream = x.upstream->name;
-  if (x.target != nullptr) r.target = x.target->key;
+  if (x.call.upstream != nullptr) r.upstream = x.call.upstream->name;
+  if (x.call.target != nullptr) r.target = x.call.target->key;
   r.protocol = x.client_http10 ? "HTTP/1.0" : "HTTP/1.1";
   r.status = x.final_status;
   r.bytes_in = x.request_body_bytes;
   r.bytes_out = x.response_bytes;
   r.duration_us = worker_.loop().clock().now_us() - x.start_us;
-  if (x.tries > 0) {
-    r.upstream_connect_us = x.upstream_connect_us;
-    if (x.upstream_us != 0) r.upstream_response_us = static_cast<int64_t>(x.upstream_us);
+  if (x.call.tries > 0) {
+    r.upstream_connect_us = x.call.connect_us;
+    if (x.call.response_us != 0) r.upstream_response_us = static_cast<int64_t>(x.call.response_us);
   }
-  r.tries = x.tries;
+  r.tries = x.call.tries;
   r.user_agent = header_value(x.head, "user-agent");
   r.referer = header_value(x.head, "referer");
   if (x.error != nullptr) r.error = x.error;

@@ -32,173 +32,41 @@ void ClientConnection::arm_body_timer() {
   }
 }
 
-uint64_t ClientConnection::try_timeout_ms() const {
-  const Exchange& x = *exchange_;
-  uint64_t t = x.route->response_timeout_ms;
-  if (x.deadline_ms != 0) {
-    uint64_t now = worker_.loop().now_ms();
-    uint64_t left = x.deadline_ms > now ? x.deadline_ms - now : 1;
-    t = std::min(t, left);
-  }
-  return t;
-}
-
 bool ClientConnection::try_upstream() {
   Exchange& x = *exchange_;
-  const Upstream& u = *x.upstream;
-  const uint64_t now = worker_.loop().now_ms();
-  int idx = -1;
-  for (size_t attempt = 0; attempt <= u.targets.size(); ++attempt) {
-    idx =
-        worker_.select_target(*x.snapshot, x.route->upstream, x.tried_mask, x.sticky_index, x.hash);
-    if (idx < 0) break;
-    const Target& t = u.targets[static_cast<size_t>(idx)];
-    x.target_probe = false;
-    if (t.breaker) {
-      limits::CircuitBreaker::Decision d = t.breaker->allow(now);
-      if (d == limits::CircuitBreaker::Decision::kReject) {
-        // This target's own breaker is open: count it as tried and look for another.
-        if (idx < 64) x.tried_mask |= uint64_t{1} << idx;
-        idx = -1;
-        continue;
-      }
-      x.target_probe = d == limits::CircuitBreaker::Decision::kProbe;
-    }
-    break;
+  switch (x.call.connect()) {
+    case UpstreamCall::Connect::kOk:
+      break;
+    case UpstreamCall::Connect::kNoTarget:
+      send_error(503, "no upstream target available", !x.request_done);
+      return false;
+    case UpstreamCall::Connect::kLimited:
+      send_error(503, "upstream connection limit reached", !x.request_done);
+      return false;
+    case UpstreamCall::Connect::kFailed:
+      send_error(502, "cannot connect to upstream", !x.request_done);
+      return false;
   }
-  if (idx < 0) {
-    send_error(503, "no upstream target available", !x.request_done);
-    return false;
-  }
-  x.target_index = idx;
-  x.target = &u.targets[static_cast<size_t>(idx)];
-  if (idx < 64) x.tried_mask |= uint64_t{1} << idx;
-  ++x.tries;
-  bool reused = false;
-  bool limited = false;
-  UpstreamConnection* up = worker_.acquire_upstream(*x.target, u, &reused, &limited);
-  if (up == nullptr) {
-    if (x.target_probe) x.target->breaker->cancel_probe();
-    x.target_probe = false;
-    if (limited) u.runtime->rejected.fetch_add(1, std::memory_order_relaxed);
-    send_error(limited ? 503 : 502,
-               limited ? "upstream connection limit reached" : "cannot connect to upstream",
-               !x.request_done);
-    return false;
-  }
-  x.target->state->active.fetch_add(1, std::memory_order_relaxed);
-  x.target_active = true;
-  x.upstream_sent_us = worker_.loop().clock().now_us();
-  x.upstream_conn = up;
-  x.upstream_reused = reused;
-  x.response_parser.reset();
   x.response_buffering = false;
   x.ctx.response_body().clear();
-  x.response_chunked.reset();
   if (x.trace.on) begin_try_span();
-  up->attach(this, try_timeout_ms());
-  up->out().append(worker_.pool(), carried_.empty() ? std::string_view(x.upstream_head)
-                                                    : std::string_view(carried_));
-  carried_.clear();
-  up->flush();
+  x.call.send();
   return exchange_ != nullptr;
 }
 
-void ClientConnection::report_try(bool success) {
-  Exchange& x = *exchange_;
-  if (!x.target_active) return;
-  x.target_active = false;
-  const Target& t = *x.target;
-  balance::TargetState& s = *t.state;
-  const uint64_t now = worker_.loop().now_ms();
-  s.active.fetch_sub(1, std::memory_order_relaxed);
-  s.requests.fetch_add(1, std::memory_order_relaxed);
-  if (t.breaker) {
-    if (auto tr = t.breaker->on_result(success, x.target_probe, now)) {
-      std::fprintf(stderr, "breaker: upstream %s target %s: %s -> %s\n", x.upstream->name.c_str(),
-                   t.key.c_str(), limits::breaker_state_name(tr->from),
-                   limits::breaker_state_name(tr->to));
-    }
-  }
-  if (success) {
-    s.consecutive_failures.store(0, std::memory_order_relaxed);
-    return;
-  }
-  s.failures.fetch_add(1, std::memory_order_relaxed);
-  uint32_t failures = s.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
-  const config::OutlierConfig& o = x.upstream->outlier;
-  if (!o.enabled || failures < o.consecutive_failures || s.ejected(now)) return;
-  // Passive health: eject, unless that would eject more than the allowed share.
-  size_t ejected = 0;
-  for (const Target& other : x.upstream->targets) {
-    if (other.state->ejected(now)) ++ejected;
-  }
-  if ((ejected + 1) * 100 >
-      static_cast<size_t>(o.max_ejection_percent) * x.upstream->targets.size()) {
-    return;
-  }
-  uint32_t n = s.ejections.fetch_add(1, std::memory_order_relaxed) + 1;
-  uint64_t ms = limits::ejection_ms(n, o.base_ejection_ms, o.max_ejection_ms);
-  s.ejected_until_ms.store(now + ms, std::memory_order_relaxed);
-  s.consecutive_failures.store(0, std::memory_order_relaxed);
-  std::fprintf(stderr,
-               "outlier: upstream %s target %s ejected for %llu ms (%u consecutive failures, "
-               "ejection %u)\n",
-               x.upstream->name.c_str(), t.key.c_str(), static_cast<unsigned long long>(ms),
-               failures, n);
-}
-
-bool ClientConnection::may_retry(UpstreamFailure kind, int status) {
-  Exchange& x = *exchange_;
-  const config::RetryConfig& rc = x.route->retry;
-  if (x.response_started || x.tries >= rc.attempts) return false;
-  const uint64_t now = worker_.loop().now_ms();
-  if (x.deadline_ms != 0 && now >= x.deadline_ms) return false;
-  const bool unsent = status == 0 && (kind == UpstreamFailure::kConnect ||
-                                      kind == UpstreamFailure::kConnectTimeout);
-  bool wanted = false;
-  if (status != 0) {
-    wanted =
-        std::find(rc.on_statuses.begin(), rc.on_statuses.end(), status) != rc.on_statuses.end();
-  } else if (unsent) {
-    wanted = rc.on_connect_failure;
-  } else if (kind == UpstreamFailure::kTimeout) {
-    wanted = rc.on_timeout;
-  } else if (kind == UpstreamFailure::kReset) {
-    wanted = rc.on_reset;
-  }
-  if (!wanted) return false;
-  // Safe only if the upstream cannot have acted on it: nothing reached it, or an idempotent
-  // request without a body (a streamed body is gone).
-  if (!unsent && (!http::is_idempotent(x.method) || x.has_body)) return false;
-  UpstreamRuntime& rt = *x.upstream->runtime;
-  if (!x.retrying) {
-    if (!rt.retry_budget.try_start_retry()) return false;
-    x.retrying = true;
-  }
-  rt.retries.fetch_add(1, std::memory_order_relaxed);
-  uint64_t backoff =
-      limits::backoff_ms(x.tries, rc.backoff_base_ms, rc.backoff_max_ms,
-                         static_cast<uint64_t>(x.request_id[0]) * 0x9e3779b97f4a7c15ULL + now);
-  if (x.deadline_ms != 0) backoff = std::min(backoff, x.deadline_ms - now);
-  worker_.loop().timers().schedule(retry_timer_, now + backoff);
-  return true;
-}
-
-void ClientConnection::on_retry_timer() {
+void ClientConnection::on_call_retry(UpstreamCall& /*call*/) {
   if (closed_ || !exchange_) return;
   if (try_upstream()) drive();
 }
 
 void ClientConnection::settle_exchange() {
   Exchange& x = *exchange_;
-  worker_.loop().timers().cancel(retry_timer_);
   // on_log
   if (x.final_status != 0 && x.snapshot->config.metrics.enabled) {
     worker_.metrics()
         .route(x.route != nullptr ? x.route->metric_slot : 0)
         .record(x.method, x.final_status, worker_.loop().clock().now_us() - x.start_us,
-                x.upstream_us);
+                x.call.response_us);
   }
   cancel_quota_wait();
   if (x.chain != nullptr) {
@@ -212,37 +80,17 @@ void ClientConnection::settle_exchange() {
       }
       x.chain_waiting = false;
     }
-    x.ctx.set_response(x.final_status, {}, x.target != nullptr ? x.target->key : "");
+    x.ctx.set_response(x.final_status, {}, x.call.target != nullptr ? x.call.target->key : "");
     filter::run_log(*x.chain, x.ctx);
   }
   if (x.trace.on) finish_trace();
   if (!x.snapshot->sinks.access_logs.empty()) write_access_log();
-  if (x.target_active) {
-    // The try never got a verdict (the client left): free what it held.
-    x.target->state->active.fetch_sub(1, std::memory_order_relaxed);
-    if (x.target_probe) x.target->breaker->cancel_probe();
-    x.target_active = false;
-  }
-  if (!x.counted) return;
-  UpstreamRuntime& rt = *x.upstream->runtime;
-  rt.active_requests.fetch_sub(1, std::memory_order_relaxed);
-  rt.retry_budget.request_finished();
-  if (x.retrying) rt.retry_budget.retry_finished();
-  if (!rt.breaker) return;
-  if (x.final_status == 0) {
-    if (x.breaker_probe) rt.breaker->cancel_probe();  // the client left: no verdict
-    return;
-  }
-  bool success = x.final_status < 500 && !x.upstream_failed;
-  if (auto tr = rt.breaker->on_result(success, x.breaker_probe, worker_.loop().now_ms())) {
-    std::fprintf(stderr, "breaker: upstream %s: %s -> %s\n", x.upstream->name.c_str(),
-                 limits::breaker_state_name(tr->from), limits::breaker_state_name(tr->to));
-  }
+  x.call.settle(x.final_status);
 }
 
 bool ClientConnection::forward_request_body() {
   Exchange& x = *exchange_;
-  UpstreamConnection* up = x.discard_body ? nullptr : x.upstream_conn;
+  UpstreamConnection* up = x.discard_body ? nullptr : x.call.conn;
   if (up == nullptr && !x.discard_body) return false;
   bool progressed = false;
   core::BufferPool& pool = worker_.pool();
@@ -313,7 +161,7 @@ void ClientConnection::send_response_head(const http::ResponseHead& head) {
       break;
     case http::BodyKind::kContentLength:
       framing = ResponseFraming::kContentLength;
-      x.response_remaining = head.content_length;
+      x.call.response_remaining = head.content_length;
       break;
     case http::BodyKind::kChunked:
     case http::BodyKind::kUntilClose:
@@ -356,9 +204,9 @@ std::string_view ClientConnection::gateway_response_headers() {
   const Exchange& x = *exchange_;
   std::string& out = worker_.path_scratch();
   out.clear();
-  if (x.upstream->sticky.enabled && x.sticky_index != x.target_index) {
-    const config::StickyConfig& sc = x.upstream->sticky;
-    out += "Set-Cookie: " + sc.cookie + "=" + balance::sign_sticky(x.target->key, sc.secret) +
+  if (x.call.upstream->sticky.enabled && x.call.sticky_index != x.call.target_index) {
+    const config::StickyConfig& sc = x.call.upstream->sticky;
+    out += "Set-Cookie: " + sc.cookie + "=" + balance::sign_sticky(x.call.target->key, sc.secret) +
            "; Path=/; HttpOnly";
     if (sc.max_age_s != 0) out += "; Max-Age=" + std::to_string(sc.max_age_s);
     out += "\r\n";
@@ -367,23 +215,17 @@ std::string_view ClientConnection::gateway_response_headers() {
   return out;
 }
 
-void ClientConnection::release_upstream(UpstreamConnection* up) {
-  // The upstream connection is reused only after a clean, complete exchange.
-  Exchange& x = *exchange_;
-  x.upstream_conn = nullptr;
-  up->detach();
-  bool reusable = x.request_done && x.response_in != http::BodyKind::kUntilClose &&
-                  up->in().empty() && !up->eof() && !up->failed() && x.upstream_keep_alive;
-  if (reusable) {
-    worker_.release_upstream(up, *x.upstream);
-  } else {
-    up->close_now();
-  }
+bool ClientConnection::retry_call(UpstreamFailure kind, int status) {
+  const Exchange& x = *exchange_;
+  if (x.response_started) return false;
+  const bool replayable = http::is_idempotent(x.method) && !x.has_body;
+  return exchange_->call.may_retry(kind, status, replayable,
+                                   static_cast<uint64_t>(x.request_id[0]));
 }
 
 bool ClientConnection::pump_response() {
   Exchange& x = *exchange_;
-  UpstreamConnection* up = x.upstream_conn;
+  UpstreamConnection* up = x.call.conn;
   if (up == nullptr || x.response_done) return false;
   core::BufferPool& pool = worker_.pool();
   // Response bytes queued for the client, for the access log.
@@ -417,55 +259,56 @@ bool ClientConnection::pump_response() {
   while (!x.response_started) {
     if (up->in().empty()) {
       if (up->eof()) {
-        on_upstream_failed(UpstreamFailure::kReset,
-                           "upstream closed the connection before responding");
+        on_call_failed(x.call, UpstreamFailure::kReset,
+                       "upstream closed the connection before responding");
         return true;
       }
       return progressed;
     }
     http::ResponseHead& head = worker_.response_head();
-    http::ParseStatus st = x.response_parser.parse(up->in().view(), x.method, head);
+    http::ParseStatus st = x.call.parser.parse(up->in().view(), x.method, head);
     if (st == http::ParseStatus::kIncomplete) {
       if (up->eof()) {
-        on_upstream_failed(UpstreamFailure::kReset, "upstream closed the connection mid-response");
+        on_call_failed(x.call, UpstreamFailure::kReset,
+                       "upstream closed the connection mid-response");
         return true;
       }
       if (up->in().size() >= kHighWater) {
-        on_upstream_failed(UpstreamFailure::kProtocol, "upstream response head too large");
+        on_call_failed(x.call, UpstreamFailure::kProtocol, "upstream response head too large");
         return true;
       }
       return progressed;
     }
     if (st == http::ParseStatus::kError) {
-      on_upstream_failed(UpstreamFailure::kProtocol, "invalid response from upstream");
+      on_call_failed(x.call, UpstreamFailure::kProtocol, "invalid response from upstream");
       return true;
     }
-    size_t head_len = x.response_parser.head_length();
+    size_t head_len = x.call.parser.head_length();
     if (head.status < 200) {
       // Interim responses (103 Early Hints, a stray 100) are dropped: the client gets the final
       // one.
       if (head.status == 101) {
-        on_upstream_failed(UpstreamFailure::kProtocol, "upstream switched protocols");
+        on_call_failed(x.call, UpstreamFailure::kProtocol, "upstream switched protocols");
         return true;
       }
       up->in().consume(head_len);
-      x.response_parser.reset();
+      x.call.parser.reset();
       progressed = true;
       continue;
     }
     // on_response_headers: the try's verdict, and a retry for the statuses the route lists.
-    x.upstream_us = worker_.loop().clock().now_us() - x.upstream_sent_us;
-    x.upstream_connect_us = up->connected_at_us() > x.upstream_sent_us
-                                ? static_cast<int64_t>(up->connected_at_us() - x.upstream_sent_us)
-                                : 0;
+    x.call.response_us = worker_.loop().clock().now_us() - x.call.sent_us;
+    x.call.connect_us = up->connected_at_us() > x.call.sent_us
+                            ? static_cast<int64_t>(up->connected_at_us() - x.call.sent_us)
+                            : 0;
     if (x.trace.on) end_try_span(head.status, nullptr);
-    report_try(head.status < 500);
-    if (may_retry(UpstreamFailure::kProtocol, head.status)) {
+    x.call.report_try(head.status < 500);
+    if (retry_call(UpstreamFailure::kProtocol, head.status)) {
       abort_upstream();
       return true;
     }
-    x.upstream_keep_alive = head.keep_alive;
-    x.response_in = head.body;
+    x.call.keep_alive = head.keep_alive;
+    x.call.response_in = head.body;
     if (head.body != http::BodyKind::kNone && x.chain != nullptr &&
         !(head.body == http::BodyKind::kContentLength && head.content_length == 0) &&
         wants_body(filter::Phase::kResponseBody)) {
@@ -473,7 +316,7 @@ bool ClientConnection::pump_response() {
       // worker's parsed head is reused by other connections meanwhile).
       if (head.body == http::BodyKind::kContentLength &&
           head.content_length > x.chain->response_body_limit()) {
-        x.upstream_failed = true;
+        x.call.failed = true;
         abort_upstream();
         send_error(502, "upstream response body too large for its body filter", !x.request_done);
         return true;
@@ -481,7 +324,7 @@ bool ClientConnection::pump_response() {
       http::copy_response_head(head, up->in().view().substr(0, head_len), x.response_head_bytes,
                                x.response_head);
       up->in().consume(head_len);
-      x.response_remaining = head.content_length;
+      x.call.response_remaining = head.content_length;
       x.response_buffering = true;
       x.ctx.response_body().clear();
       return buffer_response_body(up) || true;
@@ -489,7 +332,7 @@ bool ClientConnection::pump_response() {
     x.final_status = head.status;
     if (x.chain != nullptr && !x.chain->phase(filter::Phase::kResponseHeaders).empty()) {
       // on_response_headers of the route's filters.
-      x.ctx.set_response(head.status, head.headers, x.target->key);
+      x.ctx.set_response(head.status, head.headers, x.call.target->key);
       const filter::Status st = step_chain(filter::Phase::kResponseHeaders);
       if (st == filter::Status::kPause) {
         // The head waits in an owned copy (the worker's parsed head is reused meanwhile); the
@@ -497,7 +340,7 @@ bool ClientConnection::pump_response() {
         http::copy_response_head(head, up->in().view().substr(0, head_len), x.response_head_bytes,
                                  x.response_head);
         up->in().consume(head_len);
-        x.ctx.set_response(x.response_head.status, x.response_head.headers, x.target->key);
+        x.ctx.set_response(x.response_head.status, x.response_head.headers, x.call.target->key);
         x.response_paused = true;
         wait_for_filter(*up);
         return true;
@@ -516,22 +359,22 @@ bool ClientConnection::pump_response() {
   while (!x.response_done) {
     if (out_.size() >= kHighWater) break;
     core::Buffer& src = up->in();
-    if (x.response_in == http::BodyKind::kContentLength) {
+    if (x.call.response_in == http::BodyKind::kContentLength) {
       if (src.empty()) break;
-      size_t n = static_cast<size_t>(std::min<uint64_t>(x.response_remaining, src.size()));
+      size_t n = static_cast<size_t>(std::min<uint64_t>(x.call.response_remaining, src.size()));
       n = std::min(n, kHighWater);
       emit(std::string_view(src.data(), n));
       src.consume(n);
-      x.response_remaining -= n;
+      x.call.response_remaining -= n;
       progressed = true;
-      if (x.response_remaining == 0) x.response_done = true;
-    } else if (x.response_in == http::BodyKind::kChunked) {
+      if (x.call.response_remaining == 0) x.response_done = true;
+    } else if (x.call.response_in == http::BodyKind::kChunked) {
       if (src.empty()) break;
       size_t used = 0;
       std::string_view data;
-      http::ChunkedDecoder::Status st = x.response_chunked.decode(src.view(), &used, &data);
+      http::ChunkedDecoder::Status st = x.call.response_chunked.decode(src.view(), &used, &data);
       if (st == http::ChunkedDecoder::Status::kError) {
-        on_upstream_failed(UpstreamFailure::kProtocol, "invalid chunked body from upstream");
+        on_call_failed(x.call, UpstreamFailure::kProtocol, "invalid chunked body from upstream");
         return true;
       }
       if (st == http::ChunkedDecoder::Status::kData) {
@@ -568,12 +411,12 @@ bool ClientConnection::pump_response() {
     }
   }
   if (!x.response_done && up->eof() && up->in().empty() &&
-      x.response_in != http::BodyKind::kUntilClose) {
-    on_upstream_failed(UpstreamFailure::kReset, "upstream closed the connection mid-body");
+      x.call.response_in != http::BodyKind::kUntilClose) {
+    on_call_failed(x.call, UpstreamFailure::kReset, "upstream closed the connection mid-body");
     return true;
   }
   if (x.response_done) {
-    release_upstream(up);
+    x.call.release(x.request_done);
   } else if (progressed) {
     up->arm_response_timer();
   }
@@ -653,25 +496,25 @@ bool ClientConnection::buffer_response_body(UpstreamConnection* up) {
   bool progressed = false;
   bool done = false;
   auto too_large = [&] {
-    x.upstream_failed = true;
+    x.call.failed = true;
     abort_upstream();
     send_error(502, "upstream response body too large for its body filter", !x.request_done);
     return true;
   };
-  if (x.response_in == http::BodyKind::kContentLength) {
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(x.response_remaining, src.size()));
+  if (x.call.response_in == http::BodyKind::kContentLength) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(x.call.response_remaining, src.size()));
     body.append(src.data(), n);
     src.consume(n);
-    x.response_remaining -= n;
+    x.call.response_remaining -= n;
     progressed = n > 0;
-    done = x.response_remaining == 0;
-  } else if (x.response_in == http::BodyKind::kChunked) {
+    done = x.call.response_remaining == 0;
+  } else if (x.call.response_in == http::BodyKind::kChunked) {
     while (!src.empty() && !done) {
       size_t used = 0;
       std::string_view data;
-      http::ChunkedDecoder::Status st = x.response_chunked.decode(src.view(), &used, &data);
+      http::ChunkedDecoder::Status st = x.call.response_chunked.decode(src.view(), &used, &data);
       if (st == http::ChunkedDecoder::Status::kError) {
-        on_upstream_failed(UpstreamFailure::kProtocol, "invalid chunked body from upstream");
+        on_call_failed(x.call, UpstreamFailure::kProtocol, "invalid chunked body from upstream");
         return true;
       }
       if (st == http::ChunkedDecoder::Status::kData) {
@@ -692,23 +535,23 @@ bool ClientConnection::buffer_response_body(UpstreamConnection* up) {
   }
   if (!done) {
     if (up->eof() && src.empty()) {
-      on_upstream_failed(UpstreamFailure::kReset, "upstream closed the connection mid-body");
+      on_call_failed(x.call, UpstreamFailure::kReset, "upstream closed the connection mid-body");
       return true;
     }
     if (progressed) up->arm_response_timer();
     up->resume_reading();
     return progressed;
   }
-  finish_buffered_response(up);
+  finish_buffered_response();
   return true;
 }
 
-void ClientConnection::finish_buffered_response(UpstreamConnection* up) {
+void ClientConnection::finish_buffered_response() {
   Exchange& x = *exchange_;
   x.response_buffering = false;
-  release_upstream(up);
+  x.call.release(x.request_done);
   const http::ResponseHead& head = x.response_head;
-  x.ctx.set_response(head.status, head.headers, x.target->key);
+  x.ctx.set_response(head.status, head.headers, x.call.target->key);
   // on_response_headers, then on_response_body, of the route's filters.
   x.cursor.start(filter::Phase::kResponseHeaders);
   filter::Status st = filter::run_phase(*x.chain, x.ctx, x.cursor);

@@ -32,8 +32,8 @@ void UpstreamConnection::set_connect_timeout(uint64_t ms) {
   worker_.loop().timers().schedule(*this, worker_.loop().now_ms() + ms);
 }
 
-void UpstreamConnection::attach(ClientConnection* client, uint64_t response_timeout_ms) {
-  client_ = client;
+void UpstreamConnection::attach(UpstreamCall* call, uint64_t response_timeout_ms) {
+  call_ = call;
   response_timeout_ms_ = response_timeout_ms;
   parked_ = false;
   if (connected_) arm_response_timer();
@@ -45,7 +45,7 @@ void UpstreamConnection::arm_response_timer() {
 
 void UpstreamConnection::park(uint64_t idle_timeout_ms) {
   parked_ = true;
-  client_ = nullptr;
+  call_ = nullptr;
   in_.release(worker_.pool());
   out_.release(worker_.pool());
   worker_.loop().timers().schedule(*this, worker_.loop().now_ms() + idle_timeout_ms);
@@ -75,7 +75,7 @@ void UpstreamConnection::on_io(uint32_t events) {
         pending_ = false;
         runtime_->pending.fetch_sub(1, std::memory_order_relaxed);
       }
-      if (client_ != nullptr) arm_response_timer();
+      if (call_ != nullptr) arm_response_timer();
     }
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) readable_ = true;
@@ -116,8 +116,8 @@ void UpstreamConnection::flush() {
     if (w.blocked) writable_ = false;
     drained_some = w.bytes > 0;
   }
-  if (drained_some && client_ != nullptr && out_.size() < kHighWater) {
-    client_->on_upstream_writable();
+  if (drained_some && call_ != nullptr && out_.size() < kHighWater) {
+    call_->owner().on_call_writable(*call_);
   }
 }
 
@@ -126,7 +126,7 @@ void UpstreamConnection::resume_reading() {
 }
 
 void UpstreamConnection::read_some() {
-  if (closed_ || client_ == nullptr) return;
+  if (closed_ || call_ == nullptr) return;
   if (!readable_ || eof_) return;
   core::ReadOutcome r = tls_ ? tls_->read_into(in_, worker_.pool(), kHighWater)
                              : core::read_into(fd_, in_, worker_.pool(), kHighWater, peer_closing_);
@@ -138,14 +138,14 @@ void UpstreamConnection::read_some() {
   if (r.eof || r.error) eof_ = true;
   if (r.error) failed_ = true;
   bool got = r.bytes > 0 || r.eof || r.error;
-  if (got && client_ != nullptr) client_->on_upstream_readable();
+  if (got && call_ != nullptr) call_->owner().on_call_readable(*call_);
 }
 
 void UpstreamConnection::fail(UpstreamFailure kind, const char* reason) {
   failed_ = true;
-  ClientConnection* c = client_;
-  if (c != nullptr) {
-    c->on_upstream_failed(kind, reason);  // the client detaches and closes us
+  UpstreamCall* call = call_;
+  if (call != nullptr) {
+    call->owner().on_call_failed(*call, kind, reason);  // the owner detaches and closes us
   }
   close_now();
 }
@@ -176,7 +176,7 @@ void UpstreamConnection::close_now() {
     pool_node.unlink();
     --worker_.target_pool(key_).idle_count;
   }
-  client_ = nullptr;
+  call_ = nullptr;
   worker_.loop().timers().cancel(*this);
   worker_.loop().remove(fd_);
   if (tls_) tls_->shutdown();
