@@ -32,10 +32,14 @@ Query parameters:
 GET /__stats answers {"requests", "heads", "connections", "active_connections"}:
 requests counts requests read completely (head and body), heads counts request heads
 received; neither counts /__stats itself.
+GET /__log answers the last 1000 requests read completely, oldest first, each as
+{"method", "target", "headers", "body_length", "body_sha256"} (a mirror's shadow shows
+what it was sent).
 """
 
 import argparse
 import asyncio
+import collections
 import hashlib
 import json
 import re
@@ -87,6 +91,7 @@ class BadRequest(Exception):
 
 class Stats:
     def __init__(self):
+        self.log = collections.deque(maxlen=1000)
         self.requests = 0
         self.heads = 0
         self.connections = 0
@@ -243,7 +248,7 @@ class Connection:
                     req = await self.read_head()
                     if req is None:
                         return
-                    is_stats = req.path == "/__stats"
+                    is_stats = req.path in ("/__stats", "/__log")
                     if not is_stats:
                         stats.heads += 1
                     params = dict(parse_qsl(req.query, keep_blank_values=True))
@@ -258,11 +263,15 @@ class Connection:
                     await self.send_simple(400, str(e))
                     return
                 if is_stats:
-                    await self.send_json(req, 200, stats.as_json(), {})
+                    answer = stats.as_json() if req.path == "/__stats" else list(stats.log)
+                    await self.send_json(req, 200, answer, {})
                     if not req.keep_alive:
                         return
                     continue
                 stats.requests += 1
+                stats.log.append({"method": req.method, "target": req.target,
+                                  "headers": req.headers, "body_length": req.body_length,
+                                  "body_sha256": req.body_sha256})
                 try:
                     keep = await self.respond(req, params)
                 except BadRequest as e:

@@ -67,6 +67,8 @@ struct Merged {
   std::array<uint64_t, observe::kLatencyBounds.size() + 1> upstream{};
   uint64_t upstream_count = 0, upstream_sum_us = 0;
   std::array<uint64_t, static_cast<size_t>(observe::AuthFailure::kCount)> auth_failures{};
+  uint64_t mirror_answered = 0, mirror_failed = 0, mirror_dropped = 0;
+  int64_t mirror_in_flight = 0;
   bool any = false;
 };
 
@@ -138,6 +140,10 @@ std::string AdminServer::metrics_text() {
       for (size_t i = 0; i < m.auth_failures.size(); ++i) {
         m.auth_failures[i] += r->auth_failures[i].load();
       }
+      m.mirror_answered += r->mirror_answered.load();
+      m.mirror_failed += r->mirror_failed.load();
+      m.mirror_dropped += r->mirror_dropped.load();
+      m.mirror_in_flight += r->mirror_in_flight.load();
     }
   }
   auto route_label = [&](size_t slot) {
@@ -168,6 +174,29 @@ std::string AdminServer::metrics_text() {
              route_label(slot) + ",reason=\"" + observe::kAuthFailureNames[i] + "\"",
              routes[slot].auth_failures[i]);
     }
+  }
+  auto mirrored = [](const Merged& m) {
+    return m.mirror_answered + m.mirror_failed + m.mirror_dropped != 0 || m.mirror_in_flight != 0;
+  };
+  header(out, "sluice_mirror_requests_total", "counter",
+         "Mirrored copies of requests, by route and result: answered by the shadow, failed "
+         "(no valid answer), dropped (never sent: max_in_flight, max_body, shadow unavailable).");
+  for (size_t slot = 0; slot < routes.size(); ++slot) {
+    const Merged& m = routes[slot];
+    if (!mirrored(m)) continue;
+    for (auto [result, v] : {std::pair{"answered", m.mirror_answered},
+                             std::pair{"failed", m.mirror_failed},
+                             std::pair{"dropped", m.mirror_dropped}}) {
+      sample(out, "sluice_mirror_requests_total",
+             route_label(slot) + ",result=\"" + result + "\"", v);
+    }
+  }
+  header(out, "sluice_mirror_in_flight", "gauge", "Mirrored copies in flight, by route.");
+  for (size_t slot = 0; slot < routes.size(); ++slot) {
+    const Merged& m = routes[slot];
+    if (!mirrored(m)) continue;
+    sample(out, "sluice_mirror_in_flight", route_label(slot),
+           static_cast<uint64_t>(std::max<int64_t>(m.mirror_in_flight, 0)));
   }
   header(out, "sluice_request_duration_seconds", "histogram",
          "Time from the request head to the complete response, by route.");

@@ -159,6 +159,17 @@ struct RespondConfig {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
 };
 
+// `mirror:` of a route: a copy of each (sampled) request goes to a shadow upstream; its answer is
+// read and discarded, and the client never waits for it.
+struct MirrorConfig {
+  std::string upstream;
+  Mark upstream_mark;
+  uint32_t percent = 100;                   // share of the route's requests mirrored
+  uint64_t max_body_bytes = 64 * 1024;      // a request with a longer body is not mirrored
+  std::optional<uint64_t> timeout_ms;       // for the shadow's answer; unset = its response_timeout
+  uint32_t max_in_flight = 256;             // per worker; more are dropped (counted)
+};
+
 struct HeaderMatchConfig {
   std::string name;  // lower-cased
   std::string value;
@@ -342,6 +353,7 @@ struct RouteConfig {
   std::vector<RateLimitConfig> rate_limits;
   SecurityConfig security;
   RetryConfig retry;
+  std::optional<MirrorConfig> mirror;
   std::vector<FilterSpec> filters;  // in document order; `mock:` at the route is filters.mock
   // The entries that name an older section (filters.auth, .rbac, .cors, .security_headers,
   // .rate_limit, .respond) and give when/timeout/on_timeout: only those keys are read from them.

@@ -35,7 +35,8 @@ void Parser::parse_routes(const Item& it, Config& cfg) {
   for (const Item& e : *items) {
     std::optional<MapItem> m = map(
         e, {"name", "match", "priority", "upstream", "respond", "strip_prefix", "rewrite_prefix",
-            "max_body_bytes", "timeout", "retry", "rate_limits", "security", "filters", "mock"});
+            "max_body_bytes", "timeout", "retry", "rate_limits", "security", "filters", "mock",
+            "mirror"});
     if (!m) continue;
     RouteConfig r;
     r.mark = e.mark;
@@ -120,8 +121,41 @@ void Parser::parse_routes(const Item& it, Config& cfg) {
                   "), the time for all tries together");
       }
     }
+    if (const Item* v = m->get("mirror")) {
+      if (!up) {
+        error(v->mark, v->path, "mirror needs 'upstream': it copies the request sent upstream");
+      }
+      parse_mirror(*v, r);
+    }
     cfg.routes.push_back(std::move(r));
   }
+}
+
+void Parser::parse_mirror(const Item& it, RouteConfig& r) {
+  std::optional<MapItem> m =
+      map(it, {"upstream", "percent", "max_body", "timeout", "max_in_flight"});
+  if (!m) return;
+  MirrorConfig mc;
+  if (const Item* up = require(*m, "upstream")) {
+    if (std::optional<std::string> name = string(*up)) {
+      mc.upstream = std::move(*name);
+      mc.upstream_mark = up->mark;
+      upstream_refs_.push_back(*up);
+    }
+  }
+  if (const Item* v = m->get("percent")) {
+    if (auto p = percent(*v, 0, 100)) mc.percent = *p;
+  }
+  if (const Item* v = m->get("max_body")) {
+    if (auto s = size(*v, 0, uint64_t{1} << 30, "from 0 to 1GiB")) mc.max_body_bytes = *s;
+  }
+  if (const Item* v = m->get("timeout")) {
+    if (auto d = duration(*v)) mc.timeout_ms = *d;
+  }
+  if (const Item* v = m->get("max_in_flight")) {
+    if (auto n = integer(*v, 1, 1000000)) mc.max_in_flight = static_cast<uint32_t>(*n);
+  }
+  r.mirror = std::move(mc);
 }
 
 void Parser::parse_match(const Item& it, RouteConfig& r, std::optional<Item>& priority) {

@@ -90,6 +90,9 @@ class Parser : public Reader {
 
   void parse_respond(const Item& it, RouteConfig& r);
 
+  // `mirror: {upstream, percent, max_body, timeout, max_in_flight}`.
+  void parse_mirror(const Item& it, RouteConfig& r);
+
   // `filters:`: a map of filter name -> its config (parsed by the filter when the snapshot is
   // built) or `off`.
   void parse_filters(const Item& it, std::vector<FilterSpec>& out);

@@ -57,6 +57,12 @@ struct RouteMetrics {
   Histogram upstream;  // request sent upstream → response head received (last try)
   void record(http::Method method, int status, uint64_t total_us, uint64_t upstream_us);
   std::array<std::atomic<uint64_t>, static_cast<size_t>(AuthFailure::kCount)> auth_failures{};
+  // Mirrored copies of the route's requests (proxy/mirror.h): answered by the shadow, failed
+  // there (no valid answer), dropped (never sent), and in flight on this worker.
+  std::atomic<uint64_t> mirror_answered{0};
+  std::atomic<uint64_t> mirror_failed{0};
+  std::atomic<uint64_t> mirror_dropped{0};
+  std::atomic<int64_t> mirror_in_flight{0};
   void auth_failure(AuthFailure why) {
     auth_failures[static_cast<size_t>(why)].fetch_add(1, std::memory_order_relaxed);
   }

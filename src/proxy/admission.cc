@@ -19,6 +19,7 @@
 #include "proxy/connection.h"
 #include "proxy/connection_util.h"
 #include "proxy/messages.h"
+#include "proxy/mirror.h"
 #include "router/path.h"
 
 namespace sluice::proxy {
@@ -249,12 +250,42 @@ bool ClientConnection::send_upstream_head() {
       x.trace.has_parent, tls_ != nullptr, owned_headers(x), with);
   // A buffered body goes with the head (a replay after a connect failure sends both).
   if (x.body_replaced) x.call.request.append(x.ctx.request_body());
+  if (x.route->mirror) start_mirror();
   if (head.expect_continue && !x.request_done && !x.client_http10 && in_.empty()) {
     out_.append(worker_.pool(), "HTTP/1.1 100 Continue\r\n\r\n");
   }
   if (!try_upstream()) return false;
   arm_body_timer();
   return true;
+}
+
+}  // namespace sluice::proxy
+
+namespace sluice::proxy {
+
+void ClientConnection::start_mirror() {
+  Exchange& x = *exchange_;
+  const MirrorRoute& mr = *x.route->mirror;
+  if (mr.percent < 100 && worker_.ids().uniform() * 100 >= mr.percent) return;
+  if (!x.body_replaced && x.request_body == http::BodyKind::kContentLength &&
+      x.request_remaining > mr.max_body_bytes) {
+    worker_.metrics().route(x.route->metric_slot).mirror_dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  Mirror* m = worker_.start_mirror(x.snapshot, *x.route);
+  if (m == nullptr) return;  // max_in_flight copies in flight: dropped
+  // The head as the primary gets it (with a body buffered for a body filter).
+  m->begin(x.method, x.call.request);
+  x.mirror = m;
+  if (x.request_done) dispatch_mirror();
+}
+
+void ClientConnection::dispatch_mirror() {
+  Exchange& x = *exchange_;
+  char ip[64];
+  Mirror* m = x.mirror;
+  x.mirror = nullptr;
+  m->dispatch(x.head, peer_ip(ip, sizeof(ip)), x.ctx.matched_path());
 }
 
 }  // namespace sluice::proxy

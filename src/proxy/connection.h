@@ -59,6 +59,7 @@ struct ExchangeState {
   bool request_done = false;
   bool has_body = false;  // a body follows the head (so the request cannot be replayed)
   bool discard_body = false;
+  Mirror* mirror = nullptr;  // a copy for the route's mirror, collecting the body
 
   // Response, upstream (Exchange::call) → client.
   int final_status = 0;           // status sent to the client, 0 when none
@@ -213,6 +214,9 @@ class ClientConnection : public core::IoHandler,
   bool select_upstream();
   // Renders the upstream head with the chain's edits and starts the first try.
   bool send_upstream_head();
+  // A copy of the request for the route's mirror (sampled, bounded); sent once it is whole.
+  void start_mirror();
+  void dispatch_mirror();
   void send_chain_answer();  // the answer a filter (or a timed-out pause) made
   // Whole bodies for body filters: reads what has arrived into the context.
   enum class BodyRead : uint8_t { kDone, kNeedMore, kFailed };

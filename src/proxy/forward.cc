@@ -19,6 +19,7 @@
 #include "proxy/connection.h"
 #include "proxy/connection_util.h"
 #include "proxy/messages.h"
+#include "proxy/mirror.h"
 #include "router/path.h"
 
 namespace sluice::proxy {
@@ -86,12 +87,20 @@ void ClientConnection::settle_exchange() {
   if (x.trace.on) finish_trace();
   if (!x.snapshot->sinks.access_logs.empty()) write_access_log();
   x.call.settle(x.final_status);
+  if (x.mirror != nullptr) {
+    x.mirror->drop();  // the request never came whole
+    x.mirror = nullptr;
+  }
 }
 
 bool ClientConnection::forward_request_body() {
   Exchange& x = *exchange_;
   UpstreamConnection* up = x.discard_body ? nullptr : x.call.conn;
   if (up == nullptr && !x.discard_body) return false;
+  if (up == nullptr && x.mirror != nullptr) {
+    x.mirror->drop();  // answered without the body: no copy either
+    x.mirror = nullptr;
+  }
   bool progressed = false;
   core::BufferPool& pool = worker_.pool();
   if (x.request_body == http::BodyKind::kContentLength) {
@@ -101,6 +110,9 @@ bool ClientConnection::forward_request_body() {
       if (up != nullptr) {
         n = std::min(n, kHighWater);
         up->out().append(pool, std::string_view(in_.data(), n));
+        if (x.mirror != nullptr && !x.mirror->add_body(std::string_view(in_.data(), n))) {
+          x.mirror = nullptr;  // longer than the mirror's max_body: dropped
+        }
       }
       in_.consume(n);
       x.request_remaining -= n;
@@ -129,8 +141,10 @@ bool ClientConnection::forward_request_body() {
           return false;
         }
         if (up != nullptr) append_chunk(up->out(), pool, data);
+        if (x.mirror != nullptr && !x.mirror->add_chunk(data, false)) x.mirror = nullptr;
       } else if (st == http::ChunkedDecoder::Status::kDone) {
         if (up != nullptr) up->out().append(pool, "0\r\n\r\n");
+        if (x.mirror != nullptr) x.mirror->add_chunk({}, true);
         x.request_done = true;
       }
       in_.consume(used);
@@ -138,6 +152,7 @@ bool ClientConnection::forward_request_body() {
       if (st == http::ChunkedDecoder::Status::kNeedMore) break;
     }
   }
+  if (x.request_done && x.mirror != nullptr) dispatch_mirror();
   if (progressed) {
     if (x.request_done) {
       worker_.loop().timers().cancel(*this);

@@ -160,6 +160,20 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
             : (route.upstream >= 0
                    ? cfg.upstreams[static_cast<size_t>(route.upstream)].response_timeout_ms
                    : cfg.timeouts.upstream_response_ms);
+    if (rc.mirror) {
+      MirrorRoute mr;
+      for (size_t u = 0; u < cfg.upstreams.size(); ++u) {
+        if (cfg.upstreams[u].name == rc.mirror->upstream) mr.upstream = static_cast<int>(u);
+      }
+      mr.percent = rc.mirror->percent;
+      mr.max_body_bytes = rc.mirror->max_body_bytes;
+      mr.timeout_ms = mr.upstream >= 0 ? rc.mirror->timeout_ms.value_or(
+                                             cfg.upstreams[static_cast<size_t>(mr.upstream)]
+                                                 .response_timeout_ms)
+                                       : 0;
+      mr.max_in_flight = rc.mirror->max_in_flight;
+      if (mr.upstream >= 0) route.mirror = mr;
+    }
     snap->routes.push_back(std::move(route));
   }
 

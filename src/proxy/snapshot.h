@@ -62,6 +62,15 @@ struct Upstream {
 
 using RatePolicy = limits::RatePolicy;
 
+// A route's mirror (config::MirrorConfig, resolved).
+struct MirrorRoute {
+  int upstream = -1;  // index into Snapshot::upstreams
+  uint32_t percent = 100;
+  uint64_t max_body_bytes = 0;
+  uint64_t timeout_ms = 0;  // for the shadow's answer
+  uint32_t max_in_flight = 0;  // per worker
+};
+
 struct Route {
   std::string name;
   std::string pattern;       // the route's path pattern (http.route of its spans)
@@ -77,6 +86,7 @@ struct Route {
   uint64_t total_timeout_ms = 0;         // all tries together, 0 = none
   config::RetryConfig retry;
   std::vector<RatePolicy> rate_limits;
+  std::optional<MirrorRoute> mirror;
   std::shared_ptr<const filter::Chain> chain;  // the route's filters (merged with the defaults)
 };
 

@@ -15,6 +15,7 @@
 #include "net/socket.h"
 #include "proxy/connection.h"
 #include "proxy/gateway.h"
+#include "proxy/mirror.h"
 
 namespace sluice::proxy {
 namespace {
@@ -52,6 +53,7 @@ Worker::Worker(Gateway& gateway, int index, const std::vector<int>& listen_fds)
 Worker::~Worker() {
   for (auto& l : listeners_) l->close_fd();
   while (clients_.linked()) client_of(clients_.next)->close_now();
+  while (mirrors_.linked()) static_cast<Mirror*>(mirrors_.next->owner)->drop();
   for (auto& [key, pool] : pools_) {
     while (pool.idle.linked()) upstream_of(pool.idle.next)->close_now();
   }
@@ -404,6 +406,37 @@ void Worker::release_upstream(UpstreamConnection* conn, const Upstream& upstream
   conn->park(upstream.idle_timeout_ms);
   pool.idle.push_front(conn->pool_node);
   ++pool.idle_count;
+}
+
+Mirror* Worker::start_mirror(const std::shared_ptr<const Snapshot>& snap, const Route& route) {
+  observe::RouteMetrics& m = metrics_.route(route.metric_slot);
+  if (m.mirror_in_flight.load(std::memory_order_relaxed) >=
+      static_cast<int64_t>(route.mirror->max_in_flight)) {
+    m.mirror_dropped.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  std::unique_ptr<Mirror> mirror;
+  if (free_mirrors_.empty()) {
+    mirror = std::make_unique<Mirror>(*this);
+  } else {
+    mirror = std::move(free_mirrors_.back());
+    free_mirrors_.pop_back();
+  }
+  Mirror* p = mirror.release();  // owned by mirrors_ while in flight
+  mirrors_.push_front(p->node);
+  p->open(snap, route, m);
+  return p;
+}
+
+void Worker::mirror_finished(Mirror* m) {
+  m->node.unlink();
+  std::unique_ptr<Mirror> owned(m);
+  if (free_mirrors_.size() < 256) {
+    free_mirrors_.push_back(std::move(owned));
+  } else {
+    // It may be finishing from inside its own callback: freed after this loop turn.
+    loop_.destroy_later(std::move(owned));
+  }
 }
 
 std::unique_ptr<Exchange> Worker::take_exchange() {

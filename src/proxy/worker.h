@@ -29,6 +29,7 @@ namespace sluice::proxy {
 class Gateway;
 class ClientConnection;
 class UpstreamConnection;
+class Mirror;
 struct Exchange;
 
 // Intrusive list membership for connections (idle pools, all-connections lists).
@@ -93,6 +94,11 @@ class Worker {
                                        bool* limited);
   void release_upstream(UpstreamConnection* conn, const Upstream& upstream);
   TargetPool& target_pool(const std::string& key) { return pools_[key]; }
+
+  // A mirror of a request of `route` (its `mirror:`), or null when max_in_flight copies of the
+  // route are in flight on this worker (counted as dropped). Mirrors are recycled like exchanges.
+  Mirror* start_mirror(const std::shared_ptr<const Snapshot>& snap, const Route& route);
+  void mirror_finished(Mirror* m);
 
   // Exchanges are recycled per worker: no allocation per request in the steady state.
   std::unique_ptr<Exchange> take_exchange();
@@ -172,6 +178,8 @@ class Worker {
   std::unordered_map<std::string, TargetPool> pools_;
   ListNode clients_;  // every open client connection (for drain)
   std::vector<std::unique_ptr<Exchange>> free_exchanges_;
+  ListNode mirrors_;  // mirrors in flight (owned: freed by mirror_finished)
+  std::vector<std::unique_ptr<Mirror>> free_mirrors_;
   uint64_t active_exchanges_ = 0;
   bool draining_ = false;
   bool reported_drained_ = false;

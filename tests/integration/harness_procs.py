@@ -124,6 +124,12 @@ class Backend:
         assert status == 200, (status, body)
         return body
 
+    def requests_log(self):
+        """The last 1000 requests it read, oldest first (see echo_backend.py's /__log)."""
+        status, _, body = http_json(self.port, "GET", "/__log")
+        assert status == 200, (status, body)
+        return body
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
