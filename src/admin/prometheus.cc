@@ -184,11 +184,11 @@ std::string AdminServer::metrics_text() {
   for (size_t slot = 0; slot < routes.size(); ++slot) {
     const Merged& m = routes[slot];
     if (!mirrored(m)) continue;
-    for (auto [result, v] : {std::pair{"answered", m.mirror_answered},
-                             std::pair{"failed", m.mirror_failed},
-                             std::pair{"dropped", m.mirror_dropped}}) {
-      sample(out, "sluice_mirror_requests_total",
-             route_label(slot) + ",result=\"" + result + "\"", v);
+    for (auto [result, v] :
+         {std::pair{"answered", m.mirror_answered}, std::pair{"failed", m.mirror_failed},
+          std::pair{"dropped", m.mirror_dropped}}) {
+      sample(out, "sluice_mirror_requests_total", route_label(slot) + ",result=\"" + result + "\"",
+             v);
     }
   }
   header(out, "sluice_mirror_in_flight", "gauge", "Mirrored copies in flight, by route.");

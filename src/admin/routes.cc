@@ -24,6 +24,14 @@ std::string AdminServer::routes_json() {
     } else if (r.respond_status != 0) {
       j["respond"] = r.respond_status;
     }
+    if (r.mirror) {
+      const proxy::MirrorRoute& m = *r.mirror;
+      j["mirror"] = {{"upstream", snap->upstreams[static_cast<size_t>(m.upstream)].name},
+                     {"percent", m.percent},
+                     {"max_body", m.max_body_bytes},
+                     {"timeout_ms", m.timeout_ms},
+                     {"max_in_flight", m.max_in_flight}};
+    }
     // In the order requests pass them (by each filter's documented priority).
     json chain = r.chain ? json::parse(r.chain->describe()) : json::array();
     j["filters"] = std::move(chain);

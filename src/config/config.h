@@ -164,10 +164,10 @@ struct RespondConfig {
 struct MirrorConfig {
   std::string upstream;
   Mark upstream_mark;
-  uint32_t percent = 100;                   // share of the route's requests mirrored
-  uint64_t max_body_bytes = 64 * 1024;      // a request with a longer body is not mirrored
-  std::optional<uint64_t> timeout_ms;       // for the shadow's answer; unset = its response_timeout
-  uint32_t max_in_flight = 256;             // per worker; more are dropped (counted)
+  uint32_t percent = 100;               // share of the route's requests mirrored
+  uint64_t max_body_bytes = 64 * 1024;  // a request with a longer body is not mirrored
+  std::optional<uint64_t> timeout_ms;   // for the shadow's answer; unset = its response_timeout
+  uint32_t max_in_flight = 256;         // per worker; more are dropped (counted)
 };
 
 struct HeaderMatchConfig {

@@ -33,10 +33,10 @@ void Parser::parse_routes(const Item& it, Config& cfg) {
   std::optional<std::vector<Item>> items = list(it);
   if (!items) return;
   for (const Item& e : *items) {
-    std::optional<MapItem> m = map(
-        e, {"name", "match", "priority", "upstream", "respond", "strip_prefix", "rewrite_prefix",
-            "max_body_bytes", "timeout", "retry", "rate_limits", "security", "filters", "mock",
-            "mirror"});
+    std::optional<MapItem> m =
+        map(e, {"name", "match", "priority", "upstream", "respond", "strip_prefix",
+                "rewrite_prefix", "max_body_bytes", "timeout", "retry", "rate_limits", "security",
+                "filters", "mock", "mirror"});
     if (!m) continue;
     RouteConfig r;
     r.mark = e.mark;

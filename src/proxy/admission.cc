@@ -269,7 +269,9 @@ void ClientConnection::start_mirror() {
   if (mr.percent < 100 && worker_.ids().uniform() * 100 >= mr.percent) return;
   if (!x.body_replaced && x.request_body == http::BodyKind::kContentLength &&
       x.request_remaining > mr.max_body_bytes) {
-    worker_.metrics().route(x.route->metric_slot).mirror_dropped.fetch_add(1, std::memory_order_relaxed);
+    worker_.metrics()
+        .route(x.route->metric_slot)
+        .mirror_dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   Mirror* m = worker_.start_mirror(x.snapshot, *x.route);

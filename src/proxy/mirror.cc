@@ -160,7 +160,8 @@ bool Mirror::pump() {
       while (!in.empty() && !done) {
         size_t used = 0;
         std::string_view data;
-        const http::ChunkedDecoder::Status st = call_.response_chunked.decode(in.view(), &used, &data);
+        const http::ChunkedDecoder::Status st =
+            call_.response_chunked.decode(in.view(), &used, &data);
         if (st == http::ChunkedDecoder::Status::kError) return fail(UpstreamFailure::kProtocol);
         in.consume(used);
         progressed = progressed || used > 0;

@@ -167,10 +167,10 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
       }
       mr.percent = rc.mirror->percent;
       mr.max_body_bytes = rc.mirror->max_body_bytes;
-      mr.timeout_ms = mr.upstream >= 0 ? rc.mirror->timeout_ms.value_or(
-                                             cfg.upstreams[static_cast<size_t>(mr.upstream)]
-                                                 .response_timeout_ms)
-                                       : 0;
+      mr.timeout_ms = mr.upstream >= 0
+                          ? rc.mirror->timeout_ms.value_or(
+                                cfg.upstreams[static_cast<size_t>(mr.upstream)].response_timeout_ms)
+                          : 0;
       mr.max_in_flight = rc.mirror->max_in_flight;
       if (mr.upstream >= 0) route.mirror = mr;
     }

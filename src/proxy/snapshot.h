@@ -67,7 +67,7 @@ struct MirrorRoute {
   int upstream = -1;  // index into Snapshot::upstreams
   uint32_t percent = 100;
   uint64_t max_body_bytes = 0;
-  uint64_t timeout_ms = 0;  // for the shadow's answer
+  uint64_t timeout_ms = 0;     // for the shadow's answer
   uint32_t max_in_flight = 0;  // per worker
 };
 
