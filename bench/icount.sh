@@ -10,7 +10,9 @@
 # Usage: bench/icount.sh [CONFIG...]   (default: configs/sluice.yaml.in, the default config)
 # Environment: SLUICE_BIN [build/release/sluice], BASELINE_BIN (also count this binary),
 #   N [5000], CLIENT_ARGS (extra icount-client.py arguments: --method, --path, --body),
-#   ICOUNT_HEADERS (request header lines to send, one per line: an API key, a bearer token).
+#   ICOUNT_HEADERS (request header lines to send, one per line: an API key, a bearer token),
+#   ICOUNT_KEEP (a folder: the callgrind files of each run are kept there as
+#   NUMBER-CONFIG.cg.out*, for callgrind_annotate).
 # A CONFIG uses compare.sh's @LISTEN_PORT@ @ADMIN_PORT@ @BACKEND_PORT@ placeholders.
 set -euo pipefail
 
@@ -57,9 +59,15 @@ count() {  # binary config
   wait "$vg" "$ng" 2>/dev/null || true
   total=$(cat "$d"/cg.out* | awk '/^totals:/ {s += $2} END {print s + 0}')
   printf '| %s | %s | %d |\n' "$(basename "$tpl")" "$bin" $((total / N))
+  if [ -n "${ICOUNT_KEEP:-}" ]; then
+    RUN=$((RUN + 1))
+    mkdir -p "$ICOUNT_KEEP"
+    for f in "$d"/cg.out*; do cp "$f" "$ICOUNT_KEEP/$RUN-$(basename "$tpl").$(basename "$f")"; done
+  fi
   rm -rf "$d"
 }
 
+RUN=0
 echo "| config | binary | instructions per request (N=$N) |"
 echo "|---|---|---:|"
 for c in "${CONFIGS[@]}"; do

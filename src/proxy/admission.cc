@@ -215,8 +215,11 @@ bool ClientConnection::select_upstream() {
     arm_body_timer();
     return false;
   }
-  char ip[64];
-  x.call.key_request(head, peer_ip(ip, sizeof(ip)), x.ctx.matched_path());
+  if (x.call.keys_request()) {
+    char ip[64] = "";
+    x.call.key_request(head, x.call.hashes_request() ? peer_ip(ip, sizeof(ip)) : "",
+                       x.ctx.matched_path());
+  }
   return true;
 }
 
@@ -287,7 +290,7 @@ void ClientConnection::dispatch_mirror() {
   char ip[64];
   Mirror* m = x.mirror;
   x.mirror = nullptr;
-  m->dispatch(x.head, peer_ip(ip, sizeof(ip)), x.ctx.matched_path());
+  m->dispatch(x.head, peer_ip(ip, sizeof(ip)), x.ctx.matched_path());  // a copy costs more
 }
 
 }  // namespace sluice::proxy

@@ -110,6 +110,10 @@ class UpstreamCall : public UpstreamCallState {
   const char* admit(const Snapshot& snap, int index, const config::RetryConfig& retry,
                     uint64_t response_timeout_ms, uint64_t total_timeout_ms);
   // The balancer's inputs from the request: the consistent-hash key and the sticky cookie.
+  // Only these read the request (keys_request()); client_ip only consistent_hash
+  // (hashes_request()), so a caller may skip working either out.
+  bool hashes_request() const { return upstream->algorithm == balance::Algorithm::kConsistentHash; }
+  bool keys_request() const { return hashes_request() || upstream->sticky.enabled; }
   void key_request(const http::RequestHead& head, std::string_view client_ip,
                    std::string_view matched_path);
 
