@@ -19,7 +19,8 @@ Example:
 # The helpers live in the modules below (lowest level first: each imports only from those
 # above it); this module re-exports them so that tests keep importing from harness.
 
-from harness_base import REPO, config, free_port, require_sluice, sha256_hex, sluice_bin
+from harness_base import (REPO, config, free_port, require_sluice, sha256_hex, sluice_bin,
+                          validate_config)
 from harness_http import (Client, ConnectionClosed, RawBytes, ReadTimeout, Response, build_request,
                           chunked_body, http_json, parse_response, parse_responses, raw, request)
 from harness_procs import (BACKEND_SCRIPT, Backend, ProcessGroup, RssSampler, Sluice,
@@ -44,4 +45,5 @@ __all__ = ["ALICE_API_KEY", "ALICE_HMAC_KEY_ID", "ALICE_HMAC_SECRET", "BACKEND_S
            "handmade_jwt", "hmac_headers", "http_json", "jwk_of", "jwt_parts", "jwt_token",
            "metric_samples", "metrics_of", "parse_response", "parse_responses", "pool_config",
            "public_pem", "raw", "request", "require_otlp_receiver", "require_redis_server",
-           "require_sluice", "sha256_hex", "sluice_bin", "std_claims", "vmrss", "wait_for"]
+           "require_sluice", "sha256_hex", "sluice_bin", "std_claims", "validate_config", "vmrss",
+           "wait_for"]

@@ -5,10 +5,12 @@ only."""
 import hashlib
 import os
 import socket
+import subprocess
 import textwrap
 from pathlib import Path
 
-__all__ = ["REPO", "sluice_bin", "require_sluice", "free_port", "config", "sha256_hex"]
+__all__ = ["REPO", "sluice_bin", "require_sluice", "free_port", "config", "sha256_hex",
+           "validate_config"]
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,3 +50,12 @@ def config(body="", workers=None):
 
 def sha256_hex(data):
     return hashlib.sha256(data).hexdigest()
+
+
+def validate_config(directory, text):
+    """`sluice validate` of `text` written to DIRECTORY/bad.yaml: (exit code, stdout + stderr)."""
+    f = Path(directory) / "bad.yaml"
+    f.write_text(text)
+    p = subprocess.run([require_sluice(), "validate", "--config", str(f)], capture_output=True,
+                       text=True, timeout=10)
+    return p.returncode, p.stdout + p.stderr

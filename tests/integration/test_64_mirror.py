@@ -5,13 +5,12 @@ max_in_flight bound what is copied, and every copy is counted (answered, failed,
 
 import hashlib
 import socket
-import subprocess
 import threading
 import time
 
 import pytest
 
-from harness import chunked_body, config, free_port, request
+from harness import chunked_body, config, free_port, request, validate_config
 from harness_auth import metric_samples, metrics_of
 
 MIRROR = """
@@ -274,9 +273,8 @@ def test_concurrent_clients_with_a_mirror(mirror_gw):
     assert got["answered"] == 400 and got["failed"] == 0 and got["dropped"] == 0, got
 
 
-def test_mirror_config_errors(sluice_path, tmp_path):
-    f = tmp_path / "bad.yaml"
-    f.write_text("""\
+def test_mirror_config_errors(tmp_path):
+    code, out = validate_config(tmp_path, """\
 listeners:
   - address: 127.0.0.1:18080
 upstreams:
@@ -296,10 +294,7 @@ routes:
     upstream: echo
     mirror: {percent: 5, max_in_flight: 0, colour: blue}
 """)
-    p = subprocess.run([sluice_path, "validate", "--config", str(f)], capture_output=True,
-                       text=True, timeout=10)
-    out = p.stdout + p.stderr
-    assert p.returncode == 1, out
+    assert code == 1, out
     assert "routes[0].mirror.upstream: upstream 'ghost' is not defined" in out, out
     assert "routes[0].mirror.percent:" in out, out
     assert "routes[1].mirror: mirror needs 'upstream'" in out, out
