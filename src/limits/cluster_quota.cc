@@ -9,7 +9,7 @@ namespace sluice::limits {
 // windows, and every key they write carries a PEXPIRE so that the store's memory stays bounded by
 // the keys active in the last period or two. replicate_commands() lets Redis < 5 replicate a
 // script that writes after TIME (a no-op since Redis 5).
-const std::string_view kLeaseScripts[3] = {
+const std::string_view kLeaseScripts[4] = {
     // RateAlgorithm::kTokenBucket: one hash {tokens, ts}; refill, then grant whole tokens.
     R"lua(if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
@@ -39,30 +39,46 @@ redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', stri
 redis.call('PEXPIRE', KEYS[1], full + 1000)
 return {grant, math.floor(tokens), full}
 )lua",
-    // RateAlgorithm::kSlidingWindow: two window counters, the previous one weighted by the part
-    // of it that still lies inside the sliding period.
+    // RateAlgorithm::kSlidingWindow: one hash of sub-window counters (limits/rate_limit.h),
+    // ARGV[5] the sub-window length and ARGV[6] the span: the sub-windows k - span .. k overlap
+    // the last period and are counted whole. Returns also the ms to the sub-window's end (a lease
+    // belongs to its sub-window) and the sub-window (to refund what a lease did not use).
     R"lua(if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local limit = tonumber(ARGV[1])
-local period = tonumber(ARGV[2])
 local want = tonumber(ARGV[3])
-local window = math.floor(now / period)
-local elapsed = now - window * period
-local ck = KEYS[1] .. ':' .. string.format('%.0f', window)
-local pk = KEYS[1] .. ':' .. string.format('%.0f', window - 1)
-local cur = tonumber(redis.call('GET', ck) or '0')
-local prev = tonumber(redis.call('GET', pk) or '0')
-local est = prev * (period - elapsed) / period + cur
-local grant = math.min(want, math.floor(limit - est))
+local sub = tonumber(ARGV[5])
+local span = tonumber(ARGV[6])
+local k = math.floor(now / sub)
+local names = {}
+for i = 0, span do names[i + 1] = string.format('%.0f', k - i) end
+local got = redis.call('HMGET', KEYS[1], unpack(names))
+local used = 0
+local newest = -1
+for i = 1, span + 1 do
+  local c = tonumber(got[i] or '0')
+  used = used + c
+  if c > 0 and newest < 0 then newest = i - 1 end
+end
+local grant = math.min(want, limit - used)
 if grant < 0 then grant = 0 end
 if grant > 0 then
-  cur = redis.call('INCRBY', ck, grant)
-  redis.call('PEXPIRE', ck, 2 * period - elapsed + 1000)
+  if not got[1] then
+    for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+      if tonumber(f) < k - span then redis.call('HDEL', KEYS[1], f) end
+    end
+  end
+  redis.call('HINCRBY', KEYS[1], names[1], grant)
+  redis.call('PEXPIRE', KEYS[1], (span + 1) * sub + 1000)
+  newest = 0
 end
-local remaining = math.floor(limit - est - grant)
+local remaining = limit - used - grant
 if remaining < 0 then remaining = 0 end
-return {grant, remaining, period - elapsed}
+local into = now - k * sub
+local reset = 0
+if newest >= 0 then reset = (span + 1 - newest) * sub - into end
+return {grant, remaining, reset, sub - into, k}
 )lua",
     // RateAlgorithm::kFixedWindow: one counter per window.
     R"lua(if redis.replicate_commands then redis.replicate_commands() end
@@ -84,6 +100,13 @@ end
 local remaining = limit - cur
 if remaining < 0 then remaining = 0 end
 return {grant, remaining, reset}
+)lua",
+    // kRefundScript: a sliding-window lease's unused units back to their sub-window
+    // (ARGV = sub-window, units); never below zero.
+    R"lua(local c = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local n = math.min(c, tonumber(ARGV[2]))
+if n > 0 then redis.call('HINCRBY', KEYS[1], ARGV[1], -n) end
+return {n, 0, 0}
 )lua",
 };
 
@@ -119,6 +142,8 @@ struct ClusterQuota::Entry {
   uint64_t remaining = 0;    // the store's remaining after our last grant
   uint64_t reset_at = 0;     // local ms of the store's reset
   uint64_t last_used = 0;
+  uint64_t fetch_sent = 0;  // local ms the fetch in flight was sent
+  int64_t lease_slot = -1;  // sliding window: the sub-window the lease was granted in
   bool fetching = false;
   bool busy = false;  // answering waiters: must not be dropped by a nested take()
   QuotaBackend::Ticket ticket = 0;
@@ -187,7 +212,7 @@ QuotaResult ClusterQuota::take(std::string_view key, const RateParams& params, u
     *out = allowed(e, now_ms);
     // Refill in the background before the lease runs dry, so that a steady stream never waits.
     if (!options_.exact && !e.fetching && e.lease * 2 < size && now_ms >= e.deny_until) {
-      fetch(e, size);
+      fetch(e, size, now_ms);
     }
     return QuotaResult::kDecided;
   }
@@ -197,7 +222,7 @@ QuotaResult ClusterQuota::take(std::string_view key, const RateParams& params, u
   }
   if (waiter == nullptr || waiter->waiting()) return QuotaResult::kUnavailable;
   e.push(waiter);
-  if (!e.fetching && !fetch(e, options_.exact ? e.waiters : size + e.waiters)) {
+  if (!e.fetching && !fetch(e, options_.exact ? e.waiters : size + e.waiters, now_ms)) {
     e.unlink(waiter);
     return QuotaResult::kUnavailable;
   }
@@ -220,8 +245,7 @@ ClusterQuota::Entry* ClusterQuota::find_or_add(std::string_view key, const RateP
   if (it != entries_.end()) {
     Entry& e = *it->second;
     if (!same_params(e.params, params)) {  // a reload changed the policy: start afresh
-      stats_.discarded += e.lease;
-      e.lease = 0;
+      discard_lease(e);
       e.lease_until = 0;
       e.deny_until = 0;
       e.params = params;
@@ -246,29 +270,32 @@ ClusterQuota::Entry* ClusterQuota::find_or_add(std::string_view key, const RateP
 
 void ClusterQuota::expire(Entry& e, uint64_t now_ms) {
   if (e.lease_until != 0 && now_ms >= e.lease_until) {
-    stats_.discarded += e.lease;
-    e.lease = 0;
+    discard_lease(e);
     e.lease_until = 0;
     e.remaining = e.params.limit;  // a new window: until the store says otherwise
     e.reset_at = now_ms + period_of(e.params);
   }
 }
 
-bool ClusterQuota::fetch(Entry& e, uint64_t want) {
+bool ClusterQuota::fetch(Entry& e, uint64_t want, uint64_t now_ms) {
   const RateParams& p = e.params;
-  const int64_t args[4] = {
+  const int64_t args[6] = {
       static_cast<int64_t>(std::min<uint64_t>(p.limit, kMaxArg)),
       static_cast<int64_t>(std::min<uint64_t>(period_of(p), kMaxArg)),
       static_cast<int64_t>(std::min<uint64_t>(want, kMaxArg)),
       static_cast<int64_t>(std::min<uint64_t>(p.burst, kMaxArg)),
+      static_cast<int64_t>(std::min<uint64_t>(sliding_sub_ms(period_of(p)), kMaxArg)),
+      static_cast<int64_t>(sliding_span(period_of(p))),
   };
+  const bool sliding = p.algorithm == RateAlgorithm::kSlidingWindow;
   Entry* ep = &e;
   const bool ok = backend_.eval(
-      static_cast<int>(p.algorithm), e.store_key, args,
+      static_cast<int>(p.algorithm), e.store_key, std::span(args, sliding ? 6 : 4),
       [this, ep](const LeaseReply& reply) { on_fetched(*ep, reply); }, &e.ticket);
   if (ok) {
     e.fetching = true;
     e.want = want;
+    e.fetch_sent = now_ms;
     ++stats_.fetches;
   }
   return ok;
@@ -286,6 +313,25 @@ void ClusterQuota::on_fetched(Entry& e, const LeaseReply& reply) {
   }
   const uint64_t granted = reply.granted > 0 ? static_cast<uint64_t>(reply.granted) : 0;
   const uint64_t reset = reply.reset_ms > 0 ? static_cast<uint64_t>(reply.reset_ms) : 0;
+  if (e.params.algorithm == RateAlgorithm::kSlidingWindow && reply.lease_ms >= 0) {
+    // The lease belongs to the grant's sub-window, which ended no later than this long after
+    // the fetch was sent. Units of an older sub-window go back to the store.
+    if (e.lease > 0 && reply.slot != e.lease_slot) discard_lease(e);
+    e.lease_slot = reply.slot;
+    e.lease_until = e.fetch_sent + std::max<uint64_t>(1, static_cast<uint64_t>(reply.lease_ms));
+    if (e.lease_until <= now) {  // the reply came after its sub-window: nothing usable
+      e.lease += granted;
+      discard_lease(e);
+      e.lease_until = 0;
+    } else {
+      e.lease += granted;
+    }
+    e.remaining = reply.remaining > 0 ? static_cast<uint64_t>(reply.remaining) : 0;
+    e.reset_at = now + reset;
+    if (granted < e.want) e.deny_until = std::max(e.lease_until, now + 1);
+    serve_waiters(e, now);
+    return;
+  }
   if (e.params.algorithm != RateAlgorithm::kTokenBucket) {
     const uint64_t until = now + reset;
     // A grant from another window than the lease we hold (the window turned while the fetch
@@ -321,7 +367,7 @@ void ClusterQuota::serve_waiters(Entry& e, uint64_t now_ms) {
       w->on_quota(denied(e, now_ms));
     } else if (e.fetching) {
       break;  // a nested take() started the next fetch; it serves the rest
-    } else if (!fetch(e, options_.exact ? e.waiters : lease_size(e.params) + e.waiters)) {
+    } else if (!fetch(e, options_.exact ? e.waiters : lease_size(e.params) + e.waiters, now_ms)) {
       while (QuotaWaiter* w = e.pop()) w->on_quota_unavailable();
     } else {
       break;
@@ -362,8 +408,22 @@ void ClusterQuota::touch(Entry& e) {
   if (lru_tail_ == nullptr) lru_tail_ = &e;
 }
 
-void ClusterQuota::erase(Entry& e) {
+void ClusterQuota::discard_lease(Entry& e) {
   stats_.discarded += e.lease;
+  if (e.lease > 0 && e.params.algorithm == RateAlgorithm::kSlidingWindow && e.lease_slot >= 0) {
+    // Counted in the store's sub-window but never admitted: give them back (no answer awaited;
+    // a refund that does not arrive only leaves the limit stricter).
+    const int64_t args[2] = {e.lease_slot, static_cast<int64_t>(std::min<uint64_t>(e.lease, kMaxArg))};
+    QuotaBackend::Ticket ticket = 0;
+    if (backend_.eval(kRefundScript, e.store_key, args, [](const LeaseReply&) {}, &ticket)) {
+      stats_.refunded += e.lease;
+    }
+  }
+  e.lease = 0;
+}
+
+void ClusterQuota::erase(Entry& e) {
+  discard_lease(e);
   if (e.newer != nullptr) e.newer->older = e.older;
   if (e.older != nullptr) e.older->newer = e.newer;
   if (lru_head_ == &e) lru_head_ = e.older;

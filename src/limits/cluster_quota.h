@@ -7,9 +7,12 @@
 // the next one in the background. Only when the lease is empty while a fetch is in flight does a
 // request wait (kWait); it is answered, in arrival order, when the fetch returns. A lease belongs
 // to the window it was granted in and is discarded when that window ends (a grant counted in
-// window W must not admit a request in W+1). When the store said the quota is exhausted, requests
-// are denied locally until it can have changed (the window's end; for the sliding window and the
-// bucket, the time one unit takes to come back). Every admission is backed by a grant of the store,
+// window W must not admit a request in W+1); for the sliding window that is the sub-window of
+// the grant, measured from when the fetch was sent (so never later than the store's end of it),
+// and the units it did not use are refunded to that sub-window (kRefundScript). When the store
+// said the quota is exhausted, requests are denied locally until it can have changed (the
+// window's end; for the sliding window the sub-window's; for the bucket, the time one unit takes
+// to come back). Every admission is backed by a grant of the store,
 // so the instances together never admit more than the limit; they may admit less by what sits in
 // unused leases (at most ~1.5 lease per worker and key). With `exact` the lease is 1 and each
 // request costs a round trip (concurrent waiters share one).
@@ -43,18 +46,24 @@
 
 namespace sluice::limits {
 
-// The lease scripts, indexed by RateAlgorithm. KEYS[1] is the key's base name (the scripts
-// append ":<window>" for the windows); ARGV = limit, period_ms, want, burst. Each returns
-// {granted, remaining_after, reset_ms}: reset_ms is the time until the window ends (windows) or
-// until the bucket is full (token bucket).
-extern const std::string_view kLeaseScripts[3];
+// The lease scripts, indexed by RateAlgorithm, then kRefundScript. KEYS[1] is the key's base
+// name (the fixed window appends ":<window>"; the sliding window keeps a hash of sub-windows);
+// ARGV = limit, period_ms, want, burst (the sliding window: then the sub-window length and the
+// span, limits/rate_limit.h). Each returns {granted, remaining_after, reset_ms}: reset_ms is the
+// time until the window ends (fixed), until the bucket is full (token bucket), or until every
+// counted sub-window has left the period (sliding, which also returns the ms to the sub-window's
+// end and the sub-window's index).
+inline constexpr int kRefundScript = 3;
+extern const std::string_view kLeaseScripts[4];
 
 struct LeaseReply {
   bool ok = false;  // false: the store failed or did not answer in time
   int64_t granted = 0;
   int64_t remaining = 0;
   int64_t reset_ms = 0;
-  uint64_t now_ms = 0;  // the worker's clock when the reply arrived (this library reads none)
+  int64_t lease_ms = -1;  // sliding window: until the sub-window of the grant ends
+  int64_t slot = -1;      // sliding window: that sub-window
+  uint64_t now_ms = 0;    // the worker's clock when the reply arrived (this library reads none)
 };
 
 class QuotaBackend {
@@ -102,6 +111,7 @@ struct ClusterQuotaStats {
   uint64_t fetch_failures = 0;
   uint64_t waited = 0;     // requests answered kWait
   uint64_t discarded = 0;  // leased units dropped at a window change or with a dropped key
+  uint64_t refunded = 0;   // of those, sliding-window units given back to the store
 };
 
 class ClusterQuota {
@@ -134,7 +144,9 @@ class ClusterQuota {
   };
   Entry* find_or_add(std::string_view key, const RateParams& params, uint64_t now_ms);
   void expire(Entry& e, uint64_t now_ms);
-  bool fetch(Entry& e, uint64_t want);
+  bool fetch(Entry& e, uint64_t want, uint64_t now_ms);
+  // Drops the lease (counted as discarded); a sliding window's goes back to the store.
+  void discard_lease(Entry& e);
   void on_fetched(Entry& e, const LeaseReply& reply);
   void serve_waiters(Entry& e, uint64_t now_ms);
   RateDecision allowed(const Entry& e, uint64_t now_ms) const;

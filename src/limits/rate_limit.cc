@@ -1,11 +1,11 @@
 // Rate-limit arithmetic. All of it is integer: the token bucket keeps whole tokens plus a
 // remainder in 1/period_ms of a token, so refill is exact (no drift however often it is called),
-// and the sliding window compares estimate * period against limit * period so that no division
-// rounds a decision. Products of two 64-bit inputs are taken in 128 bits and results saturate,
+// and the sliding window counts whole units in sub-windows. Products of two 64-bit inputs are taken in 128 bits and results saturate,
 // so that huge limits and periods (config "unlimited" as 2^64-1) stay correct.
 #include "limits/rate_limit.h"
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 
 namespace sluice::limits {
@@ -33,11 +33,6 @@ uint64_t ceil_div(u128 n, uint64_t d) {
 
 uint64_t sat_add(uint64_t a, uint64_t b) {
   return a > kMax - b ? kMax : a + b;
-}
-
-// Only reachable with counts and periods near 2^64 (a reload that lowered a huge limit).
-u128 sat_add(u128 a, u128 b) {
-  return a > ~u128{0} - b ? ~u128{0} : a + b;
 }
 
 // ---- token bucket ----------------------------------------------------------------------------
@@ -145,59 +140,114 @@ RateDecision fixed_decide(const RateParams& p, RateState& s, uint64_t now_ms, ui
   return d;
 }
 
+// Sliding window: the sub-windows i of the last period are span+1 slots, ring-indexed.
+struct SlidingGeometry {
+  uint64_t sub;   // sub-window length, ms
+  uint32_t span;  // whole sub-windows counted besides the current one
+  uint32_t ring;  // span + 1
+};
+
+SlidingGeometry sliding_geometry(const RateParams& p) {
+  const uint64_t period = period_of(p);
+  const uint32_t span = sliding_span(period);
+  return {sliding_sub_ms(period), span, span + 1};
+}
+
+// Moves the state to sub-window `index`, dropping what no longer overlaps the last period. An
+// earlier index (the clock went back) keeps the state. A state counted with another sub-window
+// length (a reload changed the period) keeps its total as the current sub-window's: still
+// counted for a whole period, never less.
+void slide(const SlidingGeometry& g, RateState& s, uint64_t index) {
+  if (s.carry != g.sub) {
+    const uint64_t total = s.count;
+    std::fill(std::begin(s.slots), std::end(s.slots), 0);
+    s.slots[index % g.ring] = static_cast<uint32_t>(std::min<uint64_t>(total, UINT32_MAX));
+    s.count = total;
+    s.carry = g.sub;
+    s.time = index;
+    return;
+  }
+  if (index <= s.time) return;
+  if (index - s.time >= g.ring) {
+    std::fill(std::begin(s.slots), std::end(s.slots), 0);
+    s.count = 0;
+  } else {
+    for (uint64_t i = s.time + 1; i <= index; ++i) {
+      uint32_t& slot = s.slots[i % g.ring];  // held sub-window i - ring: out of the period now
+      s.count -= std::min<uint64_t>(slot, s.count);
+      slot = 0;
+    }
+  }
+  s.time = index;
+}
+
 RateDecision sliding_decide(const RateParams& p, RateState& s, uint64_t now_ms, uint64_t cost,
                             bool consume) {
-  const uint64_t period = period_of(p);
-  roll(s, now_ms / period);
-  const WindowClock c = window_clock(period, s, now_ms);
-  // Everything below is scaled by `period`: used = estimate * period.
-  const u128 cap = static_cast<u128>(p.limit) * period;
-  u128 used = sat_add(static_cast<u128>(s.carry) * (period - c.elapsed),
-                      static_cast<u128>(s.count) * period);
-  const u128 want = static_cast<u128>(cost) * period;
+  const SlidingGeometry g = sliding_geometry(p);
+  slide(g, s, now_ms / g.sub);
+  const uint64_t start = saturate(static_cast<u128>(s.time) * g.sub);
+  const uint64_t now = std::max(now_ms, start);  // clock went back: the sub-window's start
+  const uint64_t into = std::min(now - start, g.sub - 1);  // ms into the current sub-window
   RateDecision d;
   d.limit = p.limit;
-  d.allowed = sat_add(used, want) <= cap;
-  if (d.allowed && consume) {
+  const uint64_t left = p.limit - std::min(s.count, p.limit);  // a reload may lower the limit
+  d.allowed = cost <= left;
+  if (d.allowed && consume && cost > 0) {
+    uint32_t& slot = s.slots[s.time % g.ring];
+    slot = static_cast<uint32_t>(std::min<uint64_t>(sat_add(slot, cost), UINT32_MAX));
     s.count += cost;  // no overflow: count + cost <= limit
-    used += want;
   }
-  d.remaining = used >= cap ? 0 : saturate((cap - used) / period);
-  // The estimate reaches 0 when neither the current nor the previous count weighs any more.
-  if (s.count > 0) {
-    d.reset_ms = sat_add(c.to_end, period);
-  } else if (s.carry > 0) {
-    d.reset_ms = c.to_end;
-  }
-  if (d.allowed) return d;
-  // The first ms at which the estimate leaves room for `cost`: solve
-  // prev * (period - e) + (count + cost) * period <= limit * period for the elapsed time e,
-  // in this window if this window's own count leaves room, else in the next one (where the
-  // current count becomes the previous one and the new count is 0).
-  const auto first_elapsed = [&](uint64_t prev, u128 slack) -> uint64_t {
-    if (prev == 0) return 0;
-    const u128 q = slack / prev;
-    return q >= period ? 0 : period - static_cast<uint64_t>(q);
+  d.remaining = p.limit - std::min(s.count, p.limit);
+  const auto slot_at = [&](uint32_t j) { return s.slots[(s.time + g.ring - j) % g.ring]; };
+  // Sub-window (time - j) counts until sub-window (time - j + ring) begins.
+  const auto until_gone = [&](uint32_t j) {
+    return saturate(static_cast<u128>(g.ring - j) * g.sub) - into;
   };
-  if (s.count <= p.limit && cost <= p.limit - s.count) {
-    const uint64_t e = first_elapsed(s.carry, static_cast<u128>(p.limit - s.count - cost) * period);
-    d.retry_after_ms = e > c.elapsed ? e - c.elapsed : 1;
-  } else if (cost <= p.limit) {
-    const uint64_t e = first_elapsed(s.count, static_cast<u128>(p.limit - cost) * period);
-    d.retry_after_ms = sat_add(c.to_end, e);
+  if (s.count > 0) {
+    uint32_t newest = 0;  // saturated slots that no longer add up: a whole period
+    for (uint32_t j = 0; j < g.ring; ++j) {
+      if (slot_at(j) != 0) {
+        newest = j;
+        break;
+      }
+    }
+    d.reset_ms = until_gone(newest);
+  }
+  if (d.allowed || cost > p.limit) return d;
+  // Denied: the first sub-window boundary from which enough of the oldest counts are gone.
+  uint64_t counted = s.count;
+  for (uint32_t j = g.span;; --j) {  // oldest first
+    counted -= std::min<uint64_t>(slot_at(j), counted);
+    if (j == 0 || (counted <= p.limit && cost <= p.limit - counted)) {
+      d.retry_after_ms = until_gone(j);
+      break;
+    }
   }
   return d;
 }
 
 bool windows_idle(const RateParams& p, const RateState& s, uint64_t now_ms) {
-  const uint64_t window = now_ms / period_of(p);
-  if (p.algorithm == RateAlgorithm::kFixedWindow) return window > s.time || s.count == 0;
-  // Sliding: the current count still weighs in the next window, the previous one no longer.
-  if (window > s.time) return window - s.time >= 2 || s.count == 0;
-  return s.count == 0 && s.carry == 0;
+  if (p.algorithm == RateAlgorithm::kFixedWindow) {
+    return now_ms / period_of(p) > s.time || s.count == 0;
+  }
+  RateState copy = s;
+  const SlidingGeometry g = sliding_geometry(p);
+  slide(g, copy, now_ms / g.sub);
+  return copy.count == 0;
 }
 
 }  // namespace
+
+uint64_t sliding_sub_ms(uint64_t period_ms) {
+  const uint64_t period = period_ms == 0 ? 1 : period_ms;
+  return period / kSlidingSubWindows + (period % kSlidingSubWindows != 0);
+}
+
+uint32_t sliding_span(uint64_t period_ms) {
+  const uint64_t period = period_ms == 0 ? 1 : period_ms;
+  const uint64_t sub = sliding_sub_ms(period);
+  return static_cast<uint32_t>(period / sub + (period % sub != 0));
+}
 
 const char* rate_algorithm_name(RateAlgorithm a) {
   switch (a) {
@@ -213,9 +263,13 @@ const char* rate_algorithm_name(RateAlgorithm a) {
 
 RateState rate_init(const RateParams& params, uint64_t now_ms) {
   if (params.algorithm == RateAlgorithm::kTokenBucket) {
-    return RateState{now_ms, capacity_of(params), 0};
+    return RateState{now_ms, capacity_of(params), 0, {}};
   }
-  return RateState{now_ms / period_of(params), 0, 0};
+  if (params.algorithm == RateAlgorithm::kSlidingWindow) {
+    const uint64_t sub = sliding_sub_ms(period_of(params));
+    return RateState{now_ms / sub, 0, sub, {}};
+  }
+  return RateState{now_ms / period_of(params), 0, 0, {}};
 }
 
 namespace {

@@ -10,7 +10,8 @@ RedisQuotaBackend::RedisQuotaBackend(RedisClient& client, core::EventLoop& loop)
       loop_(loop),
       scripts_{RedisScript(std::string(limits::kLeaseScripts[0])),
                RedisScript(std::string(limits::kLeaseScripts[1])),
-               RedisScript(std::string(limits::kLeaseScripts[2]))} {}
+               RedisScript(std::string(limits::kLeaseScripts[2])),
+               RedisScript(std::string(limits::kLeaseScripts[3]))} {}
 
 bool RedisQuotaBackend::eval(int script, std::string_view key, std::span<const int64_t> args,
                              Done done, Ticket* ticket) {
@@ -28,14 +29,22 @@ bool RedisQuotaBackend::eval(int script, std::string_view key, std::span<const i
       [loop, done = std::move(done)](const RedisReply& r) {
         limits::LeaseReply out;
         out.now_ms = loop->now_ms();
-        if (r.kind == RedisReply::kArray && r.elements.size() == 3 &&
-            r.elements[0].kind == RedisReply::kInteger &&
-            r.elements[1].kind == RedisReply::kInteger &&
-            r.elements[2].kind == RedisReply::kInteger) {
+        const auto integers = [&r] {
+          for (const RedisReply& e : r.elements) {
+            if (e.kind != RedisReply::kInteger) return false;
+          }
+          return true;
+        };
+        if (r.kind == RedisReply::kArray &&
+            (r.elements.size() == 3 || r.elements.size() == 5) && integers()) {
           out.ok = true;
           out.granted = r.elements[0].integer;
           out.remaining = r.elements[1].integer;
           out.reset_ms = r.elements[2].integer;
+          if (r.elements.size() == 5) {  // the sliding window's sub-window
+            out.lease_ms = r.elements[3].integer;
+            out.slot = r.elements[4].integer;
+          }
         }
         done(out);
       },

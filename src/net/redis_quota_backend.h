@@ -30,7 +30,7 @@ class RedisQuotaBackend : public limits::QuotaBackend {
  private:
   RedisClient& client_;
   core::EventLoop& loop_;
-  std::array<RedisScript, 3> scripts_;
+  std::array<RedisScript, 4> scripts_;
 };
 
 }  // namespace sluice::net

@@ -39,7 +39,15 @@ class FakeBackend : public QuotaBackend {
     Call c = std::move(calls.front());
     calls.pop_front();
     ASSERT_FALSE(c.cancelled);
-    c.done(LeaseReply{ok, granted, remaining, reset_ms, now});
+    c.done(LeaseReply{ok, granted, remaining, reset_ms, -1, -1, now});
+  }
+  // A sliding window's answer: also the ms to the sub-window's end and the sub-window.
+  void answer_sliding(int64_t granted, int64_t remaining, int64_t reset_ms, int64_t lease_ms,
+                      int64_t slot, uint64_t now) {
+    Call c = std::move(calls.front());
+    calls.pop_front();
+    ASSERT_FALSE(c.cancelled);
+    c.done(LeaseReply{true, granted, remaining, reset_ms, lease_ms, slot, now});
   }
 
   bool down = false;
@@ -285,7 +293,7 @@ TEST(ClusterQuota, LimitZeroDeniesWithoutStore) {
   EXPECT_TRUE(b.calls.empty());
 }
 
-TEST(ClusterQuota, SlidingAndBucketDenyForOneUnit) {
+TEST(ClusterQuota, BucketDeniesForOneUnit) {
   FakeBackend b;
   Waiter w;
   Waiter w2;
@@ -301,6 +309,94 @@ TEST(ClusterQuota, SlidingAndBucketDenyForOneUnit) {
   ASSERT_EQ(q.take("k", tb, 99, &d, nullptr), QuotaResult::kDecided);
   EXPECT_FALSE(d.allowed);
   EXPECT_EQ(q.take("k", tb, 100, &d, &w2), QuotaResult::kWait);
+}
+
+const RateParams kSliding{RateAlgorithm::kSlidingWindow, 1000, 4000, 0};  // lease 10, sub 167
+
+TEST(ClusterQuota, SlidingLeaseBelongsToItsSubWindowAndUnusedUnitsGoBack) {
+  FakeBackend b;
+  Waiter w;
+  ClusterQuotaOptions o;
+  o.policy_id = "p";
+  ClusterQuota q(b, o);
+  RateDecision d;
+  ASSERT_EQ(q.take("k", kSliding, 1000, &d, &w), QuotaResult::kWait);
+  ASSERT_EQ(b.calls.size(), 1u);
+  EXPECT_EQ(b.calls[0].script, static_cast<int>(RateAlgorithm::kSlidingWindow));
+  ASSERT_EQ(b.calls[0].args.size(), 6u);
+  EXPECT_EQ(b.calls[0].args[4], 167);  // sub-window length
+  EXPECT_EQ(b.calls[0].args[5], 24);   // span
+  // Sent at 1000, answered at 1010; the sub-window ended 50 ms after the store ran the script.
+  b.answer_sliding(11, 989, 4100, 50, 77, 1010);
+  ASSERT_EQ(w.decisions.size(), 1u);
+  EXPECT_TRUE(w.decisions[0].allowed);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(q.take("k", kSliding, 1020 + i, &d, nullptr), QuotaResult::kDecided);
+    EXPECT_TRUE(d.allowed);
+  }
+  // The lease ends 50 ms after the fetch was sent (not after the answer came): at 1050 its 5
+  // units left go back to sub-window 77, and a new fetch is needed.
+  b.calls.clear();
+  EXPECT_EQ(q.take("k", kSliding, 1050, &d, &w), QuotaResult::kWait);
+  ASSERT_EQ(b.calls.size(), 2u);
+  EXPECT_EQ(b.calls[0].script, kRefundScript);
+  EXPECT_EQ(b.calls[0].key, "sluice:rl:p:k");
+  EXPECT_EQ(b.calls[0].args, (std::vector<int64_t>{77, 5}));
+  EXPECT_EQ(b.calls[1].script, static_cast<int>(RateAlgorithm::kSlidingWindow));
+  EXPECT_EQ(q.stats().refunded, 5u);
+  EXPECT_EQ(q.stats().discarded, 5u);
+}
+
+TEST(ClusterQuota, SlidingExhaustedDeniesUntilTheSubWindowEnds) {
+  FakeBackend b;
+  Waiter w;
+  ClusterQuota q(b, {});
+  RateDecision d;
+  ASSERT_EQ(q.take("k", kSliding, 1000, &d, &w), QuotaResult::kWait);
+  b.answer_sliding(0, 0, 3000, 120, 80, 1002);
+  ASSERT_EQ(w.decisions.size(), 1u);
+  EXPECT_FALSE(w.decisions[0].allowed);
+  EXPECT_EQ(w.decisions[0].retry_after_ms, 118u);  // until 1000 + 120
+  ASSERT_EQ(q.take("k", kSliding, 1119, &d, nullptr), QuotaResult::kDecided);
+  EXPECT_FALSE(d.allowed);
+  Waiter w2;
+  EXPECT_EQ(q.take("k", kSliding, 1120, &d, &w2), QuotaResult::kWait);  // asks the store again
+}
+
+TEST(ClusterQuota, SlidingGrantOfAnotherSubWindowRefundsTheOldLease) {
+  FakeBackend b;
+  Waiter w;
+  ClusterQuota q(b, {});
+  RateDecision d;
+  ASSERT_EQ(q.take("k", kSliding, 1000, &d, &w), QuotaResult::kWait);
+  b.answer_sliding(11, 989, 4100, 160, 5, 1001);  // one for the waiter, 10 left
+  // Six more used: the lease falls below half, a refill is fetched in the background.
+  for (int i = 0; i < 6; ++i) q.take("k", kSliding, 1100, &d, nullptr);
+  ASSERT_EQ(b.calls.size(), 1u);
+  // It is answered from the next sub-window: the 4 units left of sub-window 5 go back.
+  b.answer_sliding(10, 976, 4100, 150, 6, 1170);
+  ASSERT_EQ(b.calls.size(), 1u);
+  EXPECT_EQ(b.calls[0].script, kRefundScript);
+  EXPECT_EQ(b.calls[0].args, (std::vector<int64_t>{5, 4}));
+  // The new lease holds 10 and ends 150 ms after the refill was sent (at 1100).
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(q.take("k", kSliding, 1240, &d, nullptr), QuotaResult::kDecided);
+    EXPECT_TRUE(d.allowed);
+  }
+}
+
+TEST(ClusterQuota, SlidingReplyAfterItsSubWindowIsNotUsed) {
+  FakeBackend b;
+  Waiter w;
+  ClusterQuota q(b, {});
+  RateDecision d;
+  ASSERT_EQ(q.take("k", kSliding, 1000, &d, &w), QuotaResult::kWait);
+  b.answer_sliding(11, 989, 4100, 5, 9, 1010);  // the sub-window ended at 1005
+  EXPECT_TRUE(w.decisions.empty());
+  ASSERT_EQ(b.calls.size(), 2u);
+  EXPECT_EQ(b.calls[0].script, kRefundScript);
+  EXPECT_EQ(b.calls[0].args, (std::vector<int64_t>{9, 11}));
+  EXPECT_EQ(b.calls[1].script, static_cast<int>(RateAlgorithm::kSlidingWindow));  // again
 }
 
 }  // namespace

@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <utility>
+#include <vector>
 
 namespace sluice::limits {
 namespace {
@@ -218,83 +221,125 @@ TEST(FixedWindow, HugePeriod) {
 
 // ---- sliding window ----
 
-TEST(SlidingWindow, ExactWhenPreviousWindowIsEmpty) {
-  const RateParams p = sliding(10, 1000);
-  RateState s = rate_init(p, 5000);
+// The most units admitted in any interval of `period` ms (admissions at whole ms).
+uint64_t max_in_any_period(const std::vector<std::pair<uint64_t, uint64_t>>& admitted,
+                           uint64_t period) {
+  uint64_t best = 0;
+  uint64_t in = 0;
+  size_t first = 0;
+  for (size_t i = 0; i < admitted.size(); ++i) {
+    in += admitted[i].second;
+    while (admitted[first].first + period <= admitted[i].first) in -= admitted[first++].second;
+    best = std::max(best, in);
+  }
+  return best;
+}
+
+TEST(SlidingWindow, Geometry) {
+  EXPECT_EQ(sliding_sub_ms(1000), 42u);  // 24 sub-windows of 42 ms cover a second
+  EXPECT_EQ(sliding_span(1000), 24u);
+  EXPECT_EQ(sliding_sub_ms(60000), 2500u);
+  EXPECT_EQ(sliding_span(60000), 24u);
+  EXPECT_EQ(sliding_sub_ms(4000), 167u);
+  EXPECT_EQ(sliding_span(4000), 24u);
+  EXPECT_EQ(sliding_sub_ms(10), 1u);  // short periods: 1 ms sub-windows
+  EXPECT_EQ(sliding_span(10), 10u);
+  EXPECT_EQ(sliding_sub_ms(0), 1u);
+}
+
+TEST(SlidingWindow, LimitThenRetryWhenTheOldestSubWindowLeaves) {
+  const RateParams p = sliding(10, 1000);  // sub-windows of 42 ms
+  RateState s = rate_init(p, 5000);        // sub-window 119 began at 4998
   for (uint64_t i = 0; i < 10; ++i) {
     RateDecision d = rate_take(p, s, 5000);
     ASSERT_TRUE(d.allowed);
     EXPECT_EQ(d.remaining, 9 - i);
+    EXPECT_EQ(d.reset_ms, 25 * 42 - 2u);  // until sub-window 144 begins (6048)
   }
   RateDecision d = rate_take(p, s, 5500);
   EXPECT_FALSE(d.allowed);
-  // Next window: 10 * (1 - e/1000) + 1 <= 10 from e = 100.
-  EXPECT_EQ(d.retry_after_ms, 600u);
-  EXPECT_EQ(d.reset_ms, 1500u);  // this window's count weighs until 7000
+  EXPECT_EQ(d.retry_after_ms, 548u);
+  EXPECT_FALSE(rate_take(p, s, 6047).allowed);
+  d = rate_take(p, s, 6048);
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.remaining, 9u);
 }
 
-TEST(SlidingWindow, EstimateDecaysOverTheWindow) {
-  const RateParams p = sliding(10, 1000);
-  RateState s = rate_init(p, 5000);
-  for (int i = 0; i < 10; ++i) rate_take(p, s, 5000);
-  RateDecision d = rate_take(p, s, 6000);
-  EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.retry_after_ms, 100u);
-  EXPECT_EQ(d.reset_ms, 1000u);
-  EXPECT_FALSE(rate_take(p, s, 6099).allowed);
-  d = rate_take(p, s, 6100);  // 10 * 0.9 + 1 = 10
-  EXPECT_TRUE(d.allowed);
-  EXPECT_EQ(d.remaining, 0u);
-  EXPECT_EQ(d.reset_ms, 1900u);
-  // At 6250: 10 * 0.75 + 1 = 8.5, 1.5 left: one more passes, then 9.5.
-  d = rate_peek(p, s, 6250);
-  EXPECT_TRUE(d.allowed);
-  EXPECT_EQ(d.remaining, 1u);
-  d = rate_take(p, s, 6250);
-  EXPECT_TRUE(d.allowed);
-  EXPECT_EQ(d.remaining, 0u);
-  d = rate_take(p, s, 6250);
-  EXPECT_FALSE(d.allowed);
-  // 10 * (1 - e/1000) + 3 <= 10 from e = 300
-  EXPECT_EQ(d.retry_after_ms, 50u);
-  EXPECT_TRUE(rate_take(p, s, 6300).allowed);
-}
-
-TEST(SlidingWindow, SkippedWindowForgetsEverything) {
-  const RateParams p = sliding(2, 1000);
+TEST(SlidingWindow, BurstAtAWindowsEndThenAtTheNextsStart) {
+  // What overshot by 48% with the weighted two-window estimate: a full burst just before a
+  // period boundary and another right after it.
+  const RateParams p = sliding(1000, 4000);
   RateState s = rate_init(p, 0);
-  rate_take(p, s, 0);
-  rate_take(p, s, 0);
-  EXPECT_FALSE(rate_idle(p, s, 1999));
-  EXPECT_TRUE(rate_idle(p, s, 2000));
-  RateDecision d = rate_take(p, s, 2000);
-  EXPECT_TRUE(d.allowed);
-  EXPECT_EQ(d.remaining, 1u);
+  std::vector<std::pair<uint64_t, uint64_t>> admitted;
+  for (uint64_t t = 3900; t < 4100; ++t) {
+    for (int i = 0; i < 20; ++i) {
+      if (rate_take(p, s, t).allowed) admitted.emplace_back(t, 1);
+    }
+  }
+  EXPECT_EQ(admitted.size(), 1000u);
+  EXPECT_EQ(max_in_any_period(admitted, 4000), 1000u);
+  // Nothing more until the burst's sub-windows have left the period.
+  EXPECT_FALSE(rate_take(p, s, 7900).allowed);
+  EXPECT_TRUE(rate_take(p, s, 3900 / 167 * 167 + 25 * 167).allowed);
 }
 
-TEST(SlidingWindow, IdleOnlyWhenEstimateIsZero) {
+TEST(SlidingWindow, SaturatingLoadGetsMostOfTheLimitAndNeverMore) {
+  for (uint64_t period : {1000u, 4000u, 60000u}) {
+    const RateParams p = sliding(1000, period);
+    RateState s = rate_init(p, 1234567);
+    std::vector<std::pair<uint64_t, uint64_t>> admitted;
+    const uint64_t start = 1234567;
+    const uint64_t end = start + 9 * period;
+    std::mt19937_64 rng(period);
+    for (uint64_t t = start; t < end; t += 1 + rng() % (period / 500)) {
+      while (rate_take(p, s, t).allowed) admitted.emplace_back(t, 1);
+    }
+    SCOPED_TRACE(period);
+    EXPECT_EQ(max_in_any_period(admitted, period), 1000u);
+    // After the first period every period gets at least 24/25 of the limit.
+    const double per_period =
+        static_cast<double>(admitted.size() - 1000) / (static_cast<double>(end - start) / period - 1);
+    EXPECT_GE(per_period, 955.0) << per_period;
+  }
+}
+
+TEST(SlidingWindow, IdleWhenEveryCountedSubWindowLeft) {
   const RateParams p = sliding(5, 1000);
   RateState s = rate_init(p, 0);
   EXPECT_TRUE(rate_idle(p, s, 0));
-  rate_take(p, s, 500);
+  rate_take(p, s, 500);  // sub-window 11 (462..503)
   EXPECT_FALSE(rate_idle(p, s, 999));
-  EXPECT_FALSE(rate_idle(p, s, 1000));  // the count is now the previous window's
-  EXPECT_TRUE(rate_idle(p, s, 2000));
-  rate_take(p, s, 1000);  // rolls: previous = 1, current = 1
-  rate_take(p, s, 2000);  // previous = 1, current = 1
-  s.count = 0;
-  EXPECT_FALSE(rate_idle(p, s, 2000));  // previous still weighs
-  EXPECT_TRUE(rate_idle(p, s, 3000));
+  EXPECT_FALSE(rate_idle(p, s, 36 * 42 - 1));
+  EXPECT_TRUE(rate_idle(p, s, 36 * 42));
+  EXPECT_TRUE(rate_idle(p, s, 100000));
+  RateDecision d = rate_take(p, s, 100000);
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.remaining, 4u);
 }
 
 TEST(SlidingWindow, ClockGoingBackwards) {
   const RateParams p = sliding(1, 1000);
-  RateState s = rate_init(p, 5000);
+  RateState s = rate_init(p, 5500);  // sub-window 130 (5460)
   EXPECT_TRUE(rate_take(p, s, 5500).allowed);
   RateDecision d = rate_take(p, s, 3000);
   EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.retry_after_ms, 2000u);  // seen as the start of window 5; weighs through window 6
-  EXPECT_TRUE(rate_take(p, s, 7000).allowed);
+  EXPECT_EQ(d.retry_after_ms, 25 * 42u);  // seen as sub-window 130's start
+  EXPECT_TRUE(rate_take(p, s, 155 * 42).allowed);
+}
+
+TEST(SlidingWindow, AReloadKeepsTheCount) {
+  RateParams p = sliding(10, 1000);
+  RateState s = rate_init(p, 0);
+  for (int i = 0; i < 8; ++i) rate_take(p, s, 100);
+  p.limit = 5;  // lowered: nothing passes until the 8 are gone
+  EXPECT_FALSE(rate_take(p, s, 200).allowed);
+  p.limit = 10;
+  p.period_ms = 2000;  // another sub-window length: the 8 count for a whole new period
+  RateDecision d = rate_take(p, s, 300);
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.remaining, 1u);
+  EXPECT_FALSE(rate_take(p, s, 300, 2).allowed);
+  EXPECT_TRUE(rate_take(p, s, 300 + 2000 + 2 * 84).allowed);
 }
 
 // ---- all algorithms ----
@@ -341,6 +386,7 @@ TEST(RateLimit, RandomTrafficKeepsThePromises) {
     RateState s = rate_init(p, now);
     uint64_t allowed_in_window = 0;
     uint64_t window = now / p.period_ms;
+    std::vector<std::pair<uint64_t, uint64_t>> admitted;  // (ms, units)
     for (int step = 0; step < 200; ++step) {
       now += rng() % 4 == 0 ? rng() % (2 * p.period_ms) : rng() % 3;
       const uint64_t cost = 1 + rng() % 3;
@@ -355,8 +401,11 @@ TEST(RateLimit, RandomTrafficKeepsThePromises) {
                    << p.period_ms << " burst " << p.burst << " now " << now << " cost " << cost);
       if (d.allowed) {
         allowed_in_window += cost;
-        if (algorithm != RateAlgorithm::kTokenBucket) {
+        if (algorithm == RateAlgorithm::kFixedWindow) {
           ASSERT_LE(allowed_in_window, p.limit);
+        } else if (algorithm == RateAlgorithm::kSlidingWindow) {
+          admitted.emplace_back(now, cost);
+          ASSERT_LE(max_in_any_period(admitted, p.period_ms), p.limit);
         }
         ASSERT_EQ(d.retry_after_ms, 0u);
       } else {

@@ -342,11 +342,13 @@ TEST_F(RedisClientTest, LeaseScriptsGrantUpToTheLimit) {
   RedisQuotaBackend backend(c, loop_);
   auto lease = [&](limits::RateAlgorithm a, const std::string& key, int64_t limit, int64_t want,
                    int64_t burst) {
-    const int64_t args[] = {limit, 60000, want, burst};
+    const int64_t args[] = {limit, 60000, want, burst, 2500, 24};  // sub-windows: 2.5 s, 24
     std::optional<limits::LeaseReply> out;
     limits::QuotaBackend::Ticket ticket = 0;
+    const bool sliding = a == limits::RateAlgorithm::kSlidingWindow;
     EXPECT_TRUE(backend.eval(
-        static_cast<int>(a), key, args, [&](const limits::LeaseReply& r) { out = r; }, &ticket));
+        static_cast<int>(a), key, std::span(args, sliding ? 6 : 4),
+        [&](const limits::LeaseReply& r) { out = r; }, &ticket));
     run_until(
         loop_, [&] { return out.has_value(); }, 2000);
     return out.value_or(limits::LeaseReply{});
@@ -361,12 +363,34 @@ TEST_F(RedisClientTest, LeaseScriptsGrantUpToTheLimit) {
     EXPECT_EQ(r.granted, 6);
     EXPECT_EQ(r.remaining, cap - 6);
     EXPECT_GT(r.reset_ms, 0);
-    EXPECT_LE(r.reset_ms, 60000);
+    // The sliding window's units count until their sub-window leaves: up to 25 sub-windows.
+    EXPECT_LE(r.reset_ms, a == A::kSlidingWindow ? 25 * 2500 : 60000);
     r = lease(a, key, 10, 6, burst);
     EXPECT_EQ(r.granted, cap - 6) << static_cast<int>(a);
     EXPECT_EQ(r.remaining, 0);
     r = lease(a, key, 10, 1, burst);
     EXPECT_EQ(r.granted, 0);
+    if (a != A::kSlidingWindow) continue;
+    // The sliding window's sub-window, and a refund of 3 units to it.
+    EXPECT_GT(r.lease_ms, 0);
+    EXPECT_LE(r.lease_ms, 2500);
+    ASSERT_GT(r.slot, 0);
+    const int64_t refund[] = {r.slot, 3};
+    std::optional<limits::LeaseReply> back;
+    limits::QuotaBackend::Ticket ticket = 0;
+    ASSERT_TRUE(backend.eval(
+        limits::kRefundScript, key, refund, [&](const limits::LeaseReply& x) { back = x; },
+        &ticket));
+    ASSERT_TRUE(run_until(
+        loop_, [&] { return back.has_value(); }, 2000));
+    EXPECT_EQ(back->granted, 3);
+    r = lease(a, key, 10, 5, burst);
+    if (r.slot == refund[0]) {
+      EXPECT_EQ(r.granted, 3);  // (unless a sub-window began meanwhile)
+    }
+    auto sttl = sync(c, {"PTTL", key});
+    ASSERT_TRUE(sttl);
+    EXPECT_GT(sttl->integer, 0);
   }
   // Keys expire: Redis memory stays bounded.
   auto ttl = sync(c, {"PTTL", "script-0"});
