@@ -39,46 +39,66 @@ redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', stri
 redis.call('PEXPIRE', KEYS[1], full + 1000)
 return {grant, math.floor(tokens), full}
 )lua",
-    // RateAlgorithm::kSlidingWindow: one hash of sub-window counters (limits/rate_limit.h),
-    // ARGV[5] the sub-window length and ARGV[6] the span: the sub-windows k - span .. k overlap
-    // the last period and are counted whole. Returns also the ms to the sub-window's end (a lease
-    // belongs to its sub-window) and the sub-window (to refund what a lease did not use).
+    // RateAlgorithm::kSlidingWindow: one hash of sub-windows (limits/rate_limit.h): field <k>
+    // its units, <k>:l 1 + the ms into it of its last admission. ARGV[5] is the sub-window
+    // length, ARGV[6] the span, ARGV[7] the longest a lease may live: a lease is taken as used
+    // by its end, so its sub-window counts until a period after that. Returns also the lease's
+    // life (ms), the sub-window (to refund what a lease did not use) and, when the grant fell
+    // short, the ms until room frees.
     R"lua(if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local limit = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
 local want = tonumber(ARGV[3])
 local sub = tonumber(ARGV[5])
 local span = tonumber(ARGV[6])
+local life = tonumber(ARGV[7])
 local k = math.floor(now / sub)
+local into = now - k * sub
 local names = {}
-for i = 0, span do names[i + 1] = string.format('%.0f', k - i) end
+for i = 0, span do
+  local f = string.format('%.0f', k - i)
+  names[2 * i + 1] = f
+  names[2 * i + 2] = f .. ':l'
+end
 local got = redis.call('HMGET', KEYS[1], unpack(names))
 local used = 0
-local newest = -1
-for i = 1, span + 1 do
-  local c = tonumber(got[i] or '0')
-  used = used + c
-  if c > 0 and newest < 0 then newest = i - 1 end
+local reset = 0
+local free_at = 0
+for i = span, 0, -1 do
+  local c = tonumber(got[2 * i + 1] or '0')
+  local l = tonumber(got[2 * i + 2] or '1')
+  local exit = (k - i) * sub + l + period
+  if c > 0 and exit > now then
+    used = used + c
+    reset = exit - now
+    if free_at == 0 then free_at = exit - now end
+  end
 end
 local grant = math.min(want, limit - used)
 if grant < 0 then grant = 0 end
+local lease = math.min(sub - into, life)
 if grant > 0 then
   if not got[1] then
     for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
-      if tonumber(f) < k - span then redis.call('HDEL', KEYS[1], f) end
+      if tonumber(string.match(f, '^%d+')) < k - span then redis.call('HDEL', KEYS[1], f) end
     end
   end
   redis.call('HINCRBY', KEYS[1], names[1], grant)
-  redis.call('PEXPIRE', KEYS[1], (span + 1) * sub + 1000)
-  newest = 0
+  local last = math.max(tonumber(got[2] or '0'), into + lease)
+  redis.call('HSET', KEYS[1], names[2], last)
+  redis.call('PEXPIRE', KEYS[1], period + 2 * sub + 1000)
+  reset = k * sub + last + period - now
 end
 local remaining = limit - used - grant
 if remaining < 0 then remaining = 0 end
-local into = now - k * sub
-local reset = 0
-if newest >= 0 then reset = (span + 1 - newest) * sub - into end
-return {grant, remaining, reset, sub - into, k}
+local retry = 0
+if grant < want then
+  retry = free_at
+  if retry <= 0 then retry = period end
+end
+return {grant, remaining, reset, lease, k, retry}
 )lua",
     // RateAlgorithm::kFixedWindow: one counter per window.
     R"lua(if redis.replicate_commands then redis.replicate_commands() end
@@ -279,18 +299,22 @@ void ClusterQuota::expire(Entry& e, uint64_t now_ms) {
 
 bool ClusterQuota::fetch(Entry& e, uint64_t want, uint64_t now_ms) {
   const RateParams& p = e.params;
-  const int64_t args[6] = {
+  const int64_t args[7] = {
       static_cast<int64_t>(std::min<uint64_t>(p.limit, kMaxArg)),
       static_cast<int64_t>(std::min<uint64_t>(period_of(p), kMaxArg)),
       static_cast<int64_t>(std::min<uint64_t>(want, kMaxArg)),
       static_cast<int64_t>(std::min<uint64_t>(p.burst, kMaxArg)),
       static_cast<int64_t>(std::min<uint64_t>(sliding_sub_ms(period_of(p)), kMaxArg)),
       static_cast<int64_t>(sliding_span(period_of(p))),
+      // A lease lives a quarter of a sub-window at most: its sub-window counts that much
+      // longer than the admissions it made, so little is lost to it.
+      static_cast<int64_t>(
+          std::max<uint64_t>(1, std::min<uint64_t>(sliding_sub_ms(period_of(p)) / 4, kMaxArg))),
   };
   const bool sliding = p.algorithm == RateAlgorithm::kSlidingWindow;
   Entry* ep = &e;
   const bool ok = backend_.eval(
-      static_cast<int>(p.algorithm), e.store_key, std::span(args, sliding ? 6 : 4),
+      static_cast<int>(p.algorithm), e.store_key, std::span(args, sliding ? 7 : 4),
       [this, ep](const LeaseReply& reply) { on_fetched(*ep, reply); }, &e.ticket);
   if (ok) {
     e.fetching = true;
@@ -328,7 +352,10 @@ void ClusterQuota::on_fetched(Entry& e, const LeaseReply& reply) {
     }
     e.remaining = reply.remaining > 0 ? static_cast<uint64_t>(reply.remaining) : 0;
     e.reset_at = now + reset;
-    if (granted < e.want) e.deny_until = std::max(e.lease_until, now + 1);
+    if (granted < e.want) {
+      e.deny_until =
+          now + std::max<uint64_t>(1, static_cast<uint64_t>(std::max<int64_t>(reply.retry_ms, 1)));
+    }
     serve_waiters(e, now);
     return;
   }
@@ -413,9 +440,11 @@ void ClusterQuota::discard_lease(Entry& e) {
   if (e.lease > 0 && e.params.algorithm == RateAlgorithm::kSlidingWindow && e.lease_slot >= 0) {
     // Counted in the store's sub-window but never admitted: give them back (no answer awaited;
     // a refund that does not arrive only leaves the limit stricter).
-    const int64_t args[2] = {e.lease_slot, static_cast<int64_t>(std::min<uint64_t>(e.lease, kMaxArg))};
+    const int64_t args[2] = {e.lease_slot,
+                             static_cast<int64_t>(std::min<uint64_t>(e.lease, kMaxArg))};
     QuotaBackend::Ticket ticket = 0;
-    if (backend_.eval(kRefundScript, e.store_key, args, [](const LeaseReply&) {}, &ticket)) {
+    if (backend_.eval(
+            kRefundScript, e.store_key, args, [](const LeaseReply&) {}, &ticket)) {
       stats_.refunded += e.lease;
     }
   }

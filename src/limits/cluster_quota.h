@@ -8,8 +8,9 @@
 // request wait (kWait); it is answered, in arrival order, when the fetch returns. A lease belongs
 // to the window it was granted in and is discarded when that window ends (a grant counted in
 // window W must not admit a request in W+1); for the sliding window that is the sub-window of
-// the grant, measured from when the fetch was sent (so never later than the store's end of it),
-// and the units it did not use are refunded to that sub-window (kRefundScript). When the store
+// the grant and lives a quarter of a sub-window at most, measured from when the fetch was sent
+// (so never later than the store's end of it); the store counts its sub-window until a period
+// after the lease's end, and the units it did not use are refunded (kRefundScript). When the store
 // said the quota is exhausted, requests are denied locally until it can have changed (the
 // window's end; for the sliding window the sub-window's; for the bucket, the time one unit takes
 // to come back). Every admission is backed by a grant of the store,
@@ -48,11 +49,12 @@ namespace sluice::limits {
 
 // The lease scripts, indexed by RateAlgorithm, then kRefundScript. KEYS[1] is the key's base
 // name (the fixed window appends ":<window>"; the sliding window keeps a hash of sub-windows);
-// ARGV = limit, period_ms, want, burst (the sliding window: then the sub-window length and the
-// span, limits/rate_limit.h). Each returns {granted, remaining_after, reset_ms}: reset_ms is the
-// time until the window ends (fixed), until the bucket is full (token bucket), or until every
-// counted sub-window has left the period (sliding, which also returns the ms to the sub-window's
-// end and the sub-window's index).
+// ARGV = limit, period_ms, want, burst (the sliding window: then the sub-window length, the
+// span, limits/rate_limit.h, and the longest life of a lease). Each returns {granted,
+// remaining_after, reset_ms}: reset_ms is the time until the window ends (fixed), until the bucket
+// is full (token bucket), or until every counted sub-window has left the period (sliding, which
+// also returns the lease's life, the sub-window's index and, when the grant fell short, the ms
+// until room frees).
 inline constexpr int kRefundScript = 3;
 extern const std::string_view kLeaseScripts[4];
 
@@ -61,8 +63,9 @@ struct LeaseReply {
   int64_t granted = 0;
   int64_t remaining = 0;
   int64_t reset_ms = 0;
-  int64_t lease_ms = -1;  // sliding window: until the sub-window of the grant ends
-  int64_t slot = -1;      // sliding window: that sub-window
+  int64_t lease_ms = -1;  // sliding window: how long the grant may be used
+  int64_t slot = -1;      // sliding window: the sub-window it counts in
+  int64_t retry_ms = 0;   // sliding window: when the grant fell short, until room frees
   uint64_t now_ms = 0;    // the worker's clock when the reply arrived (this library reads none)
 };
 

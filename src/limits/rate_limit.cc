@@ -1,7 +1,8 @@
 // Rate-limit arithmetic. All of it is integer: the token bucket keeps whole tokens plus a
 // remainder in 1/period_ms of a token, so refill is exact (no drift however often it is called),
-// and the sliding window counts whole units in sub-windows. Products of two 64-bit inputs are taken in 128 bits and results saturate,
-// so that huge limits and periods (config "unlimited" as 2^64-1) stay correct.
+// and the sliding window counts whole units in sub-windows. Products of two 64-bit inputs are taken
+// in 128 bits and results saturate, so that huge limits and periods (config "unlimited" as 2^64-1)
+// stay correct.
 #include "limits/rate_limit.h"
 
 #include <algorithm>
@@ -142,26 +143,30 @@ RateDecision fixed_decide(const RateParams& p, RateState& s, uint64_t now_ms, ui
 
 // Sliding window: the sub-windows i of the last period are span+1 slots, ring-indexed.
 struct SlidingGeometry {
+  uint64_t period;
   uint64_t sub;   // sub-window length, ms
-  uint32_t span;  // whole sub-windows counted besides the current one
+  uint32_t span;  // whole sub-windows that may overlap the period besides the current one
   uint32_t ring;  // span + 1
 };
 
 SlidingGeometry sliding_geometry(const RateParams& p) {
   const uint64_t period = period_of(p);
   const uint32_t span = sliding_span(period);
-  return {sliding_sub_ms(period), span, span + 1};
+  return {period, sliding_sub_ms(period), span, span + 1};
 }
 
-// Moves the state to sub-window `index`, dropping what no longer overlaps the last period. An
-// earlier index (the clock went back) keeps the state. A state counted with another sub-window
-// length (a reload changed the period) keeps its total as the current sub-window's: still
-// counted for a whole period, never less.
-void slide(const SlidingGeometry& g, RateState& s, uint64_t index) {
+// Moves the state to sub-window `index`, dropping the sub-windows that can no longer overlap
+// the last period. An earlier index (the clock went back) keeps the state. A state counted with
+// another sub-window length (a reload changed the period) keeps its total as the current
+// sub-window's, admitted now: counted for a whole new period, never less.
+void slide(const SlidingGeometry& g, RateState& s, uint64_t index, uint64_t now_ms) {
   if (s.carry != g.sub) {
     const uint64_t total = s.count;
-    std::fill(std::begin(s.slots), std::end(s.slots), 0);
-    s.slots[index % g.ring] = static_cast<uint32_t>(std::min<uint64_t>(total, UINT32_MAX));
+    std::fill(std::begin(s.slots), std::end(s.slots), SlidingSlot{});
+    if (total > 0) {
+      s.slots[index % g.ring] = {static_cast<uint32_t>(std::min<uint64_t>(total, UINT32_MAX)),
+                                 static_cast<uint32_t>(now_ms - index * g.sub + 1)};
+    }
     s.count = total;
     s.carry = g.sub;
     s.time = index;
@@ -169,57 +174,74 @@ void slide(const SlidingGeometry& g, RateState& s, uint64_t index) {
   }
   if (index <= s.time) return;
   if (index - s.time >= g.ring) {
-    std::fill(std::begin(s.slots), std::end(s.slots), 0);
+    std::fill(std::begin(s.slots), std::end(s.slots), SlidingSlot{});
     s.count = 0;
   } else {
     for (uint64_t i = s.time + 1; i <= index; ++i) {
-      uint32_t& slot = s.slots[i % g.ring];  // held sub-window i - ring: out of the period now
-      s.count -= std::min<uint64_t>(slot, s.count);
-      slot = 0;
+      SlidingSlot& slot = s.slots[i % g.ring];  // held sub-window i - ring: out of the period
+      s.count -= std::min<uint64_t>(slot.count, s.count);
+      slot = {};
     }
   }
   s.time = index;
 }
 
+// When sub-window `index`'s units stop counting: a period after its last admission (ms).
+uint64_t sliding_exit(const SlidingGeometry& g, uint64_t index, const SlidingSlot& slot) {
+  const u128 last = static_cast<u128>(index) * g.sub + (slot.last == 0 ? 0 : slot.last - 1);
+  return saturate(last + g.period + 1);
+}
+
 RateDecision sliding_decide(const RateParams& p, RateState& s, uint64_t now_ms, uint64_t cost,
                             bool consume) {
   const SlidingGeometry g = sliding_geometry(p);
-  slide(g, s, now_ms / g.sub);
+  slide(g, s, now_ms / g.sub, now_ms);
   const uint64_t start = saturate(static_cast<u128>(s.time) * g.sub);
   const uint64_t now = std::max(now_ms, start);  // clock went back: the sub-window's start
-  const uint64_t into = std::min(now - start, g.sub - 1);  // ms into the current sub-window
+  const auto slot_at = [&](uint32_t j) -> SlidingSlot& {
+    return s.slots[(s.time + g.ring - j) % g.ring];
+  };
+  // The oldest sub-windows whose last admission is already a period old count no more.
+  uint64_t counted = s.count;
+  uint32_t live = g.span;  // the oldest sub-window that still counts (as j: time - j)
+  for (; live > 0; --live) {
+    const SlidingSlot& slot = slot_at(live);
+    if (slot.count != 0 && sliding_exit(g, s.time - live, slot) > now) break;
+    counted -= std::min<uint64_t>(slot.count, counted);
+  }
   RateDecision d;
   d.limit = p.limit;
-  const uint64_t left = p.limit - std::min(s.count, p.limit);  // a reload may lower the limit
+  const uint64_t left = p.limit - std::min(counted, p.limit);  // a reload may lower the limit
   d.allowed = cost <= left;
   if (d.allowed && consume && cost > 0) {
-    uint32_t& slot = s.slots[s.time % g.ring];
-    slot = static_cast<uint32_t>(std::min<uint64_t>(sat_add(slot, cost), UINT32_MAX));
-    s.count += cost;  // no overflow: count + cost <= limit
+    SlidingSlot& slot = slot_at(0);
+    slot.count = static_cast<uint32_t>(std::min<uint64_t>(sat_add(slot.count, cost), UINT32_MAX));
+    slot.last = static_cast<uint32_t>(std::min<uint64_t>(now - start, g.sub - 1) + 1);
+    s.count += cost;  // no overflow: counted + cost <= limit
+    counted += cost;
   }
-  d.remaining = p.limit - std::min(s.count, p.limit);
-  const auto slot_at = [&](uint32_t j) { return s.slots[(s.time + g.ring - j) % g.ring]; };
-  // Sub-window (time - j) counts until sub-window (time - j + ring) begins.
-  const auto until_gone = [&](uint32_t j) {
-    return saturate(static_cast<u128>(g.ring - j) * g.sub) - into;
-  };
-  if (s.count > 0) {
-    uint32_t newest = 0;  // saturated slots that no longer add up: a whole period
-    for (uint32_t j = 0; j < g.ring; ++j) {
-      if (slot_at(j) != 0) {
-        newest = j;
+  d.remaining = p.limit - std::min(counted, p.limit);
+  if (counted > 0) {
+    // Back in full when the newest sub-window with units leaves.
+    for (uint32_t j = 0; j <= live; ++j) {
+      if (slot_at(j).count != 0) {
+        d.reset_ms = sliding_exit(g, s.time - j, slot_at(j)) - now;
         break;
       }
     }
-    d.reset_ms = until_gone(newest);
+    if (d.reset_ms == 0) d.reset_ms = g.period + 1;  // saturated counts: a whole period
   }
   if (d.allowed || cost > p.limit) return d;
-  // Denied: the first sub-window boundary from which enough of the oldest counts are gone.
-  uint64_t counted = s.count;
-  for (uint32_t j = g.span;; --j) {  // oldest first
-    counted -= std::min<uint64_t>(slot_at(j), counted);
-    if (j == 0 || (counted <= p.limit && cost <= p.limit - counted)) {
-      d.retry_after_ms = until_gone(j);
+  // Denied: the first moment from which enough of the oldest sub-windows are gone.
+  for (uint32_t j = live;; --j) {
+    const SlidingSlot& slot = slot_at(j);
+    counted -= std::min<uint64_t>(slot.count, counted);
+    if (slot.count != 0 && counted <= p.limit && cost <= p.limit - counted) {
+      d.retry_after_ms = sliding_exit(g, s.time - j, slot) - now;
+      break;
+    }
+    if (j == 0) {
+      d.retry_after_ms = g.period + 1;  // saturated counts: a whole period
       break;
     }
   }
@@ -231,9 +253,7 @@ bool windows_idle(const RateParams& p, const RateState& s, uint64_t now_ms) {
     return now_ms / period_of(p) > s.time || s.count == 0;
   }
   RateState copy = s;
-  const SlidingGeometry g = sliding_geometry(p);
-  slide(g, copy, now_ms / g.sub);
-  return copy.count == 0;
+  return sliding_decide(p, copy, now_ms, 0, false).remaining >= p.limit;
 }
 
 }  // namespace

@@ -27,16 +27,22 @@ struct RateParams {
   uint64_t burst = 0;
 };
 
-// The sliding window counts in sub-windows of sliding_sub_ms(period) (about period / 24,
-// aligned to the Unix epoch) and admits a request when the sub-windows that overlap the last
-// period, the oldest counted whole, leave room for it. So no interval of one period ever admits
-// more than `limit`, whatever the traffic's shape, and a saturating client gets at least
-// 24/25 = 96% of `limit` per period (sub-windows of whole ms: more for short periods).
-inline constexpr uint32_t kSlidingSubWindows = 24;
+// The sliding window counts in sub-windows of sliding_sub_ms(period) (about period / 16,
+// aligned to the Unix epoch), each with the time of its last admission. A request passes when
+// the units of the sub-windows with an admission inside the last period leave room for it; a
+// sub-window counts whole until its last admission is a period old. So no interval of one period
+// ever admits more than `limit`, whatever the traffic's shape, and a saturating client, whose
+// admissions bunch where room frees, gets nearly all of `limit` in every period.
+inline constexpr uint32_t kSlidingSubWindows = 16;
 // Sub-window length, and how many whole sub-windows the last period may overlap besides the
 // current one (ceil(period / sub) <= kSlidingSubWindows).
 uint64_t sliding_sub_ms(uint64_t period_ms);
 uint32_t sliding_span(uint64_t period_ms);
+
+struct SlidingSlot {
+  uint32_t count = 0;  // units admitted (saturating: too many to hold only makes it stricter)
+  uint32_t last = 0;   // 1 + ms from the sub-window's start to its last admission; 0: none
+};
 
 // The per-key state, meaning depends on the algorithm. Windows are aligned to the Unix epoch
 // (now_ms / period_ms) so that instances, and a shared store, agree on where a window starts.
@@ -44,12 +50,11 @@ struct RateState {
   uint64_t time = 0;   // token bucket: ms of the last refill; windows: index of the current
                        // window (sliding: sub-window)
   uint64_t count = 0;  // token bucket: whole tokens; windows: units taken in the current window
-                       // (sliding: in the counted sub-windows)
+                       // (sliding: in the sub-windows of the last span + 1)
   uint64_t carry = 0;  // token bucket: fraction of a token in 1/period_ms; sliding: the
                        // sub-window length the slots were counted with
-  // Sliding window: units per sub-window, sub-window i in slots[i % (sliding_span + 1)]
-  // (saturating: a count too large to hold only makes the limit stricter).
-  uint32_t slots[kSlidingSubWindows + 1] = {};
+  // Sliding window: sub-window i in slots[i % (sliding_span + 1)].
+  SlidingSlot slots[kSlidingSubWindows + 1] = {};
 };
 
 struct RateDecision {

@@ -35,15 +35,16 @@ bool RedisQuotaBackend::eval(int script, std::string_view key, std::span<const i
           }
           return true;
         };
-        if (r.kind == RedisReply::kArray &&
-            (r.elements.size() == 3 || r.elements.size() == 5) && integers()) {
+        if (r.kind == RedisReply::kArray && (r.elements.size() == 3 || r.elements.size() == 6) &&
+            integers()) {
           out.ok = true;
           out.granted = r.elements[0].integer;
           out.remaining = r.elements[1].integer;
           out.reset_ms = r.elements[2].integer;
-          if (r.elements.size() == 5) {  // the sliding window's sub-window
+          if (r.elements.size() == 6) {  // the sliding window's lease
             out.lease_ms = r.elements[3].integer;
             out.slot = r.elements[4].integer;
+            out.retry_ms = r.elements[5].integer;
           }
         }
         done(out);

@@ -39,15 +39,15 @@ class FakeBackend : public QuotaBackend {
     Call c = std::move(calls.front());
     calls.pop_front();
     ASSERT_FALSE(c.cancelled);
-    c.done(LeaseReply{ok, granted, remaining, reset_ms, -1, -1, now});
+    c.done(LeaseReply{ok, granted, remaining, reset_ms, -1, -1, 0, now});
   }
   // A sliding window's answer: also the ms to the sub-window's end and the sub-window.
   void answer_sliding(int64_t granted, int64_t remaining, int64_t reset_ms, int64_t lease_ms,
-                      int64_t slot, uint64_t now) {
+                      int64_t slot, uint64_t now, int64_t retry_ms = 0) {
     Call c = std::move(calls.front());
     calls.pop_front();
     ASSERT_FALSE(c.cancelled);
-    c.done(LeaseReply{true, granted, remaining, reset_ms, lease_ms, slot, now});
+    c.done(LeaseReply{true, granted, remaining, reset_ms, lease_ms, slot, retry_ms, now});
   }
 
   bool down = false;
@@ -311,7 +311,7 @@ TEST(ClusterQuota, BucketDeniesForOneUnit) {
   EXPECT_EQ(q.take("k", tb, 100, &d, &w2), QuotaResult::kWait);
 }
 
-const RateParams kSliding{RateAlgorithm::kSlidingWindow, 1000, 4000, 0};  // lease 10, sub 167
+const RateParams kSliding{RateAlgorithm::kSlidingWindow, 1000, 4000, 0};  // lease 10, sub 250
 
 TEST(ClusterQuota, SlidingLeaseBelongsToItsSubWindowAndUnusedUnitsGoBack) {
   FakeBackend b;
@@ -323,10 +323,11 @@ TEST(ClusterQuota, SlidingLeaseBelongsToItsSubWindowAndUnusedUnitsGoBack) {
   ASSERT_EQ(q.take("k", kSliding, 1000, &d, &w), QuotaResult::kWait);
   ASSERT_EQ(b.calls.size(), 1u);
   EXPECT_EQ(b.calls[0].script, static_cast<int>(RateAlgorithm::kSlidingWindow));
-  ASSERT_EQ(b.calls[0].args.size(), 6u);
-  EXPECT_EQ(b.calls[0].args[4], 167);  // sub-window length
-  EXPECT_EQ(b.calls[0].args[5], 24);   // span
-  // Sent at 1000, answered at 1010; the sub-window ended 50 ms after the store ran the script.
+  ASSERT_EQ(b.calls[0].args.size(), 7u);
+  EXPECT_EQ(b.calls[0].args[4], 250);  // sub-window length
+  EXPECT_EQ(b.calls[0].args[5], 16);   // span
+  EXPECT_EQ(b.calls[0].args[6], 62);   // a lease's longest life
+  // Sent at 1000, answered at 1010; the lease may live 50 ms from when the store ran the script.
   b.answer_sliding(11, 989, 4100, 50, 77, 1010);
   ASSERT_EQ(w.decisions.size(), 1u);
   EXPECT_TRUE(w.decisions[0].allowed);
@@ -347,16 +348,16 @@ TEST(ClusterQuota, SlidingLeaseBelongsToItsSubWindowAndUnusedUnitsGoBack) {
   EXPECT_EQ(q.stats().discarded, 5u);
 }
 
-TEST(ClusterQuota, SlidingExhaustedDeniesUntilTheSubWindowEnds) {
+TEST(ClusterQuota, SlidingExhaustedDeniesUntilRoomFrees) {
   FakeBackend b;
   Waiter w;
   ClusterQuota q(b, {});
   RateDecision d;
   ASSERT_EQ(q.take("k", kSliding, 1000, &d, &w), QuotaResult::kWait);
-  b.answer_sliding(0, 0, 3000, 120, 80, 1002);
+  b.answer_sliding(0, 0, 3000, 50, 80, 1002, 118);
   ASSERT_EQ(w.decisions.size(), 1u);
   EXPECT_FALSE(w.decisions[0].allowed);
-  EXPECT_EQ(w.decisions[0].retry_after_ms, 118u);  // until 1000 + 120
+  EXPECT_EQ(w.decisions[0].retry_after_ms, 118u);  // the store's 118 ms, from the answer
   ASSERT_EQ(q.take("k", kSliding, 1119, &d, nullptr), QuotaResult::kDecided);
   EXPECT_FALSE(d.allowed);
   Waiter w2;

@@ -236,31 +236,44 @@ uint64_t max_in_any_period(const std::vector<std::pair<uint64_t, uint64_t>>& adm
 }
 
 TEST(SlidingWindow, Geometry) {
-  EXPECT_EQ(sliding_sub_ms(1000), 42u);  // 24 sub-windows of 42 ms cover a second
-  EXPECT_EQ(sliding_span(1000), 24u);
-  EXPECT_EQ(sliding_sub_ms(60000), 2500u);
-  EXPECT_EQ(sliding_span(60000), 24u);
-  EXPECT_EQ(sliding_sub_ms(4000), 167u);
-  EXPECT_EQ(sliding_span(4000), 24u);
+  EXPECT_EQ(sliding_sub_ms(1000), 63u);  // 16 sub-windows of 63 ms cover a second
+  EXPECT_EQ(sliding_span(1000), 16u);
+  EXPECT_EQ(sliding_sub_ms(60000), 3750u);
+  EXPECT_EQ(sliding_span(60000), 16u);
+  EXPECT_EQ(sliding_sub_ms(4000), 250u);
+  EXPECT_EQ(sliding_span(4000), 16u);
   EXPECT_EQ(sliding_sub_ms(10), 1u);  // short periods: 1 ms sub-windows
   EXPECT_EQ(sliding_span(10), 10u);
   EXPECT_EQ(sliding_sub_ms(0), 1u);
 }
 
-TEST(SlidingWindow, LimitThenRetryWhenTheOldestSubWindowLeaves) {
-  const RateParams p = sliding(10, 1000);  // sub-windows of 42 ms
-  RateState s = rate_init(p, 5000);        // sub-window 119 began at 4998
+TEST(SlidingWindow, LimitThenRetryAPeriodAfterTheLastAdmission) {
+  const RateParams p = sliding(10, 1000);
+  RateState s = rate_init(p, 5000);
   for (uint64_t i = 0; i < 10; ++i) {
     RateDecision d = rate_take(p, s, 5000);
     ASSERT_TRUE(d.allowed);
     EXPECT_EQ(d.remaining, 9 - i);
-    EXPECT_EQ(d.reset_ms, 25 * 42 - 2u);  // until sub-window 144 begins (6048)
+    EXPECT_EQ(d.reset_ms, 1001u);  // from 6001 the admissions at 5000 are a period old
   }
   RateDecision d = rate_take(p, s, 5500);
   EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.retry_after_ms, 548u);
-  EXPECT_FALSE(rate_take(p, s, 6047).allowed);
-  d = rate_take(p, s, 6048);
+  EXPECT_EQ(d.retry_after_ms, 501u);
+  EXPECT_FALSE(rate_take(p, s, 6000).allowed);
+  d = rate_take(p, s, 6001);
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.remaining, 9u);
+}
+
+TEST(SlidingWindow, ASubWindowCountsUntilItsLastAdmissionLeaves) {
+  const RateParams p = sliding(10, 1000);  // sub-windows of 63 ms: 5040..5102 is one
+  RateState s = rate_init(p, 5040);
+  for (int i = 0; i < 5; ++i) rate_take(p, s, 5040);
+  for (int i = 0; i < 5; ++i) rate_take(p, s, 5090);
+  // The five at 5040 are out of (6040, 7040] but their sub-window counts whole until the
+  // five at 5090 leave too: never more than 10 in any second.
+  EXPECT_FALSE(rate_take(p, s, 6041).allowed);
+  RateDecision d = rate_take(p, s, 6091);
   EXPECT_TRUE(d.allowed);
   EXPECT_EQ(d.remaining, 9u);
 }
@@ -278,9 +291,10 @@ TEST(SlidingWindow, BurstAtAWindowsEndThenAtTheNextsStart) {
   }
   EXPECT_EQ(admitted.size(), 1000u);
   EXPECT_EQ(max_in_any_period(admitted, 4000), 1000u);
-  // Nothing more until the burst's sub-windows have left the period.
-  EXPECT_FALSE(rate_take(p, s, 7900).allowed);
-  EXPECT_TRUE(rate_take(p, s, 3900 / 167 * 167 + 25 * 167).allowed);
+  // Nothing more until the burst is a period old.
+  const uint64_t last = admitted.back().first;
+  EXPECT_FALSE(rate_take(p, s, last + 4000).allowed);
+  EXPECT_TRUE(rate_take(p, s, last + 4001).allowed);
 }
 
 TEST(SlidingWindow, SaturatingLoadGetsMostOfTheLimitAndNeverMore) {
@@ -296,21 +310,21 @@ TEST(SlidingWindow, SaturatingLoadGetsMostOfTheLimitAndNeverMore) {
     }
     SCOPED_TRACE(period);
     EXPECT_EQ(max_in_any_period(admitted, period), 1000u);
-    // After the first period every period gets at least 24/25 of the limit.
-    const double per_period =
-        static_cast<double>(admitted.size() - 1000) / (static_cast<double>(end - start) / period - 1);
-    EXPECT_GE(per_period, 955.0) << per_period;
+    // After the first period every period gets nearly the limit.
+    const double per_period = static_cast<double>(admitted.size() - 1000) /
+                              (static_cast<double>(end - start) / period - 1);
+    EXPECT_GE(per_period, 990.0) << per_period;
   }
 }
 
-TEST(SlidingWindow, IdleWhenEveryCountedSubWindowLeft) {
+TEST(SlidingWindow, IdleWhenEveryAdmissionIsAPeriodOld) {
   const RateParams p = sliding(5, 1000);
   RateState s = rate_init(p, 0);
   EXPECT_TRUE(rate_idle(p, s, 0));
-  rate_take(p, s, 500);  // sub-window 11 (462..503)
+  rate_take(p, s, 500);
   EXPECT_FALSE(rate_idle(p, s, 999));
-  EXPECT_FALSE(rate_idle(p, s, 36 * 42 - 1));
-  EXPECT_TRUE(rate_idle(p, s, 36 * 42));
+  EXPECT_FALSE(rate_idle(p, s, 1500));
+  EXPECT_TRUE(rate_idle(p, s, 1501));
   EXPECT_TRUE(rate_idle(p, s, 100000));
   RateDecision d = rate_take(p, s, 100000);
   EXPECT_TRUE(d.allowed);
@@ -319,12 +333,13 @@ TEST(SlidingWindow, IdleWhenEveryCountedSubWindowLeft) {
 
 TEST(SlidingWindow, ClockGoingBackwards) {
   const RateParams p = sliding(1, 1000);
-  RateState s = rate_init(p, 5500);  // sub-window 130 (5460)
+  RateState s = rate_init(p, 5500);  // sub-window 87 (5481..5543)
   EXPECT_TRUE(rate_take(p, s, 5500).allowed);
   RateDecision d = rate_take(p, s, 3000);
   EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.retry_after_ms, 25 * 42u);  // seen as sub-window 130's start
-  EXPECT_TRUE(rate_take(p, s, 155 * 42).allowed);
+  EXPECT_EQ(d.retry_after_ms, 6501u - 5481);  // seen as sub-window 87's start
+  EXPECT_FALSE(rate_take(p, s, 6500).allowed);
+  EXPECT_TRUE(rate_take(p, s, 6501).allowed);
 }
 
 TEST(SlidingWindow, AReloadKeepsTheCount) {
@@ -339,7 +354,8 @@ TEST(SlidingWindow, AReloadKeepsTheCount) {
   EXPECT_TRUE(d.allowed);
   EXPECT_EQ(d.remaining, 1u);
   EXPECT_FALSE(rate_take(p, s, 300, 2).allowed);
-  EXPECT_TRUE(rate_take(p, s, 300 + 2000 + 2 * 84).allowed);
+  EXPECT_FALSE(rate_take(p, s, 2300, 2).allowed);
+  EXPECT_TRUE(rate_take(p, s, 2301, 2).allowed);
 }
 
 // ---- all algorithms ----

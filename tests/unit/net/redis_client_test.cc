@@ -342,12 +342,12 @@ TEST_F(RedisClientTest, LeaseScriptsGrantUpToTheLimit) {
   RedisQuotaBackend backend(c, loop_);
   auto lease = [&](limits::RateAlgorithm a, const std::string& key, int64_t limit, int64_t want,
                    int64_t burst) {
-    const int64_t args[] = {limit, 60000, want, burst, 2500, 24};  // sub-windows: 2.5 s, 24
+    const int64_t args[] = {limit, 60000, want, burst, 3750, 16, 900};  // 16 sub-windows
     std::optional<limits::LeaseReply> out;
     limits::QuotaBackend::Ticket ticket = 0;
     const bool sliding = a == limits::RateAlgorithm::kSlidingWindow;
     EXPECT_TRUE(backend.eval(
-        static_cast<int>(a), key, std::span(args, sliding ? 6 : 4),
+        static_cast<int>(a), key, std::span(args, sliding ? 7 : 4),
         [&](const limits::LeaseReply& r) { out = r; }, &ticket));
     run_until(
         loop_, [&] { return out.has_value(); }, 2000);
@@ -363,8 +363,8 @@ TEST_F(RedisClientTest, LeaseScriptsGrantUpToTheLimit) {
     EXPECT_EQ(r.granted, 6);
     EXPECT_EQ(r.remaining, cap - 6);
     EXPECT_GT(r.reset_ms, 0);
-    // The sliding window's units count until their sub-window leaves: up to 25 sub-windows.
-    EXPECT_LE(r.reset_ms, a == A::kSlidingWindow ? 25 * 2500 : 60000);
+    // The sliding window's units count a period after their lease's end: up to a sub-window more.
+    EXPECT_LE(r.reset_ms, a == A::kSlidingWindow ? 60000 + 3750 : 60000);
     r = lease(a, key, 10, 6, burst);
     EXPECT_EQ(r.granted, cap - 6) << static_cast<int>(a);
     EXPECT_EQ(r.remaining, 0);
@@ -373,7 +373,8 @@ TEST_F(RedisClientTest, LeaseScriptsGrantUpToTheLimit) {
     if (a != A::kSlidingWindow) continue;
     // The sliding window's sub-window, and a refund of 3 units to it.
     EXPECT_GT(r.lease_ms, 0);
-    EXPECT_LE(r.lease_ms, 2500);
+    EXPECT_LE(r.lease_ms, 900);
+    EXPECT_GT(r.retry_ms, 0);  // denied: when the grants of a period ago leave
     ASSERT_GT(r.slot, 0);
     const int64_t refund[] = {r.slot, 3};
     std::optional<limits::LeaseReply> back;
