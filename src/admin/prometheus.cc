@@ -443,6 +443,13 @@ std::string AdminServer::metrics_text() {
       sample(out, "sluice_jwks_fetches_total", l + ",result=\"ok\"", p->jwks->fetches_ok());
       sample(out, "sluice_jwks_fetches_total", l + ",result=\"error\"", p->jwks->fetches_failed());
     }
+    header(out, "sluice_jwks_tls_failures_total", "counter",
+           "JWKS fetches whose TLS handshake or certificate check failed, by provider.");
+    for (const auto& p : snap->security->providers) {
+      if (p->jwks == nullptr) continue;
+      sample(out, "sluice_jwks_tls_failures_total", "provider=\"" + label(p->name) + "\"",
+             p->jwks->tls_failures());
+    }
     header(out, "sluice_jwks_keys", "gauge", "Keys in the provider's last good JWKS.");
     for (const auto& p : snap->security->providers) {
       if (p->jwks != nullptr) {

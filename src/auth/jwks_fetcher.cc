@@ -63,9 +63,10 @@ uint64_t max_age_ms(std::string_view value) {
 }  // namespace
 
 bool parse_jwks_url(std::string_view url, std::string* host, uint16_t* port, std::string* path,
-                    std::string* error) {
+                    std::string* error, bool* https) {
   net::HttpUrl u;
-  if (!net::parse_http_url(url, "JWKS URL", 80, &u, error)) return false;
+  if (!net::parse_http_url(url, "JWKS URL", 80, &u, error, true)) return false;
+  if (https != nullptr) *https = u.https;
   *host = std::move(u.host);
   *port = u.port;
   *path = u.path.empty() ? std::string("/") : std::move(u.path);
@@ -82,7 +83,17 @@ JwksFetcher::~JwksFetcher() {
 }
 
 bool JwksFetcher::start(std::string* error) {
-  if (!parse_jwks_url(options_.url, &host_, &port_, &path_, error)) return false;
+  if (!parse_jwks_url(options_.url, &host_, &port_, &path_, error, &https_)) return false;
+  if (https_) {
+    net::TlsClientOptions o;
+    o.ca_file = options_.ca_file;
+    std::vector<net::TlsError> errors;
+    tls_context_ = net::TlsClientContext::create(o, &errors);
+    if (!tls_context_) {
+      *error = errors.empty() ? std::string("cannot set up TLS") : errors[0].message;
+      return false;
+    }
+  }
   if (!net::resolve_address(host_, port_, &address_, error)) return false;
   started_ = true;
   next_fetch_ms_ = loop_.now_ms();
@@ -125,7 +136,7 @@ void JwksFetcher::start_fetch() {
   }
   request_.clear();
   request_.append("GET ").append(path_).append(" HTTP/1.1\r\nHost: ").append(host_);
-  if (port_ != 80) request_.append(":").append(std::to_string(port_));
+  if (port_ != (https_ ? 443 : 80)) request_.append(":").append(std::to_string(port_));
   request_.append(
       "\r\nUser-Agent: sluice-jwks\r\nAccept: application/json, application/jwk-set+json\r\n"
       "Connection: close\r\n\r\n");
@@ -158,8 +169,39 @@ void JwksFetcher::on_io(uint32_t events) {
       return fail(std::string("connect: ") + std::strerror(err));
     }
     phase_ = Phase::kWriting;
+    if (https_) {
+      // SNI and the verified name: the URL's host (an IP literal is checked against IP SANs).
+      tls_ = tls_context_->new_stream(fd, host_);
+      if (!tls_) {
+        close_connection();
+        return fail("TLS: out of memory");
+      }
+      tls_out_.append(pool_, request_);
+    }
   }
-  if (phase_ == Phase::kWriting) {
+  if (phase_ == Phase::kWriting) write_request();
+  if (phase_ == Phase::kReading) read_response();
+}
+
+void JwksFetcher::fail_tls(const char* during) {
+  tls_failures_.fetch_add(1, std::memory_order_relaxed);
+  std::string why = std::string("TLS ") + during + " failed";
+  if (tls_ != nullptr && !tls_->error_text().empty()) why += ": " + tls_->error_text();
+  close_connection();
+  fail(why);
+}
+
+void JwksFetcher::write_request() {
+  const int fd = conn_->fd();
+  if (tls_ != nullptr) {
+    // The handshake runs with the first write; a blocked one resumes on the next event.
+    const core::WriteOutcome w = tls_->write_from(tls_out_, pool_);
+    if (w.error) return fail_tls(tls_->handshake_done() ? "write" : "handshake");
+    if (!tls_out_.empty()) return;
+    phase_ = Phase::kReading;
+    return;
+  }
+  {
     while (written_ < request_.size()) {
       ssize_t n = ::send(fd, request_.data() + written_, request_.size() - written_, MSG_NOSIGNAL);
       if (n > 0) {
@@ -176,7 +218,6 @@ void JwksFetcher::on_io(uint32_t events) {
     }
     phase_ = Phase::kReading;
   }
-  read_response();
 }
 
 void JwksFetcher::read_response() {
@@ -185,6 +226,29 @@ void JwksFetcher::read_response() {
     if (in_.size() >= limit) {
       close_connection();
       return fail("response larger than " + std::to_string(options_.max_body_bytes) + " bytes");
+    }
+    if (tls_ != nullptr) {
+      const core::ReadOutcome r = tls_->read_into(tls_in_, pool_, limit - in_.size());
+      if (r.error && !tls_->handshake_done()) return fail_tls("handshake");
+      while (!tls_in_.empty()) {
+        const std::string_view v = tls_in_.view();
+        in_.append(v);
+        tls_in_.consume(v.size());
+      }
+      if (r.error) {
+        close_connection();
+        return fail("TLS read failed: " + tls_->error_text());
+      }
+      if (r.eof) {
+        if (!try_complete(true)) {
+          close_connection();
+          fail("connection closed before the whole response");
+        }
+        return;
+      }
+      if (try_complete(false)) return;
+      if (r.drained || r.bytes == 0) return;
+      continue;
     }
     size_t old = in_.size();
     in_.resize(old + std::min(kReadChunk, limit - old));
@@ -365,6 +429,12 @@ void JwksFetcher::log_failure(const std::string& why) {
 }
 
 void JwksFetcher::close_connection() {
+  if (tls_ != nullptr) {
+    tls_->shutdown();
+    tls_.reset();
+  }
+  tls_out_.release(pool_);
+  tls_in_.release(pool_);
   if (conn_ == nullptr) return;
   conn_->detach(&loop_);
   loop_.destroy_later(std::move(conn_));

@@ -1,13 +1,12 @@
 // Keeps a JWKS (the identity provider's signing keys) fresh from the control thread's event
-// loop and publishes each new KeySet to the workers. Fetches http://host[:port]/path (plain
-// HTTP only for now: put the IdP's JWKS behind a local proxy or sidecar for https) every
-// refresh interval, or as the response's Cache-Control max-age says, never more often than
-// min_refresh_interval_ms. A worker that meets an unknown kid calls request_refresh(): requests
-// are coalesced and rate-limited, so a flood of forged kids causes at most one fetch per
-// min_refresh_interval_ms. A failed fetch (connect error, timeout, non-200, a body that is not
-// a usable JWKS) keeps the last good keys, is logged at most once per 10 s and is retried with
-// exponential back-off.
-// Example (control thread):
+// loop and publishes each new KeySet to the workers. Fetches http(s)://host[:port]/path (https:
+// the certificate verified against the system's CAs or ca_file, and the host name or IP
+// against it) every refresh interval, or as the response's Cache-Control max-age says, never more
+// often than min_refresh_interval_ms. A worker that meets an unknown kid calls request_refresh():
+// requests are coalesced and rate-limited, so a flood of forged kids causes at most one fetch per
+// min_refresh_interval_ms. A failed fetch (connect error, TLS handshake or verification failure,
+// timeout, non-200, a body that is not a usable JWKS) keeps the last good keys, is logged at most
+// once per 10 s and is retried with exponential back-off. Example (control thread):
 //   JwksFetcherOptions o;  o.url = "http://idp:8080/.well-known/jwks.json";
 //   JwksFetcher fetcher(control_loop, o);
 //   if (!fetcher.start(&err)) fail(err);
@@ -26,16 +25,19 @@
 #include <string_view>
 
 #include "auth/jwk.h"
+#include "core/buffer.h"
 #include "core/event_loop.h"
 #include "core/timer_wheel.h"
 #include "http/response_parser.h"
 #include "net/owned_socket.h"
 #include "net/socket.h"
+#include "net/tls.h"
 
 namespace sluice::auth {
 
 struct JwksFetcherOptions {
-  std::string url;                                // http://host[:port]/path
+  std::string url;                                // http(s)://host[:port]/path
+  std::string ca_file;                            // https: PEM CAs; empty: the system's
   uint64_t refresh_interval_ms = 300'000;         // when the response has no max-age
   uint64_t min_refresh_interval_ms = 10'000;      // floor for every fetch, requested or scheduled
   uint64_t max_refresh_interval_ms = 86'400'000;  // ceiling for a max-age
@@ -45,10 +47,10 @@ struct JwksFetcherOptions {
   size_t max_body_bytes = size_t{1} << 20;
 };
 
-// Splits "http://host[:port][/path]" (host may be a [v6] literal; port defaults to 80, path to
-// "/"). https:// is refused with *error saying so.
+// Splits "http(s)://host[:port][/path]" (host may be a [v6] literal; port defaults to 80 or 443,
+// path to "/"). *https says which scheme (may be null).
 bool parse_jwks_url(std::string_view url, std::string* host, uint16_t* port, std::string* path,
-                    std::string* error);
+                    std::string* error, bool* https = nullptr);
 
 class JwksFetcher {
  public:
@@ -73,6 +75,8 @@ class JwksFetcher {
   // Any thread.
   uint64_t fetches_ok() const { return fetches_ok_.load(std::memory_order_relaxed); }
   uint64_t fetches_failed() const { return fetches_failed_.load(std::memory_order_relaxed); }
+  // Of the failed fetches, those whose TLS handshake (or certificate check) failed.
+  uint64_t tls_failures() const { return tls_failures_.load(std::memory_order_relaxed); }
   uint64_t key_count() const { return keys_count_.load(std::memory_order_relaxed); }
   uint64_t refreshes_requested() const {
     return refreshes_requested_.load(std::memory_order_relaxed);
@@ -101,7 +105,9 @@ class JwksFetcher {
   void on_deadline();
   void on_io(uint32_t events);
   void start_fetch();
+  void write_request();
   void read_response();
+  void fail_tls(const char* during);
   // True once the response is complete (or failed: then the fetch is already finished).
   bool try_complete(bool eof);
   void succeed(std::string_view body, uint64_t max_age_ms);
@@ -114,6 +120,8 @@ class JwksFetcher {
   std::string host_;
   uint16_t port_ = 80;
   std::string path_;
+  bool https_ = false;
+  std::shared_ptr<net::TlsClientContext> tls_context_;
   net::SocketAddress address_;
   bool resolve_next_ = false;  // re-resolve the host before the next fetch (after a failure)
   TickTimer tick_timer_{*this};
@@ -121,6 +129,10 @@ class JwksFetcher {
 
   Phase phase_ = Phase::kIdle;
   std::unique_ptr<Connection> conn_;
+  std::unique_ptr<net::TlsStream> tls_;  // https: the connection's TLS
+  core::BufferPool pool_;                // its buffers
+  core::Buffer tls_out_;
+  core::Buffer tls_in_;
   std::string request_;
   size_t written_ = 0;
   std::string in_;
@@ -144,6 +156,7 @@ class JwksFetcher {
   std::atomic<bool> refresh_pending_{false};
   std::atomic<uint64_t> fetches_ok_{0};
   std::atomic<uint64_t> fetches_failed_{0};
+  std::atomic<uint64_t> tls_failures_{0};
   std::atomic<uint64_t> keys_count_{0};
   std::atomic<uint64_t> refreshes_requested_{0};
   std::atomic<uint64_t> last_success_unix_{0};

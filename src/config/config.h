@@ -217,7 +217,8 @@ struct JwtProviderConfig {
   std::vector<std::string> audiences;  // `aud` must contain one of them (empty = not checked)
   std::vector<std::string>
       algorithms;                     // allowed; empty = every asymmetric one (+ HS* with a secret)
-  std::string jwks_url;               // http://host:port/path, refreshed in the background
+  std::string jwks_url;               // http(s)://host:port/path, refreshed in the background
+  std::string jwks_ca_file;           // https: PEM CAs to verify it with; empty: the system's
   uint64_t jwks_refresh_ms = 300000;  // when the response has no Cache-Control max-age
   uint64_t jwks_min_refresh_ms = 10000;  // an unknown kid refreshes at most this often
   struct Key {

@@ -17,6 +17,7 @@
 #include "config/parser.h"
 #include "config/reader.h"
 #include "config/scalars.h"
+#include "net/tls.h"
 
 namespace sluice::config {
 
@@ -156,8 +157,8 @@ void Parser::parse_jwt_providers(const Item& it, Config& cfg) {
   for (const Item& e : *items) {
     std::optional<MapItem> m =
         map(e, {"name", "issuer", "issuers", "audience", "audiences", "algorithms", "jwks_url",
-                "jwks_refresh", "jwks_min_refresh", "keys", "clock_skew", "require_exp",
-                "required_claims", "roles_claim", "from", "forward_claims"});
+                "jwks_ca_file", "jwks_refresh", "jwks_min_refresh", "keys", "clock_skew",
+                "require_exp", "required_claims", "roles_claim", "from", "forward_claims"});
     if (!m) continue;
     JwtProviderConfig p;
     p.mark = e.mark;
@@ -184,6 +185,23 @@ void Parser::parse_jwt_providers(const Item& it, Config& cfg) {
           p.jwks_url = std::move(*s);
         } else {
           error(url->mark, url->path, "invalid jwks_url " + quote(*s) + ": " + why);
+        }
+      }
+    }
+    if (const Item* v = m->get("jwks_ca_file")) {
+      if (std::optional<std::string> f = string(*v)) {
+        if (!url || !(p.jwks_url.size() > 8 && (p.jwks_url[4] == 's' || p.jwks_url[4] == 'S'))) {
+          error(v->mark, v->path, "jwks_ca_file needs an https:// jwks_url");
+        } else {
+          // Checked now, as the fetcher will load it: a missing or bad file is this key's error.
+          net::TlsClientOptions o;
+          o.ca_file = *f;
+          std::vector<net::TlsError> errors;
+          if (!net::TlsClientContext::create(o, &errors)) {
+            error(v->mark, v->path,
+                  errors.empty() ? std::string("cannot load ") + quote(*f) : errors[0].message);
+          }
+          p.jwks_ca_file = std::move(*f);
         }
       }
     }

@@ -18,17 +18,22 @@ bool iequals_prefix(std::string_view s, std::string_view prefix) {
 }  // namespace
 
 bool parse_http_url(std::string_view url, std::string_view what, uint16_t default_port,
-                    HttpUrl* out, std::string* error) {
+                    HttpUrl* out, std::string* error, bool allow_https) {
   const std::string the = "the " + std::string(what);
   auto fail = [&](std::string why) {
     if (error != nullptr) *error = std::move(why);
     return false;
   };
-  if (iequals_prefix(url, "https://")) {
+  const bool https = iequals_prefix(url, "https://");
+  if (https && !allow_https) {
     return fail("https is not supported for " + the + " yet; use http://");
   }
-  if (!iequals_prefix(url, "http://")) return fail(the + " must start with http://");
-  std::string_view rest = url.substr(7);
+  if (!https && !iequals_prefix(url, "http://")) {
+    return fail(
+        the + (allow_https ? " must start with http:// or https://" : " must start with http://"));
+  }
+  if (https) default_port = 443;
+  std::string_view rest = url.substr(https ? 8 : 7);
   for (char c : rest) {
     auto u = static_cast<unsigned char>(c);
     if (u <= 0x20 || u >= 0x7f) return fail(the + " contains a space or control byte");
@@ -81,6 +86,7 @@ bool parse_http_url(std::string_view url, std::string_view what, uint16_t defaul
   out->host = std::string(host);
   out->port = port;
   out->path = std::string(path);
+  out->https = https;
   return true;
 }
 

@@ -80,11 +80,12 @@ Gateway::Gateway(std::string config_path, core::EventLoop& control_loop)
 
 auth::JwksFetcher* Gateway::jwks_fetcher(const config::JwtProviderConfig& p, std::string* error) {
   const std::string key = p.jwks_url + "|" + std::to_string(p.jwks_refresh_ms) + "|" +
-                          std::to_string(p.jwks_min_refresh_ms);
+                          std::to_string(p.jwks_min_refresh_ms) + "|" + p.jwks_ca_file;
   auto it = jwks_.find(key);
   if (it != jwks_.end()) return it->second.get();
   auth::JwksFetcherOptions o;
   o.url = p.jwks_url;
+  o.ca_file = p.jwks_ca_file;
   o.refresh_interval_ms = p.jwks_refresh_ms;
   o.min_refresh_interval_ms = p.jwks_min_refresh_ms;
   auto f = std::make_unique<auth::JwksFetcher>(control_loop_, o);

@@ -102,13 +102,13 @@ def redis_server(procs):
 
 @pytest.fixture
 def jwks_server():
-    """jwks_server(keys=(), port=None) starts a harness.JwksServer (a JWKS endpoint the test
+    """jwks_server(keys=(), port=None, tls=None) starts a harness.JwksServer (a JWKS endpoint the test
     rotates with set_keys(), breaks with fail(), stops with stop()); all stopped at teardown."""
     from harness import JwksServer
     servers = []
 
-    def start(keys=(), port=None):
-        s = JwksServer(keys, port=port)
+    def start(keys=(), port=None, tls=None):
+        s = JwksServer(keys, port=port, tls=tls)
         servers.append(s)
         return s
 

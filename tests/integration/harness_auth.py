@@ -250,10 +250,14 @@ class JwksServer:
         jwks.set_keys(jwk_of(k1, "k1"), jwk_of(k2, "k2"))   # rotate
         jwks.fail()                                          # 500 from now on
         jwks.stop()
+
+    tls=(cert_pem, key_pem) serves https (url says https://127.0.0.1:PORT/...); set_tls() swaps
+    the certificate for the next start().
     """
 
-    def __init__(self, keys=(), port=None, path="/jwks.json"):
+    def __init__(self, keys=(), port=None, path="/jwks.json", tls=None):
         self.path = path
+        self.tls = tls
         self.lock = threading.Lock()
         self.document = {"keys": list(keys)}
         self.status = 200
@@ -268,7 +272,11 @@ class JwksServer:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}{self.path}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{self.path}"
+
+    def set_tls(self, tls):
+        self.tls = tls
 
     def set_keys(self, *keys):
         with self.lock:
@@ -332,6 +340,11 @@ class JwksServer:
         assert self.server is None, "already running"
         srv = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
         srv.daemon_threads = True
+        if self.tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(self.tls[0]), str(self.tls[1]))
+            srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
         self.server = srv
         self.thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
                                        daemon=True)

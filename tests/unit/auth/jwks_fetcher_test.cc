@@ -309,17 +309,29 @@ TEST(JwksUrl, ParsesAndRejects) {
   EXPECT_EQ(path, "/k?x=1");
   ASSERT_TRUE(parse_jwks_url("HTTP://h", &host, &port, &path, &err));
   EXPECT_EQ(path, "/");
-  for (const char* bad : {"https://idp/jwks", "ftp://x", "http://", "http://u@h/", "http://h:0/",
+  bool https = false;
+  ASSERT_TRUE(parse_jwks_url("HTTPS://idp.example/keys", &host, &port, &path, &err, &https));
+  EXPECT_TRUE(https);
+  EXPECT_EQ(host, "idp.example");
+  EXPECT_EQ(port, 443);
+  EXPECT_EQ(path, "/keys");
+  ASSERT_TRUE(parse_jwks_url("https://[::1]:8443", &host, &port, &path, &err, &https));
+  EXPECT_EQ(port, 8443);
+  ASSERT_TRUE(parse_jwks_url("http://h", &host, &port, &path, &err, &https));
+  EXPECT_FALSE(https);
+  for (const char* bad : {"ftp://x", "http://", "https://", "http://u@h/", "http://h:0/",
                           "http://h:99999/", "http://::1/", "http://h/a b", "http://h:/"}) {
     EXPECT_FALSE(parse_jwks_url(bad, &host, &port, &path, &err)) << bad;
     EXPECT_FALSE(err.empty());
   }
+  // A CA file that cannot be loaded stops the start.
   core::EventLoop loop;
   JwksFetcherOptions o;
-  o.url = "https://idp/jwks";
+  o.url = "https://127.0.0.1/jwks";
+  o.ca_file = "/nonexistent/ca.pem";
   JwksFetcher f(loop, o);
   EXPECT_FALSE(f.start(&err));
-  EXPECT_NE(err.find("https"), std::string::npos);
+  EXPECT_NE(err.find("/nonexistent/ca.pem"), std::string::npos) << err;
 }
 
 }  // namespace
