@@ -159,9 +159,21 @@ TEST(SecurityConfigErrors, JwtProviders) {
                6, "jwt_providers[0].algorithms", "unsupported JWT algorithm 'RS265'");
   expect_error(kHead + R"(jwt_providers:
   - name: p
-    jwks_url: https://h/j
+    jwks_url: ftp://h/j
 )",
-               5, "jwt_providers[0].jwks_url", "invalid jwks_url 'https://h/j'");
+               5, "jwt_providers[0].jwks_url", "invalid jwks_url 'ftp://h/j'");
+  expect_error(kHead + R"(jwt_providers:
+  - name: p
+    jwks_url: http://h/j
+    jwks_ca_file: /etc/ssl/certs/ca-certificates.crt
+)",
+               6, "jwt_providers[0].jwks_ca_file", "jwks_ca_file needs an https:// jwks_url");
+  expect_error(kHead + R"(jwt_providers:
+  - name: p
+    jwks_url: https://h/j
+    jwks_ca_file: /nonexistent/ca.pem
+)",
+               6, "jwt_providers[0].jwks_ca_file", "/nonexistent/ca.pem");
   expect_error(kHead + R"(jwt_providers:
   - name: p
     jwks_url: http://h/j
