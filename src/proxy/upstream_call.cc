@@ -222,7 +222,10 @@ bool UpstreamCall::may_retry(UpstreamFailure kind, int status, bool replayable, 
   // request without a body (a streamed body is gone).
   if (!unsent && !replayable) return false;
   UpstreamRuntime& rt = *upstream->runtime;
-  if (!retrying) {
+  // The budget protects upstreams from retry storms: a request that never reached one (a
+  // refused or timed-out connect) costs none of them anything, so its retry is not charged
+  // (attempts and the route's timeout still bound it). A killed target then costs no request.
+  if (!unsent && !retrying) {
     if (!rt.retry_budget.try_start_retry()) return false;
     retrying = true;
   }

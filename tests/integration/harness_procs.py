@@ -130,6 +130,12 @@ class Backend:
         assert status == 200, (status, body)
         return body
 
+    def kill(self):
+        """SIGKILL: the process dies at once, connections in flight are reset by the kernel."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

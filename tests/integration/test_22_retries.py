@@ -77,6 +77,33 @@ def test_killed_target_under_load_no_failures(backend, sluice):
     assert total >= 100 and total - before >= 50, (before, total)
 
 
+def test_kill_9_under_load_with_default_budget_costs_nothing(backend, sluice):
+    # Retries with their defaults (connect failures, resets, timeouts, 502-504) and the default
+    # retry budget (20%, min_concurrent 3): the refused connects after the kill are retried
+    # without charging the budget, the few requests in flight on the killed target (reset) with it.
+    bes = [backend(name=n) for n in ("a", "b", "c")]
+    gw = sluice(pool_config([b.address for b in bes], route="retry: {attempts: 3}", workers=2))
+    stop = threading.Event()
+    loops = [GetLoop(gw.port, stop, max_seconds=8.0) for _ in range(4)]
+    for t in loops:
+        t.start()
+    try:
+        time.sleep(0.5)
+        before = sum(t.count for t in loops)
+        bes[1].kill()
+        time.sleep(2.0)
+    finally:
+        stop.set()
+        for t in loops:
+            t.join(10)
+    total = sum(t.count for t in loops)
+    failures = [f for t in loops for f in t.failures]
+    print(f"\nkill -9 under load, default retry budget: {total} requests ({before} before the "
+          f"kill), {len(failures)} failed")
+    assert not failures, failures[:10]
+    assert total - before >= 200, (before, total)
+
+
 def test_post_connect_failure_is_retried(backend, sluice):
     live = backend(name="live")
     dead = f"127.0.0.1:{free_port()}"
