@@ -77,6 +77,7 @@ class HealthChecker::Probe : public core::Timer, public core::IoHandler, public 
     if (redo) abandon();  // the probe in flight asks the old question (or the old address)
     address_ = t.address;
     config_ = std::move(t.config);
+    uneject_ = t.uneject;
     request_ = std::move(request);
     if (redo) {
       loop_.timers().schedule(*this, loop_.now_ms());
@@ -233,6 +234,20 @@ class HealthChecker::Probe : public core::Timer, public core::IoHandler, public 
     } else if (!pass && failures_ >= std::max<uint32_t>(config_.unhealthy_threshold, 1)) {
       next = Health::kUnhealthy;
     }
+    const bool ejected = state_->ejected(loop_.now_ms());
+    if (!ejected) down_while_ejected_ = false;
+    if (!pass && ejected) down_while_ejected_ = true;
+    if (pass && uneject_ && down_while_ejected_ && next == Health::kHealthy) {
+      // The target failed its checks while ejected and passes them again (a restarted
+      // backend): the passive verdict that ejected it is out of date, so traffic returns now
+      // rather than when the ejection ends. A target whose checks pass all along while its
+      // traffic fails stays ejected.
+      down_while_ejected_ = false;
+      state_->ejected_until_ms.store(0, std::memory_order_relaxed);
+      state_->consecutive_failures.store(0, std::memory_order_relaxed);
+      std::fprintf(stderr, "health: %s/%s passes its health check again: ejection ended\n",
+                   state_->upstream.c_str(), state_->key.c_str());
+    }
     if (next == verdict_) return;
     verdict_ = next;
     state_->health.store(next, std::memory_order_relaxed);
@@ -277,6 +292,8 @@ class HealthChecker::Probe : public core::Timer, public core::IoHandler, public 
   std::shared_ptr<TargetState> state_;
   net::SocketAddress address_;
   config::HealthCheckConfig config_;
+  bool uneject_ = false;
+  bool down_while_ejected_ = false;  // a check failed during the current ejection
   std::string request_;
   int fd_ = -1;
   Phase phase_ = Phase::kIdle;

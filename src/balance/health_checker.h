@@ -33,6 +33,7 @@ struct HealthCheckTarget {
   net::SocketAddress address;
   std::string host_header;  // Host to send; "" = config.host, or else the address ("ip:port")
   config::HealthCheckConfig config;  // `enabled` is not looked at: every target given is checked
+  bool uneject = false;              // a passing check ends the target's outlier ejection
 };
 
 class HealthChecker {

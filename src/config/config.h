@@ -90,7 +90,8 @@ struct OutlierConfig {
   uint32_t consecutive_failures = 5;  // 5xx answers or connect failures in a row
   uint64_t base_ejection_ms = 30000;  // doubled with each repeated ejection
   uint64_t max_ejection_ms = 300000;
-  uint32_t max_ejection_percent = 50;  // of the upstream's targets ejected at once
+  uint32_t max_ejection_percent = 50;   // of the upstream's targets ejected at once
+  bool uneject_on_health_check = true;  // a check passing after failing ends an ejection
 };
 
 struct BreakerConfig {

@@ -302,8 +302,9 @@ void Parser::parse_outlier(const Item& it, OutlierConfig& o) {
     error(it.mark, it.path, "expected a map or 'off', got a list");
     return;
   }
-  std::optional<MapItem> m = map(it, {"enabled", "consecutive_failures", "base_ejection",
-                                      "max_ejection", "max_ejection_percent"});
+  std::optional<MapItem> m =
+      map(it, {"enabled", "consecutive_failures", "base_ejection", "max_ejection",
+               "max_ejection_percent", "uneject_on_health_check"});
   if (!m) return;
   if (const Item* v = m->get("enabled")) {
     if (std::optional<bool> b = boolean(*v)) o.enabled = *b;
@@ -323,6 +324,9 @@ void Parser::parse_outlier(const Item& it, OutlierConfig& o) {
   }
   if (const Item* v = m->get("max_ejection_percent")) {
     if (auto p = percent(*v, 0, 100)) o.max_ejection_percent = *p;
+  }
+  if (const Item* v = m->get("uneject_on_health_check")) {
+    if (std::optional<bool> b = boolean(*v)) o.uneject_on_health_check = *b;
   }
 }
 

@@ -301,6 +301,7 @@ void Gateway::configure_health_checks(const Snapshot& snap) {
       c.address = t.addresses.front();
       c.host_header = u.health_check.host.empty() ? t.key : u.health_check.host;
       c.config = u.health_check;
+      c.uneject = u.outlier.enabled && u.outlier.uneject_on_health_check;
       checks.push_back(std::move(c));
     }
   }

@@ -211,3 +211,71 @@ def test_default_outlier_ejects_after_five(stub, backend, sluice):
         for i in range(30):
             c.request("GET", f"/d/{i}")
     assert bad.hits == 5, f"default outlier (5 failures, 30 s): failing target got {bad.hits}"
+
+
+def eject_then_recover(stub, backend, sluice, uneject):
+    """A target ejected for 30 s (500s, then its health checks fail too) comes back: returns the
+    seconds until it got traffic again after its checks passed, or None within 2 s."""
+    s = stub(name="s", status=500, health_status=200)
+    b = backend(name="b")
+    flag = "" if uneject is None else f", uneject_on_health_check: {str(uneject).lower()}"
+    gw = sluice(pool_config(
+        [s.address, b.address],
+        upstream=HC + "\noutlier: {consecutive_failures: 3, base_ejection: 30s, "
+                      "max_ejection_percent: 50" + flag + "}", workers=1))
+    with Client(gw.port) as c:
+        # While its checks still pass the stub gets traffic: three 500s eject it.
+        wait_for(lambda: s.health_hits >= 2, 3.0, what="health checks of the stub")
+        for i in range(40):
+            c.request("GET", f"/e/{i}")
+            if s.hits >= 3:
+                break
+        assert s.hits == 3, s.hits
+        s.health_status = 503  # down: its checks fail
+        time.sleep(0.5)
+        h0 = s.hits
+        s.status = 200
+        s.health_status = 200  # restarted: checks pass within one interval
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2.0:
+            r = c.request("GET", "/back")
+            assert r.status == 200, r
+            if s.hits > h0:
+                return time.monotonic() - t0
+            time.sleep(0.02)
+    return None
+
+
+def test_a_passing_health_check_ends_an_ejection(backend, stub, sluice):
+    back = eject_then_recover(stub, backend, sluice, None)
+    print(f"\nejected for 30 s, checks pass again: traffic back after "
+          f"{back if back is None else round(back, 2)}s")
+    assert back is not None and back <= 1.0, back
+
+
+def test_uneject_on_health_check_off_keeps_the_ejection(backend, stub, sluice):
+    assert eject_then_recover(stub, backend, sluice, False) is None
+
+
+def test_checks_passing_all_along_do_not_end_an_ejection(backend, stub, sluice):
+    # Traffic fails (500) while the health endpoint answers 200: the ejection stands.
+    s = stub(name="s", status=500, health_status=200)
+    b = backend(name="b")
+    gw = sluice(pool_config(
+        [s.address, b.address],
+        upstream=HC + "\noutlier: {consecutive_failures: 3, base_ejection: 30s, "
+                      "max_ejection_percent: 50}", workers=1))
+    wait_for(lambda: s.health_hits >= 2, 3.0, what="health checks of the stub")
+    with Client(gw.port) as c:
+        for i in range(40):
+            c.request("GET", f"/e/{i}")
+            if s.hits >= 3:
+                break
+        assert s.hits == 3, s.hits
+        checks = s.health_hits
+        for i in range(50):
+            r = c.request("GET", f"/x/{i}")
+            assert r.status == 200 and r.header("x-backend") == "b", r
+            time.sleep(0.02)
+        assert s.health_hits >= checks + 3, "the checks went on (and passed)"
+    assert s.hits == 3, f"the ejected target got {s.hits - 3} requests"
