@@ -457,7 +457,9 @@ JwtResult verify_jwt(std::string_view token, const KeySet& keys, const JwtPolicy
   // jku/x5u/jwk/x5c in the header are ignored: keys come only from the KeySet.
   if (header.contains("crit")) return fail(std::move(r), JwtError::kMalformed, kReasonCrit);
   if (!alg_allowed(*alg, keys, policy)) {
-    return fail(std::move(r), JwtError::kAlgMismatch, kReasonAlgNotAllowed);
+    // Outside the provider's list: the same refusal as an algorithm sluice does not know, so a
+    // client learns nothing about which algorithms exist behind the list.
+    return fail(std::move(r), JwtError::kUnsupportedAlg, kReasonAlgNotAllowed);
   }
   if (sig_b64.empty() || !base64url_decode(sig_b64, &sig)) {
     return fail(std::move(r), JwtError::kMalformed, kReasonMalformed);

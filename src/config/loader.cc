@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -183,6 +184,31 @@ std::optional<ConfigError> check_single_document(const std::string& yaml, const 
   return ConfigError{file, to_mark(at), "", "only one YAML document is allowed per config file"};
 }
 
+// The first node with an explicit tag, in document order. yaml-cpp gives untagged nodes "?"
+// (plain) or "!" (quoted scalars); anything else was written by the user.
+std::optional<ConfigError> find_tag(const YAML::Node& n, const std::string& file, int depth) {
+  const std::string& tag = n.Tag();
+  if (!tag.empty() && tag != "?" && tag != "!") {
+    std::string shown = tag;
+    constexpr std::string_view kCore = "tag:yaml.org,2002:";
+    if (shown.starts_with(kCore)) shown = "!!" + shown.substr(kCore.size());
+    return ConfigError{file, mark_of(n, {1, 1}), "",
+                       "YAML tag " + quote(shown) + " is not supported (write the value itself)"};
+  }
+  if (depth > 2000) return std::nullopt;  // yaml-cpp refused deeper documents already
+  if (n.IsMap()) {
+    for (const auto& kv : n) {
+      if (auto e = find_tag(kv.first, file, depth + 1)) return e;
+      if (auto e = find_tag(kv.second, file, depth + 1)) return e;
+    }
+  } else if (n.IsSequence()) {
+    for (const auto& e : n) {
+      if (auto err = find_tag(e, file, depth + 1)) return err;
+    }
+  }
+  return std::nullopt;
+}
+
 LoadResult load(const std::string& yaml, const std::string& file) {
   LoadResult result;
   try {
@@ -193,8 +219,19 @@ LoadResult load(const std::string& yaml, const std::string& file) {
         result.errors.push_back(std::move(*e));
         return result;
       }
+    } catch (const YAML::DeepRecursion& e) {
+      result.errors.push_back(ConfigError{
+          file, to_mark(e.mark), "",
+          "invalid YAML: nested too deeply (lists and maps nest at most about 500 levels)"});
+      return result;
     } catch (const YAML::Exception& e) {
       result.errors.push_back(ConfigError{file, to_mark(e.mark), "", "invalid YAML: " + e.msg});
+      return result;
+    }
+    // Tags (`!secret value`, `!!binary`) would be dropped silently: what they ask for is not
+    // done, so they are refused.
+    if (std::optional<ConfigError> e = find_tag(root, file, 0)) {
+      result.errors.push_back(std::move(*e));
       return result;
     }
     // A comment-only file is a null document.

@@ -74,7 +74,12 @@ const char* parse_field_lines(const char* p, const char* end, std::vector<Header
     const char* name = p;
     while (is_tchar(*p)) ++p;  // a table loop beats SIMD on names this short
     if (*p != ':') {
-      if (p != name && is_ows(*p)) return "whitespace between field name and colon";
+      if (p != name && is_ows(*p)) {
+        // "Name : v" is whitespace before the colon; "Two Words: v" a name with a space in it.
+        const char* q = p;
+        while (q < end && is_ows(*q)) ++q;
+        if (q < end && *q == ':') return "whitespace between field name and colon";
+      }
       return "invalid field name";
     }
     if (p == name) return "empty field name";

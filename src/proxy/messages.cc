@@ -237,8 +237,10 @@ void render_client_response(const http::ResponseHead& head, std::string_view req
   out.append("\r\n");
   for (const http::Header& h : head.headers) {
     if (dropped_on_forward(h.name)) {
-      // A response without a body (HEAD, 304) keeps the Content-Length the upstream declared.
-      if (framing == ResponseFraming::kAsIs && http::iequals(h.name, "content-length")) {
+      // A response without a body (HEAD, 304) keeps the Content-Length the upstream declared;
+      // a 204 (or 1xx) must not have one (RFC 9110 8.6).
+      if (framing == ResponseFraming::kAsIs && head.status >= 200 && head.status != 204 &&
+          http::iequals(h.name, "content-length")) {
         append_header(out, h.name, h.value);
       }
       continue;

@@ -46,6 +46,28 @@ frobnicate: true
   EXPECT_EQ(e.to_string(), "test.yaml:3:1: frobnicate: unknown key 'frobnicate'");
 }
 
+TEST(LoaderErrors, YamlTagsAreRefused) {
+  ConfigError e = only_error(R"(
+listeners:
+  - address: !secret listen
+)");
+  EXPECT_EQ(e.to_string(),
+            "test.yaml:2:14: YAML tag '!secret' is not supported (write the value itself)");
+  e = only_error(R"(
+listeners: !!seq
+  - address: :80
+)");
+  EXPECT_NE(e.message.find("'!!seq'"), std::string::npos) << e.message;
+}
+
+TEST(LoaderErrors, TooDeepNestingSaysSo) {
+  const std::string deep = "a: " + std::string(2000, '[') + std::string(2000, ']') + "\n";
+  LoadResult r = load_config_string(deep, "deep.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].message.find("nested too deeply"), std::string::npos)
+      << r.errors[0].message;
+}
+
 TEST(LoaderErrors, BadDuration) {
   ConfigError e = only_error(R"(
 listeners:

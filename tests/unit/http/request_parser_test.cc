@@ -398,6 +398,11 @@ TEST(RequestParserErrors, WhitespaceBetweenNameAndColon) {
   expect_error("GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400, {}, "colon");
 }
 
+TEST(RequestParserErrors, SpaceInsideAFieldNameIsAnInvalidName) {
+  expect_error(with_host("GET / HTTP/1.1", "Two Words: one\r\n"), 400, {}, "invalid field name");
+  expect_error(with_host("GET / HTTP/1.1", "X-A B : one\r\n"), 400, {}, "invalid field name");
+}
+
 TEST(RequestParserErrors, WhitespaceBeforeFirstHeaderLine) {
   expect_error("GET / HTTP/1.1\r\n Host: h\r\n\r\n", 400, {}, "whitespace before field name");
   expect_error("GET / HTTP/1.1\r\n\tHost: h\r\n\r\n", 400, {}, "whitespace before field name");

@@ -143,6 +143,24 @@ TEST(Messages, HeadResponseKeepsDeclaredLength) {
             "Connection: keep-alive\r\n\r\n");
 }
 
+TEST(Messages, NoContentLengthOnA204) {
+  // An upstream's 204 that declares a length: the client gets neither the field nor a body.
+  for (const char* raw : {"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+                          "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"}) {
+    http::ResponseParser parser;
+    http::ResponseHead head;
+    ASSERT_EQ(parser.parse(raw, http::Method::kGet, head), http::ParseStatus::kDone);
+    EXPECT_EQ(head.body, http::BodyKind::kNone);
+    std::string out;
+    render_client_response(head, "r", ResponseFraming::kAsIs, false, false, "", out);
+    if (head.status == 204) {
+      EXPECT_EQ(out, "HTTP/1.1 204 No Content\r\nX-Request-Id: r\r\n\r\n");
+    } else {  // a 304 may say the length of what it stands for
+      EXPECT_EQ(out, "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nX-Request-Id: r\r\n\r\n");
+    }
+  }
+}
+
 TEST(Messages, RequestIdValidation) {
   EXPECT_TRUE(valid_request_id("abc-DEF_1.2:3"));
   EXPECT_TRUE(valid_request_id(std::string(128, 'a')));
