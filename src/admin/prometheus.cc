@@ -223,6 +223,16 @@ std::string AdminServer::metrics_text() {
            code == 0 ? std::string("code=\"other\"") : "code=\"" + std::to_string(code) + "\"", v);
   }
 
+  {
+    uint64_t v = 0;
+    for (size_t w = 0; w < workers; ++w) {
+      v += gateway_.worker_metrics(w).headers_dropped_underscore.load();
+    }
+    header(out, "sluice_request_headers_dropped_total", "counter",
+           "Request header fields left out by limits.headers_with_underscores: drop.");
+    sample(out, "sluice_request_headers_dropped_total", "reason=\"underscore\"", v);
+  }
+
   // Downstream connections and bytes, worker loop lag.
   int64_t active = 0;
   uint64_t total = 0, in = 0, sent = 0;

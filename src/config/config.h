@@ -367,6 +367,7 @@ struct LimitsConfig {
   uint32_t max_headers = 100;             // (431)
   uint64_t max_uri_bytes = 8 * 1024;      // (414)
   uint64_t max_body_bytes = 0;            // default per-route body limit, 0 = unlimited (413)
+  std::string headers_with_underscores = "drop";  // allow | drop | reject (400)
 };
 
 struct TimeoutsConfig {

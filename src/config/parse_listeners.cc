@@ -1,5 +1,6 @@
 // Parser's sections for where sluice listens and how: listeners and their TLS (and an upstream's
 // TLS, built the same way), admin, dns, limits and timeouts.
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -201,8 +202,8 @@ void Parser::parse_admin(const Item& it, Config& cfg) {
 }
 
 void Parser::parse_limits(const Item& it, LimitsConfig& l) {
-  std::optional<MapItem> m =
-      map(it, {"max_header_bytes", "max_headers", "max_uri_bytes", "max_body_bytes"});
+  std::optional<MapItem> m = map(it, {"max_header_bytes", "max_headers", "max_uri_bytes",
+                                      "max_body_bytes", "headers_with_underscores"});
   if (!m) return;
   if (const Item* v = m->get("max_header_bytes")) {
     if (auto s = size(*v, 1, kMaxHeaderBytes, "from 1 to 16MiB")) l.max_header_bytes = *s;
@@ -215,6 +216,12 @@ void Parser::parse_limits(const Item& it, LimitsConfig& l) {
   }
   if (const Item* v = m->get("max_body_bytes")) {
     if (auto s = size(*v, 0, std::numeric_limits<uint64_t>::max(), "")) l.max_body_bytes = *s;
+  }
+  if (const Item* v = m->get("headers_with_underscores")) {
+    static constexpr std::array<std::string_view, 3> kPolicies = {"allow", "drop", "reject"};
+    if (auto s = one_of(*v, kPolicies, "headers_with_underscores")) {
+      l.headers_with_underscores = std::move(*s);
+    }
   }
 }
 

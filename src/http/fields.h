@@ -22,7 +22,8 @@ struct FieldSummary {
   bool has_connection = false;
   bool connection_close = false;
   bool connection_keep_alive = false;
-  bool expect_continue = false;  // Expect: 100-continue
+  bool expect_continue = false;   // Expect: 100-continue
+  uint32_t underscore_names = 0;  // field names with an '_'
 };
 
 // Parses the field lines that start at `p` and end with the empty line whose LF is end[-1].

@@ -46,6 +46,7 @@ void RequestHead::clear() {
   keep_alive = true;
   expect_continue = false;
   has_connection_header = false;
+  dropped_headers = 0;
   error_status = 0;
   error_reason = "";
 }
@@ -63,6 +64,7 @@ void copy_head(const RequestHead& src, std::string_view raw, std::string& storag
   dst.keep_alive = src.keep_alive;
   dst.expect_continue = src.expect_continue;
   dst.has_connection_header = src.has_connection_header;
+  dst.dropped_headers = src.dropped_headers;
   dst.error_status = src.error_status;
   dst.error_reason = src.error_reason;
   dst.method_text = move(src.method_text);
@@ -300,6 +302,20 @@ ParseStatus RequestParser::build(std::string_view buf, RequestHead& head) {
   FieldSummary s;
   if (const char* err = parse_field_lines(b + fields_start_, b + head_length_, head.headers, s)) {
     return fail(400, err);
+  }
+  if (s.underscore_names > 0 && limits_.underscores != UnderscoreHeaders::kAllow) {
+    if (limits_.underscores == UnderscoreHeaders::kReject) {
+      return fail(400, "header name with an underscore");
+    }
+    // Left out of the head: no filter sees them and no upstream gets them. None of them can be
+    // a field the summary counted (those names have no '_').
+    std::vector<Header>& h = head.headers;
+    size_t kept = 0;
+    for (const Header& f : h) {
+      if (f.name.find('_') == std::string_view::npos) h[kept++] = f;
+    }
+    head.dropped_headers = static_cast<uint16_t>(h.size() - kept);
+    h.resize(kept);
   }
   if (s.host_count > 1) return fail(400, "multiple Host headers");
   if (s.host_count == 0 && version_minor_ == 1) return fail(400, "missing Host header");

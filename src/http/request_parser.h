@@ -38,6 +38,7 @@ struct RequestHead {
   bool keep_alive = true;        // from version + Connection tokens (close / keep-alive)
   bool expect_continue = false;  // Expect: 100-continue in an HTTP/1.1 request
   bool has_connection_header = false;
+  uint16_t dropped_headers = 0;   // fields left out (names with '_', UnderscoreHeaders::kDrop)
   uint16_t error_status = 0;      // 400, 414, 431, 501, 505 when parse returned kError
   const char* error_reason = "";  // short static text
   void clear();                   // keeps headers' capacity

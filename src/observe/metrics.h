@@ -88,6 +88,7 @@ class WorkerMetrics {
   // TLS handshakes per listener index (listeners past the last slot share it).
   std::array<std::atomic<uint64_t>, kMaxTlsListeners> tls_handshakes_ok{};
   std::array<std::atomic<uint64_t>, kMaxTlsListeners> tls_handshakes_failed{};
+  std::atomic<uint64_t> headers_dropped_underscore{0};  // limits.headers_with_underscores: drop
   std::atomic<uint64_t> bytes_in{0};
   std::atomic<uint64_t> bytes_out{0};
   std::atomic<uint64_t> loop_lag_us{0};      // last measured lateness of a 100 ms timer

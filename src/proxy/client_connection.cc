@@ -222,6 +222,10 @@ bool ClientConnection::start_exchange() {
   http::copy_head(worker_.request_head(), in_.view().substr(0, head_len), ex->head_bytes, ex->head);
   in_.consume(head_len);
   const http::RequestHead& head = ex->head;
+  if (head.dropped_headers != 0) {
+    worker_.metrics().headers_dropped_underscore.fetch_add(head.dropped_headers,
+                                                           std::memory_order_relaxed);
+  }
   ex->snapshot = snap;
   ex->call.bind(worker_, *this);
   ex->method = head.method;

@@ -54,6 +54,10 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
   snap->limits.max_head_bytes = cfg.limits.max_header_bytes;
   snap->limits.max_headers = cfg.limits.max_headers;
   snap->limits.max_uri_bytes = cfg.limits.max_uri_bytes;
+  snap->limits.underscores =
+      cfg.limits.headers_with_underscores == "allow"    ? http::UnderscoreHeaders::kAllow
+      : cfg.limits.headers_with_underscores == "reject" ? http::UnderscoreHeaders::kReject
+                                                        : http::UnderscoreHeaders::kDrop;
 
   for (size_t u = 0; u < cfg.upstreams.size(); ++u) {
     const config::UpstreamConfig& uc = cfg.upstreams[u];

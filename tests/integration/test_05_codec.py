@@ -223,3 +223,55 @@ def test_http10_without_host_ok(gw):
     assert got.closed
     r = parse_response(got)
     assert r.status == 200 and r.json()["version"] in ("HTTP/1.0", "HTTP/1.1")
+
+
+# ---------------------------------------------------------------------------------------------
+# header names with underscores (limits.headers_with_underscores)
+
+UNDERSCORE_REQUEST = [("Transfer_Encoding", "chunked"), ("X_Tenant", "evil"),
+                      ("X-Tenant", "good")]
+
+
+def underscore_gw(procs, policy):
+    be = procs.backend(name="u")
+    limits = "" if policy is None else f"limits: {{headers_with_underscores: {policy}}}"
+    return procs.sluice(config(f"""
+        {limits}
+        upstreams:
+          - name: u
+            targets: [{{address: {be.address}}}]
+        routes:
+          - name: all
+            match: {{path: "/{{*rest}}"}}
+            upstream: u
+    """))
+
+
+def received(r):
+    return [(n.lower(), v) for n, v in r.json()["headers"]]
+
+
+def test_underscore_headers_are_dropped_by_default(procs):
+    require_sluice()
+    from harness_auth import metric_samples, metrics_of
+    gw = underscore_gw(procs, None)
+    r = request(gw.port, "GET", "/u", headers=UNDERSCORE_REQUEST)
+    assert r.status == 200, r
+    got = received(r)
+    assert ("x-tenant", "good") in got
+    assert not [n for n, _ in got if "_" in n], got
+    assert r.json()["body_length"] == 0, "Transfer_Encoding must not frame anything"
+    assert metric_samples(metrics_of(gw), "sluice_request_headers_dropped_total",
+                          reason="underscore") == [2.0]
+
+
+def test_underscore_headers_rejected_or_allowed(procs):
+    require_sluice()
+    gw = underscore_gw(procs, "reject")
+    r = request(gw.port, "GET", "/u", headers=UNDERSCORE_REQUEST)
+    assert r.status == 400, r
+    assert r.json()["error"] == "header name with an underscore"
+    assert request(gw.port, "GET", "/u", headers=[("X-Tenant", "good")]).status == 200
+    gw = underscore_gw(procs, "allow")
+    got = received(request(gw.port, "GET", "/u", headers=UNDERSCORE_REQUEST))
+    assert ("x_tenant", "evil") in got and ("transfer_encoding", "chunked") in got, got
