@@ -11,12 +11,12 @@ namespace sluice::http {
 namespace detail {
 
 enum CharBits : uint8_t {
-  kTcharBit = 1,        // token character
-  kTargetBit = 2,       // request-target byte: 0x21-0x7E except '#'
-  kHexBit = 4,          // 0-9 a-f A-F
-  kHostBit = 8,         // reg-name / IPv4 byte allowed in an authority host (no ',' '@' '/')
-  kFieldBadBit = 16,    // not allowed in a field value: CTLs other than HTAB, and DEL
-  kUnderscoreBit = 32,  // '_' (a field name with one: limits.headers_with_underscores)
+  kTcharBit = 1,      // token character
+  kTargetBit = 2,     // request-target byte: 0x21-0x7E except '#'
+  kHexBit = 4,        // 0-9 a-f A-F
+  kHostBit = 8,       // reg-name / IPv4 byte allowed in an authority host (no ',' '@' '/')
+  kFieldBadBit = 16,  // not allowed in a field value: CTLs other than HTAB, and DEL
+  kNameBit = 32,      // token character other than '_' (field names: '_' is looked at apart)
 };
 
 constexpr std::array<uint8_t, 256> make_char_table() {
@@ -36,7 +36,7 @@ constexpr std::array<uint8_t, 256> make_char_table() {
     for (const char* p = kHostPunct; *p != '\0'; ++p) host_punct = host_punct || (*p == c);
     if (alnum || host_punct) bits |= kHostBit;
     if ((c < 0x20 && c != '\t') || c == 0x7F) bits |= kFieldBadBit;
-    if (c == '_') bits |= kUnderscoreBit;
+    if ((alnum || punct) && c != '_') bits |= kNameBit;
     t[static_cast<size_t>(c)] = bits;
   }
   return t;
