@@ -160,12 +160,14 @@ SlidingGeometry sliding_geometry(const RateParams& p) {
 // another sub-window length (a reload changed the period) keeps its total as the current
 // sub-window's, admitted now: counted for a whole new period, never less.
 void slide(const SlidingGeometry& g, RateState& s, uint64_t index, uint64_t now_ms) {
+  if (!s.slots) s.slots = std::make_unique<SlidingSlots>();
+  SlidingSlot* slots = s.slots->slot;
   if (s.carry != g.sub) {
     const uint64_t total = s.count;
-    std::fill(std::begin(s.slots), std::end(s.slots), SlidingSlot{});
+    std::fill(std::begin(s.slots->slot), std::end(s.slots->slot), SlidingSlot{});
     if (total > 0) {
-      s.slots[index % g.ring] = {static_cast<uint32_t>(std::min<uint64_t>(total, UINT32_MAX)),
-                                 static_cast<uint32_t>(now_ms - index * g.sub + 1)};
+      slots[index % g.ring] = {static_cast<uint32_t>(std::min<uint64_t>(total, UINT32_MAX)),
+                               static_cast<uint32_t>(now_ms - index * g.sub + 1)};
     }
     s.count = total;
     s.carry = g.sub;
@@ -174,11 +176,11 @@ void slide(const SlidingGeometry& g, RateState& s, uint64_t index, uint64_t now_
   }
   if (index <= s.time) return;
   if (index - s.time >= g.ring) {
-    std::fill(std::begin(s.slots), std::end(s.slots), SlidingSlot{});
+    std::fill(std::begin(s.slots->slot), std::end(s.slots->slot), SlidingSlot{});
     s.count = 0;
   } else {
     for (uint64_t i = s.time + 1; i <= index; ++i) {
-      SlidingSlot& slot = s.slots[i % g.ring];  // held sub-window i - ring: out of the period
+      SlidingSlot& slot = slots[i % g.ring];  // held sub-window i - ring: out of the period
       s.count -= std::min<uint64_t>(slot.count, s.count);
       slot = {};
     }
@@ -199,7 +201,7 @@ RateDecision sliding_decide(const RateParams& p, RateState& s, uint64_t now_ms, 
   const uint64_t start = saturate(static_cast<u128>(s.time) * g.sub);
   const uint64_t now = std::max(now_ms, start);  // clock went back: the sub-window's start
   const auto slot_at = [&](uint32_t j) -> SlidingSlot& {
-    return s.slots[(s.time + g.ring - j) % g.ring];
+    return s.slots->slot[(s.time + g.ring - j) % g.ring];
   };
   // The oldest sub-windows whose last admission is already a period old count no more.
   uint64_t counted = s.count;
@@ -252,8 +254,20 @@ bool windows_idle(const RateParams& p, const RateState& s, uint64_t now_ms) {
   if (p.algorithm == RateAlgorithm::kFixedWindow) {
     return now_ms / period_of(p) > s.time || s.count == 0;
   }
-  RateState copy = s;
-  return sliding_decide(p, copy, now_ms, 0, false).remaining >= p.limit;
+  // What sliding_decide would count at now_ms, without touching the state (the sweep asks
+  // this of every key).
+  const SlidingGeometry g = sliding_geometry(p);
+  if (s.count == 0) return true;
+  if (!s.slots || s.carry != g.sub) return false;  // counted anew at the next decision
+  const uint64_t index = now_ms / g.sub;
+  const uint64_t now = std::max(now_ms, saturate(static_cast<u128>(s.time) * g.sub));
+  for (uint32_t j = 0; j <= g.span; ++j) {
+    const uint64_t i = s.time - std::min<uint64_t>(j, s.time);
+    if (j > s.time || i + g.ring <= index) break;  // dropped by the time of now_ms
+    const SlidingSlot& slot = s.slots->slot[(s.time + g.ring - j) % g.ring];
+    if (slot.count != 0 && sliding_exit(g, i, slot) > now) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -283,13 +297,15 @@ const char* rate_algorithm_name(RateAlgorithm a) {
 
 RateState rate_init(const RateParams& params, uint64_t now_ms) {
   if (params.algorithm == RateAlgorithm::kTokenBucket) {
-    return RateState{now_ms, capacity_of(params), 0, {}};
+    return RateState(now_ms, capacity_of(params), 0);
   }
   if (params.algorithm == RateAlgorithm::kSlidingWindow) {
     const uint64_t sub = sliding_sub_ms(period_of(params));
-    return RateState{now_ms / sub, 0, sub, {}};
+    RateState s(now_ms / sub, 0, sub);
+    s.slots = std::make_unique<SlidingSlots>();
+    return s;
   }
-  return RateState{now_ms / period_of(params), 0, 0, {}};
+  return RateState(now_ms / period_of(params), 0, 0);
 }
 
 namespace {

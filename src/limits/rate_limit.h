@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 namespace sluice::limits {
 
@@ -44,8 +45,14 @@ struct SlidingSlot {
   uint32_t last = 0;   // 1 + ms from the sub-window's start to its last admission; 0: none
 };
 
+struct SlidingSlots {
+  SlidingSlot slot[kSlidingSubWindows + 1] = {};
+};
+
 // The per-key state, meaning depends on the algorithm. Windows are aligned to the Unix epoch
 // (now_ms / period_ms) so that instances, and a shared store, agree on where a window starts.
+// 32 bytes; a sliding window's sub-windows live apart (allocated by rate_init or its first
+// decision), so the other algorithms' keys do not pay for them.
 struct RateState {
   uint64_t time = 0;   // token bucket: ms of the last refill; windows: index of the current
                        // window (sliding: sub-window)
@@ -53,8 +60,22 @@ struct RateState {
                        // (sliding: in the sub-windows of the last span + 1)
   uint64_t carry = 0;  // token bucket: fraction of a token in 1/period_ms; sliding: the
                        // sub-window length the slots were counted with
-  // Sliding window: sub-window i in slots[i % (sliding_span + 1)].
-  SlidingSlot slots[kSlidingSubWindows + 1] = {};
+  // Sliding window: sub-window i in slots->slot[i % (sliding_span + 1)].
+  std::unique_ptr<SlidingSlots> slots;
+
+  RateState() = default;
+  RateState(uint64_t t, uint64_t c, uint64_t k) : time(t), count(c), carry(k) {}
+  RateState(const RateState& o)
+      : time(o.time),
+        count(o.count),
+        carry(o.carry),
+        slots(o.slots ? std::make_unique<SlidingSlots>(*o.slots) : nullptr) {}
+  RateState& operator=(const RateState& o) {
+    if (this != &o) *this = RateState(o);
+    return *this;
+  }
+  RateState(RateState&&) noexcept = default;
+  RateState& operator=(RateState&&) noexcept = default;
 };
 
 struct RateDecision {
