@@ -52,25 +52,32 @@ class GetLoop(threading.Thread):
                 c.close()
 
 
-def test_killed_target_under_load_no_failures(backend, sluice):
-    bes = [backend(name=n) for n in ("a", "b", "c")]
-    gw = sluice(pool_config([b.address for b in bes], route=RETRY))
+def under_load(port, loops, action, max_seconds=6.0, settle=1.5):
+    """Runs `loops` GetLoops, calls action() after 0.5 s, stops `settle` s later. Returns
+    (requests before the action, requests in all, failures, backends' shares)."""
     stop = threading.Event()
-    loops = [GetLoop(gw.port, stop) for _ in range(2)]
-    for t in loops:
+    threads = [GetLoop(port, stop, max_seconds=max_seconds) for _ in range(loops)]
+    for t in threads:
         t.start()
     try:
         time.sleep(0.5)
-        before = sum(t.count for t in loops)
-        bes[1].stop()
-        time.sleep(1.5)
+        before = sum(t.count for t in threads)
+        action()
+        time.sleep(settle)
     finally:
         stop.set()
-        for t in loops:
+        for t in threads:
             t.join(10)
-    total = sum(t.count for t in loops)
-    failures = [f for t in loops for f in t.failures]
-    shares = sum((t.backends for t in loops), collections.Counter())
+    total = sum(t.count for t in threads)
+    failures = [f for t in threads for f in t.failures]
+    shares = sum((t.backends for t in threads), collections.Counter())
+    return before, total, failures, shares
+
+
+def test_killed_target_under_load_no_failures(backend, sluice):
+    bes = [backend(name=n) for n in ("a", "b", "c")]
+    gw = sluice(pool_config([b.address for b in bes], route=RETRY))
+    before, total, failures, shares = under_load(gw.port, 2, bes[1].stop)
     print(f"\nkilled target under load: {total} requests ({before} before the kill), "
           f"{len(failures)} failed, backends {dict(shares)}")
     assert not failures, failures[:10]
@@ -83,21 +90,7 @@ def test_kill_9_under_load_with_default_budget_costs_nothing(backend, sluice):
     # without charging the budget, the few requests in flight on the killed target (reset) with it.
     bes = [backend(name=n) for n in ("a", "b", "c")]
     gw = sluice(pool_config([b.address for b in bes], route="retry: {attempts: 3}", workers=2))
-    stop = threading.Event()
-    loops = [GetLoop(gw.port, stop, max_seconds=8.0) for _ in range(4)]
-    for t in loops:
-        t.start()
-    try:
-        time.sleep(0.5)
-        before = sum(t.count for t in loops)
-        bes[1].kill()
-        time.sleep(2.0)
-    finally:
-        stop.set()
-        for t in loops:
-            t.join(10)
-    total = sum(t.count for t in loops)
-    failures = [f for t in loops for f in t.failures]
+    before, total, failures, _ = under_load(gw.port, 4, bes[1].kill, max_seconds=8.0, settle=2.0)
     print(f"\nkill -9 under load, default retry budget: {total} requests ({before} before the "
           f"kill), {len(failures)} failed")
     assert not failures, failures[:10]
