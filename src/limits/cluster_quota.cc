@@ -39,7 +39,8 @@ redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', stri
 redis.call('PEXPIRE', KEYS[1], full + 1000)
 return {grant, math.floor(tokens), full}
 )lua",
-    // RateAlgorithm::kSlidingWindow: one hash of sub-windows (limits/rate_limit.h): field <k>
+    // RateAlgorithm::kSlidingWindow: one hash <key>:sw of sub-windows (limits/rate_limit.h): field
+    // <k>
     // its units, <k>:l 1 + the ms into it of its last admission. ARGV[5] is the sub-window
     // length, ARGV[6] the span, ARGV[7] the longest a lease may live: a lease is taken as used
     // by its end, so its sub-window counts until a period after that. Returns also the lease's
@@ -55,6 +56,7 @@ local sub = tonumber(ARGV[5])
 local span = tonumber(ARGV[6])
 local life = tonumber(ARGV[7])
 local k = math.floor(now / sub)
+local h = KEYS[1] .. ':sw'
 local into = now - k * sub
 local names = {}
 for i = 0, span do
@@ -62,7 +64,7 @@ for i = 0, span do
   names[2 * i + 1] = f
   names[2 * i + 2] = f .. ':l'
 end
-local got = redis.call('HMGET', KEYS[1], unpack(names))
+local got = redis.call('HMGET', h, unpack(names))
 local used = 0
 local reset = 0
 local free_at = 0
@@ -81,14 +83,15 @@ if grant < 0 then grant = 0 end
 local lease = math.min(sub - into, life)
 if grant > 0 then
   if not got[1] then
-    for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
-      if tonumber(string.match(f, '^%d+')) < k - span then redis.call('HDEL', KEYS[1], f) end
+    for _, f in ipairs(redis.call('HKEYS', h)) do
+      local i = tonumber(string.match(f, '^%d+') or '')
+      if i == nil or i < k - span then redis.call('HDEL', h, f) end
     end
   end
-  redis.call('HINCRBY', KEYS[1], names[1], grant)
+  redis.call('HINCRBY', h, names[1], grant)
   local last = math.max(tonumber(got[2] or '0'), into + lease)
-  redis.call('HSET', KEYS[1], names[2], last)
-  redis.call('PEXPIRE', KEYS[1], period + 2 * sub + 1000)
+  redis.call('HSET', h, names[2], last)
+  redis.call('PEXPIRE', h, period + 2 * sub + 1000)
   reset = k * sub + last + period - now
 end
 local remaining = limit - used - grant
@@ -123,9 +126,10 @@ return {grant, remaining, reset}
 )lua",
     // kRefundScript: a sliding-window lease's unused units back to their sub-window
     // (ARGV = sub-window, units); never below zero.
-    R"lua(local c = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+    R"lua(local h = KEYS[1] .. ':sw'
+local c = tonumber(redis.call('HGET', h, ARGV[1]) or '0')
 local n = math.min(c, tonumber(ARGV[2]))
-if n > 0 then redis.call('HINCRBY', KEYS[1], ARGV[1], -n) end
+if n > 0 then redis.call('HINCRBY', h, ARGV[1], -n) end
 return {n, 0, 0}
 )lua",
 };

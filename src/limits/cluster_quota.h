@@ -48,7 +48,8 @@
 namespace sluice::limits {
 
 // The lease scripts, indexed by RateAlgorithm, then kRefundScript. KEYS[1] is the key's base
-// name (the fixed window appends ":<window>"; the sliding window keeps a hash of sub-windows);
+// name (the fixed window appends ":<window>"; the sliding window keeps a hash of sub-windows at
+// ":sw", so a reload that changes a policy's algorithm never mixes the two states);
 // ARGV = limit, period_ms, want, burst (the sliding window: then the sub-window length, the
 // span, limits/rate_limit.h, and the longest life of a lease). Each returns {granted,
 // remaining_after, reset_ms}: reset_ms is the time until the window ends (fixed), until the bucket

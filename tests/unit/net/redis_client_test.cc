@@ -389,9 +389,15 @@ TEST_F(RedisClientTest, LeaseScriptsGrantUpToTheLimit) {
     if (r.slot == refund[0]) {
       EXPECT_EQ(r.granted, 3);  // (unless a sub-window began meanwhile)
     }
-    auto sttl = sync(c, {"PTTL", key});
+    auto sttl = sync(c, {"PTTL", key + ":sw"});  // the sliding window's hash
     ASSERT_TRUE(sttl);
     EXPECT_GT(sttl->integer, 0);
+  }
+  // A reload that switches a policy's algorithm: each keeps a state of its own in the store.
+  for (A a : {A::kTokenBucket, A::kSlidingWindow, A::kFixedWindow, A::kSlidingWindow}) {
+    const auto r = lease(a, "switched", 10, 1, a == A::kTokenBucket ? 8 : 0);
+    EXPECT_TRUE(r.ok) << static_cast<int>(a);
+    EXPECT_EQ(r.granted, 1) << static_cast<int>(a);
   }
   // Keys expire: Redis memory stays bounded.
   auto ttl = sync(c, {"PTTL", "script-0"});
