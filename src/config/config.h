@@ -373,6 +373,7 @@ struct LimitsConfig {
 struct TimeoutsConfig {
   uint64_t client_header_ms = 10000;      // whole request head must arrive in this time (408)
   uint64_t client_body_ms = 60000;        // max time between two reads of a request body
+  uint64_t client_send_ms = 60000;        // max time without progress writing to the client
   uint64_t idle_ms = 60000;               // keep-alive idle connection
   uint64_t upstream_connect_ms = 5000;    // default for upstreams
   uint64_t upstream_response_ms = 30000;  // default for upstreams

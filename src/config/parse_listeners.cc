@@ -226,12 +226,13 @@ void Parser::parse_limits(const Item& it, LimitsConfig& l) {
 }
 
 void Parser::parse_timeouts(const Item& it, TimeoutsConfig& t) {
-  std::optional<MapItem> m = map(it, {"client_header", "client_body", "idle", "upstream_connect",
-                                      "upstream_response", "drain"});
+  std::optional<MapItem> m = map(it, {"client_header", "client_body", "client_send", "idle",
+                                      "upstream_connect", "upstream_response", "drain"});
   if (!m) return;
   const std::pair<const char*, uint64_t*> fields[] = {
       {"client_header", &t.client_header_ms},
       {"client_body", &t.client_body_ms},
+      {"client_send", &t.client_send_ms},
       {"idle", &t.idle_ms},
       {"upstream_connect", &t.upstream_connect_ms},
       {"upstream_response", &t.upstream_response_ms},

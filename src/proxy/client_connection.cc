@@ -64,6 +64,7 @@ ClientConnection::ClientConnection(Worker& worker, int fd, const sockaddr_storag
   chain_delay_.conn = this;
   chain_timeout_.conn = this;
   chain_timeout_.timeout = true;
+  send_timer_.conn = this;
   worker_.metrics().connections_active.fetch_add(1, std::memory_order_relaxed);
   worker_.metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
   worker_.loop().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
@@ -365,6 +366,16 @@ bool ClientConnection::flush() {
     sent = w.bytes > 0;
     worker_.metrics().bytes_out.fetch_add(w.bytes, std::memory_order_relaxed);
   }
+  // A client that stops taking bytes must not hold the connection (and the upstream's) forever:
+  // the timer runs from the last progress while bytes wait.
+  if (!out_.empty() && (sent || !send_timer_.armed)) {
+    send_timer_.armed = true;
+    worker_.loop().timers().schedule(
+        send_timer_, worker_.loop().now_ms() + worker_.snapshot()->config.timeouts.client_send_ms);
+  } else if (out_.empty() && send_timer_.armed) {
+    send_timer_.armed = false;
+    worker_.loop().timers().cancel(send_timer_);
+  }
   if (out_.empty()) {
     out_.release(worker_.pool());
     if (close_after_flush_) {
@@ -527,6 +538,15 @@ void ClientConnection::on_timer() {
   }
 }
 
+void ClientConnection::on_send_timeout() {
+  send_timer_.armed = false;
+  if (closed_ || out_.empty()) return;
+  // Nothing written for timeouts.client_send: the client is gone or stalled. What is buffered
+  // is dropped with the connection; the upstream connection is closed with the exchange.
+  abort_upstream();
+  close_now();
+}
+
 void ClientConnection::drain_notice() {
   if (idle() && out_.empty()) {
     // Nothing in flight: keep the socket so a request racing the drain still gets an answer.
@@ -543,6 +563,7 @@ void ClientConnection::close_now() {
   }
   worker_.metrics().connections_active.fetch_sub(1, std::memory_order_relaxed);
   worker_.loop().timers().cancel(*this);
+  worker_.loop().timers().cancel(send_timer_);
   worker_.loop().unpost(this);
   worker_.loop().remove(fd_);
   if (tls_) tls_->shutdown();

@@ -228,6 +228,7 @@ class ClientConnection : public core::IoHandler,
   // scratch.
   std::string_view gateway_response_headers();
   void on_chain_timeout();
+  void on_send_timeout();  // the client took nothing for timeouts.client_send
   auth::IpAddress client_address(const http::RequestHead& head) const;
   void cancel_quota_wait();
   bool forward_request_body();
@@ -289,6 +290,12 @@ class ClientConnection : public core::IoHandler,
       }
     }
   } chain_delay_, chain_timeout_;
+  // timeouts.client_send: armed while bytes wait for a client that does not take them.
+  struct SendTimer : core::Timer {
+    ClientConnection* conn = nullptr;
+    bool armed = false;
+    void on_timer() override { conn->on_send_timeout(); }
+  } send_timer_;
 };
 
 class UpstreamConnection : public core::IoHandler, public core::Timer, public core::Deferred {

@@ -163,3 +163,52 @@ def test_upstream_response_timeout_504(backend, sluice):
     # the gateway still works afterwards (a fresh upstream connection is used)
     r = request(gw.port, "GET", "/fast?delay_ms=100")
     assert r.status == 200
+
+
+def test_client_that_stops_reading_is_closed_after_client_send(backend, sluice):
+    from harness_auth import metric_samples, metrics_of
+    be = backend()
+    gw = sluice(upstream_config(be.address, client_send="1s"))
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", gw.port))
+    try:
+        s.sendall(b"GET /big?size=50000000 HTTP/1.1\r\nHost: t\r\n\r\n")  # 50 MB, never read
+
+        def open_clients():
+            return metric_samples(metrics_of(gw), "sluice_downstream_connections")[0]
+
+        time.sleep(0.5)
+        assert open_clients() >= 1
+        t0 = time.monotonic()
+        while open_clients() > 0 and time.monotonic() - t0 < 5:
+            time.sleep(0.1)
+        took = time.monotonic() - t0
+        print(f"\nstalled reader closed {took + 0.5:.2f}s after its request (client_send 1s)")
+        assert open_clients() == 0, "the stalled client connection is still open"
+        # The upstream connection went with it.
+        deadline = time.monotonic() + 3
+        while be.stats()["active_connections"] > 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert be.stats()["active_connections"] <= 1  # (the /__stats one)
+    finally:
+        s.close()
+    # A client that reads slowly but steadily (a few KiB every 0.3 s) is not cut off.
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", gw.port))
+    try:
+        s.sendall(b"GET /big?size=60000 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        got = b""
+        s.settimeout(5)
+        while True:
+            time.sleep(0.3)
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        head, _, body = got.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head[:100]
+        assert len(body) == 60000, len(body)
+    finally:
+        s.close()
