@@ -129,7 +129,7 @@ def test_sliding_window_holds_across_a_window_boundary(backend, sluice):
     # A saturating burst from 0.2 s before a window boundary, for a whole period and a half:
     # the burst before the boundary and the one after it share one limit.
     start = next_boundary(PERIOD, 0.2)
-    s = Saturate(gw.port, unique("edge"), 6.0).run(start_at=start)
+    s = Saturate(gw.port, unique("edge"), 4.5).run(start_at=start)
     times = s.admitted()
     worst = max_in_any_interval(times, PERIOD)
     first_period = sum(1 for t in times if t < start + PERIOD)
@@ -186,7 +186,7 @@ def test_token_bucket_is_bounded_by_burst_plus_refill(backend, sluice):
     burst = 200
     gw = sluice(rl_config(be, [policy(algorithm="token_bucket", limit=LIMIT, period="4s",
                                       burst=burst)], workers=2))
-    s = Saturate(gw.port, unique("bucket"), 6.0).run()
+    s = Saturate(gw.port, unique("bucket"), 4.5).run()
     times = s.admitted()
     worst = max_in_any_interval(times, PERIOD)
     print(f"\ntoken bucket {LIMIT} per {PERIOD:.0f} s, burst {burst}: {len(times)} admitted in "
