@@ -21,7 +21,6 @@ namespace {
 // A short tick notices request_refresh() from workers without a cross-thread wake-up.
 constexpr uint64_t kTickMs = 100;
 constexpr uint64_t kLogEveryMs = 10000;
-constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kMaxHeadBytes = 64 * 1024;
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -140,7 +139,8 @@ void JwksFetcher::start_fetch() {
   request_.append(
       "\r\nUser-Agent: sluice-jwks\r\nAccept: application/json, application/jwk-set+json\r\n"
       "Connection: close\r\n\r\n");
-  written_ = 0;
+  out_.release(pool_);
+  out_.append(pool_, request_);
   in_.clear();
   loop_.timers().schedule(deadline_timer_,
                           loop_.now_ms() + std::max<uint64_t>(options_.timeout_ms, 1));
@@ -176,7 +176,6 @@ void JwksFetcher::on_io(uint32_t events) {
         close_connection();
         return fail("TLS: out of memory");
       }
-      tls_out_.append(pool_, request_);
     }
   }
   if (phase_ == Phase::kWriting) write_request();
@@ -192,86 +191,44 @@ void JwksFetcher::fail_tls(const char* during) {
 }
 
 void JwksFetcher::write_request() {
-  const int fd = conn_->fd();
-  if (tls_ != nullptr) {
-    // The handshake runs with the first write; a blocked one resumes on the next event.
-    const core::WriteOutcome w = tls_->write_from(tls_out_, pool_);
-    if (w.error) return fail_tls(tls_->handshake_done() ? "write" : "handshake");
-    if (!tls_out_.empty()) return;
-    phase_ = Phase::kReading;
-    return;
+  // Over TLS the handshake runs with the first write; a blocked write resumes on the next event.
+  const core::WriteOutcome w =
+      tls_ ? tls_->write_from(out_, pool_) : core::write_from(conn_->fd(), out_, pool_);
+  if (w.error && tls_ != nullptr) return fail_tls(tls_->handshake_done() ? "write" : "handshake");
+  if (w.error) {
+    close_connection();
+    return fail("send failed: connection reset");
   }
-  {
-    while (written_ < request_.size()) {
-      ssize_t n = ::send(fd, request_.data() + written_, request_.size() - written_, MSG_NOSIGNAL);
-      if (n > 0) {
-        written_ += static_cast<size_t>(n);
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        return;
-      } else {
-        int err = n < 0 ? errno : EPIPE;
-        close_connection();
-        return fail(std::string("send: ") + std::strerror(err));
-      }
-    }
-    phase_ = Phase::kReading;
-  }
+  if (out_.empty()) phase_ = Phase::kReading;
 }
 
 void JwksFetcher::read_response() {
-  size_t limit = options_.max_body_bytes + kMaxHeadBytes;
+  const size_t limit = options_.max_body_bytes + kMaxHeadBytes;
   while (true) {
     if (in_.size() >= limit) {
       close_connection();
       return fail("response larger than " + std::to_string(options_.max_body_bytes) + " bytes");
     }
-    if (tls_ != nullptr) {
-      const core::ReadOutcome r = tls_->read_into(tls_in_, pool_, limit - in_.size());
-      if (r.error && !tls_->handshake_done()) return fail_tls("handshake");
-      while (!tls_in_.empty()) {
-        const std::string_view v = tls_in_.view();
-        in_.append(v);
-        tls_in_.consume(v.size());
-      }
-      if (r.error) {
-        close_connection();
-        return fail("TLS read failed: " + tls_->error_text());
-      }
-      if (r.eof) {
-        if (!try_complete(true)) {
-          close_connection();
-          fail("connection closed before the whole response");
-        }
-        return;
-      }
-      if (try_complete(false)) return;
-      if (r.drained || r.bytes == 0) return;
-      continue;
-    }
-    size_t old = in_.size();
-    in_.resize(old + std::min(kReadChunk, limit - old));
-    ssize_t n = ::recv(conn_->fd(), in_.data() + old, in_.size() - old, 0);
-    int err = errno;
-    in_.resize(old + (n > 0 ? static_cast<size_t>(n) : 0));
-    if (n < 0 && err == EINTR) continue;
-    if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) {
-      try_complete(false);
-      return;
-    }
-    if (n < 0) {
+    const size_t room = limit - in_.size();
+    const core::ReadOutcome r = tls_ ? tls_->read_into(read_buf_, pool_, room)
+                                     : core::read_into(conn_->fd(), read_buf_, pool_, room, false);
+    if (r.error && tls_ != nullptr && !tls_->handshake_done()) return fail_tls("handshake");
+    in_.append(read_buf_.view());
+    read_buf_.consume(read_buf_.size());
+    if (r.error) {
+      const std::string why = tls_ != nullptr ? "TLS read failed: " + tls_->error_text()
+                                              : std::string("read failed: connection reset");
       close_connection();
-      return fail(std::string("read: ") + std::strerror(err));
+      return fail(why);
     }
-    if (n == 0) {
+    if (r.eof) {
       if (!try_complete(true)) {
         close_connection();
         fail("connection closed before the whole response");
       }
       return;
     }
-    if (try_complete(false)) return;
+    if (try_complete(false) || r.drained || r.bytes == 0) return;
   }
 }
 
@@ -433,8 +390,8 @@ void JwksFetcher::close_connection() {
     tls_->shutdown();
     tls_.reset();
   }
-  tls_out_.release(pool_);
-  tls_in_.release(pool_);
+  out_.release(pool_);
+  read_buf_.release(pool_);
   if (conn_ == nullptr) return;
   conn_->detach(&loop_);
   loop_.destroy_later(std::move(conn_));

@@ -130,11 +130,10 @@ class JwksFetcher {
   Phase phase_ = Phase::kIdle;
   std::unique_ptr<Connection> conn_;
   std::unique_ptr<net::TlsStream> tls_;  // https: the connection's TLS
-  core::BufferPool pool_;                // its buffers
-  core::Buffer tls_out_;
-  core::Buffer tls_in_;
+  core::BufferPool pool_;
+  core::Buffer out_;       // the request not yet written
+  core::Buffer read_buf_;  // bytes read, before they join in_
   std::string request_;
-  size_t written_ = 0;
   std::string in_;
   http::ResponseParser parser_;
   http::ResponseHead head_;

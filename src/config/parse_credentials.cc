@@ -175,13 +175,14 @@ void Parser::parse_jwt_providers(const Item& it, Config& cfg) {
       }
     }
     const Item* url = m->get("jwks_url");
+    bool https = false;
     if (url) {
       if (std::optional<std::string> s = string(*url)) {
         std::string host;
         std::string path;
         std::string why;
         uint16_t port = 0;
-        if (auth::parse_jwks_url(*s, &host, &port, &path, &why)) {
+        if (auth::parse_jwks_url(*s, &host, &port, &path, &why, &https)) {
           p.jwks_url = std::move(*s);
         } else {
           error(url->mark, url->path, "invalid jwks_url " + quote(*s) + ": " + why);
@@ -190,8 +191,11 @@ void Parser::parse_jwt_providers(const Item& it, Config& cfg) {
     }
     if (const Item* v = m->get("jwks_ca_file")) {
       if (std::optional<std::string> f = string(*v)) {
-        if (!url || !(p.jwks_url.size() > 8 && (p.jwks_url[4] == 's' || p.jwks_url[4] == 'S'))) {
-          error(v->mark, v->path, "jwks_ca_file needs an https:// jwks_url");
+        if (!https) {
+          // (An invalid jwks_url has its own error.)
+          if (!url || !p.jwks_url.empty()) {
+            error(v->mark, v->path, "jwks_ca_file needs an https:// jwks_url");
+          }
         } else {
           // Checked now, as the fetcher will load it: a missing or bad file is this key's error.
           net::TlsClientOptions o;

@@ -39,9 +39,9 @@ redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', stri
 redis.call('PEXPIRE', KEYS[1], full + 1000)
 return {grant, math.floor(tokens), full}
 )lua",
-    // RateAlgorithm::kSlidingWindow: one hash <key>:sw of sub-windows (limits/rate_limit.h): field
-    // <k>
-    // its units, <k>:l 1 + the ms into it of its last admission. ARGV[5] is the sub-window
+    // RateAlgorithm::kSlidingWindow: one hash <key>:sw of sub-windows (limits/rate_limit.h):
+    // field <k> its units, <k>:l 1 + the ms into it of its last admission. ARGV[5] is the
+    // sub-window
     // length, ARGV[6] the span, ARGV[7] the longest a lease may live: a lease is taken as used
     // by its end, so its sub-window counts until a period after that. Returns also the lease's
     // life (ms), the sub-window (to refund what a lease did not use) and, when the grant fell
@@ -142,8 +142,7 @@ uint64_t period_of(const RateParams& p) {
   return p.period_ms == 0 ? 1 : p.period_ms;
 }
 
-// How long one unit takes to come back: the bucket's refill of one token, and, for the sliding
-// window, the rate at which the previous window's weight fades (at most limit per period).
+// How long one unit takes to come back to the bucket (limit per period).
 uint64_t unit_ms(const RateParams& p) {
   const uint64_t period = period_of(p);
   if (p.limit == 0) return period;
@@ -341,47 +340,38 @@ void ClusterQuota::on_fetched(Entry& e, const LeaseReply& reply) {
   }
   const uint64_t granted = reply.granted > 0 ? static_cast<uint64_t>(reply.granted) : 0;
   const uint64_t reset = reply.reset_ms > 0 ? static_cast<uint64_t>(reply.reset_ms) : 0;
-  if (e.params.algorithm == RateAlgorithm::kSlidingWindow && reply.lease_ms >= 0) {
-    // The lease belongs to the grant's sub-window, which ended no later than this long after
-    // the fetch was sent. Units of an older sub-window go back to the store.
-    if (e.lease > 0 && reply.slot != e.lease_slot) discard_lease(e);
-    e.lease_slot = reply.slot;
-    e.lease_until = e.fetch_sent + std::max<uint64_t>(1, static_cast<uint64_t>(reply.lease_ms));
-    if (e.lease_until <= now) {  // the reply came after its sub-window: nothing usable
-      e.lease += granted;
-      discard_lease(e);
-      e.lease_until = 0;
-    } else {
-      e.lease += granted;
+  uint64_t deny_ms = 0;  // when the grant fell short: until the store can have room again
+  switch (e.params.algorithm) {
+    case RateAlgorithm::kSlidingWindow:
+      // The lease belongs to the grant's sub-window and lives lease_ms from when the fetch was
+      // sent (the store takes it as used by then). Units of an older sub-window go back.
+      if (e.lease > 0 && reply.slot != e.lease_slot) discard_lease(e);
+      e.lease_slot = reply.slot;
+      e.lease_until = e.fetch_sent + static_cast<uint64_t>(std::max<int64_t>(reply.lease_ms, 1));
+      deny_ms = static_cast<uint64_t>(std::max<int64_t>(reply.retry_ms, 1));
+      break;
+    case RateAlgorithm::kFixedWindow: {
+      const uint64_t until = now + reset;
+      // A grant from another window than the lease we hold (the window turned while the fetch
+      // was in flight): the old units must not be used in the new window.
+      const uint64_t gap = until > e.lease_until ? until - e.lease_until : e.lease_until - until;
+      if (e.lease > 0 && gap > period_of(e.params) / 2) discard_lease(e);
+      e.lease_until = until;
+      deny_ms = std::max<uint64_t>(1, reset);
+      break;
     }
-    e.remaining = reply.remaining > 0 ? static_cast<uint64_t>(reply.remaining) : 0;
-    e.reset_at = now + reset;
-    if (granted < e.want) {
-      e.deny_until =
-          now + std::max<uint64_t>(1, static_cast<uint64_t>(std::max<int64_t>(reply.retry_ms, 1)));
-    }
-    serve_waiters(e, now);
-    return;
-  }
-  if (e.params.algorithm != RateAlgorithm::kTokenBucket) {
-    const uint64_t until = now + reset;
-    // A grant from another window than the lease we hold (the window turned while the fetch
-    // was in flight): the old units must not be used in the new window.
-    const uint64_t gap = until > e.lease_until ? until - e.lease_until : e.lease_until - until;
-    if (e.lease > 0 && gap > period_of(e.params) / 2) {
-      stats_.discarded += e.lease;
-      e.lease = 0;
-    }
-    e.lease_until = until;
+    case RateAlgorithm::kTokenBucket:
+      deny_ms = unit_ms(e.params);
+      break;
   }
   e.lease += granted;
+  if (e.lease_until != 0 && e.lease_until <= now) {
+    discard_lease(e);  // the answer came after the lease's end: nothing of it is usable
+    e.lease_until = 0;
+  }
   e.remaining = reply.remaining > 0 ? static_cast<uint64_t>(reply.remaining) : 0;
   e.reset_at = now + reset;
-  if (granted < e.want) {
-    e.deny_until =
-        now + (e.params.algorithm == RateAlgorithm::kFixedWindow ? std::max<uint64_t>(1, reset)
-                                                                 : unit_ms(e.params));
-  }
+  if (granted < e.want) e.deny_until = now + deny_ms;
   serve_waiters(e, now);
 }
 

@@ -163,20 +163,18 @@ void slide(const SlidingGeometry& g, RateState& s, uint64_t index, uint64_t now_
   if (!s.slots) s.slots = std::make_unique<SlidingSlots>();
   SlidingSlot* slots = s.slots->slot;
   if (s.carry != g.sub) {
-    const uint64_t total = s.count;
-    std::fill(std::begin(s.slots->slot), std::end(s.slots->slot), SlidingSlot{});
-    if (total > 0) {
-      slots[index % g.ring] = {static_cast<uint32_t>(std::min<uint64_t>(total, UINT32_MAX)),
+    std::fill(slots, slots + kSlidingSubWindows + 1, SlidingSlot{});
+    if (s.count > 0) {
+      slots[index % g.ring] = {static_cast<uint32_t>(std::min<uint64_t>(s.count, UINT32_MAX)),
                                static_cast<uint32_t>(now_ms - index * g.sub + 1)};
     }
-    s.count = total;
     s.carry = g.sub;
     s.time = index;
     return;
   }
   if (index <= s.time) return;
   if (index - s.time >= g.ring) {
-    std::fill(std::begin(s.slots->slot), std::end(s.slots->slot), SlidingSlot{});
+    std::fill(slots, slots + kSlidingSubWindows + 1, SlidingSlot{});
     s.count = 0;
   } else {
     for (uint64_t i = s.time + 1; i <= index; ++i) {
@@ -194,6 +192,19 @@ uint64_t sliding_exit(const SlidingGeometry& g, uint64_t index, const SlidingSlo
   return saturate(last + g.period + 1);
 }
 
+// The oldest sub-window that still counts at `now` (as j: sub-window s.time - j) once the
+// state is brought to sub-window `index` (>= s.time), or -1 when none does. Exits grow with the
+// sub-window, so every newer one with units counts too.
+int oldest_live(const SlidingGeometry& g, const RateState& s, uint64_t index, uint64_t now) {
+  for (int j = static_cast<int>(std::min<uint64_t>(g.span, s.time)); j >= 0; --j) {
+    const uint64_t i = s.time - static_cast<uint64_t>(j);
+    if (i + g.ring <= index) continue;  // gone when the state reaches `index`
+    const SlidingSlot& slot = s.slots->slot[i % g.ring];
+    if (slot.count != 0 && sliding_exit(g, i, slot) > now) return j;
+  }
+  return -1;
+}
+
 RateDecision sliding_decide(const RateParams& p, RateState& s, uint64_t now_ms, uint64_t cost,
                             bool consume) {
   const SlidingGeometry g = sliding_geometry(p);
@@ -204,13 +215,10 @@ RateDecision sliding_decide(const RateParams& p, RateState& s, uint64_t now_ms, 
     return s.slots->slot[(s.time + g.ring - j) % g.ring];
   };
   // The oldest sub-windows whose last admission is already a period old count no more.
+  // (The current sub-window counts whenever it has units, so "none" leaves only it: empty.)
+  const uint32_t live = static_cast<uint32_t>(std::max(oldest_live(g, s, s.time, now), 0));
   uint64_t counted = s.count;
-  uint32_t live = g.span;  // the oldest sub-window that still counts (as j: time - j)
-  for (; live > 0; --live) {
-    const SlidingSlot& slot = slot_at(live);
-    if (slot.count != 0 && sliding_exit(g, s.time - live, slot) > now) break;
-    counted -= std::min<uint64_t>(slot.count, counted);
-  }
+  for (uint32_t j = g.span; j > live; --j) counted -= std::min<uint64_t>(slot_at(j).count, counted);
   RateDecision d;
   d.limit = p.limit;
   const uint64_t left = p.limit - std::min(counted, p.limit);  // a reload may lower the limit
@@ -259,15 +267,8 @@ bool windows_idle(const RateParams& p, const RateState& s, uint64_t now_ms) {
   const SlidingGeometry g = sliding_geometry(p);
   if (s.count == 0) return true;
   if (!s.slots || s.carry != g.sub) return false;  // counted anew at the next decision
-  const uint64_t index = now_ms / g.sub;
   const uint64_t now = std::max(now_ms, saturate(static_cast<u128>(s.time) * g.sub));
-  for (uint32_t j = 0; j <= g.span; ++j) {
-    const uint64_t i = s.time - std::min<uint64_t>(j, s.time);
-    if (j > s.time || i + g.ring <= index) break;  // dropped by the time of now_ms
-    const SlidingSlot& slot = s.slots->slot[(s.time + g.ring - j) % g.ring];
-    if (slot.count != 0 && sliding_exit(g, i, slot) > now) return false;
-  }
-  return true;
+  return oldest_live(g, s, std::max(now_ms / g.sub, s.time), now) < 0;
 }
 
 }  // namespace

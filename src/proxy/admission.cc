@@ -290,7 +290,9 @@ void ClientConnection::dispatch_mirror() {
   char ip[64];
   Mirror* m = x.mirror;
   x.mirror = nullptr;
-  m->dispatch(x.head, peer_ip(ip, sizeof(ip)), x.ctx.matched_path());  // a copy costs more
+  // The shadow upstream is known only once the copy is admitted: the address is formatted for
+  // it whether or not its balancer hashes.
+  m->dispatch(x.head, peer_ip(ip, sizeof(ip)), x.ctx.matched_path());
 }
 
 }  // namespace sluice::proxy

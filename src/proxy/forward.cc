@@ -141,10 +141,10 @@ bool ClientConnection::forward_request_body() {
           return false;
         }
         if (up != nullptr) append_chunk(up->out(), pool, data);
-        if (x.mirror != nullptr && !x.mirror->add_chunk(data, false)) x.mirror = nullptr;
+        if (x.mirror != nullptr && !x.mirror->add_chunk(data)) x.mirror = nullptr;
       } else if (st == http::ChunkedDecoder::Status::kDone) {
         if (up != nullptr) up->out().append(pool, "0\r\n\r\n");
-        if (x.mirror != nullptr) x.mirror->add_chunk({}, true);
+        if (x.mirror != nullptr) x.mirror->end_chunks();
         x.request_done = true;
       }
       in_.consume(used);

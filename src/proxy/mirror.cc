@@ -27,31 +27,32 @@ void Mirror::begin(http::Method method, std::string_view request) {
   call_.request.assign(request);
 }
 
-bool Mirror::add_body(std::string_view data) {
-  body_bytes_ += data.size();
-  if (body_bytes_ > route_->max_body_bytes) {
+bool Mirror::take_body(size_t n) {
+  if (body_bytes_ + n > route_->max_body_bytes) {
     drop();
     return false;
   }
+  body_bytes_ += n;
+  return true;
+}
+
+bool Mirror::add_body(std::string_view data) {
+  if (!take_body(data.size())) return false;
   call_.request.append(data);
   return true;
 }
 
-bool Mirror::add_chunk(std::string_view data, bool last) {
-  if (last) {
-    call_.request.append("0\r\n\r\n");
-    return true;
-  }
-  if (body_bytes_ + data.size() > route_->max_body_bytes) {
-    drop();
-    return false;
-  }
-  body_bytes_ += data.size();
+bool Mirror::add_chunk(std::string_view data) {
+  if (!take_body(data.size())) return false;
   char head[24];
   call_.request.append(head, http::write_chunk_header(data.size(), head));
   call_.request.append(data);
   call_.request.append("\r\n");
   return true;
+}
+
+void Mirror::end_chunks() {
+  call_.request.append("0\r\n\r\n");
 }
 
 void Mirror::dispatch(const http::RequestHead& head, std::string_view client_ip,

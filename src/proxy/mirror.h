@@ -30,11 +30,12 @@ class Mirror : public CallOwner, public core::Deferred {
             observe::RouteMetrics& metrics);
   // The head rendered for the primary upstream (and a body buffered whole before it).
   void begin(http::Method method, std::string_view request);
-  // Body bytes as they go to the primary: raw (Content-Length) or one chunk's data (chunked;
-  // `last` for the terminating chunk). False when the body outgrew max_body: the copy was
-  // dropped and this object is no longer the caller's.
+  // Body bytes as they go to the primary: raw (Content-Length) or one chunk's data (chunked,
+  // then end_chunks()). False when the body outgrew max_body: the copy was dropped and this
+  // object is no longer the caller's.
   bool add_body(std::string_view data);
-  bool add_chunk(std::string_view data, bool last);
+  bool add_chunk(std::string_view data);
+  void end_chunks();
   // The request is whole: admission to the shadow upstream, a target, and the copy goes out.
   // This object is no longer the caller's.
   void dispatch(const http::RequestHead& head, std::string_view client_ip,
@@ -51,6 +52,7 @@ class Mirror : public CallOwner, public core::Deferred {
 
  private:
   enum class Result : uint8_t { kAnswered, kFailed, kDropped };
+  bool take_body(size_t n);  // counts n body bytes against max_body, or drops the copy
   void start_try();
   // Reads and discards the shadow's answer; true when the mirror finished (this object was
   // recycled).

@@ -362,7 +362,7 @@ TEST(ClusterQuota, SlidingExhaustedDeniesUntilRoomFrees) {
   EXPECT_FALSE(d.allowed);
   Waiter w2;
   EXPECT_EQ(q.take("k", kSliding, 1120, &d, &w2), QuotaResult::kWait);  // asks the store again
-  q.cancel(&w2);  // w2 goes before q
+  q.cancel(&w2);                                                        // w2 goes before q
 }
 
 TEST(ClusterQuota, SlidingGrantOfAnotherSubWindowRefundsTheOldLease) {
