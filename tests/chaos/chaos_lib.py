@@ -299,9 +299,10 @@ def settle_checks(gw, before, v, rss_bound=16 * MiB, fd_bound=16, spin_bound=0.2
 
 
 class Req:
-    """One request of a load: check(r) returns None when a 2xx response is the one the backend
-    meant (its body whole and for this request), else what is wrong; `expect` lists the statuses
-    that are not failures."""
+    """One request of a load: `expect` lists the statuses that are not failures; check(r), called
+    for a complete response with one of them, returns None when it is the one meant (for a 2xx:
+    the backend's body, whole and for this request), else what is wrong (for a 2xx that is a
+    TRUNCATED verdict)."""
 
     __slots__ = ("method", "target", "headers", "body", "expect", "check")
 
@@ -312,8 +313,10 @@ class Req:
 
 def echo_check(target, body_length=0):
     """check() for the echo backend's JSON answer to `target` (and a request body of
-    body_length bytes)."""
+    body_length bytes); other statuses than 2xx pass."""
     def check(r):
+        if not 200 <= r.status < 300:
+            return None
         try:
             j = json.loads(r.body)
         except ValueError:
@@ -327,8 +330,10 @@ def echo_check(target, body_length=0):
 
 
 def sized_check(n):
-    """check() for the echo backend's ?size=n answer: exactly n bytes of 'x'."""
+    """check() for the echo backend's ?size=n answer: exactly n bytes of 'x' (2xx only)."""
     def check(r):
+        if not 200 <= r.status < 300:
+            return None
         if r.body_length != n:
             return f"body {r.body_length} bytes, backend sent {n}"
         if r.body.count(b"x") != n:
@@ -412,11 +417,13 @@ class LoadLoop(threading.Thread):
                                  f"{req.target}: {r.body_length} bytes, {r.framing}")
                 elif r.status not in req.expect:
                     self._record(t0, "status", r.status, f"{req.target}: {r.body[:120]!r}")
-                elif 200 <= r.status < 300 and req.check is not None and \
-                        (why := req.check(r)) is not None:
-                    self._record(t0, "truncated", r.status,
-                                 f"{req.target}: {why} (framing {r.framing}, "
-                                 f"content-length {r.header('content-length')})")
+                elif req.check is not None and (why := req.check(r)) is not None:
+                    if 200 <= r.status < 300:
+                        self._record(t0, "truncated", r.status,
+                                     f"{req.target}: {why} (framing {r.framing}, "
+                                     f"content-length {r.header('content-length')})")
+                    else:
+                        self._record(t0, "status", r.status, f"{req.target}: {why}")
                 else:
                     self._record(t0, "ok", r.status)
                 if not self.keep_alive or not r.complete or "close" in r.tokens("connection"):
@@ -452,6 +459,12 @@ class Load:
             t.join(join_timeout)
         self.t1 = time.monotonic()
         return self
+
+    def run_for(self, seconds):
+        """start(), sleep `seconds`, finish(); returns self."""
+        self.start()
+        time.sleep(seconds)
+        return self.finish()
 
     def __enter__(self):
         return self.start()
