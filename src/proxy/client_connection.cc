@@ -92,6 +92,10 @@ void ClientConnection::arm(TimerMode mode, uint64_t ms) {
 
 void ClientConnection::on_io(uint32_t events) {
   if (closed_) return;
+  if (lingering_) {
+    on_linger_readable();
+    return;
+  }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_closing_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
@@ -202,6 +206,15 @@ bool ClientConnection::process() {
   bool progressed = false;
   if (!exchange_->request_done) progressed |= forward_request_body();
   if (exchange_ && exchange_->call.conn) progressed |= pump_response();
+  if (exchange_ && exchange_->response_done && !exchange_->request_done &&
+      !exchange_->discard_body) {
+    // The upstream answered before the request body was all there (a 413 to an upload, say):
+    // the answer stands, the rest of the body is not forwarded, and the connection closes after
+    // the answer (which said so).
+    finish_exchange();
+    worker_.loop().timers().cancel(*this);
+    return true;
+  }
   if (exchange_ && exchange_->request_done && exchange_->response_done) {
     finish_exchange();
     progressed = true;
@@ -378,10 +391,8 @@ bool ClientConnection::flush() {
   }
   if (out_.empty()) {
     out_.release(worker_.pool());
-    if (close_after_flush_) {
-      if (tls_) tls_->shutdown();
-      ::shutdown(fd_, SHUT_WR);
-      close_now();
+    if (close_after_flush_ && !lingering_) {
+      linger();
       return false;
     }
   }
@@ -390,6 +401,39 @@ bool ClientConnection::flush() {
     exchange_->call.conn->resume_reading();
   }
   return sent;
+}
+
+namespace {
+// How long a closing connection keeps reading what the client still sends (nginx's
+// lingering_time is 30 s, its lingering_timeout 5 s).
+constexpr uint64_t kLingerMs = 5000;
+}  // namespace
+
+void ClientConnection::linger() {
+  if (tls_) tls_->shutdown();
+  ::shutdown(fd_, SHUT_WR);
+  if (peer_eof_ || closed_) {
+    close_now();
+    return;
+  }
+  lingering_ = true;
+  in_.release(worker_.pool());
+  worker_.loop().timers().cancel(send_timer_);
+  arm(TimerMode::kLinger, kLingerMs);
+  on_linger_readable();
+}
+
+void ClientConnection::on_linger_readable() {
+  char sink[16384];
+  for (int i = 0; i < 64; ++i) {
+    const ssize_t n = ::recv(fd_, sink, sizeof(sink), 0);
+    if (n > 0) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0 && errno == EINTR) continue;
+    close_now();  // the client closed (or reset)
+    return;
+  }
+  worker_.loop().post(this);  // more to drop: after the others had their turn
 }
 
 void ClientConnection::append_common_headers(std::string& out, bool close_after) {
@@ -524,6 +568,9 @@ void ClientConnection::on_timer() {
         send_error(408, "request header timeout", true);
         flush();
       }
+      return;
+    case TimerMode::kLinger:
+      close_now();
       return;
     case TimerMode::kBody:
       if (exchange_ && !exchange_->response_started) {

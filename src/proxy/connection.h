@@ -191,7 +191,7 @@ class ClientConnection : public core::IoHandler,
   ListNode node{this};  // in Worker::clients_
 
  private:
-  enum class TimerMode : uint8_t { kIdle, kHeader, kBody };
+  enum class TimerMode : uint8_t { kIdle, kHeader, kBody, kLinger };
 
   void drive();
   bool read_some();
@@ -238,6 +238,11 @@ class ClientConnection : public core::IoHandler,
   void finish_exchange();
   void end_exchange();
   bool flush();
+  // After the last answer: the write side is shut and what the client still sends is read and
+  // dropped until it closes (or kLingerMs pass), so a reset does not destroy the answer on its
+  // way (a client still uploading when it was refused).
+  void linger();
+  void on_linger_readable();
   void send_error(int status, const char* reason, bool close_after, uint16_t allow = 0);
   void send_local(std::string_view head_prefix, std::string_view body, bool close_after);
   void append_common_headers(std::string& out, bool close_after);
@@ -273,6 +278,7 @@ class ClientConnection : public core::IoHandler,
   bool peer_eof_ = false;
   bool peer_closing_ = false;  // EPOLLRDHUP seen: read until EOF
   bool close_after_flush_ = false;
+  bool lingering_ = false;
   bool closed_ = false;
   bool in_drive_ = false;
   bool again_ = false;
@@ -328,6 +334,9 @@ class UpstreamConnection : public core::IoHandler, public core::Timer, public co
   bool eof() const { return eof_; }
   bool failed() const { return failed_; }
   bool closed() const { return closed_; }
+  // The upstream reset the connection: nothing more is sent; what it wrote before the reset is
+  // still read (an early answer). reset_reason() names the reset for a failure without one.
+  const char* reset_reason() const { return reset_reason_; }
   const std::string& key() const { return key_; }
   void set_connect_timeout(uint64_t ms);
   void set_response_timeout(uint64_t ms) { response_timeout_ms_ = ms; }
@@ -337,6 +346,7 @@ class UpstreamConnection : public core::IoHandler, public core::Timer, public co
  private:
   void read_some();
   void fail(UpstreamFailure kind, const char* reason);
+  void on_reset(const char* reason);
 
   Worker& worker_;
   int fd_;
@@ -357,6 +367,7 @@ class UpstreamConnection : public core::IoHandler, public core::Timer, public co
   bool peer_closing_ = false;
   bool failed_ = false;
   bool closed_ = false;
+  const char* reset_reason_ = nullptr;
   bool parked_ = false;
 };
 

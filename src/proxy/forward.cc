@@ -97,6 +97,7 @@ bool ClientConnection::forward_request_body() {
   Exchange& x = *exchange_;
   UpstreamConnection* up = x.discard_body ? nullptr : x.call.conn;
   if (up == nullptr && !x.discard_body) return false;
+  if (up != nullptr && up->reset_reason() != nullptr) return false;  // it takes no more
   if (up == nullptr && x.mirror != nullptr) {
     x.mirror->drop();  // answered without the body: no copy either
     x.mirror = nullptr;
@@ -275,7 +276,9 @@ bool ClientConnection::pump_response() {
     if (up->in().empty()) {
       if (up->eof()) {
         on_call_failed(x.call, UpstreamFailure::kReset,
-                       "upstream closed the connection before responding");
+                       up->reset_reason() != nullptr
+                           ? up->reset_reason()
+                           : "upstream closed the connection before responding");
         return true;
       }
       return progressed;

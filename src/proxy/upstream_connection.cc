@@ -53,13 +53,13 @@ void UpstreamConnection::park(uint64_t idle_timeout_ms) {
 
 void UpstreamConnection::on_io(uint32_t events) {
   if (closed_) return;
-  if (events & (EPOLLERR | EPOLLHUP)) {
+  if ((events & (EPOLLERR | EPOLLHUP)) && reset_reason_ == nullptr) {
     int err = 0;
     socklen_t len = sizeof(err);
     getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
     if (!connected_ || err != 0) {
       if (connected_) {
-        fail(UpstreamFailure::kReset, "upstream connection reset");
+        on_reset("upstream connection reset");
       } else {
         fail(UpstreamFailure::kConnect, "upstream connection refused");
       }
@@ -100,7 +100,7 @@ void UpstreamConnection::on_io(uint32_t events) {
 }
 
 void UpstreamConnection::flush() {
-  if (!connected_ || closed_) return;
+  if (!connected_ || closed_ || reset_reason_ != nullptr) return;
   bool drained_some = false;
   if (writable_ && !out_.empty()) {
     core::WriteOutcome w =
@@ -110,7 +110,7 @@ void UpstreamConnection::flush() {
       return;
     }
     if (w.error) {
-      fail(UpstreamFailure::kReset, "upstream connection reset while sending");
+      on_reset("upstream connection reset while sending");
       return;
     }
     if (w.blocked) writable_ = false;
@@ -139,6 +139,23 @@ void UpstreamConnection::read_some() {
   if (r.error) failed_ = true;
   bool got = r.bytes > 0 || r.eof || r.error;
   if (got && call_ != nullptr) call_->owner().on_call_readable(*call_);
+}
+
+void UpstreamConnection::on_reset(const char* reason) {
+  if (call_ == nullptr || reset_reason_ != nullptr) {
+    fail(UpstreamFailure::kReset, reason);
+    return;
+  }
+  // An upstream that answers an upload early (a 413, say) and closes with the body unread makes
+  // its kernel reset the connection, but the answer's bytes came before the reset and are still
+  // readable: stop sending and let the owner read them. It fails the call (with this reason) if
+  // they do not make a whole answer.
+  reset_reason_ = reason;
+  out_.release(worker_.pool());
+  writable_ = false;
+  readable_ = true;
+  peer_closing_ = true;
+  read_some();
 }
 
 void UpstreamConnection::fail(UpstreamFailure kind, const char* reason) {

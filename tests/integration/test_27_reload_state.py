@@ -9,8 +9,10 @@ from harness import Client, admin_target, admin_upstream, pool_config, wait_for
 def state_config(bad, sick, good, good_weight):
     return pool_config(
         [bad.address, sick.address, (good.address, good_weight)],
+        # A health check of `bad` that times out on a loaded machine and then passes would end
+        # its ejection (uneject_on_health_check): not what this test is about.
         upstream="outlier: {consecutive_failures: 1, base_ejection: 10s, max_ejection: 20s, "
-                 "max_ejection_percent: 50}\n"
+                 "max_ejection_percent: 50, uneject_on_health_check: false}\n"
                  "health_check: {path: /health, interval: 500ms, timeout: 200ms, "
                  "healthy_threshold: 1, unhealthy_threshold: 1}",
         workers=1)
