@@ -46,6 +46,13 @@ uint32_t table_size(uint32_t child_count) {
 
 }  // namespace
 
+std::string RadixTree::child_key(uint32_t node, std::string_view segment) {
+  std::string key(sizeof(node), '\0');
+  std::memcpy(key.data(), &node, sizeof(node));
+  key.append(segment);
+  return key;
+}
+
 uint32_t RadixTree::add_root() {
   roots_.push_back(static_cast<uint32_t>(build_.size()));
   build_.emplace_back();
@@ -74,15 +81,10 @@ uint32_t RadixTree::insert(uint32_t root, const std::vector<PatternSegment>& seg
     }
     size_t run_end = i;
     while (run_end < segments.size() && segments[run_end].kind == Kind::kStatic) ++run_end;
-    uint32_t child = kNone;
-    for (uint32_t c : build_[node].children) {
-      if (build_[c].label.front() == seg.text) {
-        child = c;
-        break;
-      }
-    }
-    if (child == kNone) {
+    auto [it, added] = child_of_.try_emplace(child_key(node, seg.text), kNone);
+    if (added) {
       const auto id = static_cast<uint32_t>(build_.size());
+      it->second = id;
       build_.emplace_back();
       for (size_t k = i; k < run_end; ++k) build_[id].label.push_back(segments[k].text);
       build_[node].children.push_back(id);
@@ -90,6 +92,7 @@ uint32_t RadixTree::insert(uint32_t root, const std::vector<PatternSegment>& seg
       i = run_end;
       continue;
     }
+    uint32_t child = it->second;
     size_t common = 0;
     while (common < build_[child].label.size() && i + common < run_end &&
            build_[child].label[common] == segments[i + common].text) {
@@ -102,9 +105,11 @@ uint32_t RadixTree::insert(uint32_t root, const std::vector<PatternSegment>& seg
       build_[mid].label.assign(old_label.begin(), old_label.begin() + static_cast<long>(common));
       old_label.erase(old_label.begin(), old_label.begin() + static_cast<long>(common));
       build_[mid].children.push_back(child);
+      child_of_[child_key(mid, old_label.front())] = child;
       for (uint32_t& c : build_[node].children) {
         if (c == child) c = mid;
       }
+      it->second = mid;  // the same first segment
       child = mid;
     }
     node = child;
@@ -173,6 +178,7 @@ void RadixTree::freeze() {
   for (uint32_t& r : roots_) r = flat_of[r];
   build_.clear();
   build_.shrink_to_fit();
+  child_of_ = {};
 }
 
 void RadixTree::renumber_leaves(const std::vector<uint32_t>& value_of) {

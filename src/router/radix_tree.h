@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "router/pattern.h"
@@ -82,8 +83,12 @@ class RadixTree {
   static constexpr uint32_t kLinearChildren = 4;
 
   uint32_t find_child(const Node& node, std::string_view key) const;
+  // Building: a node's static child by its first label segment (a node may have many thousands
+  // of children: routes /svc1/…, /svc2/…, … under one prefix).
+  static std::string child_key(uint32_t node, std::string_view segment);
 
   std::vector<BuildNode> build_;
+  std::unordered_map<std::string, uint32_t> child_of_;  // child_key(node, segment) -> child
   std::vector<uint32_t> roots_;  // root handle -> build node, then flat node after freeze()
   uint32_t leaf_count_ = 0;
   std::vector<Node> nodes_;
