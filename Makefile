@@ -9,8 +9,29 @@ FUZZ := build/fuzz
 COV := build/coverage
 FUZZ_SECONDS ?= 20
 CONFIG ?= config/sluice.yaml
+TSAN := build/tsan
+CHAOS_REQUESTS ?= 1000000
+# `make chaos` tests SLUICE_BIN when it is given (make chaos SLUICE_BIN=/path/sluice), else the
+# release build, built first.
+CHAOS_BIN = $(or $(SLUICE_BIN),$(CURDIR)/$(RELEASE)/sluice)
+# `make tsan`: multi-worker integration tests run against the TSan build (docs/chaos.md).
+TSAN_TESTS ?= \
+  tests/integration/test_10_reload.py \
+  tests/integration/test_11_shutdown.py \
+  tests/integration/test_27_reload_state.py \
+  tests/integration/test_40_rate_limits.py::test_fixed_window_admits_the_limit_under_concurrent_load_on_two_workers \
+  tests/integration/test_41_rate_limits_cluster.py::test_exact_mode_admits_exactly_the_limit_across_two_instances \
+  tests/integration/test_41_rate_limits_cluster.py::test_redis_crash_with_on_error_deny_answers_503 \
+  tests/integration/test_41_rate_limits_cluster.py::test_metrics_count_store_errors_and_connection_state \
+  tests/integration/test_23_health.py::test_health_check_unhealthy_then_recovers \
+  tests/integration/test_23_health.py::test_outlier_ejection_and_return \
+  tests/integration/test_64_mirror.py::test_concurrent_clients_with_a_mirror \
+  tests/integration/test_64_mirror.py::test_a_slow_or_failing_shadow_does_not_touch_the_client \
+  tests/integration/test_22_retries.py::test_kill_9_under_load_with_default_budget_costs_nothing
+TSAN_OPTS := halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/chaos/tsan.supp
 
-.PHONY: all setup build run test unit asan integration fuzz fuzz-build coverage bench format tidy clean
+.PHONY: all setup build run test unit asan tsan integration fuzz fuzz-build coverage bench chaos \
+  format tidy clean
 
 all: build
 
@@ -27,7 +48,7 @@ build: setup $(RELEASE)/build.ninja
 run: build
 	@scripts/run.sh $(CONFIG)
 
-test: build unit asan integration fuzz
+test: build unit asan tsan integration fuzz
 	@echo "make test: all passed"
 
 unit: build
@@ -40,6 +61,24 @@ asan: setup
 
 integration: build
 	SLUICE_BIN=$(CURDIR)/$(RELEASE)/sluice $(PY) -m pytest -q tests/integration
+
+# ThreadSanitizer: sluice alone built with clang -fsanitize=thread -O1, then TSAN_TESTS against
+# it; a TSan report fails the test (tests/chaos/tsan_plugin.py). Suppressions: tests/chaos/tsan.supp.
+tsan: setup
+	cmake -S . -B $(TSAN) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DSLUICE_TSAN=ON -DSLUICE_TESTS=OFF \
+	  -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+	cmake --build $(TSAN) -j $(JOBS) --target sluice
+	SLUICE_BIN=$(CURDIR)/$(TSAN)/sluice SLUICE_REQUIRE=1 TSAN_OPTIONS="$(TSAN_OPTS)" \
+	  PYTHONPATH=$(CURDIR)/tests/chaos $(PY) -m pytest -q -p tsan_plugin -p no:cacheprovider \
+	  $(TSAN_TESTS)
+
+# Chaos under load (tests/chaos, docs/chaos.md): not part of `make test`. One scenario alone:
+#   make chaos CHAOS_TESTS=tests/chaos/test_chaos_redis.py
+CHAOS_TESTS ?= tests/chaos
+chaos: $(if $(SLUICE_BIN),,build)
+	SLUICE_BIN=$(CHAOS_BIN) SLUICE_REQUIRE=1 CHAOS_REQUESTS=$(CHAOS_REQUESTS) \
+	  $(PY) -m pytest -s -q -p no:cacheprovider $(CHAOS_TESTS)
 
 fuzz-build: setup
 	cmake -S . -B $(FUZZ) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_FUZZ=ON \
