@@ -52,11 +52,12 @@ void Parser::parse_routes(const Item& it, Config& cfg) {
     const Item* up = m->get("upstream");
     const Item* respond = m->get("respond");
     if (const Item* rl = m->get("rate_limits")) parse_rate_limits(*rl, r);
-    if (const Item* sec = m->get("security")) parse_security(*sec, r.security);
+    SecurityConfig security;
+    if (const Item* sec = m->get("security")) parse_security(*sec, security);
     std::optional<Item> respond_alias;
     if (const Item* f = m->get("filters")) {
       parse_filters(*f, r.filters);
-      take_filter_aliases(r.filters, r.filter_aliases, r.security, &r, &respond_alias);
+      take_filter_aliases(r.filters, r.filter_aliases, security, &r, &respond_alias);
       if (respond_alias) {
         if (respond != nullptr) {
           error(respond_alias->mark, respond_alias->path,
@@ -65,6 +66,9 @@ void Parser::parse_routes(const Item& it, Config& cfg) {
           respond = &*respond_alias;
         }
       }
+    }
+    if (security.auth || security.rbac || security.ip_rules || security.cors || security.headers) {
+      r.security = OutOfLine<SecurityConfig>(std::move(security));
     }
     // A route answered by its mock filter needs no upstream.
     const Item* mock = m->get("mock");

@@ -121,6 +121,7 @@ class ChainBuilder {
                         " bytes of per-request state, more than " +
                         std::to_string(Context::kStateBytes));
     }
+    if (chain->entries_.empty()) return nullptr;  // most routes: no chain to hold
     return chain;
   }
 

@@ -108,7 +108,8 @@ struct Prebuilt {
   bool from_default = false;
 };
 
-// One chain per route of cfg (same order as cfg.routes); errors carry file:line:key.
+// One chain per route of cfg (same order as cfg.routes), null for a route without filters;
+// errors carry file:line:key.
 // prebuilt: per route (same order), filters to add; may be null.
 std::vector<std::shared_ptr<const Chain>> build_chains(
     const config::Config& cfg, std::span<const Factory> factories,

@@ -53,15 +53,9 @@ inline std::string_view split_host_port(std::string_view hp, uint16_t* port) {
   return hp;
 }
 
-inline const RouteSecurity* route_security(const Exchange& x) {
-  if (!x.snapshot->security || x.route == nullptr) return nullptr;
-  return &x.snapshot->security->routes[static_cast<size_t>(x.route - x.snapshot->routes.data())];
-}
-
 inline std::span<const std::string> owned_headers(const Exchange& x) {
-  const RouteSecurity* sec = route_security(x);
-  if (sec == nullptr) return {};
-  return sec->owned_headers;
+  if (!x.snapshot->security) return {};
+  return x.snapshot->security->owned_headers;
 }
 
 }  // namespace sluice::proxy

@@ -1,6 +1,7 @@
 #include "proxy/gateway.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -342,7 +343,13 @@ bool Gateway::start(std::vector<std::string>* errors) {
     return false;
   }
   const config::Config& cfg = built.snapshot->config;
-  bound_ = cfg;
+  // What a reload cannot change, for its warnings (not the routes: a copy of 100k of them would
+  // double the config's memory).
+  bound_.listeners = cfg.listeners;
+  bound_.workers = cfg.workers;
+  bound_.admin = cfg.admin;
+  bound_.tracing = cfg.tracing;
+  bound_.access_log = cfg.access_log;
   const int n = static_cast<int>(worker_count_for(cfg));
 
   // One SO_REUSEPORT socket per worker and listener: the kernel spreads connections, no
@@ -389,6 +396,7 @@ bool Gateway::start(std::vector<std::string>* errors) {
   }
   publish(built.snapshot);
   apply_observability(cfg);
+  ::malloc_trim(0);  // the document tree and the parse's scratch are gone: give the pages back
   for (int w = 0; w < n; ++w) {
     workers_.push_back(std::make_unique<Worker>(*this, w, std::move(fds[static_cast<size_t>(w)])));
   }
@@ -435,6 +443,7 @@ ReloadOutcome Gateway::reload() {
       std::shared_ptr<const Snapshot> in_force = built.snapshot;
       publish(std::move(built.snapshot));
       apply_observability(in_force->config);
+      ::malloc_trim(0);
     }
   }
   if (!out.ok) out.version = version();

@@ -120,7 +120,8 @@ class Gateway {
   std::atomic<uint64_t> reloads_failed_{0};
   mutable std::mutex mu_;  // guards current_ and last_reload_ (control plane only)
   std::shared_ptr<const Snapshot> current_;
-  config::Config bound_;  // the config the listeners, workers and admin were started with
+  // The listeners, workers, admin, tracing and access log the process was started with.
+  config::Config bound_;
   ReloadOutcome last_reload_;
   std::atomic<uint64_t> version_{0};
   std::atomic<bool> draining_{false};

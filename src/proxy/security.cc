@@ -125,7 +125,7 @@ std::shared_ptr<SecurityTables> compile_security(const config::Config& cfg,
   const std::optional<config::SecurityHeadersConfig> no_headers;
   for (size_t i = 0; i < cfg.routes.size(); ++i) {
     const config::RouteConfig& rc = cfg.routes[i];
-    const config::SecurityConfig& own = rc.security;
+    const config::SecurityConfig& own = *rc.security;
     const config::SecurityConfig& def = cfg.security;
     RouteSecurity& rs = t->routes[i];
     const std::string key = "routes." + rc.name + ".security";
@@ -200,10 +200,10 @@ std::shared_ptr<SecurityTables> compile_security(const config::Config& cfg,
         rs.rbac.method_roles[static_cast<size_t>(http::parse_method(method))] = list;
       }
     }
-    // The identity headers sluice sets are dropped from every client request, authenticated
-    // route or not, so an upstream can trust them wherever they appear.
-    rs.owned_headers = owned;
   }
+  // The identity headers sluice sets are dropped from every client request, authenticated route
+  // or not, so an upstream can trust them wherever they appear.
+  t->owned_headers = std::move(owned);
   if (const config::SecurityHeadersConfig* h = effective(no_headers, cfg.security.headers)) {
     std::string why;
     t->default_headers = compile_headers(*h, &why);

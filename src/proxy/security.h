@@ -47,14 +47,15 @@ struct RouteSecurity {
   std::optional<filters::AuthPolicy> auth;
   filters::RbacPolicy rbac;
   bool rbac_from_default = false;  // the roles came from the top-level defaults
-  // Request headers the gateway sets upstream (x-consumer, forwarded claims of any provider):
-  // removed from the client's request on every route.
-  std::vector<std::string> owned_headers;
 };
 
 struct SecurityTables : auth::Credentials {
-  std::vector<RouteSecurity> routes;                     // by route index
+  // By route index while the snapshot is built; released once moved into the chains.
+  std::vector<RouteSecurity> routes;
   std::optional<auth::SecurityHeaders> default_headers;  // `security.headers`: also on 404/405
+  // Request headers the gateway sets upstream (x-consumer, forwarded claims of any provider):
+  // removed from the client's request on every route.
+  std::vector<std::string> owned_headers;
 };
 
 // Resolves a JWKS fetcher for a URL and its refresh settings (the gateway's; kept across

@@ -206,7 +206,7 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
     for (size_t i = 0; security && i < security->routes.size(); ++i) {
       RouteSecurity& rs = security->routes[i];
       const config::RouteConfig& rc = cfg.routes[i];
-      const config::SecurityConfig& own = rc.security;
+      const config::SecurityConfig& own = *rc.security;
       if (rs.ip_rules) {
         prebuilt[i].push_back(filter::Prebuilt{
             "ip_rules", filter::priority::kIpRules,
@@ -253,6 +253,7 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
     for (size_t i = 0; i < chains.size() && i < snap->routes.size(); ++i) {
       snap->routes[i].chain = std::move(chains[i]);
     }
+    if (security) security->routes = {};  // all moved into the chains
   }
   snap->security = std::move(security);
   ObserveSinks sinks = registry.sinks();

@@ -57,7 +57,7 @@ routes:
   EXPECT_EQ(c.filter_aliases[0].name, "auth");
 
   const RouteConfig& a = c.routes[0];
-  ASSERT_TRUE(a.security.cors && a.security.cors->enabled);
+  ASSERT_TRUE(a.security->cors && a.security->cors->enabled);
   ASSERT_EQ(a.rate_limits.size(), 1u);
   EXPECT_EQ(a.rate_limits[0].limit, 5u);
   ASSERT_EQ(a.filters.size(), 1u);
@@ -66,8 +66,8 @@ routes:
   EXPECT_EQ(a.filter_aliases[0].name, "rate_limit");
 
   const RouteConfig& b = c.routes[1];
-  ASSERT_TRUE(b.security.auth);
-  EXPECT_FALSE(b.security.auth->enabled) << "auth: off is present and switched off";
+  ASSERT_TRUE(b.security->auth);
+  EXPECT_FALSE(b.security->auth->enabled) << "auth: off is present and switched off";
   ASSERT_TRUE(b.respond);
   EXPECT_EQ(b.respond->status, 201);
   EXPECT_EQ(b.respond->body, "made");

@@ -208,7 +208,7 @@ routes:
 
   ASSERT_EQ(c.routes.size(), 4u);
   // `off`: present and disabled; what a route leaves out stays unset (the default applies).
-  const SecurityConfig& open = c.routes[0].security;
+  const SecurityConfig& open = *c.routes[0].security;
   ASSERT_TRUE(open.auth.has_value());
   EXPECT_FALSE(open.auth->enabled);
   ASSERT_TRUE(open.cors.has_value());
@@ -216,7 +216,7 @@ routes:
   EXPECT_FALSE(open.ip_rules.has_value());
   EXPECT_FALSE(open.headers.has_value());
 
-  const SecurityConfig& keyed = c.routes[1].security;
+  const SecurityConfig& keyed = *c.routes[1].security;
   ASSERT_TRUE(keyed.auth.has_value());
   EXPECT_TRUE(keyed.auth->enabled);
   EXPECT_TRUE(keyed.auth->api_key);
@@ -233,10 +233,10 @@ routes:
   EXPECT_FALSE(keyed.headers->content_type_nosniff);
   EXPECT_FALSE(keyed.cors.has_value());
 
-  const SecurityConfig& plain = c.routes[2].security;
+  const SecurityConfig& plain = *c.routes[2].security;
   EXPECT_FALSE(plain.auth || plain.ip_rules || plain.cors || plain.headers);
 
-  const SecurityConfig& none = c.routes[3].security;
+  const SecurityConfig& none = *c.routes[3].security;
   ASSERT_TRUE(none.auth && none.ip_rules && none.cors && none.headers);
   EXPECT_FALSE(none.auth->enabled || none.ip_rules->enabled || none.cors->enabled ||
                none.headers->enabled);
@@ -284,7 +284,7 @@ routes:
 
   EXPECT_FALSE(c.security.auth || c.security.ip_rules || c.security.cors || c.security.headers);
 
-  const SecurityConfig& s = c.routes[0].security;
+  const SecurityConfig& s = *c.routes[0].security;
   ASSERT_TRUE(s.auth.has_value());
   EXPECT_TRUE(s.auth->enabled);
   EXPECT_EQ(s.auth->jwt, std::vector<std::string>{"idp"});
