@@ -76,6 +76,14 @@ def reset(conn, req):
     return False
 
 
+def close_delimited_reset(conn, req):
+    """A body delimited by the close (no Content-Length, no chunked), cut by a reset: the close
+    that would end it is an abort, so the body is not whole."""
+    _send(conn, _head(fields=[("Connection", "close")]) + b"partial body")
+    time.sleep(0.05)
+    return reset(conn, req)
+
+
 def close_silently(conn, req):
     return False
 
@@ -152,6 +160,8 @@ SHAPES = {
                     {"502", HELLO}, ""),
     "http10_close_delimited": (w(_head(version="HTTP/1.0") + b"hello"), {HELLO},
                                "valid: body until close; sluice re-chunks it"),
+    "close_delimited_reset": (close_delimited_reset, {"cut", "502"},
+                              "a reset is no end of a close-delimited body"),
     # no answer
     "close_no_answer": (close_silently, {"502"}, ""),
     "reset": (reset, {"502"}, ""),

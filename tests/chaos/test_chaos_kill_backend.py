@@ -1,7 +1,8 @@
 """Chaos: kill -9 one of three echo backends under load, then start it again on the same port.
 
 Load: 4 keep-alive loops of JSON GETs (each answer checked: the echo of this very request) and 2
-loops streaming 1 MiB bodies (checked: exactly the bytes the backend sent), on 2 workers.
+loops streaming 1 MiB bodies, one with Content-Length and one chunked (checked: exactly the bytes
+the backend sent), on 2 workers.
 
 - with retries (`retry: {attempts: 3}`, default budget): no JSON request may fail; a stream cut
   when its backend died must reach the client as cut (never as a whole body);
@@ -25,8 +26,8 @@ RETRY = "retry: {attempts: 3}"
 
 
 def make(i, loop):
-    if loop >= 4:  # streaming loops
-        target = f"/stream/{loop}/{i}?size={STREAM}&slow_ms=2"
+    if loop >= 4:  # streaming loops: one Content-Length, one chunked
+        target = f"/stream/{loop}/{i}?size={STREAM}&slow_ms=2" + ("&chunked=1" if loop == 5 else "")
         return Req("GET", target, check=sized_check(STREAM))
     target = f"/json/{loop}/{i}"
     return Req("GET", target, check=echo_check(target))

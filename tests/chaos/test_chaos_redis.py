@@ -165,8 +165,8 @@ def test_redis_crash_restart_and_freeze(procs, sluice, redis_server, on_error):
     v.require(not bad, f"failed requests: {bad}")
     for name in ("dead", "frozen"):
         s = phases[name]
-        v.require(s["max_ms"] < 1500, f"{name}: a request took {s['max_ms']:.0f} ms "
-                                      "(command_timeout is 200 ms)")
+        v.require(s["max_ms"] < 2000, f"HANG: {name}: a request took {s['max_ms']:.0f} ms "
+                                      "(command_timeout is 200 ms; bound 2 s)")
         if on_error == "allow":
             v.require(s["statuses"].keys() <= {200}, f"allow, {name}: {s['statuses']}")
         else:

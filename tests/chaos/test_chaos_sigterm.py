@@ -13,8 +13,8 @@
 import threading
 import time
 
-from chaos_lib import (MiB, Load, LoadLoop, Req, Verdicts, echo_check, load_line, report,
-                       sized_check)
+from chaos_lib import (MiB, Load, LoadLoop, Req, Snap, Verdicts, echo_check, load_line, mib,
+                       report, sized_check)
 from harness import Client, config, wait_for
 
 STREAM = 2 * MiB
@@ -81,6 +81,7 @@ def test_sigterm_with_slow_requests_in_flight(procs, sluice):
     be = procs.backend(name="api")
     gw = sluice(gw_config(be, "10s"))
     v = Verdicts()
+    s0 = Snap(gw.pid)
     load = Load(gw.port, loops=4, max_seconds=30.0, deadline=15.0).start()
     time.sleep(0.5)
     heads0 = be.stats()["heads"]
@@ -96,6 +97,7 @@ def test_sigterm_with_slow_requests_in_flight(procs, sluice):
     v.check(wait_for, lambda: be.stats()["heads"] >= heads0 + 12, 5.0,
             what="the slow requests to reach the backend")
     time.sleep(0.2)
+    s1 = Snap(gw.pid)
     t_term = time.monotonic()
     gw.send_sigterm()
     refused = refused_after(gw.port, t_term)
@@ -113,7 +115,10 @@ def test_sigterm_with_slow_requests_in_flight(procs, sluice):
              f"new connections refused {refused:.2f}s after the signal" if refused is not None
              else "new connections NOT refused within 1.5 s",
              f"load before the signal: {load_line(load.summary(until=t_term))}",
-             f"load after the signal: {load_line(after_term)}"]
+             f"load after the signal (closes and refused connects expected): "
+             f"{load_line(after_term)}",
+             f"sluice before the signal: RSS {mib(s0.rss)} -> {mib(s1.rss)}, open files "
+             f"{s0.fds} -> {s1.fds}, CPU {s1.cores_since(s0):.2f} core"]
     report("SIGTERM with slow requests in flight (drain 10s)", lines,
            {"exit_s": exit_s, "code": code, "after": after_term})
     v.require(code == 0, f"HANG/CRASH: exit code {code} (None = still running after 20 s)")
