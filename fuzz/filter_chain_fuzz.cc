@@ -1,12 +1,20 @@
 // libFuzzer target for the filter configs and the filters they build: the input is a YAML map
 // of filter name -> settings (a route's `filters:`); every entry must be built or refused with
 // errors (never a crash, a hang or an escaping exception), and a built chain must run a fixed
-// request, response and bodies through every phase without crashing.
+// request, response and bodies through every phase without crashing. Also:
+//   - every error has a message; the chain's entries are in priority order, each phase lists
+//     only entries (in order) whose filter has that phase, and per-request state fits;
+//   - describe() (what the admin API serves) never throws and is a JSON array with one object
+//     per entry, of that entry's name (see describe_checked() for the known exception).
+// The ported filters (auth, rbac, cors, ...) come from the config loader, not these factories:
+// config_schema_fuzz covers them.
 #include <yaml-cpp/yaml.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "config/config.h"
@@ -14,6 +22,7 @@
 #include "filter/context.h"
 #include "filter/runner.h"
 #include "filters/builtin.h"
+#include "fuzz_check.h"
 #include "http/request_parser.h"
 
 namespace {
@@ -23,6 +32,52 @@ class NullDriver : public sluice::filter::Driver {
   void resume_chain() override {}
   void resume_chain_after(uint64_t) override {}
 };
+
+bool valid_utf8(const std::string& s) {
+  try {
+    (void)nlohmann::json(s).dump();
+    return true;
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
+
+// Known finding (docs/fuzzing.md, "Findings"): Chain::describe() throws on a `when:` header
+// name, header value or path prefix that is not UTF-8, so such inputs skip the describe() check
+// unless SLUICE_FUZZ_STRICT is set. Remove this once describe() copes with them.
+bool describe_checked(const std::string& input) {
+  static const bool strict = std::getenv("SLUICE_FUZZ_STRICT") != nullptr;
+  return strict || valid_utf8(input);
+}
+
+void check_chain(const sluice::filter::Chain& chain, bool valid, bool describe) {
+  using namespace sluice;
+  const auto entries = chain.entries();
+  for (size_t i = 1; i < entries.size(); ++i) CHECK(entries[i - 1].priority <= entries[i].priority);
+  for (size_t p = 0; p < filter::kPhaseCount; ++p) {
+    const auto list = chain.phase(static_cast<filter::Phase>(p));
+    for (size_t i = 0; i < list.size(); ++i) {
+      CHECK(list[i] < entries.size() && (i == 0 || list[i - 1] < list[i]));
+      CHECK((entries[list[i]].filter->phases() & (1U << p)) != 0);
+    }
+  }
+  for (const filter::Entry& e : entries) {
+    CHECK(e.filter != nullptr);
+    if (valid) CHECK(e.state_offset + e.filter->state_size() <= chain.state_bytes());
+  }
+  if (valid) CHECK(chain.state_bytes() <= filter::Context::kStateBytes);
+  if (!describe) return;
+  std::string described;
+  try {
+    described = chain.describe();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "Chain::describe() threw: %s\n", e.what());
+    std::abort();  // the admin API's GET /routes would take the gateway down
+  }
+  const nlohmann::json j = nlohmann::json::parse(described, nullptr, false);
+  CHECK(j.is_array() && j.size() == entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) CHECK(j[i].value("name", "") == entries[i].name);
+}
 
 }  // namespace
 
@@ -62,6 +117,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const config::ConfigError& e : errors) {
     if (e.message.empty()) std::abort();
   }
+  if (chains[0] == nullptr) return 0;  // no filter: the route has no chain
+  check_chain(*chains[0], errors.empty(),
+              describe_checked(std::string(reinterpret_cast<const char*>(data), size)));
   if (!errors.empty()) return 0;
 
   static const std::string raw =
