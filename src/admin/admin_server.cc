@@ -23,6 +23,7 @@ class AdminConnection : public core::IoHandler, public core::Timer, public core:
   }
   ~AdminConnection() override {
     if (fd_ >= 0) ::close(fd_);
+    server_.connection_closed();
   }
   void on_timer() override { finish(); }
   void on_io(uint32_t /*events*/) override {
@@ -149,6 +150,7 @@ AdminServer::AdminServer(proxy::Gateway& gateway, core::EventLoop& loop)
 }
 
 AdminServer::~AdminServer() {
+  loop_.unpost(this);
   if (fd_ >= 0) {
     loop_.remove(fd_);
     ::close(fd_);
@@ -167,6 +169,7 @@ void AdminServer::on_io(uint32_t /*events*/) {
     int fd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR) continue;
+      if ((errno == EMFILE || errno == ENFILE) && reserve_.release_one()) continue;
       return;
     }
     new AdminConnection(*this, fd);  // owns itself; freed through the loop's graveyard

@@ -19,6 +19,7 @@
 #include "net/socket.h"
 #include "observe/metrics.h"
 #include "proxy/gateway.h"
+#include "proxy/overload.h"
 
 namespace sluice::admin {
 
@@ -37,6 +38,11 @@ class AdminServer : public core::IoHandler {
   void on_io(uint32_t events) override;
   core::EventLoop& loop() { return loop_; }
   core::BufferPool& pool() { return pool_; }
+  // An admin connection closed: the descriptor reserve takes back what it lent.
+  void connection_closed() {
+    reserve_.refill();
+    loop_.post(this);  // a probe may wait in the backlog (no new edge would come for it)
+  }
   // Renders the answer to one admin request (exposed for tests).
   std::string handle(std::string_view method, std::string_view path);
   // GET /upstreams: every target with its health, ejection, load and the breaker state.
@@ -68,6 +74,9 @@ class AdminServer : public core::IoHandler {
   StatsSampler sampler_{*this};
   std::deque<Sample> samples_;
   core::BufferPool pool_{16};
+  // Held for when the process is out of descriptors, so that /healthz and /readyz (and the
+  // other endpoints) still answer then: each is lent to one admin connection.
+  proxy::FdReserve reserve_{4};
   int fd_ = -1;
 };
 

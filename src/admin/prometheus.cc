@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "limits/circuit_breaker.h"
 #include "observe/metrics.h"
+#include "proxy/overload.h"
 
 namespace sluice::admin {
 namespace {
@@ -93,16 +94,6 @@ void histogram(std::string& out, const std::string& name, const std::string& lab
   sample(out, name + "_bucket", labels + ",le=\"+Inf\"", cumulative);
   sample(out, name + "_sum", labels, static_cast<double>(sum_us) / 1e6);
   sample(out, name + "_count", labels, count);
-}
-
-uint64_t resident_bytes() {
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return 0;
-  unsigned long size = 0, resident = 0;
-  int n = std::fscanf(f, "%lu %lu", &size, &resident);
-  std::fclose(f);
-  return n == 2 ? static_cast<uint64_t>(resident) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE))
-                : 0;
 }
 
 uint64_t open_fds() {
@@ -247,6 +238,27 @@ std::string AdminServer::metrics_text() {
   sample(out, "sluice_downstream_connections", "", static_cast<double>(active));
   header(out, "sluice_downstream_connections_total", "counter", "Client connections accepted.");
   sample(out, "sluice_downstream_connections_total", "", total);
+  if (const proxy::ConnectionLimits* limits = gateway_.connection_limits_or_null()) {
+    header(out, "sluice_connections_refused_total", "counter",
+           "Client connections refused at accept with a 503 (or closed, on TLS listeners), by "
+           "the limit that refused them.");
+    for (proxy::Refusal r : {proxy::Refusal::kListener, proxy::Refusal::kClient,
+                             proxy::Refusal::kMemory, proxy::Refusal::kFdLimit}) {
+      sample(out, "sluice_connections_refused_total",
+             "reason=\"" + std::string(proxy::refusal_name(r)) + "\"", limits->refused(r));
+    }
+    std::shared_ptr<const proxy::Snapshot> snap = gateway_.current();
+    header(out, "sluice_listener_connections", "gauge",
+           "Open client connections per listener (listeners[].max_connections bounds them).");
+    for (size_t l = 0; l < snap->config.listeners.size(); ++l) {
+      sample(out, "sluice_listener_connections",
+             "listener=\"" + json_escape(snap->config.listeners[l].address.text) + "\"",
+             static_cast<double>(limits->open(l)));
+    }
+    header(out, "sluice_memory_over_budget", "gauge",
+           "1 while the resident set is over limits.memory_budget (new connections get 503).");
+    sample(out, "sluice_memory_over_budget", "", limits->over_memory() ? 1.0 : 0.0);
+  }
   // TLS handshakes per listener index (only listeners that terminate TLS count any).
   header(out, "sluice_tls_handshakes_total", "counter",
          "TLS handshakes on client connections, by listener index and result.");
@@ -502,7 +514,7 @@ std::string AdminServer::metrics_text() {
   header(out, "sluice_config_version", "gauge", "Version of the config in force.");
   sample(out, "sluice_config_version", "", snap->version);
   header(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-  sample(out, "process_resident_memory_bytes", "", resident_bytes());
+  sample(out, "process_resident_memory_bytes", "", proxy::resident_bytes());
   header(out, "process_open_fds", "gauge", "Number of open file descriptors.");
   sample(out, "process_open_fds", "", open_fds());
   return out;

@@ -57,6 +57,7 @@ struct ListenerTlsConfig {
 struct ListenerConfig {
   Address address;
   ListenerTlsConfig tls;
+  uint32_t max_connections = 0;  // open client connections at once, all workers; 0 = no limit
   Mark mark;
 };
 
@@ -397,6 +398,8 @@ struct LimitsConfig {
   uint64_t max_uri_bytes = 8 * 1024;      // (414)
   uint64_t max_body_bytes = 0;            // default per-route body limit, 0 = unlimited (413)
   std::string headers_with_underscores = "drop";  // allow | drop | reject (400)
+  uint32_t max_connections_per_client = 0;        // per client IP, all listeners; 0 = no limit
+  uint64_t memory_budget = 0;  // resident set above which new connections get 503; 0 = none
 };
 
 struct TimeoutsConfig {

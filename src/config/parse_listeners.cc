@@ -21,6 +21,7 @@ namespace {
 
 constexpr uint64_t kMaxHeaderBytes = 16 * kMiB;
 constexpr int64_t kMaxHeaders = 10000;
+constexpr int64_t kMaxConnections = 100000000;
 
 }  // namespace
 
@@ -29,7 +30,7 @@ void Parser::parse_listeners(const Item& it, Config& cfg) {
   if (!items) return;
   if (items->empty()) error(it.mark, it.path, "at least one listener is required");
   for (const Item& e : *items) {
-    std::optional<MapItem> m = map(e, {"address", "tls"});
+    std::optional<MapItem> m = map(e, {"address", "tls", "max_connections"});
     if (!m) continue;
     ListenerConfig l;
     l.mark = e.mark;
@@ -47,6 +48,9 @@ void Parser::parse_listeners(const Item& it, Config& cfg) {
       }
     }
     if (const Item* t = m->get("tls")) parse_listener_tls(*t, l.tls);
+    if (const Item* v = m->get("max_connections")) {
+      if (auto n = integer(*v, 0, kMaxConnections)) l.max_connections = static_cast<uint32_t>(*n);
+    }
     cfg.listeners.push_back(std::move(l));
   }
 }
@@ -202,8 +206,9 @@ void Parser::parse_admin(const Item& it, Config& cfg) {
 }
 
 void Parser::parse_limits(const Item& it, LimitsConfig& l) {
-  std::optional<MapItem> m = map(it, {"max_header_bytes", "max_headers", "max_uri_bytes",
-                                      "max_body_bytes", "headers_with_underscores"});
+  std::optional<MapItem> m =
+      map(it, {"max_header_bytes", "max_headers", "max_uri_bytes", "max_body_bytes",
+               "headers_with_underscores", "max_connections_per_client", "memory_budget"});
   if (!m) return;
   if (const Item* v = m->get("max_header_bytes")) {
     if (auto s = size(*v, 1, kMaxHeaderBytes, "from 1 to 16MiB")) l.max_header_bytes = *s;
@@ -216,6 +221,21 @@ void Parser::parse_limits(const Item& it, LimitsConfig& l) {
   }
   if (const Item* v = m->get("max_body_bytes")) {
     if (auto s = size(*v, 0, std::numeric_limits<uint64_t>::max(), "")) l.max_body_bytes = *s;
+  }
+  if (const Item* v = m->get("max_connections_per_client")) {
+    if (auto n = integer(*v, 0, kMaxConnections)) {
+      l.max_connections_per_client = static_cast<uint32_t>(*n);
+    }
+  }
+  if (const Item* v = m->get("memory_budget")) {
+    if (auto s = size(*v, 0, std::numeric_limits<uint64_t>::max(), "")) {
+      if (*s != 0 && *s < 16 * kMiB) {
+        // The gateway alone would be over it: every connection refused.
+        error(v->mark, v->path, "memory_budget must be 0 (none) or at least 16MiB");
+      } else {
+        l.memory_budget = *s;
+      }
+    }
   }
   if (const Item* v = m->get("headers_with_underscores")) {
     static constexpr std::array<std::string_view, 3> kPolicies = {"allow", "drop", "reject"};

@@ -186,6 +186,11 @@ class ClientConnection : public core::IoHandler,
   // Worker-driven.
   void close_now();
   bool idle() const { return !exchange_ && in_.empty(); }
+  // For ConnectionLimits: where it came from and whether it was counted per client.
+  size_t listener() const { return listener_; }
+  const sockaddr_storage& peer() const { return peer_; }
+  bool counted_client() const { return counted_client_; }
+  void set_counted_client(bool counted) { counted_client_ = counted; }
   void drain_notice();
 
   ListNode node{this};  // in Worker::clients_
@@ -279,6 +284,7 @@ class ClientConnection : public core::IoHandler,
   bool peer_closing_ = false;  // EPOLLRDHUP seen: read until EOF
   bool close_after_flush_ = false;
   bool lingering_ = false;
+  bool counted_client_ = false;
   bool closed_ = false;
   bool in_drive_ = false;
   bool again_ = false;

@@ -72,6 +72,36 @@ class RateLimitSweep : public core::Timer {
   core::EventLoop& loop_;
 };
 
+// Every 250 ms while limits.memory_budget is set: the resident set against it. Over it, new
+// connections get 503 (ConnectionLimits::admit); each crossing is logged once.
+class MemoryWatch : public core::Timer {
+ public:
+  MemoryWatch(Gateway& gw, core::EventLoop& loop) : gw_(gw), loop_(loop) {}
+  void on_timer() override {
+    const uint64_t budget = gw_.current()->config.limits.memory_budget;
+    const uint64_t rss = budget != 0 ? resident_bytes() : 0;
+    const bool over = budget != 0 && rss > budget;
+    ConnectionLimits& limits = gw_.connection_limits();
+    if (over != limits.over_memory()) {
+      limits.set_over_memory(over);
+      if (over) {
+        std::fprintf(stderr,
+                     "memory: resident %llu MiB is over limits.memory_budget (%llu MiB): new "
+                     "connections get 503 until it is back under\n",
+                     static_cast<unsigned long long>(rss >> 20),
+                     static_cast<unsigned long long>(budget >> 20));
+      } else {
+        std::fprintf(stderr, "memory: back under limits.memory_budget; accepting connections\n");
+      }
+    }
+    loop_.timers().schedule(*this, loop_.now_ms() + 250);
+  }
+
+ private:
+  Gateway& gw_;
+  core::EventLoop& loop_;
+};
+
 Gateway::Gateway(std::string config_path, core::EventLoop& control_loop)
     : config_path_(std::move(config_path)), control_loop_(control_loop) {
   registry_.set_jwks_lookup([this](const config::JwtProviderConfig& p, std::string* error) {
@@ -394,6 +424,7 @@ bool Gateway::start(std::vector<std::string>* errors) {
     last_reload_.ok = true;
     last_reload_.version = 1;
   }
+  limits_ = std::make_unique<ConnectionLimits>(cfg.listeners.size());
   publish(built.snapshot);
   apply_observability(cfg);
   ::malloc_trim(0);  // the document tree and the parse's scratch are gone: give the pages back
@@ -404,6 +435,8 @@ bool Gateway::start(std::vector<std::string>* errors) {
   refresh_dns();
   rate_limit_sweep_ = std::make_unique<RateLimitSweep>(*this, control_loop_);
   control_loop_.timers().schedule(*rate_limit_sweep_, control_loop_.now_ms() + 1000);
+  memory_watch_ = std::make_unique<MemoryWatch>(*this, control_loop_);
+  control_loop_.timers().schedule(*memory_watch_, control_loop_.now_ms() + 250);
   running_.store(static_cast<int>(workers_.size()));
   for (auto& w : workers_) {
     threads_.emplace_back([this, worker = w.get()] {

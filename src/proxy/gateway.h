@@ -26,6 +26,7 @@
 #include "observe/metrics.h"
 #include "observe/otlp_exporter.h"
 #include "observe/span_ring.h"
+#include "proxy/overload.h"
 #include "proxy/runtime.h"
 #include "proxy/snapshot.h"
 
@@ -34,6 +35,7 @@ namespace sluice::proxy {
 class Worker;
 class DnsRefresh;
 class RateLimitSweep;
+class MemoryWatch;
 
 struct ReloadOutcome {
   bool ok = false;
@@ -93,6 +95,9 @@ class Gateway {
   // The JWKS fetcher of a provider's URL and refresh settings, made and started on first use
   // (control thread) and kept for the life of the process; null with *error when the URL is bad.
   auth::JwksFetcher* jwks_fetcher(const config::JwtProviderConfig& p, std::string* error);
+  // Connection limits and the memory verdict (made by start(); workers and /metrics read them).
+  ConnectionLimits& connection_limits() { return *limits_; }
+  const ConnectionLimits* connection_limits_or_null() const { return limits_.get(); }
 
  private:
   void publish(std::shared_ptr<const Snapshot> snap);
@@ -115,6 +120,8 @@ class Gateway {
   std::unique_ptr<balance::HealthChecker> health_;
   std::unique_ptr<DnsRefresh> dns_refresh_;
   std::unique_ptr<RateLimitSweep> rate_limit_sweep_;
+  std::unique_ptr<MemoryWatch> memory_watch_;
+  std::unique_ptr<ConnectionLimits> limits_;
   std::atomic<uint64_t> generation_{0};
   std::atomic<uint64_t> reloads_ok_{0};
   std::atomic<uint64_t> reloads_failed_{0};

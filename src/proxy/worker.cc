@@ -68,36 +68,77 @@ void Worker::Listener::close_fd() {
 }
 
 void Worker::Listener::on_io(uint32_t /*events*/) {
+  const std::shared_ptr<const Snapshot>& snap = worker_.snapshot();
+  const std::vector<config::ListenerConfig>& ls = snap->config.listeners;
+  const uint32_t listener_max = index_ < ls.size() ? ls[index_].max_connections : 0;
+  const bool tls = index_ < ls.size() && ls[index_].tls.context != nullptr;
+  const uint32_t per_client = snap->config.limits.max_connections_per_client;
+  ConnectionLimits& limits = worker_.gateway_.connection_limits();
   for (int i = 0; i < 256 && fd_ >= 0; ++i) {
     sockaddr_storage peer{};
     socklen_t len = sizeof(peer);
     int fd = accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        // Out of descriptors: the pending connections stay queued; try again shortly (no new
+      if (errno == EMFILE || errno == ENFILE) {
+        if (worker_.refuse_without_descriptor(fd_, tls)) continue;
+        // No reserve to spend: the pending connections stay queued; try again shortly (no new
         // edge would come for them).
-        uint64_t now = worker_.loop_.now_ms();
-        if (now - last_warning_ms_ >= 1000) {
-          last_warning_ms_ = now;
-          std::fprintf(stderr, "worker %d: accept: %s (raise ulimit -n); retrying\n",
-                       worker_.index_, std::strerror(errno));
-        }
-        worker_.loop_.timers().schedule(*this, now + 100);
+        worker_.loop_.timers().schedule(*this, worker_.loop_.now_ms() + 100);
+      } else if (errno == ENOBUFS || errno == ENOMEM) {
+        worker_.loop_.timers().schedule(*this, worker_.loop_.now_ms() + 100);
       }
       return;
+    }
+    worker_.descriptors_available();
+    const ConnectionLimits::Admit a = limits.admit(index_, peer, listener_max, per_client);
+    if (a.refused != Refusal::kNone) {
+      refuse_connection(fd, a.refused, tls);
+      continue;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     auto* conn = new ClientConnection(worker_, fd, peer, index_);
+    conn->set_counted_client(a.counted_client);
     worker_.clients_.push_front(conn->node);
   }
   // Edge-triggered: more may be pending; look again on the next turn.
   worker_.loop_.modify(fd_, EPOLLIN, this);
 }
 
+bool Worker::refuse_without_descriptor(int listen_fd, bool tls) {
+  if (fd_refusals_ == 0) {
+    std::fprintf(
+        stderr,
+        "worker %d: accept: %s: new connections get 503 until descriptors are free "
+        "(raise ulimit -n; counted in sluice_connections_refused_total{reason=\"fd_limit\"})\n",
+        index_, std::strerror(errno));
+  }
+  // A reserved descriptor lets the waiting client have its 503 now rather than hang queued.
+  if (!fd_reserve_.release_one()) return false;
+  const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  const bool got = fd >= 0;
+  if (got) {
+    ++fd_refusals_;
+    gateway_.connection_limits().count_refusal(Refusal::kFdLimit);
+    refuse_connection(fd, Refusal::kFdLimit, tls);
+  }
+  fd_reserve_.refill();
+  return got && fd_reserve_.held() > 0;
+}
+
+void Worker::descriptors_available() {
+  if (fd_refusals_ == 0) return;
+  std::fprintf(stderr,
+               "worker %d: accept: descriptors available again (%llu connections refused)\n",
+               index_, static_cast<unsigned long long>(fd_refusals_));
+  fd_refusals_ = 0;
+  fd_reserve_.refill();
+}
+
 void Worker::client_closed(ClientConnection* conn) {
   conn->node.unlink();
+  gateway_.connection_limits().release(conn->listener(), conn->peer(), conn->counted_client());
 }
 
 void Worker::on_turn() {

@@ -22,6 +22,7 @@
 #include "observe/metrics.h"
 #include "observe/span.h"
 #include "observe/trace_context.h"
+#include "proxy/overload.h"
 #include "proxy/snapshot.h"
 
 namespace sluice::proxy {
@@ -140,8 +141,11 @@ class Worker {
     Worker& worker_;
     int fd_;
     size_t index_;
-    uint64_t last_warning_ms_ = 0;
   };
+  // Out of descriptors while `listen_fd` has clients waiting: spends a reserved descriptor to
+  // accept one and answer it 503 (logged once per episode, counted). False when it could not.
+  bool refuse_without_descriptor(int listen_fd, bool tls);
+  void descriptors_available();  // an accept worked: the episode, if any, is over
 
   void on_turn();
   void begin_drain();
@@ -189,6 +193,8 @@ class Worker {
   std::string path_scratch_;
   std::string head_scratch_;
   uint64_t rng_[2] = {};
+  FdReserve fd_reserve_{1};
+  uint64_t fd_refusals_ = 0;  // in the current out-of-descriptors episode
   uint64_t unix_offset_us_ = 0;
   // Cluster rate limits (declared in this order so that quotas go before their backend and
   // client).
