@@ -343,6 +343,12 @@ class UpstreamConnection : public core::IoHandler, public core::Timer, public co
   // The upstream reset the connection: nothing more is sent; what it wrote before the reset is
   // still read (an early answer). reset_reason() names the reset for a failure without one.
   const char* reset_reason() const { return reset_reason_; }
+  // The connection ended in an error or a reset, not a close: a body delimited by the close is
+  // cut, not whole. The reason for the failure.
+  const char* aborted() const {
+    if (reset_reason_ != nullptr) return reset_reason_;
+    return failed_ ? "upstream connection reset" : nullptr;
+  }
   const std::string& key() const { return key_; }
   void set_connect_timeout(uint64_t ms);
   void set_response_timeout(uint64_t ms) { response_timeout_ms_ = ms; }

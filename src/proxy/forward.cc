@@ -421,6 +421,11 @@ bool ClientConnection::pump_response() {
         continue;
       }
       if (up->eof()) {
+        if (const char* why = up->aborted()) {
+          // A close ends such a body, a reset aborts it: the client sees it cut.
+          on_call_failed(x.call, UpstreamFailure::kReset, why);
+          return true;
+        }
         if (x.response_out == Exchange::Out::kChunked) emit("0\r\n\r\n");
         x.response_done = true;
         progressed = true;
@@ -549,6 +554,10 @@ bool ClientConnection::buffer_response_body(UpstreamConnection* up) {
     body.append(src.data(), src.size());
     progressed = !src.empty();
     src.consume(src.size());
+    if (const char* why = up->eof() ? up->aborted() : nullptr) {
+      on_call_failed(x.call, UpstreamFailure::kReset, why);  // aborted, not whole
+      return true;
+    }
     done = up->eof();
   }
   if (!done) {

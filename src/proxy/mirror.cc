@@ -173,6 +173,7 @@ bool Mirror::pump() {
     case http::BodyKind::kUntilClose:
       progressed = progressed || !in.empty();
       in.consume(in.size());
+      if (up->eof() && up->aborted() != nullptr) return fail(UpstreamFailure::kReset);
       done = up->eof();
       break;
   }

@@ -167,3 +167,49 @@ def test_gateway_serves_after_early_answers(early):
         assert parse_response(answer).status == 413
     answer, _, _ = upload(gw.port, 10)  # a small body the upstream never reads: still its answer
     assert parse_response(answer).status == 413
+
+
+def test_close_delimited_body_cut_by_a_reset_is_not_whole(sluice):
+    """A body delimited by the close ends with a FIN; a reset aborts it. Reading what came before
+    a reset (for early answers) must not make such a body look whole: the client gets it
+    re-framed as chunked without the last chunk."""
+    import struct
+
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+
+    def serve():
+        for _ in range(3):
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += c.recv(4096)
+            c.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n" + b"p" * 5000)
+            time.sleep(0.1)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()  # a reset, not a FIN
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    gw = sluice(config(f"""
+        upstreams:
+          - name: cut
+            targets: [{{address: 127.0.0.1:{port}}}]
+        routes:
+          - name: all
+            match: {{path: "/{{*rest}}"}}
+            upstream: cut
+    """))
+    from harness import build_request, raw
+    for _ in range(3):
+        got = raw(gw.port, build_request("GET", "/stream"), read_timeout=5.0)
+        r = parse_response(got)
+        assert r.status == 200 and r.framing == "chunked", r
+        assert not r.complete, f"a body cut by a reset passed off as whole: {r!r}"
+        assert got.closed
+    srv.close()
