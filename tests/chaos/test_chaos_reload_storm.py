@@ -1,4 +1,4 @@
-"""Chaos: a reload storm under load. CHAOS_RELOADS (default 200) reloads, one after another as
+"""Chaos: a reload storm under load. CHAOS_RELOADS (default 600) reloads, one after another as
 fast as the admin API answers, alternate valid configs (balancer, targets, health checks, rate
 limits, filters and route sets change; every fifth valid one has 2,000 extra routes; some come by
 SIGHUP) with invalid ones in between (YAML syntax, an unknown upstream, a bad duration, an empty
@@ -10,9 +10,10 @@ request) and one loop on /gen, a `respond` route whose body names the config gen
 
 Asserts: no request fails, hangs or gets another request's answer; each valid reload answers 200
 with the next version, each invalid one 400 with the version unchanged and /gen still the last
-valid generation; the SIGHUP burst is applied; sluice does not crash or spin; RSS after the
-second half of the storm is within a bound of RSS after the first half (no growth per reload),
-and open files come back.
+valid generation; the SIGHUP burst is applied; sluice does not crash or spin; RSS grows at most
+4 MiB over the storm's last third (it rises over the first few hundred reloads, about 1.3 MiB per
+50 with the 2,000-route configs among them, and stays flat from about 400 on: the allocator's
+high-water mark, not growth per reload; a leak keeps rising), and open files come back.
 """
 
 import json
@@ -25,7 +26,7 @@ from chaos_lib import (MiB, Load, Req, Sampler, Snap, Verdicts, echo_check, env_
                        mib, proc_line, report, settle_checks, settled_rss)
 import pytest
 
-from harness import config, request, sha256_hex, wait_for
+from harness import config, request, sha256_hex, vmrss, wait_for
 
 BALANCERS = ["round_robin", "least_connections", "p2c", "random", "consistent_hash",
              "weighted_round_robin"]
@@ -101,11 +102,12 @@ def test_reload_storm(procs, sluice):
     gw = sluice(valid(gen, bes))
     rng = random.Random(7)
     v = Verdicts()
-    n_reloads = env_int("CHAOS_RELOADS", 200)
+    n_reloads = env_int("CHAOS_RELOADS", 600)
     version = gw.get_config()["version"]
     counts = {"valid": 0, "invalid": 0, "sighup": 0, "big": 0, "answers not UTF-8": 0}
     reload_ms = []
     rss_marks = {}
+    curve = []
 
     def write(text):
         gw.config_path.write_bytes(gw.render(text).encode("latin-1"))
@@ -160,8 +162,10 @@ def test_reload_storm(procs, sluice):
         rss_marks["after warm-up"] = settled
         t_storm = time.monotonic()
         for i in range(n_reloads):
-            if i == n_reloads // 2:
-                rss_marks["half-way"] = settled_rss(gw.pid)
+            if i == 2 * n_reloads // 3:
+                rss_marks["two thirds"] = settled_rss(gw.pid)
+            if i % 50 == 0:
+                curve.append((i, round(vmrss(gw.pid) / MiB, 1)))
             if i % 2 == 0:
                 reload_valid()
             else:
@@ -191,7 +195,7 @@ def test_reload_storm(procs, sluice):
     v.require(r.body == f"gen-{gen}".encode(), f"/gen after the burst: {r.body!r}")
     total = load.summary()
     after, idle = settle_checks(gw, before, v, rss_bound=24 * MiB)
-    second_half = rss_marks["end"] - rss_marks.get("half-way", rss_marks["end"])
+    last_third = rss_marks["end"] - rss_marks.get("two thirds", rss_marks["end"])
     rejected_lines = gw.log_tail(1 << 22).count("reload rejected")
     reload_ms.sort()
     lines = [f"{n_reloads} reloads in {storm_s:.1f}s + warm-up 20 + a burst of 10 SIGHUPs "
@@ -200,15 +204,16 @@ def test_reload_storm(procs, sluice):
              f"config version now {version}; {rejected_lines} 'reload rejected' lines on stderr",
              f"load: {load_line(total)}",
              "RSS " + ", ".join(f"{k} {mib(x)}" for k, x in rss_marks.items()) +
-             f" (second half of the storm: {second_half / MiB:+.1f} MiB)"]
+             f" (last third of the storm: {last_third / MiB:+.1f} MiB)",
+             f"RSS (MiB) every 50 reloads: {curve}"]
     if after:
         lines.append(proc_line(before, after, sampler.peak_rss, idle))
     report("reload storm with invalid configs in between", lines,
            {"counts": counts, "load": total, "rss": rss_marks})
     v.check(load.assert_clean)
     v.require(burst is not None, "the SIGHUP burst was not applied")
-    v.require(second_half <= 4 * MiB,
-              f"LEAK: RSS grew {mib(second_half)} over the storm's second half (bound 4 MiB)")
+    v.require(last_third <= 4 * MiB,
+              f"LEAK: RSS grew {mib(last_third)} over the storm's last third (bound 4 MiB)")
     v.done()
 
 
