@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string>
 
+#include "proxy/messages.h"
+
 namespace sluice::proxy {
 
 std::string_view refusal_name(Refusal r) {
@@ -112,7 +114,7 @@ void refuse_connection(int fd, Refusal why, bool tls) {
                          : why == Refusal::kClient ? "client connection limit reached"
                          : why == Refusal::kMemory ? "memory budget exceeded"
                                                    : "out of file descriptors";
-    const std::string body = std::string("{\"status\":503,\"error\":\"") + reason + "\"}\n";
+    const std::string body = error_body(503, reason);
     const std::string answer =
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: " +
         std::to_string(body.size()) + "\r\nretry-after: 1\r\nconnection: close\r\n\r\n" + body;

@@ -80,12 +80,11 @@ void Worker::Listener::on_io(uint32_t /*events*/) {
     int fd = accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EMFILE || errno == ENFILE) {
-        if (worker_.refuse_without_descriptor(fd_, tls)) continue;
-        // No reserve to spend: the pending connections stay queued; try again shortly (no new
-        // edge would come for them).
-        worker_.loop_.timers().schedule(*this, worker_.loop_.now_ms() + 100);
-      } else if (errno == ENOBUFS || errno == ENOMEM) {
+      const bool no_fd = errno == EMFILE || errno == ENFILE;
+      if (no_fd && worker_.refuse_without_descriptor(fd_, tls)) continue;
+      if (no_fd || errno == ENOBUFS || errno == ENOMEM) {
+        // No reserve to spend, or no memory: the pending connections stay queued; try again
+        // shortly (no new edge would come for them).
         worker_.loop_.timers().schedule(*this, worker_.loop_.now_ms() + 100);
       }
       return;
@@ -107,7 +106,8 @@ void Worker::Listener::on_io(uint32_t /*events*/) {
 }
 
 bool Worker::refuse_without_descriptor(int listen_fd, bool tls) {
-  if (fd_refusals_ == 0) {
+  if (!fd_exhausted_) {
+    fd_exhausted_ = true;  // logged once per episode, however often the accept is retried
     std::fprintf(
         stderr,
         "worker %d: accept: %s: new connections get 503 until descriptors are free "
@@ -128,7 +128,8 @@ bool Worker::refuse_without_descriptor(int listen_fd, bool tls) {
 }
 
 void Worker::descriptors_available() {
-  if (fd_refusals_ == 0) return;
+  if (!fd_exhausted_) return;
+  fd_exhausted_ = false;
   std::fprintf(stderr,
                "worker %d: accept: descriptors available again (%llu connections refused)\n",
                index_, static_cast<unsigned long long>(fd_refusals_));

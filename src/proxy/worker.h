@@ -194,7 +194,8 @@ class Worker {
   std::string head_scratch_;
   uint64_t rng_[2] = {};
   FdReserve fd_reserve_{1};
-  uint64_t fd_refusals_ = 0;  // in the current out-of-descriptors episode
+  bool fd_exhausted_ = false;  // an out-of-descriptors episode is on (and was logged)
+  uint64_t fd_refusals_ = 0;   // clients refused in it
   uint64_t unix_offset_us_ = 0;
   // Cluster rate limits (declared in this order so that quotas go before their backend and
   // client).
