@@ -5,8 +5,6 @@
 //   if (!r.ok()) for (const ConfigError& e : r.errors) std::cerr << e.to_string() << "\n";
 #pragma once
 
-#include <yaml-cpp/yaml.h>
-
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -14,18 +12,14 @@
 #include <utility>
 #include <vector>
 
+#include "config/document.h"
+
 namespace sluice::net {
 class TlsServerContext;
 class TlsClientContext;
 }  // namespace sluice::net
 
 namespace sluice::config {
-
-// Position of a YAML node in its file, 1-based (0 when unknown).
-struct Mark {
-  int line = 0;
-  int col = 0;
-};
 
 // host:port, "[v6]:port" or ":port". host is stored without brackets.
 struct Address {
@@ -326,9 +320,9 @@ struct RateLimitConfig {
 // default's entry of the same name, `off` removes it). The entry's own keys are parsed by the
 // filter's factory when the snapshot is built (src/filter/chain.h), so the loader does not grow
 // with each filter; errors still carry this entry's file, line and key.
-struct FilterSpec {  // NOLINT(bugprone-exception-escape): yaml-cpp may throw; the loader catches
+struct FilterSpec {
   std::string name;
-  YAML::Node node;
+  Node node;         // its own subtree (Node::detach), not the whole file
   std::string path;  // "routes[2].filters.request_headers"
   Mark mark;         // of the value
   Mark key_mark;     // of the filter's name
@@ -511,8 +505,8 @@ LoadResult load_config_string(const std::string& yaml, const std::string& file_n
 
 // Parsers for scalar syntaxes, exposed for tests: "250ms", "10s", "5m", "1h", "365d", or plain
 // milliseconds; "64KiB", "1MiB", "1GiB", "512KB", or plain bytes.
-std::optional<uint64_t> parse_duration_ms(const std::string& text);
-std::optional<uint64_t> parse_size_bytes(const std::string& text);
+std::optional<uint64_t> parse_duration_ms(std::string_view text);
+std::optional<uint64_t> parse_size_bytes(std::string_view text);
 std::optional<Address> parse_address(const std::string& text);
 
 }  // namespace sluice::config

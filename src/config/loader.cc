@@ -3,26 +3,23 @@
 //
 // The walk is driven by the schema, never by the document: only known keys are visited, so
 // anchors, aliases and odd nesting cannot make it recurse or loop. Values are read from scalar
-// text with our own strict parsers (no YAML::as<>), so "1_000" or "0x10" are errors, not numbers.
+// text with our own strict parsers (src/config/scalars.h), so "1_000" or "0x10" are errors, not numbers.
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <yaml-cpp/depthguard.h>
-#include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <utility>
 
 #include "config/config.h"
+#include "config/document.h"
 #include "config/parser.h"
 #include "config/reader.h"
 
@@ -111,7 +108,7 @@ void Parser::finish(Config& cfg) {
     }
   }
   for (const Item& ref : upstream_refs_) {
-    const std::string& name = ref.node.Scalar();
+    const std::string name(ref.node.scalar());
     if (!upstream_names_.contains(name)) {
       error(ref.mark, ref.path, "upstream " + quote(name) + " is not defined");
     }
@@ -138,108 +135,23 @@ void Parser::finish(Config& cfg) {
 
 namespace {
 
-// Records where the first document of a parse starts; ignores the rest.
-class DocumentStart : public YAML::EventHandler {
- public:
-  std::optional<YAML::Mark> start;
-
-  void OnDocumentStart(const YAML::Mark& mark) override {
-    if (!start) start = mark;
-  }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {}
-  void OnMapEnd() override {}
-};
-
-// A config is one YAML document; a second one is an error rather than silently ignored.
-// YAML::LoadAll cannot be used to count them: on some inputs (a ',' at block level) yaml-cpp
-// returns an empty document without consuming anything, so LoadAll loops forever. Here at most
-// three documents are read, and a third starting where the second did means the parser is stuck
-// on a token it cannot use. Throws YAML::Exception for a syntax error in a later document.
-std::optional<ConfigError> check_single_document(const std::string& yaml, const std::string& file) {
-  std::istringstream in(yaml);
-  YAML::Parser parser(in);
-  DocumentStart first;
-  if (!parser.HandleNextDocument(first)) return std::nullopt;
-  DocumentStart second;
-  if (!parser.HandleNextDocument(second) || !second.start) return std::nullopt;
-  DocumentStart third;
-  const bool more = parser.HandleNextDocument(third);
-  const YAML::Mark at = *second.start;
-  if (more && third.start && third.start->pos == at.pos) {
-    std::string msg = "invalid YAML: unexpected ";
-    const bool in_text = at.pos >= 0 && static_cast<size_t>(at.pos) < yaml.size();
-    msg += in_text ? quote(std::string_view(yaml).substr(static_cast<size_t>(at.pos), 1))
-                   : std::string("end of input");
-    return ConfigError{file, to_mark(at), "", std::move(msg)};
-  }
-  return ConfigError{file, to_mark(at), "", "only one YAML document is allowed per config file"};
-}
-
-// The first node with an explicit tag, in document order. yaml-cpp gives untagged nodes "?"
-// (plain) or "!" (quoted scalars); anything else was written by the user.
-std::optional<ConfigError> find_tag(const YAML::Node& n, const std::string& file, int depth) {
-  const std::string& tag = n.Tag();
-  if (!tag.empty() && tag != "?" && tag != "!") {
-    std::string shown = tag;
-    constexpr std::string_view kCore = "tag:yaml.org,2002:";
-    if (shown.starts_with(kCore)) shown = "!!" + shown.substr(kCore.size());
-    return ConfigError{file, mark_of(n, {1, 1}), "",
-                       "YAML tag " + quote(shown) + " is not supported (write the value itself)"};
-  }
-  if (depth > 2000) return std::nullopt;  // yaml-cpp refused deeper documents already
-  if (n.IsMap()) {
-    for (const auto& kv : n) {
-      if (auto e = find_tag(kv.first, file, depth + 1)) return e;
-      if (auto e = find_tag(kv.second, file, depth + 1)) return e;
-    }
-  } else if (n.IsSequence()) {
-    for (const auto& e : n) {
-      if (auto err = find_tag(e, file, depth + 1)) return err;
-    }
-  }
-  return std::nullopt;
-}
-
 LoadResult load(const std::string& yaml, const std::string& file) {
   LoadResult result;
   try {
-    YAML::Node root;
-    try {
-      root = YAML::Load(yaml);
-      if (std::optional<ConfigError> e = check_single_document(yaml, file)) {
-        result.errors.push_back(std::move(*e));
-        return result;
-      }
-    } catch (const YAML::DeepRecursion& e) {
-      result.errors.push_back(ConfigError{
-          file, to_mark(e.mark), "",
-          "invalid YAML: nested too deeply (lists and maps nest at most about 500 levels)"});
-      return result;
-    } catch (const YAML::Exception& e) {
-      result.errors.push_back(ConfigError{file, to_mark(e.mark), "", "invalid YAML: " + e.msg});
+    // One document; syntax errors, tags (`!secret value` would be dropped silently: what it
+    // asks for is not done), a second document and too deep a nesting are refused here.
+    ParseResult doc = parse_document(yaml);
+    if (!doc.error.empty()) {
+      result.errors.push_back(ConfigError{file, doc.error_mark, "", std::move(doc.error)});
       return result;
     }
-    // Tags (`!secret value`, `!!binary`) would be dropped silently: what they ask for is not
-    // done, so they are refused.
-    if (std::optional<ConfigError> e = find_tag(root, file, 0)) {
-      result.errors.push_back(std::move(*e));
-      return result;
-    }
+    const Node& root = doc.root;
     // A comment-only file is a null document.
-    if (root.IsNull()) {
+    if (!root.is_defined() || root.is_null()) {
       result.errors.push_back(ConfigError{file, {}, "", "the config is empty"});
       return result;
     }
-    if (!root.IsMap()) {
+    if (!root.is_map()) {
       result.errors.push_back(ConfigError{file, mark_of(root, {1, 1}), "",
                                           "the top level must be a map, got " + describe(root)});
       return result;

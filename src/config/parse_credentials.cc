@@ -218,7 +218,7 @@ void Parser::parse_jwt_providers(const Item& it, Config& cfg) {
     const Item* keys = m->get("keys");
     if (keys) parse_jwt_keys(*keys, p);
     const bool keys_listed =
-        keys && !keys->node.IsNull() && !(keys->node.IsSequence() && keys->node.size() == 0);
+        keys && !keys->node.is_null() && !(keys->node.is_sequence() && keys->node.size() == 0);
     if (!url && !keys_listed) {
       error(e.mark, e.path, "a JWT provider needs 'keys' or 'jwks_url' (or both) to verify tokens");
     }
@@ -240,7 +240,7 @@ void Parser::parse_jwt_providers(const Item& it, Config& cfg) {
     }
     if (const Item* v = m->get("from")) {
       const std::vector<Item> sources = list_or_one(*v);
-      if (sources.empty() && (v->node.IsNull() || v->node.IsSequence())) {
+      if (sources.empty() && (v->node.is_null() || v->node.is_sequence())) {
         error(v->mark, v->path, "at least one token source is needed (default: [bearer])");
       }
       std::vector<TokenSource> from;

@@ -78,7 +78,7 @@ void Parser::parse_routes(const Item& it, Config& cfg) {
         error(mock->mark, mock->path, "give 'mock' or 'filters.mock', not both");
       } else {
         r.filters.push_back(
-            FilterSpec{"mock", mock->node, mock->path, mock->mark, mock->mark, false});
+            FilterSpec{"mock", mock->node.detach(), mock->path, mock->mark, mock->mark, false});
       }
     }
     const bool mocked = std::any_of(r.filters.begin(), r.filters.end(),
@@ -244,9 +244,10 @@ void Parser::parse_filters(const Item& it, std::vector<FilterSpec>& out) {
       error(e.key_mark, e.value.path, "duplicate filter " + quote(e.key));
       continue;
     }
-    const YAML::Node& v = e.value.node;
-    const bool off = v.IsScalar() && (v.Scalar() == "off" || v.Scalar() == "false");
-    out.push_back(FilterSpec{e.key, v, e.value.path, e.value.mark, e.key_mark, off});
+    const Node& v = e.value.node;
+    const bool off = v.is_scalar() && (v.scalar() == "off" || v.scalar() == "false");
+    // Its own copy: the config keeps the filter's settings, not the whole file's tree.
+    out.push_back(FilterSpec{e.key, v.detach(), e.value.path, e.value.mark, e.key_mark, off});
   }
 }
 
@@ -270,7 +271,7 @@ std::optional<Item> Parser::parse_retry(const Item& it, RetryConfig& rc) {
 
 void Parser::parse_retry_on(const Item& it, RetryConfig& rc) {
   const std::vector<Item> items = list_or_one(it);
-  if (items.empty() && (it.node.IsNull() || it.node.IsSequence())) {
+  if (items.empty() && (it.node.is_null() || it.node.is_sequence())) {
     error(it.mark, it.path,
           "at least one retry condition is needed (leave out 'retry' for no retries)");
     return;
@@ -313,7 +314,7 @@ void Parser::parse_backoff(const Item& it, RetryConfig& rc) {
   const Item* base = nullptr;
   const Item* max = nullptr;
   std::optional<MapItem> m;
-  if (it.node.IsScalar()) {
+  if (it.node.is_scalar()) {
     base = &it;
   } else {
     m = map(it, {"base", "max"});

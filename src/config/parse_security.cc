@@ -28,7 +28,7 @@ constexpr uint64_t kDefaultHstsMaxAgeS = 31536000;   // one year
 }  // namespace
 
 void Parser::parse_security(const Item& it, SecurityConfig& s) {
-  if (it.node.IsScalar()) {
+  if (it.node.is_scalar()) {
     if (is_off(it)) {
       s.auth.emplace();
       s.auth->mark = it.mark;
@@ -45,7 +45,7 @@ void Parser::parse_security(const Item& it, SecurityConfig& s) {
     const Item* v = m->get(key);
     if (v == nullptr) return;
     typename std::remove_reference_t<decltype(out)>::value_type value;
-    if (v->node.IsScalar()) {
+    if (v->node.is_scalar()) {
       is_off(*v);
     } else {
       parse(*v, value);
@@ -69,11 +69,11 @@ void Parser::parse_auth(const Item& it, AuthConfig& a) {
   a.enabled = true;
   // Whether some credential is accepted; a key that failed to parse counts (it is reported).
   bool any = false;
-  auto given = [](const Item& v) { return !(v.node.IsScalar() && v.node.Scalar() == "false"); };
+  auto given = [](const Item& v) { return !(v.node.is_scalar() && v.node.scalar() == "false"); };
   if (const Item* j = m->get("jwt")) {
     any = true;
     const std::vector<Item> names = list_or_one(*j);
-    if (names.empty() && (j->node.IsNull() || j->node.IsSequence())) {
+    if (names.empty() && (j->node.is_null() || j->node.is_sequence())) {
       error(j->mark, j->path, "at least one JWT provider name is needed");
     }
     for (const Item& n : names) {
@@ -85,7 +85,7 @@ void Parser::parse_auth(const Item& it, AuthConfig& a) {
   }
   if (const Item* k = m->get("api_key")) {
     any = any || given(*k);
-    if (k->node.IsScalar()) {
+    if (k->node.is_scalar()) {
       if (auto b = boolean(*k)) a.api_key = *b;
     } else if (std::optional<MapItem> km = map(*k, {"header", "query"})) {
       a.api_key = true;
@@ -115,7 +115,7 @@ void Parser::parse_auth(const Item& it, AuthConfig& a) {
   }
   if (const Item* h = m->get("hmac")) {
     any = any || given(*h);
-    if (h->node.IsScalar()) {
+    if (h->node.is_scalar()) {
       if (auto b = boolean(*h)) a.hmac = *b;
     } else if (std::optional<MapItem> hm = map(*h, {"window", "max_body"})) {
       a.hmac = true;
@@ -162,19 +162,11 @@ void Parser::take_filter_aliases(std::vector<FilterSpec>& specs, std::vector<Fil
   // The keys every chain entry takes are read when the chain is built; the section's parser
   // sees the entry without them (the values keep their marks).
   auto settings = [&](const FilterSpec& f) {
-    if (!f.node.IsMap()) return Item{f.node, f.path, f.mark};
-    YAML::Node own(YAML::NodeType::Map);
-    bool common = false;
-    for (auto kv = f.node.begin(); kv != f.node.end(); ++kv) {
-      const std::string key = kv->first.IsScalar() ? kv->first.Scalar() : std::string();
-      if (key == "when" || key == "timeout" || key == "on_timeout") {
-        common = true;
-      } else {
-        own.force_insert(kv->first, kv->second);
-      }
-    }
-    if (common) aliases.push_back(f);
-    return Item{own, f.path, f.mark};
+    if (!f.node.is_map()) return Item{f.node, f.path, f.mark};
+    static constexpr std::string_view kCommon[] = {"when", "timeout", "on_timeout"};
+    Node own = f.node.without_keys(kCommon);
+    if (own.size() != f.node.size()) aliases.push_back(f);
+    return Item{std::move(own), f.path, f.mark};
   };
   // A section given as a map, or `off` (present but switched off).
   auto section = [&](const FilterSpec& f, auto& out, auto parse) {
@@ -212,7 +204,7 @@ void Parser::take_filter_aliases(std::vector<FilterSpec>& specs, std::vector<Fil
       if (f.off) return true;
       // The list of policies, or {policies: [...]} with the keys of every entry.
       const Item v = settings(f);
-      if (!v.node.IsMap()) {
+      if (!v.node.is_map()) {
         parse_rate_limits(v, *route);
       } else if (std::optional<MapItem> m = map(v, {"policies"})) {
         if (const Item* p = require(*m, "policies")) parse_rate_limits(*p, *route);
@@ -232,8 +224,8 @@ void Parser::parse_method_roles(
   for (const MapEntry& e : entries(it, "methods to roles", "method")) {
     const std::string& path = e.value.path;
     const Mark key_mark = e.key_mark;
-    const YAML::Node& v = e.value.node;
-    std::optional<std::string> method = route_method(Item{YAML::Node(e.key), path, key_mark});
+    const Node& v = e.value.node;
+    std::optional<std::string> method = route_method(Item{Node::scalar_node(e.key, key_mark), path, key_mark});
     if (!method) continue;
     const bool dup =
         std::any_of(out.begin(), out.end(), [&](const auto& mr) { return mr.first == *method; });
@@ -243,7 +235,7 @@ void Parser::parse_method_roles(
     }
     const Item& value = e.value;
     std::vector<std::string> roles = role_list(value);
-    if (roles.empty() && (v.IsNull() || v.IsSequence())) {
+    if (roles.empty() && (v.is_null() || v.is_sequence())) {
       error(value.mark, path, "at least one role is needed");
     }
     out.emplace_back(std::move(*method), std::move(roles));
@@ -304,7 +296,7 @@ void Parser::parse_cors(const Item& it, CorsConfig& c) {
     if (!v) continue;
     const std::vector<Item> items = list_or_one(*v);
     if (items.empty() && std::string_view(key) == "origins" &&
-        (v->node.IsNull() || v->node.IsSequence())) {
+        (v->node.is_null() || v->node.is_sequence())) {
       error(v->mark, v->path, "at least one origin is needed");
     }
     for (const Item& e : items) {
@@ -440,7 +432,7 @@ void Parser::finish_security(const Config& cfg) {
   std::vector<std::string_view> providers;
   for (const auto& [name, mark] : jwt_provider_names_) providers.push_back(name);
   for (const Item& ref : jwt_refs_) {
-    const std::string& name = ref.node.Scalar();
+    const std::string name(ref.node.scalar());
     if (jwt_provider_names_.contains(name)) continue;
     std::string msg = "JWT provider " + quote(name) + " is not defined";
     const std::string_view best = suggest(name, providers);

@@ -93,7 +93,7 @@ void Parser::parse_targets(const Item& it, UpstreamConfig& u) {
     t.mark = e.mark;
     const Item* addr_item = &e;
     std::optional<MapItem> m;
-    if (!e.node.IsScalar()) {
+    if (!e.node.is_scalar()) {
       m = map(e, {"address", "weight"});
       if (!m) continue;
       addr_item = require(*m, "address");
@@ -193,7 +193,7 @@ void Parser::parse_sticky(const Item& it, StickyConfig& st) {
     if (auto d = duration(*v, /*allow_zero=*/true)) {
       if (*d % 1000 != 0) {
         error(v->mark, v->path,
-              "max_age must be a whole number of seconds, got " + quote(v->node.Scalar()));
+              "max_age must be a whole number of seconds, got " + quote(v->node.scalar()));
       } else {
         st.max_age_s = *d / 1000;
       }
@@ -252,7 +252,7 @@ void Parser::parse_health_check(const Item& it, HealthCheckConfig& h) {
   if (const Item* v = m->get("expected_statuses")) {
     std::vector<std::pair<int, int>> ranges;
     const std::vector<Item> items = list_or_one(*v);
-    if (items.empty() && (v->node.IsNull() || v->node.IsSequence())) {
+    if (items.empty() && (v->node.is_null() || v->node.is_sequence())) {
       error(v->mark, v->path, "at least one status or status range is needed");
     }
     bool ok = true;
@@ -268,11 +268,11 @@ void Parser::parse_health_check(const Item& it, HealthCheckConfig& h) {
 std::optional<std::pair<int, int>> Parser::status_range(const Item& it) {
   const std::string expected = "expected a status from " + std::to_string(kMinStatus) + " to " +
                                std::to_string(kMaxStatus) + " or a range like 200-299, got ";
-  if (!it.node.IsScalar()) {
+  if (!it.node.is_scalar()) {
     error(it.mark, it.path, expected + describe(it.node));
     return std::nullopt;
   }
-  const std::string& s = it.node.Scalar();
+  const std::string_view s = it.node.scalar();
   const std::optional<std::pair<int, int>> r = parse_status_range(s);
   if (!r || r->first < kMinStatus || r->second > kMaxStatus || r->first > kMaxStatus ||
       r->second < kMinStatus) {
@@ -289,8 +289,8 @@ std::optional<std::pair<int, int>> Parser::status_range(const Item& it) {
 }
 
 void Parser::parse_outlier(const Item& it, OutlierConfig& o) {
-  if (it.node.IsScalar()) {
-    const std::string& s = it.node.Scalar();
+  if (it.node.is_scalar()) {
+    const std::string_view s = it.node.scalar();
     if (s == "off" || s == "false") {
       o.enabled = false;
     } else {
@@ -298,7 +298,7 @@ void Parser::parse_outlier(const Item& it, OutlierConfig& o) {
     }
     return;
   }
-  if (it.node.IsSequence()) {
+  if (it.node.is_sequence()) {
     error(it.mark, it.path, "expected a map or 'off', got a list");
     return;
   }
@@ -347,7 +347,7 @@ void Parser::parse_breaker(const Item& it, BreakerConfig& b) {
       if (*d < kMinBreakerWindowMs) {
         error(v->mark, v->path,
               "window must be at least " + format_ms(kMinBreakerWindowMs) + ", got " +
-                  quote(v->node.Scalar()));
+                  quote(v->node.scalar()));
       } else {
         b.window_ms = *d;
       }

@@ -18,19 +18,13 @@ constexpr size_t kMaxSmallFileBytes = size_t{1} << 20;  // secret_file, pem_file
 
 }  // namespace
 
-Mark to_mark(const YAML::Mark& m) {
-  if (m.is_null() || m.line < 0 || m.column < 0) return {};
-  return {m.line + 1, m.column + 1};
-}
-
-Mark mark_of(const YAML::Node& n, Mark fallback) {
-  if (!n.IsDefined()) return fallback;
-  const Mark m = to_mark(n.Mark());
+Mark mark_of(const Node& n, Mark fallback) {
+  const Mark m = n.mark();
   return m.line > 0 ? m : fallback;
 }
 
-Mark value_mark(const YAML::Node& v, Mark key_mark) {
-  if (v.IsNull()) return key_mark;
+Mark value_mark(const Node& v, Mark key_mark) {
+  if (v.is_null()) return key_mark;
   const Mark m = mark_of(v, key_mark);
   if (m.line < key_mark.line || (m.line == key_mark.line && m.col < key_mark.col)) return key_mark;
   return m;
@@ -67,18 +61,16 @@ std::string quote(std::string_view s) {
   return out;
 }
 
-std::string describe(const YAML::Node& n) {
-  if (!n.IsDefined()) return "nothing";
-  switch (n.Type()) {
-    case YAML::NodeType::Null:
-      return "nothing";
-    case YAML::NodeType::Scalar:
-      return quote(n.Scalar());
-    case YAML::NodeType::Sequence:
+std::string describe(const Node& n) {
+  switch (n.type()) {
+    case NodeType::kScalar:
+      return quote(n.scalar());
+    case NodeType::kSequence:
       return "a list";
-    case YAML::NodeType::Map:
+    case NodeType::kMap:
       return "a map";
-    case YAML::NodeType::Undefined:
+    case NodeType::kNull:
+    case NodeType::kUndefined:
       break;
   }
   return "nothing";
@@ -186,22 +178,21 @@ std::optional<MapItem> Reader::map(const Item& it, std::initializer_list<std::st
 
 std::optional<MapItem> Reader::map(const Item& it, std::span<const std::string_view> known) {
   MapItem out{it, {}};
-  if (it.node.IsNull()) return out;
-  if (!it.node.IsMap()) {
+  if (it.node.is_null()) return out;
+  if (!it.node.is_map()) {
     error(it.mark, it.path, "expected a map, got " + describe(it.node));
     return std::nullopt;
   }
   std::map<std::string, Mark> seen;
-  // Copies, not references: yaml-cpp's iterator hands out a temporary pair.
-  for (auto kv = it.node.begin(); kv != it.node.end(); ++kv) {
-    const YAML::Node k = kv->first;
-    const YAML::Node v = kv->second;
+  for (size_t i = 0; i < it.node.size(); ++i) {
+    const Node k = it.node.key(i);
+    const Node v = it.node.value(i);
     const Mark key_mark = mark_of(k, it.mark);
-    if (!k.IsScalar()) {
+    if (!k.is_scalar()) {
       error(key_mark, it.path, "a key must be a plain string, got " + describe(k));
       continue;
     }
-    const std::string& key = k.Scalar();
+    const std::string_view key = k.scalar();
     const std::string path = join(it.path, key);
     if (std::find(known.begin(), known.end(), key) == known.end()) {
       std::string msg = "unknown key " + quote(key);
@@ -230,34 +221,34 @@ const Item* Reader::require(const MapItem& m, std::string_view key) {
 
 std::optional<std::vector<Item>> Reader::list(const Item& it) {
   std::vector<Item> out;
-  if (it.node.IsNull()) return out;
-  if (!it.node.IsSequence()) {
+  if (it.node.is_null()) return out;
+  if (!it.node.is_sequence()) {
     error(it.mark, it.path, "expected a list, got " + describe(it.node));
     return std::nullopt;
   }
-  size_t i = 0;
-  for (auto e = it.node.begin(); e != it.node.end(); ++e, ++i) {
-    const YAML::Node n = *e;
+  out.reserve(it.node.size());
+  for (size_t i = 0; i < it.node.size(); ++i) {
+    const Node n = it.node.at(i);
     out.push_back(Item{n, index(it.path, i), mark_of(n, it.mark)});
   }
   return out;
 }
 
 std::optional<std::string> Reader::string(const Item& it) {
-  if (!it.node.IsScalar()) {
+  if (!it.node.is_scalar()) {
     error(it.mark, it.path, "expected a string, got " + describe(it.node));
     return std::nullopt;
   }
-  return it.node.Scalar();
+  return std::string(it.node.scalar());
 }
 
 std::optional<int64_t> Reader::integer(const Item& it, int64_t lo, int64_t hi) {
   const std::string range = "an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
-  if (!it.node.IsScalar()) {
+  if (!it.node.is_scalar()) {
     error(it.mark, it.path, "expected " + range + ", got " + describe(it.node));
     return std::nullopt;
   }
-  const std::string& s = it.node.Scalar();
+  const std::string_view s = it.node.scalar();
   std::string_view digits = s;
   const bool negative = !digits.empty() && digits.front() == '-';
   if (negative || (!digits.empty() && digits.front() == '+')) digits.remove_prefix(1);
@@ -278,11 +269,11 @@ std::optional<int64_t> Reader::integer(const Item& it, int64_t lo, int64_t hi) {
 }
 
 std::optional<uint64_t> Reader::duration(const Item& it, bool allow_zero) {
-  if (!it.node.IsScalar()) {
+  if (!it.node.is_scalar()) {
     error(it.mark, it.path, "expected a duration like 10s or 250ms, got " + describe(it.node));
     return std::nullopt;
   }
-  const std::string& s = it.node.Scalar();
+  const std::string_view s = it.node.scalar();
   const std::optional<uint64_t> v = parse_duration_ms(s);
   if (!v) {
     error(it.mark, it.path, "expected a duration like 10s or 250ms, got " + quote(s));
@@ -296,8 +287,8 @@ std::optional<uint64_t> Reader::duration(const Item& it, bool allow_zero) {
 }
 
 std::optional<bool> Reader::boolean(const Item& it) {
-  if (it.node.IsScalar()) {
-    const std::string& s = it.node.Scalar();
+  if (it.node.is_scalar()) {
+    const std::string_view s = it.node.scalar();
     if (s == "true") return true;
     if (s == "false") return false;
   }
@@ -309,31 +300,31 @@ std::optional<uint32_t> Reader::percent(const Item& it, uint32_t lo, uint32_t hi
   const std::string range = "a percentage from " + std::to_string(lo) + " to " +
                             std::to_string(hi) + " like " + std::to_string(hi / 2) + "% or " +
                             std::to_string(hi / 2);
-  if (!it.node.IsScalar()) {
+  if (!it.node.is_scalar()) {
     error(it.mark, it.path, "expected " + range + ", got " + describe(it.node));
     return std::nullopt;
   }
-  const std::optional<uint64_t> v = parse_percent(it.node.Scalar());
+  const std::optional<uint64_t> v = parse_percent(it.node.scalar());
   if (!v || *v < lo || *v > hi) {
-    error(it.mark, it.path, "expected " + range + ", got " + quote(it.node.Scalar()));
+    error(it.mark, it.path, "expected " + range + ", got " + quote(it.node.scalar()));
     return std::nullopt;
   }
   return static_cast<uint32_t>(*v);
 }
 
 std::vector<Item> Reader::list_or_one(const Item& it) {
-  if (it.node.IsScalar()) return {it};
+  if (it.node.is_scalar()) return {it};
   std::optional<std::vector<Item>> l = list(it);
   return l ? std::move(*l) : std::vector<Item>{};
 }
 
 std::optional<uint64_t> Reader::size(const Item& it, uint64_t lo, uint64_t hi,
                                      std::string_view range) {
-  if (!it.node.IsScalar()) {
+  if (!it.node.is_scalar()) {
     error(it.mark, it.path, "expected a size like 64KiB, 1MiB or 512KB, got " + describe(it.node));
     return std::nullopt;
   }
-  const std::string& s = it.node.Scalar();
+  const std::string_view s = it.node.scalar();
   const std::optional<uint64_t> v = parse_size_bytes(s);
   if (!v) {
     error(it.mark, it.path, "expected a size like 64KiB, 1MiB or 512KB, got " + quote(s));
@@ -362,22 +353,22 @@ std::optional<Address> Reader::address(const Item& it, bool listening) {
 std::vector<MapEntry> Reader::entries(const Item& it, std::string_view contents,
                                       std::string_view key) {
   std::vector<MapEntry> out;
-  if (it.node.IsNull()) return out;
-  if (!it.node.IsMap()) {
+  if (it.node.is_null()) return out;
+  if (!it.node.is_map()) {
     error(it.mark, it.path,
           "expected a map of " + std::string(contents) + ", got " + describe(it.node));
     return out;
   }
-  for (auto kv = it.node.begin(); kv != it.node.end(); ++kv) {
-    const YAML::Node k = kv->first;
-    const YAML::Node v = kv->second;
+  for (size_t i = 0; i < it.node.size(); ++i) {
+    const Node k = it.node.key(i);
+    const Node v = it.node.value(i);
     const Mark key_mark = mark_of(k, it.mark);
-    if (!k.IsScalar()) {
+    if (!k.is_scalar()) {
       error(key_mark, it.path, "a " + std::string(key) + " must be a string, got " + describe(k));
       continue;
     }
-    out.push_back(MapEntry{k.Scalar(), key_mark,
-                           Item{v, join(it.path, k.Scalar()), value_mark(v, key_mark)}});
+    out.push_back(MapEntry{std::string(k.scalar()), key_mark,
+                           Item{v, join(it.path, k.scalar()), value_mark(v, key_mark)}});
   }
   return out;
 }
@@ -438,7 +429,7 @@ bool Reader::durations(const Item* a, uint64_t* a_ms, const Item* b, uint64_t* b
 }
 
 std::optional<double> Reader::ratio(const Item& it) {
-  std::optional<double> v = it.node.IsScalar() ? parse_ratio(it.node.Scalar()) : std::nullopt;
+  std::optional<double> v = it.node.is_scalar() ? parse_ratio(it.node.scalar()) : std::nullopt;
   if (!v)
     error(it.mark, it.path,
           "expected a ratio from 0 to 1 like 0.01 or 1%, got " + describe(it.node));
@@ -492,7 +483,7 @@ std::optional<uint64_t> Reader::seconds(const Item& it, bool allow_zero) {
   const std::optional<uint64_t> d = duration(it, allow_zero);
   if (!d) return std::nullopt;
   if (*d % 1000 != 0) {
-    error(it.mark, it.path, "must be a whole number of seconds, got " + quote(it.node.Scalar()));
+    error(it.mark, it.path, "must be a whole number of seconds, got " + quote(it.node.scalar()));
     return std::nullopt;
   }
   return *d / 1000;
@@ -531,7 +522,7 @@ std::vector<std::string> Reader::unique_strings(const Item& it) {
 }
 
 bool Reader::is_off(const Item& it) {
-  const std::string& s = it.node.Scalar();
+  const std::string_view s = it.node.scalar();
   if (s == "off" || s == "false") return true;
   error(it.mark, it.path, "expected a map or 'off', got " + quote(s));
   return false;

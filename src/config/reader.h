@@ -10,8 +10,6 @@
 //   if (!r.errors().empty()) ...  // "sluice.yaml:12:7: routes[0].filters.x.set: ..."
 #pragma once
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
@@ -25,19 +23,20 @@
 #include <vector>
 
 #include "config/config.h"
+#include "config/document.h"
 
 namespace sluice::config {
 
 // A value in the document with where it is: the path for messages and the best known position
 // (a null value such as "key:" has no mark of its own; it borrows its key's).
-struct Item {  // NOLINT(bugprone-exception-escape): yaml-cpp may throw; the loader catches
-  YAML::Node node;
+struct Item {
+  Node node;
   std::string path;
   Mark mark;
 };
 
 // A map's children by key, in document order.
-struct MapItem {  // NOLINT(bugprone-exception-escape): as Item
+struct MapItem {
   Item self;
   std::vector<std::pair<std::string, Item>> entries;
 
@@ -49,13 +48,12 @@ struct MapItem {  // NOLINT(bugprone-exception-escape): as Item
   }
 };
 
-Mark to_mark(const YAML::Mark& m);
-Mark mark_of(const YAML::Node& n, Mark fallback);
+Mark mark_of(const Node& n, Mark fallback);
 
 // Where to report a map value. An empty value ("key:") is marked where the next token starts,
 // often lines below, and an alias ("admin: *a") where its anchor is, often lines above: both
 // are reported at their key.
-Mark value_mark(const YAML::Node& v, Mark key_mark);
+Mark value_mark(const Node& v, Mark key_mark);
 
 std::string join(const std::string& path, std::string_view key);
 
@@ -64,7 +62,7 @@ std::string index(const std::string& path, size_t i);
 // A user's text inside a message: quoted, shortened, control bytes escaped.
 std::string quote(std::string_view s);
 
-std::string describe(const YAML::Node& n);
+std::string describe(const Node& n);
 
 std::string lower(std::string s);
 
@@ -103,7 +101,7 @@ std::string_view suggest(std::string_view word, const Words& known) {
 
 // One entry of a map whose keys the caller checks itself (filter names, header names, JSON
 // pointers, example names): the key as written, where it is, and its value.
-struct MapEntry {  // NOLINT(bugprone-exception-escape): as Item
+struct MapEntry {
   std::string key;
   Mark key_mark;
   Item value;  // path: the map's path joined with the key

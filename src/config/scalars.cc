@@ -85,11 +85,11 @@ bool parse_port(std::string_view s, uint16_t* port, std::string* why) {
 
 }  // namespace
 
-std::optional<uint64_t> parse_duration_ms(const std::string& text) {
+std::optional<uint64_t> parse_duration_ms(std::string_view text) {
   return number_with_unit(text, &duration_factor);
 }
 
-std::optional<uint64_t> parse_size_bytes(const std::string& text) {
+std::optional<uint64_t> parse_size_bytes(std::string_view text) {
   return number_with_unit(text, &size_factor);
 }
 

@@ -151,24 +151,25 @@ class ChainBuilder {
 
   // when / timeout / on_timeout, the keys every entry takes.
   void common(const config::Item& item, Entry& e) {
-    if (!item.node.IsMap()) return;
-    for (auto kv = item.node.begin(); kv != item.node.end(); ++kv) {
-      const YAML::Node k = kv->first;
-      if (!k.IsScalar()) continue;
-      const std::string& key = k.Scalar();
+    if (!item.node.is_map()) return;
+    for (size_t i = 0; i < item.node.size(); ++i) {
+      const config::Node k = item.node.key(i);
+      const config::Node val = item.node.value(i);
+      if (!k.is_scalar()) continue;
+      const std::string_view key = k.scalar();
       if (std::find(std::begin(kCommonKeys), std::end(kCommonKeys), key) == std::end(kCommonKeys)) {
         continue;
       }
-      const config::Item v{kv->second, config::join(item.path, key),
-                           config::value_mark(kv->second, config::mark_of(k, item.mark))};
+      const config::Item v{val, config::join(item.path, key),
+                           config::value_mark(val, config::mark_of(k, item.mark))};
       if (key == "when") {
         e.when = when(v);
       } else if (key == "timeout") {
         if (auto d = reader_.duration(v)) e.timeout_ms = *d;
-      } else if (v.node.IsScalar() && v.node.Scalar() == "continue") {
+      } else if (v.node.is_scalar() && v.node.scalar() == "continue") {
         e.on_timeout = OnTimeout::kContinue;
       } else if (auto s =
-                     v.node.IsScalar() ? std::optional<std::string>(v.node.Scalar()) : std::nullopt;
+                     v.node.is_scalar() ? std::optional<std::string>(v.node.scalar()) : std::nullopt;
                  s && !s->empty() && std::all_of(s->begin(), s->end(), ::isdigit)) {
         if (auto st = reader_.integer(v, 200, 599)) {
           e.on_timeout = OnTimeout::kRespond;
@@ -195,7 +196,7 @@ class ChainBuilder {
       }
     }
     if (const config::Item* hs = m->get("headers")) {
-      if (hs->node.IsSequence()) {
+      if (hs->node.is_sequence()) {
         for (const config::Item& e : reader_.list_or_one(*hs)) {
           if (auto n = reader_.string(e)) w.headers.push_back({config::lower(*n), std::nullopt});
         }
@@ -207,7 +208,7 @@ class ChainBuilder {
             reader_.error(h.key_mark, h.value.path, "invalid header name " + config::quote(h.key));
             continue;
           }
-          if (h.value.node.IsNull()) {
+          if (h.value.node.is_null()) {
             w.headers.push_back({config::lower(h.key), std::nullopt});
           } else if (auto value = reader_.string(h.value)) {
             w.headers.push_back({config::lower(h.key), std::move(*value)});

@@ -156,7 +156,7 @@ std::optional<transform::JsonEdit> parse_edit(config::Reader& r, const config::I
   if (const config::Item* s = m->get("set")) {
     pairs(*s, [&](const std::string& ptr, const config::Item& v) {
       std::optional<std::string> text =
-          v.node.IsNull() ? std::optional<std::string>("null") : r.string(v);
+          v.node.is_null() ? std::optional<std::string>("null") : r.string(v);
       if (!text) return;
       transform::JsonSet set;
       set.pointer = ptr;
