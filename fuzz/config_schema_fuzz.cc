@@ -19,7 +19,6 @@
 #include <openssl/x509.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <yaml-cpp/yaml.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -135,27 +134,28 @@ struct KV {
 
 constexpr size_t kMaxNodes = 20000;  // aliases can make a small text a huge tree
 
-bool from_yaml(const YAML::Node& n, V& out, size_t& budget, int depth) {
+bool from_yaml(const sluice::config::Node& n, V& out, size_t& budget, int depth) {
+  using sluice::config::NodeType;
   if (budget-- == 0 || depth > 64) return false;
-  switch (n.Type()) {
-    case YAML::NodeType::Scalar:
+  switch (n.type()) {
+    case NodeType::kScalar:
       out.type = V::kScalar;
-      out.text = n.Scalar();
-      out.quoted = n.Tag() == "!";
+      out.text = std::string(n.scalar());
+      out.quoted = n.quoted();
       return true;
-    case YAML::NodeType::Sequence:
+    case NodeType::kSequence:
       out.type = V::kSeq;
-      for (const YAML::Node& e : n) {
+      for (size_t i = 0; i < n.size(); ++i) {
         out.items.emplace_back();
-        if (!from_yaml(e, out.items.back(), budget, depth + 1)) return false;
+        if (!from_yaml(n.at(i), out.items.back(), budget, depth + 1)) return false;
       }
       return true;
-    case YAML::NodeType::Map:
+    case NodeType::kMap:
       out.type = V::kMap;
-      for (const auto& kv : n) {
+      for (size_t i = 0; i < n.size(); ++i) {
         out.fields.emplace_back();
-        if (!from_yaml(kv.first, out.fields.back().key, budget, depth + 1) ||
-            !from_yaml(kv.second, out.fields.back().value, budget, depth + 1)) {
+        if (!from_yaml(n.key(i), out.fields.back().key, budget, depth + 1) ||
+            !from_yaml(n.value(i), out.fields.back().value, budget, depth + 1)) {
           return false;
         }
       }
@@ -166,29 +166,71 @@ bool from_yaml(const YAML::Node& n, V& out, size_t& budget, int depth) {
   }
 }
 
-void emit(YAML::Emitter& e, const V& v) {
+// A plain scalar that reads back as itself (and not as null) in any flow context.
+bool plain_safe(const std::string& t) {
+  if (t.empty() || t == "~" || t == "null" || t == "Null" || t == "NULL") return false;
+  if (t.front() == ' ' || t.back() == ' ') return false;
+  if (std::string_view("-?:,[]{}#&*!|>'\"%@`").find(t.front()) != std::string_view::npos) {
+    return t.size() > 1 && t.front() == '-' && t[1] >= '0' && t[1] <= '9' &&
+           t.find_first_not_of("0123456789.-") == std::string::npos;
+  }
+  for (size_t i = 0; i < t.size(); ++i) {
+    const auto c = static_cast<unsigned char>(t[i]);
+    if (c < 0x20 || c >= 0x7f || c == ',' || c == '[' || c == ']' || c == '{' || c == '}') {
+      return false;
+    }
+    if ((c == ':' || c == '#') && (i + 1 == t.size() || t[i + 1] == ' ' || (i > 0 && t[i - 1] == ' ')))
+      return false;
+  }
+  return true;
+}
+
+// Flow-style YAML, every scalar plain where that reads back the same, double-quoted otherwise.
+void emit(std::string& out, const V& v) {
+  static constexpr char kHex[] = "0123456789abcdef";
   switch (v.type) {
     case V::kNull:
-      e << YAML::Null;
+      out += '~';
       break;
     case V::kScalar:
-      if (v.quoted) e << YAML::DoubleQuoted;
-      e << v.text;
+      if (!v.quoted && plain_safe(v.text)) {
+        out += v.text;
+        break;
+      }
+      out += '"';
+      for (const char ch : v.text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+          out += '\\';
+          out += ch;
+        } else if (c < 0x20 || c == 0x7f) {
+          out += "\\x";
+          out += kHex[c >> 4];
+          out += kHex[c & 15];
+        } else {
+          out += ch;
+        }
+      }
+      out += '"';
       break;
     case V::kSeq:
-      e << YAML::BeginSeq;
-      for (const V& i : v.items) emit(e, i);
-      e << YAML::EndSeq;
+      out += '[';
+      for (size_t i = 0; i < v.items.size(); ++i) {
+        if (i > 0) out += ", ";
+        emit(out, v.items[i]);
+      }
+      out += ']';
       break;
     case V::kMap:
-      e << YAML::BeginMap;
-      for (const KV& kv : v.fields) {
-        e << YAML::Key;
-        emit(e, kv.key);
-        e << YAML::Value;
-        emit(e, kv.value);
+      out += '{';
+      for (size_t i = 0; i < v.fields.size(); ++i) {
+        if (i > 0) out += ", ";
+        if (v.fields[i].key.type != V::kScalar) out += "? ";
+        emit(out, v.fields[i].key);
+        out += ": ";
+        emit(out, v.fields[i].value);
       }
-      e << YAML::EndMap;
+      out += '}';
       break;
   }
 }
@@ -532,21 +574,19 @@ class Mutator {
 };
 
 bool parse_tree(const uint8_t* data, size_t size, V& out) {
-  try {
-    const YAML::Node n = YAML::Load(std::string(reinterpret_cast<const char*>(data), size));
-    size_t budget = kMaxNodes;
-    return n.IsMap() && from_yaml(n, out, budget, 0);
-  } catch (...) {
-    return false;
-  }
+  const sluice::config::ParseResult r =
+      sluice::config::parse_document(std::string_view(reinterpret_cast<const char*>(data), size));
+  size_t budget = kMaxNodes;
+  return r.root.is_map() && from_yaml(r.root, out, budget, 0);
 }
 
 size_t write_tree(const V& v, uint8_t* out, size_t max_size) {
-  YAML::Emitter e;
-  emit(e, v);
-  if (!e.good() || e.size() > max_size) return 0;
-  std::memcpy(out, e.c_str(), e.size());
-  return e.size();
+  std::string text;
+  emit(text, v);
+  text += '\n';
+  if (text.size() > max_size) return 0;
+  std::memcpy(out, text.data(), text.size());
+  return text.size();
 }
 
 }  // namespace

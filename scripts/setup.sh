@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   g++ clang clang-format clang-tidy libclang-rt-14-dev llvm
   cmake ninja-build make pkg-config
-  libyaml-dev libyaml-cpp-dev libssl-dev libc-ares-dev libhiredis-dev nlohmann-json3-dev
+  libyaml-dev libssl-dev libc-ares-dev libhiredis-dev nlohmann-json3-dev
   libre2-dev libpugixml-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest curl

@@ -436,7 +436,7 @@ bool Gateway::start(std::vector<std::string>* errors) {
   rate_limit_sweep_ = std::make_unique<RateLimitSweep>(*this, control_loop_);
   control_loop_.timers().schedule(*rate_limit_sweep_, control_loop_.now_ms() + 1000);
   memory_watch_ = std::make_unique<MemoryWatch>(*this, control_loop_);
-  control_loop_.timers().schedule(*memory_watch_, control_loop_.now_ms() + 250);
+  control_loop_.timers().schedule(*memory_watch_, control_loop_.now_ms());  // first sample at once
   running_.store(static_cast<int>(workers_.size()));
   for (auto& w : workers_) {
     threads_.emplace_back([this, worker = w.get()] {

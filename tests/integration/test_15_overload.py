@@ -107,6 +107,8 @@ def test_memory_budget(backend, sluice):
     rss = int(open(f"/proc/{gw.pid}/statm").read().split()[1]) * os.sysconf("SC_PAGESIZE")
     if rss <= 16 << 20:
         pytest.skip(f"sluice's resident set ({rss >> 20} MiB) is under 16 MiB here")
+    # The resident set is sampled every 250 ms: the first sample may come after /readyz.
+    wait_for(lambda: "over limits.memory_budget" in gw.log_tail(), 5.0, what="the first sample")
     wait_for(lambda: get_503(gw.port)[0].status == 503, 5.0, what="refusal over the budget")
     r, _ = get_503(gw.port)
     assert r.json()["error"] == "memory budget exceeded"
