@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/admin_server.h"
+#include "http/method.h"
 
 namespace sluice::admin {
 using nlohmann::json;
@@ -13,12 +14,21 @@ std::string AdminServer::routes_json() {
   json routes = json::array();
   for (size_t i = 0; i < snap->routes.size(); ++i) {
     const proxy::Route& r = snap->routes[i];
-    const config::RouteConfig& rc = snap->config.routes[i];
+    const router::RouteSpec& spec = snap->router->route(i);  // the config's routes are not kept
     json j;
     j["name"] = r.name;
     j["path"] = r.pattern;
-    if (!rc.methods.empty()) j["methods"] = rc.methods;
-    if (!rc.host.empty()) j["host"] = rc.host;
+    if (spec.methods != 0) {
+      json methods = json::array();
+      for (int m = 0; m < http::kMethodCount; ++m) {
+        const auto method = static_cast<http::Method>(m);
+        if ((spec.methods & http::method_bit(method)) != 0) {
+          methods.push_back(std::string(http::method_name(method)));
+        }
+      }
+      j["methods"] = std::move(methods);
+    }
+    if (!spec.host.empty()) j["host"] = spec.host;
     if (r.upstream >= 0) {
       j["upstream"] = snap->upstreams[static_cast<size_t>(r.upstream)].name;
     } else if (r.respond_status != 0) {

@@ -308,10 +308,8 @@ void Gateway::refresh_dns() {
                          error.c_str());
           }
           if (--*pending == 0 && *changed) {
-            std::shared_ptr<const Snapshot> now = current();
-            SnapshotResult built =
-                build_snapshot(now->config, now->version, generation() + 1, registry_, book_);
-            if (built.snapshot) publish(std::move(built.snapshot));
+            // Only the targets change: the routes and their chains are shared.
+            publish(with_addresses(*current(), generation() + 1, registry_, book_));
           }
         });
   }

@@ -3,6 +3,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <string_view>
+#include <unordered_map>
+
 #include "filters/builtin.h"
 #include "filters/cors/cors_filter.h"
 #include "filters/ip_rules/ip_rules_filter.h"
@@ -33,32 +36,11 @@ std::string address_key(const net::SocketAddress& a) {
          std::to_string(net::address_port(a));
 }
 
-}  // namespace
-
-std::vector<std::pair<std::string, uint16_t>> target_host_names(const config::Config& cfg) {
-  std::vector<std::pair<std::string, uint16_t>> names;
-  for (const config::UpstreamConfig& u : cfg.upstreams) {
-    for (const config::TargetConfig& t : u.targets) {
-      if (!is_ip_literal(t.address.host)) names.emplace_back(t.address.host, t.address.port);
-    }
-  }
-  return names;
-}
-
-SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t generation,
-                              RuntimeRegistry& registry, const AddressBook& book) {
-  SnapshotResult result;
-  auto snap = std::make_shared<Snapshot>();
-  snap->version = version;
-  snap->generation = generation;
-  snap->limits.max_head_bytes = cfg.limits.max_header_bytes;
-  snap->limits.max_headers = cfg.limits.max_headers;
-  snap->limits.max_uri_bytes = cfg.limits.max_uri_bytes;
-  snap->limits.underscores =
-      cfg.limits.headers_with_underscores == "allow"    ? http::UnderscoreHeaders::kAllow
-      : cfg.limits.headers_with_underscores == "reject" ? http::UnderscoreHeaders::kReject
-                                                        : http::UnderscoreHeaders::kDrop;
-
+// The upstreams of a config, their targets' addresses from `book` for host names.
+std::vector<Upstream> build_upstreams(const config::Config& cfg, RuntimeRegistry& registry,
+                                      const AddressBook& book) {
+  std::vector<Upstream> out;
+  out.reserve(cfg.upstreams.size());
   for (size_t u = 0; u < cfg.upstreams.size(); ++u) {
     const config::UpstreamConfig& uc = cfg.upstreams[u];
     Upstream up;
@@ -108,11 +90,69 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
         up.algorithm = balance::Algorithm::kWeightedRoundRobin;
       }
     }
-    snap->upstreams.push_back(std::move(up));
+    out.push_back(std::move(up));
   }
+  return out;
+}
+
+}  // namespace
+
+std::shared_ptr<const Snapshot> with_addresses(const Snapshot& now, uint64_t generation,
+                                               RuntimeRegistry& registry, const AddressBook& book) {
+  auto snap = std::make_shared<Snapshot>();
+  snap->version = now.version;
+  snap->generation = generation;
+  snap->config = now.config;
+  snap->router = now.router;
+  snap->upstreams = build_upstreams(now.config, registry, book);
+  snap->routes = now.routes;
+  snap->limits = now.limits;
+  snap->sinks = now.sinks;
+  snap->trusted_proxies = now.trusted_proxies;
+  snap->security = now.security;
+  snap->access_log_format = now.access_log_format;
+  return snap;
+}
+
+std::vector<std::pair<std::string, uint16_t>> target_host_names(const config::Config& cfg) {
+  std::vector<std::pair<std::string, uint16_t>> names;
+  for (const config::UpstreamConfig& u : cfg.upstreams) {
+    for (const config::TargetConfig& t : u.targets) {
+      if (!is_ip_literal(t.address.host)) names.emplace_back(t.address.host, t.address.port);
+    }
+  }
+  return names;
+}
+
+SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t generation,
+                              RuntimeRegistry& registry, const AddressBook& book) {
+  SnapshotResult result;
+  auto snap = std::make_shared<Snapshot>();
+  snap->version = version;
+  snap->generation = generation;
+  snap->limits.max_head_bytes = cfg.limits.max_header_bytes;
+  snap->limits.max_headers = cfg.limits.max_headers;
+  snap->limits.max_uri_bytes = cfg.limits.max_uri_bytes;
+  snap->limits.underscores =
+      cfg.limits.headers_with_underscores == "allow"    ? http::UnderscoreHeaders::kAllow
+      : cfg.limits.headers_with_underscores == "reject" ? http::UnderscoreHeaders::kReject
+                                                        : http::UnderscoreHeaders::kDrop;
+
+  snap->upstreams = build_upstreams(cfg, registry, book);
 
   std::vector<router::RouteSpec> specs;
   specs.reserve(cfg.routes.size());
+  // Exactly sized: a config may have 100,000 routes, and the chains' rate-limit filters view
+  // into the routes' policies (no reallocation after this).
+  snap->routes.reserve(cfg.routes.size());
+  std::unordered_map<std::string_view, int> upstream_index;
+  for (size_t u = 0; u < cfg.upstreams.size(); ++u) {
+    upstream_index.emplace(cfg.upstreams[u].name, static_cast<int>(u));
+  }
+  auto find_upstream = [&](const std::string& name) {
+    auto it = upstream_index.find(name);
+    return it == upstream_index.end() ? -1 : it->second;
+  };
   for (const config::RouteConfig& rc : cfg.routes) {
     router::RouteSpec spec;
     spec.name = rc.name;
@@ -125,13 +165,9 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
     spec.priority = rc.priority;
     specs.push_back(std::move(spec));
 
-    Route route;
-    route.name = rc.name;
-    route.pattern = rc.path;
+    Route route;  // name and pattern: set once the router holds them
     route.metric_slot = registry.route_slot(rc.name);
-    for (size_t u = 0; u < cfg.upstreams.size(); ++u) {
-      if (cfg.upstreams[u].name == rc.upstream) route.upstream = static_cast<int>(u);
-    }
+    route.upstream = find_upstream(rc.upstream);
     if (rc.respond) route.respond_status = rc.respond->status;
     route.strip_prefix = rc.strip_prefix;
     route.rewrite_prefix = rc.rewrite_prefix;
@@ -166,9 +202,7 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
                    : cfg.timeouts.upstream_response_ms);
     if (rc.mirror) {
       MirrorRoute mr;
-      for (size_t u = 0; u < cfg.upstreams.size(); ++u) {
-        if (cfg.upstreams[u].name == rc.mirror->upstream) mr.upstream = static_cast<int>(u);
-      }
+      mr.upstream = find_upstream(rc.mirror->upstream);
       mr.percent = rc.mirror->percent;
       mr.max_body_bytes = rc.mirror->max_body_bytes;
       mr.timeout_ms = mr.upstream >= 0
@@ -183,6 +217,10 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
 
   std::vector<router::RouterError> router_errors;
   snap->router = router::Router::build(std::move(specs), &router_errors);
+  for (size_t i = 0; snap->router && i < snap->routes.size(); ++i) {
+    snap->routes[i].name = snap->router->route(i).name;
+    snap->routes[i].pattern = snap->router->route(i).path;
+  }
   for (router::RouterError& e : router_errors) {
     result.errors.push_back(route_error(cfg, e.route, std::move(e.message)));
   }
@@ -235,7 +273,7 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
         prebuilt[i].push_back(filter::Prebuilt{"rbac", filter::priority::kRbac,
                                                filters::make_rbac_filter(std::move(rs.rbac)),
                                                rs.rbac_from_default});
-        rs.rbac = {};
+        rs.rbac = filters::RbacPolicy();
       }
       const Route& route = snap->routes[i];
       if (!route.rate_limits.empty()) {
@@ -253,7 +291,8 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
     for (size_t i = 0; i < chains.size() && i < snap->routes.size(); ++i) {
       snap->routes[i].chain = std::move(chains[i]);
     }
-    if (security) security->routes = {};  // all moved into the chains
+    // All moved into the chains. (`= {}` would keep the capacity: 760 bytes a route.)
+    if (security) std::vector<RouteSecurity>().swap(security->routes);
   }
   snap->security = std::move(security);
   ObserveSinks sinks = registry.sinks();
@@ -267,6 +306,9 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
     snap->sinks.access_logs = std::move(sinks.access_logs);
   }
   if (!result.errors.empty()) return result;
+  // The routes are compiled (router, Route, chains): their config is not kept (it was the
+  // larger part of a big table's memory). What the admin API shows comes from those.
+  std::vector<config::RouteConfig>().swap(cfg.routes);
   snap->config = std::move(cfg);
   result.snapshot = std::move(snap);
   return result;

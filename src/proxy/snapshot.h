@@ -71,12 +71,13 @@ struct MirrorRoute {
   uint32_t max_in_flight = 0;  // per worker
 };
 
+// One per route, and a config may have 100,000: what is kept per route is kept small (the
+// route's config is not kept; docs/performance.md has the bytes per route).
 struct Route {
-  std::string name;
-  std::string pattern;       // the route's path pattern (http.route of its spans)
+  // The router's copies (Snapshot::router, which lives as long as the routes).
+  std::string_view name;
+  std::string_view pattern;  // the route's path pattern (http.route of its spans)
   int upstream = -1;         // index into Snapshot::upstreams, or -1 for a respond route
-  std::string respond_head;  // "HTTP/1.1 200 OK\r\nname: value\r\n...content-length: N\r\n"
-  std::string respond_body;
   std::string strip_prefix;
   std::string rewrite_prefix;
   size_t metric_slot = 0;                // RuntimeRegistry::route_slot(name)
@@ -90,13 +91,32 @@ struct Route {
   std::shared_ptr<const filter::Chain> chain;  // the route's filters (merged with the defaults)
 };
 
+// A snapshot's routes: shared (not copied) by the snapshots a DNS change derives from it, so
+// the route table exists once however often the targets' addresses change. Filled while the
+// snapshot is built, read-only once it is published.
+class RouteTable {
+ public:
+  RouteTable() : v_(std::make_shared<std::vector<Route>>()) {}
+  const Route& operator[](size_t i) const { return (*v_)[i]; }
+  Route& operator[](size_t i) { return (*v_)[i]; }
+  size_t size() const { return v_->size(); }
+  bool empty() const { return v_->empty(); }
+  std::vector<Route>::const_iterator begin() const { return v_->cbegin(); }
+  std::vector<Route>::const_iterator end() const { return v_->cend(); }
+  void reserve(size_t n) { v_->reserve(n); }
+  void push_back(Route r) { v_->push_back(std::move(r)); }
+
+ private:
+  std::shared_ptr<std::vector<Route>> v_;
+};
+
 struct Snapshot {
   uint64_t version = 0;     // config version: 1 at start, +1 per successful reload
   uint64_t generation = 0;  // +1 per publication (reloads and DNS changes)
-  config::Config config;
-  std::unique_ptr<router::Router> router;
+  config::Config config;  // as loaded, less its routes (compiled into router, routes, chains)
+  std::shared_ptr<const router::Router> router;  // shared like routes
   std::vector<Upstream> upstreams;
-  std::vector<Route> routes;  // same order as config.routes and the router's specs
+  RouteTable routes;  // same order as the config's routes and the router's specs
   http::ParserLimits limits;
   // Log phase: where this snapshot's requests send spans and access-log lines (empty when the
   // config has the feature off), and the compiled line format.
@@ -118,6 +138,11 @@ struct SnapshotResult {
 // the snapshot comes from `registry`.
 SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t generation,
                               RuntimeRegistry& registry, const AddressBook& book);
+
+// The snapshot `now` with its targets' addresses taken again from `book` (a DNS change): the
+// upstreams are rebuilt, the routes, router and chains are shared with `now`.
+std::shared_ptr<const Snapshot> with_addresses(const Snapshot& now, uint64_t generation,
+                                               RuntimeRegistry& registry, const AddressBook& book);
 
 // The host names of targets in a config (what the DNS refresh resolves).
 std::vector<std::pair<std::string, uint16_t>> target_host_names(const config::Config& cfg);
