@@ -32,7 +32,7 @@ root: workers=S:workers dns=M:dns !listeners=Q:listener admin=M:admin limits=M:l
   access_log=M:access_log redis=M:redis client_ip=M:client_ip consumers=Q:consumer
   jwt_providers=Q:jwt_provider security=X:security:off filters=M:filters
 dns: servers=L:ip timeout=S:duration
-listener: !address=S:listen_addr tls=M:ltls
+listener: !address=S:listen_addr tls=M:ltls max_connections=S:int
 ltls: !certificates=Q:lcert min_version=S:min_version ciphers=S:ciphers
   ciphersuites=S:ciphersuites alpn=L:alpn client_ca=S:pem_cert require_client_cert=S:bool
 lcert: !cert=S:pem_cert !key=S:pem_key server_names=L:server_name

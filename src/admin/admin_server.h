@@ -25,6 +25,7 @@ namespace sluice::admin {
 
 // Cumulative request totals of one route, summed over workers and methods.
 struct RouteTotals {
+  size_t slot = 0;  // RuntimeRegistry::route_slot
   uint64_t requests = 0;
   uint64_t errors = 0;  // 5xx
   std::array<uint64_t, observe::kLatencyBounds.size() + 1> buckets{};
@@ -63,6 +64,8 @@ class AdminServer : public core::IoHandler {
    private:
     AdminServer& server_;
   };
+  // Sparse: only the routes that have served a request (a config may have 100,000 routes and
+  // the window holds 60 samples), by slot.
   struct Sample {
     uint64_t at_ms;
     std::vector<RouteTotals> routes;

@@ -1,6 +1,7 @@
 // GET /stats: per-route request rate, error count and latency percentiles over the last minute,
 // and per-target health, as JSON for people and the dashboard. A 1 s sampler on the control loop
 // keeps cumulative totals; an answer is "now" minus the oldest sample within the window.
+#include <algorithm>
 #include <cstdio>
 
 #include "admin/admin_server.h"
@@ -43,13 +44,20 @@ std::string number(double v) {
 }  // namespace
 
 std::vector<RouteTotals> AdminServer::route_totals() const {
-  const std::vector<std::string> names = gateway_.route_names();
-  std::vector<RouteTotals> out(names.size());
-  for (size_t w = 0; w < gateway_.worker_count(); ++w) {
-    for (size_t slot = 0; slot < names.size(); ++slot) {
+  std::vector<RouteTotals> out;
+  // Slots past kMaxSlots share one overflow entry: not reported per route.
+  const size_t slots = std::min(gateway_.route_slot_count(), observe::WorkerMetrics::kMaxSlots);
+  for (size_t slot = 0; slot < slots; ++slot) {
+    bool served = false;
+    for (size_t w = 0; w < gateway_.worker_count() && !served; ++w) {
+      served = gateway_.worker_metrics(w).find(slot) != nullptr;
+    }
+    if (!served) continue;
+    RouteTotals& t = out.emplace_back();
+    t.slot = slot;
+    for (size_t w = 0; w < gateway_.worker_count(); ++w) {
       const observe::RouteMetrics* r = gateway_.worker_metrics(w).find(slot);
       if (r == nullptr) continue;
-      RouteTotals& t = out[slot];
       for (size_t m = 0; m < http::kMethodCount; ++m) {
         for (size_t c = 0; c < 5; ++c) {
           uint64_t v = r->requests[m][c].load(std::memory_order_relaxed);
@@ -83,21 +91,26 @@ std::string AdminServer::stats_json() {
   const std::vector<std::string> names = gateway_.route_names();
   std::string out = "{\"window_seconds\":" + number(window_s) + ",\"routes\":[";
   bool first = true;
-  for (size_t slot = 0; slot < current.size(); ++slot) {
-    const RouteTotals* then =
-        oldest != nullptr && slot < oldest->routes.size() ? &oldest->routes[slot] : nullptr;
-    const uint64_t requests = current[slot].requests - (then != nullptr ? then->requests : 0);
-    if (requests == 0) continue;
-    const uint64_t errors = current[slot].errors - (then != nullptr ? then->errors : 0);
+  for (const RouteTotals& cur : current) {
+    const RouteTotals* then = nullptr;
+    if (oldest != nullptr) {
+      auto it = std::lower_bound(oldest->routes.begin(), oldest->routes.end(), cur.slot,
+                                 [](const RouteTotals& t, size_t s) { return t.slot < s; });
+      if (it != oldest->routes.end() && it->slot == cur.slot) then = &*it;
+    }
+    const size_t slot = cur.slot;
+    const uint64_t requests = cur.requests - (then != nullptr ? then->requests : 0);
+    if (requests == 0 || slot >= names.size()) continue;
+    const uint64_t errors = cur.errors - (then != nullptr ? then->errors : 0);
     if (!first) out += ",";
     first = false;
     out += "{\"route\":\"" + json_escape(slot == 0 ? "none" : names[slot]) +
            "\",\"requests\":" + std::to_string(requests) +
            ",\"rps\":" + number(window_s > 0 ? static_cast<double>(requests) / window_s : 0) +
            ",\"errors_5xx\":" + std::to_string(errors) +
-           ",\"p50_ms\":" + number(percentile_ms(current[slot], then, 0.50)) +
-           ",\"p90_ms\":" + number(percentile_ms(current[slot], then, 0.90)) +
-           ",\"p99_ms\":" + number(percentile_ms(current[slot], then, 0.99)) + "}";
+           ",\"p50_ms\":" + number(percentile_ms(cur, then, 0.50)) +
+           ",\"p90_ms\":" + number(percentile_ms(cur, then, 0.90)) +
+           ",\"p99_ms\":" + number(percentile_ms(cur, then, 0.99)) + "}";
   }
   out += "],\"upstreams\":" + upstreams_json();
   while (!out.empty() && out.back() == '\n') out.pop_back();

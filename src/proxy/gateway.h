@@ -75,6 +75,7 @@ class Gateway {
   // For /metrics (control thread): each worker's shard, the route names by slot, reload counts.
   const observe::WorkerMetrics& worker_metrics(size_t i) const;
   std::vector<std::string> route_names() const { return registry_.route_names(); }
+  size_t route_slot_count() const { return registry_.route_slot_count(); }
   uint64_t reloads_ok() const { return reloads_ok_.load(); }
   uint64_t reloads_failed() const { return reloads_failed_.load(); }
   // While draining, each worker reports whether it still has requests in flight; all stop when

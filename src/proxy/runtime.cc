@@ -92,6 +92,11 @@ size_t RuntimeRegistry::route_slot(const std::string& route_name) {
   return it->second;
 }
 
+size_t RuntimeRegistry::route_slot_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return slot_names_.size();
+}
+
 std::vector<std::string> RuntimeRegistry::route_names() const {
   std::lock_guard<std::mutex> lock(mu_);
   return slot_names_;

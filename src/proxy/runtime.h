@@ -99,6 +99,7 @@ class RuntimeRegistry {
   size_t route_slot(const std::string& route_name);
   // Route names by slot, for rendering metrics.
   std::vector<std::string> route_names() const;
+  size_t route_slot_count() const;
   // Forgets entries no snapshot uses any more.
   void prune();
 
