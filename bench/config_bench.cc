@@ -3,9 +3,9 @@
 // Run: build/release/config_bench
 //
 // The routes are those of a large API table: `/api/v1/svcN/{*rest}` with two methods, one
-// upstream; with filters=1 half of them also have a header filter. Counters: heap_per_route (bytes of malloc'ed
-// memory kept per route: the loaded Config, then the Snapshot built from it, which holds the
-// config too), and the wall time of each step.
+// upstream; with filters=1 half of them also have a header filter. Counters: heap_per_route (bytes
+// of malloc'ed memory kept per route: the loaded Config, then the Snapshot built from it, which
+// holds the config too), and the wall time of each step.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 
@@ -29,7 +29,8 @@ std::string routes_yaml(int n, bool filters) {
     const std::string s = std::to_string(i);
     y += "  - name: r" + s + "\n    match: { path: \"/api/v1/svc" + s +
          "/{*rest}\", methods: [GET, POST] }\n    upstream: be\n";
-    if (filters && i % 2 == 1) y += "    filters:\n      request_headers: { set: { x-svc: \"" + s + "\" } }\n";
+    if (filters && i % 2 == 1)
+      y += "    filters:\n      request_headers: { set: { x-svc: \"" + s + "\" } }\n";
   }
   return y;
 }

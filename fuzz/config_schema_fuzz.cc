@@ -179,7 +179,8 @@ bool plain_safe(const std::string& t) {
     if (c < 0x20 || c >= 0x7f || c == ',' || c == '[' || c == ']' || c == '{' || c == '}') {
       return false;
     }
-    if ((c == ':' || c == '#') && (i + 1 == t.size() || t[i + 1] == ' ' || (i > 0 && t[i - 1] == ' ')))
+    if ((c == ':' || c == '#') &&
+        (i + 1 == t.size() || t[i + 1] == ' ' || (i > 0 && t[i - 1] == ' ')))
       return false;
   }
   return true;

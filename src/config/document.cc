@@ -60,8 +60,8 @@ class Copier {
     const Mark m{static_cast<int>(e.line), static_cast<int>(e.col)};
     uint32_t out = 0;
     if (e.type == NodeType::kScalar || e.type == NodeType::kNull) {
-      out = dst_.add_scalar(e.type, std::string_view(src_.text).substr(e.first, e.count),
-                            e.quoted, m);
+      out = dst_.add_scalar(e.type, std::string_view(src_.text).substr(e.first, e.count), e.quoted,
+                            m);
     } else {
       const size_t n = e.type == NodeType::kMap ? size_t{e.count} * 2 : e.count;
       std::vector<uint32_t> kids;
@@ -97,7 +97,9 @@ bool is_plain_null(std::string_view s) {
 
 }  // namespace
 
-NodeType Node::type() const { return doc_ ? doc_->nodes[index_].type : NodeType::kUndefined; }
+NodeType Node::type() const {
+  return doc_ ? doc_->nodes[index_].type : NodeType::kUndefined;
+}
 
 std::string_view Node::scalar() const {
   if (!doc_) return {};
@@ -112,7 +114,9 @@ Mark Node::mark() const {
   return {static_cast<int>(e.line), static_cast<int>(e.col)};
 }
 
-bool Node::quoted() const { return doc_ && doc_->nodes[index_].quoted; }
+bool Node::quoted() const {
+  return doc_ && doc_->nodes[index_].quoted;
+}
 
 size_t Node::size() const {
   if (!doc_) return 0;
@@ -224,8 +228,9 @@ class DocumentBuilder {
           const std::string name = reinterpret_cast<const char*>(ev.data.alias.anchor);
           auto a = anchors_.find(name);
           if (a == anchors_.end()) {
-            fail(result, at, "invalid YAML: the referenced anchor " + quote(name) +
-                                 " is not defined (an alias follows its anchor's whole node)");
+            fail(result, at,
+                 "invalid YAML: the referenced anchor " + quote(name) +
+                     " is not defined (an alias follows its anchor's whole node)");
           } else {
             complete(a->second, result);
           }
@@ -269,7 +274,9 @@ class DocumentBuilder {
       const std::string_view before = text.substr(0, std::min(p.problem_offset, text.size()));
       const size_t nl = before.rfind('\n');
       at.line = static_cast<int>(std::count(before.begin(), before.end(), '\n')) + 1;
-      at.col = static_cast<int>(nl == std::string_view::npos ? before.size() : before.size() - nl - 1) + 1;
+      at.col =
+          static_cast<int>(nl == std::string_view::npos ? before.size() : before.size() - nl - 1) +
+          1;
     }
     fail(r, at, std::move(msg));
   }
@@ -291,8 +298,8 @@ class DocumentBuilder {
       return;
     }
     const uint32_t i = doc_->add(type, at);
-    stack_.push_back(Frame{i, pending_.size(),
-                           anchor != nullptr ? reinterpret_cast<const char*>(anchor) : ""});
+    stack_.push_back(
+        Frame{i, pending_.size(), anchor != nullptr ? reinterpret_cast<const char*>(anchor) : ""});
   }
 
   void close(ParseResult& r) {

@@ -98,8 +98,8 @@ Node Node::filtered(const Drop& drop) const {
 inline constexpr int kMaxDepth = 500;
 
 struct ParseResult {
-  Node root;           // undefined for an empty stream (nothing but comments)
-  std::string error;   // "" when the text is one well-formed document
+  Node root;          // undefined for an empty stream (nothing but comments)
+  std::string error;  // "" when the text is one well-formed document
   Mark error_mark;
 };
 

@@ -3,7 +3,8 @@
 //
 // The walk is driven by the schema, never by the document: only known keys are visited, so
 // anchors, aliases and odd nesting cannot make it recurse or loop. Values are read from scalar
-// text with our own strict parsers (src/config/scalars.h), so "1_000" or "0x10" are errors, not numbers.
+// text with our own strict parsers (src/config/scalars.h), so "1_000" or "0x10" are errors, not
+// numbers.
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>

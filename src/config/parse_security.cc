@@ -225,7 +225,8 @@ void Parser::parse_method_roles(
     const std::string& path = e.value.path;
     const Mark key_mark = e.key_mark;
     const Node& v = e.value.node;
-    std::optional<std::string> method = route_method(Item{Node::scalar_node(e.key, key_mark), path, key_mark});
+    std::optional<std::string> method =
+        route_method(Item{Node::scalar_node(e.key, key_mark), path, key_mark});
     if (!method) continue;
     const bool dup =
         std::any_of(out.begin(), out.end(), [&](const auto& mr) { return mr.first == *method; });

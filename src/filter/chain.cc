@@ -168,8 +168,8 @@ class ChainBuilder {
         if (auto d = reader_.duration(v)) e.timeout_ms = *d;
       } else if (v.node.is_scalar() && v.node.scalar() == "continue") {
         e.on_timeout = OnTimeout::kContinue;
-      } else if (auto s =
-                     v.node.is_scalar() ? std::optional<std::string>(v.node.scalar()) : std::nullopt;
+      } else if (auto s = v.node.is_scalar() ? std::optional<std::string>(v.node.scalar())
+                                             : std::nullopt;
                  s && !s->empty() && std::all_of(s->begin(), s->end(), ::isdigit)) {
         if (auto st = reader_.integer(v, 200, 599)) {
           e.on_timeout = OnTimeout::kRespond;

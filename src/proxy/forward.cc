@@ -588,7 +588,8 @@ void ClientConnection::finish_buffered_response() {
   }
   if (st == filter::Status::kRespond) {
     if (x.ctx.answer_status() >= 500) {
-      std::fprintf(stderr, "route %.*s: %s\n", static_cast<int>(x.route->name.size()), x.route->name.data(),
+      std::fprintf(stderr, "route %.*s: %s\n", static_cast<int>(x.route->name.size()),
+                   x.route->name.data(),
                    x.ctx.answer_reason() != nullptr ? x.ctx.answer_reason() : "answered");
     }
     send_chain_answer();

@@ -113,7 +113,7 @@ class RouteTable {
 struct Snapshot {
   uint64_t version = 0;     // config version: 1 at start, +1 per successful reload
   uint64_t generation = 0;  // +1 per publication (reloads and DNS changes)
-  config::Config config;  // as loaded, less its routes (compiled into router, routes, chains)
+  config::Config config;    // as loaded, less its routes (compiled into router, routes, chains)
   std::shared_ptr<const router::Router> router;  // shared like routes
   std::vector<Upstream> upstreams;
   RouteTable routes;  // same order as the config's routes and the router's specs

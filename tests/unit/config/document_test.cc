@@ -126,7 +126,8 @@ TEST(Document, OneDocumentOnly) {
 
 TEST(Document, NestingIsBounded) {
   const auto nested = [](int depth) {
-    return std::string(static_cast<size_t>(depth), '[') + std::string(static_cast<size_t>(depth), ']');
+    return std::string(static_cast<size_t>(depth), '[') +
+           std::string(static_cast<size_t>(depth), ']');
   };
   EXPECT_TRUE(parse_ok(nested(kMaxDepth)).is_sequence());
   ParseResult r = parse_bad(nested(kMaxDepth + 1));

@@ -495,14 +495,17 @@ x: 1
   EXPECT_EQ(e.mark.line, 3);
   EXPECT_EQ(e.mark.col, 2);
   EXPECT_EQ(e.key, "");
-  EXPECT_EQ(e.to_string(), "test.yaml:3:2: invalid YAML: did not find expected ',' or ']' (while parsing a flow "
+  EXPECT_EQ(e.to_string(),
+            "test.yaml:3:2: invalid YAML: did not find expected ',' or ']' (while parsing a flow "
             "sequence started at line 2)");
 
   e = only_error("listeners: []\n  bad: indent\n");
-  EXPECT_EQ(e.to_string(), "test.yaml:2:3: invalid YAML: did not find expected key (while parsing a block "
+  EXPECT_EQ(e.to_string(),
+            "test.yaml:2:3: invalid YAML: did not find expected key (while parsing a block "
             "mapping started at line 1)");
   e = only_error("listeners: &l [{address: ':80'}]\nadmin: *nope\n");
-  EXPECT_EQ(e.to_string(), "test.yaml:2:8: invalid YAML: the referenced anchor 'nope' is not defined (an "
+  EXPECT_EQ(e.to_string(),
+            "test.yaml:2:8: invalid YAML: the referenced anchor 'nope' is not defined (an "
             "alias follows its anchor's whole node)");
 }
 
