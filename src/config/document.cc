@@ -152,14 +152,14 @@ Node Node::detach() const {
   return {std::move(doc), i};
 }
 
-Node Node::filtered_by(bool (*drop)(const void*, std::string_view), const void* ctx) const {
+Node Node::without_keys(std::span<const std::string_view> keys) const {
   if (!is_map()) return *this;
   auto doc = std::make_shared<DocumentData>();
   Copier copier(*doc_, *doc);
   std::vector<uint32_t> kids;
   for (size_t i = 0; i < size(); ++i) {
     const Node k = key(i);
-    if (k.is_scalar() && drop(ctx, k.scalar())) continue;
+    if (k.is_scalar() && std::find(keys.begin(), keys.end(), k.scalar()) != keys.end()) continue;
     kids.push_back(copier.copy(k.index_));
     kids.push_back(copier.copy(value(i).index_));
   }

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -61,16 +62,9 @@ class Node {
   Node key(size_t i) const;    // map entry i's key
   Node value(size_t i) const;  // map entry i's value
 
-  // The same map without the entries whose (scalar) key is one of `keys`.
-  template <typename Keys>
-  Node without_keys(const Keys& keys) const {
-    return filtered([&](std::string_view k) {
-      for (std::string_view drop : keys) {
-        if (k == drop) return true;
-      }
-      return false;
-    });
-  }
+  // The same map (in a document of its own) without the entries whose scalar key is one of
+  // `keys`; any other node as it is.
+  Node without_keys(std::span<const std::string_view> keys) const;
 
   // This subtree in a document of its own, so the rest of the file can be freed. Shared
   // subtrees (aliases) stay shared.
@@ -79,20 +73,9 @@ class Node {
  private:
   friend class DocumentBuilder;
   Node(std::shared_ptr<DocumentData> doc, uint32_t index) : doc_(std::move(doc)), index_(index) {}
-  template <typename Drop>
-  Node filtered(const Drop& drop) const;
-  Node filtered_by(bool (*drop)(const void*, std::string_view), const void* ctx) const;
-
   std::shared_ptr<DocumentData> doc_;
   uint32_t index_ = 0;
 };
-
-template <typename Drop>
-Node Node::filtered(const Drop& drop) const {
-  return filtered_by(
-      [](const void* ctx, std::string_view k) { return (*static_cast<const Drop*>(ctx))(k); },
-      &drop);
-}
 
 // Lists and maps nest at most this deep (deeper is refused, never a stack overflow).
 inline constexpr int kMaxDepth = 500;

@@ -99,18 +99,9 @@ std::vector<Upstream> build_upstreams(const config::Config& cfg, RuntimeRegistry
 
 std::shared_ptr<const Snapshot> with_addresses(const Snapshot& now, uint64_t generation,
                                                RuntimeRegistry& registry, const AddressBook& book) {
-  auto snap = std::make_shared<Snapshot>();
-  snap->version = now.version;
+  auto snap = std::make_shared<Snapshot>(now);  // shares the route table, router and chains
   snap->generation = generation;
-  snap->config = now.config;
-  snap->router = now.router;
   snap->upstreams = build_upstreams(now.config, registry, book);
-  snap->routes = now.routes;
-  snap->limits = now.limits;
-  snap->sinks = now.sinks;
-  snap->trusted_proxies = now.trusted_proxies;
-  snap->security = now.security;
-  snap->access_log_format = now.access_log_format;
   return snap;
 }
 
