@@ -51,3 +51,36 @@ def test_reload_keeps_ejection_and_health(backend, stub, sluice):
             r = c.request("GET", f"/b/{i}")
             assert r.status == 200 and r.header("x-backend") == "good", (i, r)
     assert (bad.hits, sick.hits) == hits, "reload gave traffic to an ejected/unhealthy target"
+
+
+def test_reloads_do_not_relog_unchanged_health(backend, sluice):
+    """A health change is logged once: 40 reloads (weights, a route timeout, the check's own
+    interval) of a config whose targets stay healthy add no "is now healthy" line."""
+    one, two = backend(name="one"), backend(name="two")
+
+    def cfg(i):
+        interval = "200ms" if i % 2 else "300ms"
+        return pool_config([(one.address, 1 + i % 3), two.address],
+                           upstream=f"health_check: {{path: /health, interval: {interval}, "
+                                    f"timeout: 150ms}}",
+                           route=f"timeout: {1 + i % 4}s", workers=2)
+
+    gw = sluice(cfg(0))
+    for b in (one, two):
+        wait_for(lambda b=b: admin_target(gw, "pool", b.address)["health"] == "healthy", 3.0,
+                 what=f"{b.address} healthy")
+
+    def healthy_lines():
+        text = gw.log_path.read_text(errors="replace")
+        return [x for x in text.splitlines() if "is now healthy" in x]
+
+    assert len(healthy_lines()) == 2, healthy_lines()
+    for i in range(1, 41):
+        status, body = gw.reload(cfg(i))
+        assert status == 200 and body["ok"] is True, (i, body)
+    time.sleep(1.0)  # several check intervals after the last reload
+    lines = healthy_lines()
+    print(f"\n40 reloads: {len(lines)} 'is now healthy' lines in the log (2 at start)")
+    assert len(lines) == 2, lines
+    for b in (one, two):
+        assert admin_target(gw, "pool", b.address)["health"] == "healthy"
