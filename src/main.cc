@@ -120,8 +120,9 @@ int run(const std::string& path) {
       return 1;
     }
   }
-  std::fprintf(stderr, "sluice %s: %zu worker(s), %zu listener(s), config version 1 (%s)\n",
-               SLUICE_VERSION, gateway.worker_count(), snap->config.listeners.size(), path.c_str());
+  std::fprintf(stderr, "sluice %s: %zu worker(s), %zu listener(s), config version %llu (%s)\n",
+               SLUICE_VERSION, gateway.worker_count(), snap->config.listeners.size(),
+               static_cast<unsigned long long>(snap->version), path.c_str());
   snap.reset();
 
   class SignalHandler : public sluice::core::IoHandler {
@@ -131,7 +132,7 @@ int run(const std::string& path) {
       signalfd_siginfo info{};
       while (read(fd_, &info, sizeof(info)) == sizeof(info)) {
         if (info.ssi_signo == SIGHUP) {
-          gw_.reload();
+          gw_.reload("signal");
         } else if (info.ssi_signo == SIGUSR1) {
           gw_.reopen_logs();
         } else {

@@ -5,15 +5,52 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <openssl/crypto.h>
 
 #include "balance/balancer.h"
 #include "core/clock.h"
 #include "http/request_parser.h"
+#include "http/header.h"
 #include "http/status.h"
 #include "limits/circuit_breaker.h"
 
 namespace sluice::admin {
 namespace {
+
+// The largest request the admin API reads: a whole config (64 MiB) and its head.
+constexpr size_t kMaxRequestBytes = (size_t{64} << 20) + 65536;
+
+std::string json_list(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ",";
+    out += "\"" + json_escape(items[i]) + "\"";
+  }
+  return out + "]";
+}
+
+std::string response(int status, const std::string& content_type, const std::string& body,
+                     const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " ";
+  out += http::reason_phrase(status);
+  out += "\r\ncontent-type: " + content_type;
+  for (const auto& [name, value] : headers) out += "\r\n" + name + ": " + value;
+  out += "\r\ncontent-length: " + std::to_string(body.size()) + "\r\nconnection: close\r\n\r\n" +
+         body;
+  return out;
+}
+
+std::string error_answer(int status, std::string_view message) {
+  api::Response r = api::error_response(status, message);
+  return response(r.status, r.content_type, r.body);
+}
+
+// Constant-time comparison of a presented token with a configured one.
+bool same_token(std::string_view presented, const std::string& token) {
+  return !token.empty() && presented.size() == token.size() &&
+         CRYPTO_memcmp(presented.data(), token.data(), token.size()) == 0;
+}
+
 
 class AdminConnection : public core::IoHandler, public core::Timer, public core::Deferred {
  public:
@@ -35,10 +72,11 @@ class AdminConnection : public core::IoHandler, public core::Timer, public core:
  private:
   void read_request() {
     for (;;) {
-      in_.reserve(server_.pool(), 4096);
+      in_.reserve(server_.pool(), 16384);
       ssize_t n = ::read(fd_, in_.write_ptr(), in_.writable());
       if (n > 0) {
         in_.commit(static_cast<size_t>(n));
+        if (in_.size() > kMaxRequestBytes) break;
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
@@ -51,12 +89,44 @@ class AdminConnection : public core::IoHandler, public core::Timer, public core:
       if (eof_) finish();
       return;
     }
-    answered_ = true;
     if (st == http::ParseStatus::kError) {
-      out_ = "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+      answer(error_answer(400, "malformed request"));
       return;
     }
-    out_ = server_.handle(head.method_text, head.path);
+    if (head.body == http::BodyKind::kChunked) {
+      answer(error_answer(411, "send the body with a Content-Length"));
+      return;
+    }
+    if (head.content_length > kMaxRequestBytes - parser_.head_length()) {
+      answer(error_answer(413, "the body is larger than 64MiB"));
+      return;
+    }
+    const size_t whole = parser_.head_length() + head.content_length;
+    if (in_.size() < whole) {
+      if (eof_) {
+        finish();
+      } else if (head.expect_continue && !continued_) {
+        continued_ = true;  // curl waits for this before a large body
+        out_ = "HTTP/1.1 100 Continue\r\n\r\n";
+      }
+      return;
+    }
+    api::Request req;
+    req.method = head.method_text;
+    req.path = head.path;
+    req.query = head.query;
+    for (const http::Header& h : head.headers) {
+      if (http::iequals(h.name, "authorization")) req.authorization = h.value;
+      if (http::iequals(h.name, "if-match")) req.if_match = h.value;
+      if (http::iequals(h.name, "content-type")) req.content_type = h.value;
+      if (http::iequals(h.name, "x-sluice-author")) req.author = h.value;
+    }
+    req.body = in_.view().substr(parser_.head_length(), head.content_length);
+    answer(server_.handle(req));
+  }
+  void answer(std::string text) {
+    answered_ = true;
+    out_ += text;
   }
   void write_out() {
     while (!out_.empty()) {
@@ -87,27 +157,10 @@ class AdminConnection : public core::IoHandler, public core::Timer, public core:
   std::string out_;
   http::RequestParser parser_;
   bool answered_ = false;
+  bool continued_ = false;
   bool eof_ = false;
   bool done_ = false;
 };
-
-std::string json_list(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += ",";
-    out += "\"" + json_escape(items[i]) + "\"";
-  }
-  return out + "]";
-}
-
-std::string response(int status, const std::string& content_type, const std::string& body) {
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " ";
-  out += http::reason_phrase(status);
-  out += "\r\ncontent-type: " + content_type +
-         "\r\ncontent-length: " + std::to_string(body.size()) + "\r\nconnection: close\r\n\r\n" +
-         body;
-  return out;
-}
 
 }  // namespace
 
@@ -189,7 +242,7 @@ std::string json_escape(std::string_view s) {
 }
 
 AdminServer::AdminServer(proxy::Gateway& gateway, core::EventLoop& loop)
-    : gateway_(gateway), loop_(loop) {
+    : gateway_(gateway), loop_(loop), api_(gateway) {
   loop_.timers().schedule(sampler_, loop_.now_ms());  // the first sample: the window's start
 }
 
@@ -220,12 +273,21 @@ void AdminServer::on_io(uint32_t /*events*/) {
   }
 }
 
-std::string AdminServer::handle(std::string_view method, std::string_view path) {
+std::string AdminServer::handle(const api::Request& req) {
   const std::string json = "application/json";
+  const std::string_view method = req.method;
+  const std::string_view path = req.path;
   if (path == "/healthz") {
     if (method != "GET" && method != "HEAD")
       return response(405, json, "{\"error\":\"use GET\"}\n");
     return response(200, "text/plain", "ok\n");
+  }
+  if (path != "/readyz") {
+    if (std::optional<std::string> refused = authorize(req)) return *refused;
+  }
+  if (path.starts_with("/api/v1/")) {
+    api::Response r = api_.handle(req);
+    return response(r.status, r.content_type, r.body, r.headers);
   }
   if (path == "/readyz") {
     if (gateway_.draining()) return response(503, "text/plain", "draining\n");
@@ -247,7 +309,7 @@ std::string AdminServer::handle(std::string_view method, std::string_view path) 
   }
   if (path == "/reload") {
     if (method != "POST") return response(405, json, "{\"error\":\"use POST\"}\n");
-    proxy::ReloadOutcome r = gateway_.reload();
+    proxy::ReloadOutcome r = gateway_.reload("admin");
     std::string body = std::string("{\"ok\":") + (r.ok ? "true" : "false") +
                        ",\"version\":" + std::to_string(r.version) +
                        ",\"errors\":" + json_list(r.errors) +
@@ -261,6 +323,30 @@ std::string AdminServer::handle(std::string_view method, std::string_view path) 
     return response(200, "text/plain; version=0.0.4; charset=utf-8", metrics_text());
   }
   return response(404, json, "{\"error\":\"not found\"}\n");
+}
+
+std::optional<std::string> AdminServer::authorize(const api::Request& req) const {
+  std::shared_ptr<const proxy::Snapshot> snap = gateway_.current();
+  const config::AdminConfig& admin = snap->config.admin;
+  if (admin.token.empty()) return std::nullopt;
+  std::string_view presented = req.authorization;
+  constexpr std::string_view kBearer = "bearer ";
+  if (presented.size() > kBearer.size() && http::iequals(presented.substr(0, kBearer.size()), kBearer)) {
+    presented.remove_prefix(kBearer.size());
+  } else {
+    presented = {};
+  }
+  if (same_token(presented, admin.token)) return std::nullopt;
+  if (same_token(presented, admin.read_only_token)) {
+    const bool reads = req.method == "GET" || req.method == "HEAD" ||
+                       (req.method == "POST" && req.path == "/api/v1/config/validate");
+    if (reads) return std::nullopt;
+    return error_answer(403, "the read-only token may not change anything");
+  }
+  api::Response r = api::error_response(401, presented.empty() ? "a bearer token is required"
+                                                               : "the token is not valid");
+  return response(r.status, r.content_type, r.body,
+                  {{"www-authenticate", "Bearer realm=\"sluice admin\""}});
 }
 
 std::string AdminServer::upstreams_json() {

@@ -4,6 +4,8 @@
 //   GET /readyz   200 while serving, 503 while draining
 //   GET /config   {"version":N,"hash":"…","file":"…","last_reload":{"ok":…,"errors":[…]}}
 //   POST /reload  re-reads the config: 200 {"ok":true,…} or 400 {"ok":false,"errors":[…]}
+//   /api/v1/…     the REST API (api/rest_api.h)
+// With admin.token_file set, everything but /healthz and /readyz needs a bearer token.
 // Example:
 //   AdminServer admin(gateway);  admin.listen(addr, &err);  while (...) admin.loop().run_once(200);
 #pragma once
@@ -11,9 +13,11 @@
 #include <array>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "api/rest_api.h"
 #include "core/buffer.h"
 #include "core/event_loop.h"
 #include "net/socket.h"
@@ -45,7 +49,7 @@ class AdminServer : public core::IoHandler {
     loop_.post(this);  // a probe may wait in the backlog (no new edge would come for it)
   }
   // Renders the answer to one admin request (exposed for tests).
-  std::string handle(std::string_view method, std::string_view path);
+  std::string handle(const api::Request& req);
   // GET /upstreams: every target with its health, ejection, load and the breaker state.
   std::string upstreams_json();
   // GET /metrics: Prometheus text format 0.0.4.
@@ -71,9 +75,12 @@ class AdminServer : public core::IoHandler {
     std::vector<RouteTotals> routes;
   };
   std::vector<RouteTotals> route_totals() const;
+  // nullopt when the request may go on; else the 401/403 answer (admin.token_file).
+  std::optional<std::string> authorize(const api::Request& req) const;
 
   proxy::Gateway& gateway_;
   core::EventLoop& loop_;
+  api::RestApi api_;
   StatsSampler sampler_{*this};
   std::deque<Sample> samples_;
   core::BufferPool pool_{16};

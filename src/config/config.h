@@ -57,8 +57,16 @@ struct ListenerConfig {
 
 struct AdminConfig {
   bool enabled = false;  // true when the admin: section is present
-  Address address;
+  Address address;       // default 127.0.0.1:9901
   Mark mark;
+  // Bearer tokens (read from token_file / read_only_token_file at load); "" = none. With a
+  // token set, every admin endpoint but /healthz and /readyz needs one of them; the read-only
+  // token may only read.
+  std::string token;
+  std::string read_only_token;
+  // Where config versions are kept (""= next to the config file: "<file>.state").
+  std::string state_dir;
+  uint32_t history = 50;  // versions kept
 };
 
 struct TargetConfig {
@@ -502,6 +510,10 @@ struct LoadResult {
 
 LoadResult load_config_file(const std::string& path);
 LoadResult load_config_string(const std::string& yaml, const std::string& file_name);
+// The bytes of a config file (at most 64 MiB); an error naming the file when it cannot be read.
+std::optional<ConfigError> read_config_file(const std::string& path, std::string* bytes);
+// Hex SHA-256 (Config::hash is this of the loaded text).
+std::string sha256_hex(std::string_view bytes);
 
 // Parsers for scalar syntaxes, exposed for tests: "250ms", "10s", "5m", "1h", "365d", or plain
 // milliseconds; "64KiB", "1MiB", "1GiB", "512KB", or plain bytes.

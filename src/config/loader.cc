@@ -48,7 +48,9 @@ namespace {
 constexpr size_t kMaxFileBytes = 64 * kMiB;
 constexpr int kMaxWorkers = 256;
 
-std::string sha256_hex(const std::string& bytes) {
+}  // namespace
+
+std::string sha256_hex(std::string_view bytes) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) != 1) return "";
@@ -61,8 +63,6 @@ std::string sha256_hex(const std::string& bytes) {
   }
   return out;
 }
-
-}  // namespace
 
 void Parser::parse(const Item& root, Config& cfg) {
   std::optional<MapItem> m =
@@ -189,18 +189,16 @@ LoadResult load_config_string(const std::string& yaml, const std::string& file_n
   return load(yaml, file_name);
 }
 
-LoadResult load_config_file(const std::string& path) {
+std::optional<ConfigError> read_config_file(const std::string& path, std::string* bytes) {
   auto fail = [&](const char* what, int err) {
-    LoadResult r;
     std::string msg = what;
     if (err != 0) msg += ": " + std::system_category().message(err);
-    r.errors.push_back(ConfigError{path, {}, "", std::move(msg)});
-    return r;
+    return ConfigError{path, {}, "", std::move(msg)};
   };
   try {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fail("cannot open config file", errno);
-    std::string bytes;
+    bytes->clear();
     int err = 0;
     bool too_big = false;
     try {
@@ -213,11 +211,11 @@ LoadResult load_config_file(const std::string& path) {
           break;
         }
         if (n == 0) break;
-        if (bytes.size() + static_cast<size_t>(n) > kMaxFileBytes) {
+        if (bytes->size() + static_cast<size_t>(n) > kMaxFileBytes) {
           too_big = true;
           break;
         }
-        bytes.append(buf, static_cast<size_t>(n));
+        bytes->append(buf, static_cast<size_t>(n));
       }
     } catch (...) {
       ::close(fd);
@@ -226,10 +224,20 @@ LoadResult load_config_file(const std::string& path) {
     ::close(fd);
     if (err != 0) return fail("cannot read config file", err);
     if (too_big) return fail("config file is larger than 64MiB", 0);
-    return load(bytes, path);
+    return std::nullopt;
   } catch (...) {
     return fail("cannot read config file: out of memory", 0);
   }
+}
+
+LoadResult load_config_file(const std::string& path) {
+  std::string bytes;
+  if (std::optional<ConfigError> e = read_config_file(path, &bytes)) {
+    LoadResult r;
+    r.errors.push_back(std::move(*e));
+    return r;
+  }
+  return load(bytes, path);
 }
 
 }  // namespace sluice::config

@@ -192,16 +192,59 @@ void Parser::parse_dns(const Item& it, DnsConfig& d) {
 }
 
 void Parser::parse_admin(const Item& it, Config& cfg) {
-  std::optional<MapItem> m = map(it, {"address"});
-  if (!m) return;
+  // `admin: {}` (or `admin:` alone) is the admin API on its default loopback address.
   cfg.admin.enabled = true;
   cfg.admin.mark = it.mark;
-  if (const Item* a = require(*m, "address")) {
+  cfg.admin.address = *parse_address("127.0.0.1:9901");
+  admin_address_item_ = it;
+  has_admin_address_ = true;
+  if (it.node.is_null()) return;
+  std::optional<MapItem> m =
+      map(it, {"address", "token_file", "read_only_token_file", "state_dir", "history"});
+  if (!m) return;
+  if (const Item* a = m->get("address")) {
     if (std::optional<Address> addr = address(*a, true)) {
       cfg.admin.address = std::move(*addr);
       admin_address_item_ = *a;
-      has_admin_address_ = true;
     }
+  }
+  const auto token = [&](const char* key, std::string& out) {
+    const Item* f = m->get(key);
+    if (f == nullptr) return;
+    std::optional<std::string> path = string(*f);
+    if (!path) return;
+    std::optional<std::string> t = read_small_file(*f, *path);
+    if (!t) return;
+    while (!t->empty() && (t->back() == '\n' || t->back() == '\r')) t->pop_back();
+    // The token is never echoed into a message.
+    if (t->size() < kMinAdminTokenBytes) {
+      error(f->mark, f->path,
+            "the token must be at least " + std::to_string(kMinAdminTokenBytes) +
+                " bytes long, got " + std::to_string(t->size()));
+    } else if (t->find_first_of(" \t\r\n") != std::string::npos) {
+      error(f->mark, f->path, "the token must be one line without spaces");
+    } else {
+      out = std::move(*t);
+    }
+  };
+  token("token_file", cfg.admin.token);
+  token("read_only_token_file", cfg.admin.read_only_token);
+  if (!cfg.admin.read_only_token.empty() && cfg.admin.token.empty()) {
+    error(it.mark, it.path, "read_only_token_file needs token_file too");
+  } else if (!cfg.admin.token.empty() && cfg.admin.token == cfg.admin.read_only_token) {
+    error(it.mark, it.path, "token_file and read_only_token_file must hold different tokens");
+  }
+  if (const Item* d = m->get("state_dir")) {
+    if (std::optional<std::string> dir = string(*d)) {
+      if (dir->empty()) {
+        error(d->mark, d->path, "must not be empty");
+      } else {
+        cfg.admin.state_dir = std::move(*dir);
+      }
+    }
+  }
+  if (const Item* h = m->get("history")) {
+    if (auto n = integer(*h, 1, 10000)) cfg.admin.history = static_cast<uint32_t>(*n);
   }
 }
 

@@ -23,6 +23,7 @@ namespace sluice::config {
 inline constexpr uint64_t kMiB = uint64_t{1} << 20;
 inline constexpr int kMinStatus = 100;
 inline constexpr int kMaxStatus = 599;
+inline constexpr size_t kMinAdminTokenBytes = 16;
 
 class Parser : public Reader {
  public:

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <optional>
 
 #include "core/clock.h"
 #include "net/socket.h"
@@ -359,13 +360,86 @@ void Gateway::publish(std::shared_ptr<const Snapshot> snap) {
   registry_.prune();
 }
 
+void Gateway::open_history(config::LoadResult& loaded, std::string& text, uint64_t* version,
+                           bool* record) {
+  const config::AdminConfig& admin = loaded.config->admin;
+  history_ = std::make_unique<config::History>(
+      admin.state_dir.empty() ? config_path_ + ".state" : admin.state_dir, admin.history);
+  std::string err;
+  if (!history_->open(&err)) {
+    std::fprintf(stderr, "config history: %s; versions are kept in memory only\n", err.c_str());
+  }
+  const config::VersionRecord* last = history_->latest();
+  *version = history_->last_version() + 1;
+  *record = true;
+  if (last == nullptr) return;
+  if (last->hash == file_hash_) {  // the file is the latest version: nothing new
+    *version = last->version;
+    *record = false;
+    return;
+  }
+  if (last->file_hash != file_hash_) return;  // the file was edited since: it wins
+  std::optional<std::string> saved = history_->text(last->version);
+  config::LoadResult resumed;
+  if (saved) resumed = config::load_config_string(*saved, history_->text_path(*last));
+  if (!resumed.ok()) {
+    std::fprintf(stderr,
+                 "config history: version %llu (%s) cannot be resumed (%s); starting from %s\n",
+                 static_cast<unsigned long long>(last->version), last->source.c_str(),
+                 saved ? to_strings(resumed.errors).front().c_str() : "its text is unreadable",
+                 config_path_.c_str());
+    return;
+  }
+  std::fprintf(stderr,
+               "config history: resuming version %llu (%s by %s, %s): %s is unchanged since\n",
+               static_cast<unsigned long long>(last->version), last->source.c_str(),
+               last->author.c_str(), config::iso8601_utc(last->time_ms).c_str(),
+               config_path_.c_str());
+  loaded = std::move(resumed);
+  text = std::move(*saved);
+  *version = last->version;
+  *record = false;
+}
+
+void Gateway::record_version(const Snapshot& snap, const std::string& text,
+                             const ConfigOrigin& origin) {
+  if (!history_) return;
+  config::VersionRecord r;
+  r.version = snap.version;
+  r.hash = snap.config.hash;
+  r.source = origin.source;
+  r.author = origin.author;
+  r.format = origin.format;
+  r.file_hash = file_hash_;
+  r.rollback_of = origin.rollback_of;
+  std::string err;
+  if (!history_->record(r, text, &err)) {
+    std::fprintf(stderr, "config history: version %llu kept in memory only: %s\n",
+                 static_cast<unsigned long long>(r.version), err.c_str());
+  }
+}
+
+std::optional<std::string> Gateway::current_text() const {
+  if (!history_) return std::nullopt;
+  return history_->text(version());
+}
+
 bool Gateway::start(std::vector<std::string>* errors) {
-  config::LoadResult loaded = config::load_config_file(config_path_);
+  std::string text;
+  if (std::optional<config::ConfigError> e = config::read_config_file(config_path_, &text)) {
+    errors->push_back(e->to_string());
+    return false;
+  }
+  file_hash_ = config::sha256_hex(text);
+  config::LoadResult loaded = config::load_config_string(text, config_path_);
   if (!loaded.ok()) {
     *errors = to_strings(loaded.errors);
     return false;
   }
-  SnapshotResult built = build(std::move(*loaded.config), 1);
+  uint64_t version = 1;
+  bool record = false;
+  if (loaded.config->admin.enabled) open_history(loaded, text, &version, &record);
+  SnapshotResult built = build(std::move(*loaded.config), version);
   if (!built.snapshot) {
     *errors = to_strings(built.errors);
     return false;
@@ -420,9 +494,12 @@ bool Gateway::start(std::vector<std::string>* errors) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     last_reload_.ok = true;
-    last_reload_.version = 1;
+    last_reload_.version = version;
+    last_reload_.hash = cfg.hash;
   }
   limits_ = std::make_unique<ConnectionLimits>(cfg.listeners.size());
+  if (record) record_version(*built.snapshot, text, ConfigOrigin{"file", "start", "yaml", 0});
+  text = {};
   publish(built.snapshot);
   apply_observability(cfg);
   ::malloc_trim(0);  // the document tree and the parse's scratch are gone: give the pages back
@@ -445,15 +522,47 @@ bool Gateway::start(std::vector<std::string>* errors) {
   return true;
 }
 
-ReloadOutcome Gateway::reload() {
+ReloadOutcome Gateway::reload(const std::string& author) {
+  std::string text;
+  if (std::optional<config::ConfigError> e = config::read_config_file(config_path_, &text)) {
+    ReloadOutcome out;
+    out.version = version();
+    out.details.push_back(std::move(*e));
+    return finish_reload(std::move(out), ConfigOrigin{"file", author, "yaml", 0});
+  }
+  file_hash_ = config::sha256_hex(text);
+  return apply(text, ConfigOrigin{"file", author, "yaml", 0});
+}
+
+ReloadOutcome Gateway::check(const std::string& text, const std::string& name) const {
   ReloadOutcome out;
-  config::LoadResult loaded = config::load_config_file(config_path_);
-  if (!loaded.ok()) {
-    out.errors = to_strings(loaded.errors);
+  config::LoadResult loaded = config::load_config_string(text, name);
+  out.version = version();
+  if (loaded.ok()) {
+    out.hash = loaded.config->hash;
+    RuntimeRegistry registry;  // a scratch one: nothing in force is touched
+    // Host-name targets are not resolved here (as `sluice validate`).
+    SnapshotResult built = build_snapshot(std::move(*loaded.config), 1, 1, registry, {});
+    out.details = std::move(built.errors);
   } else {
+    out.details = std::move(loaded.errors);
+  }
+  out.ok = out.details.empty();
+  out.errors = to_strings(out.details);
+  return out;
+}
+
+ReloadOutcome Gateway::apply(const std::string& text, const ConfigOrigin& origin) {
+  ReloadOutcome out;
+  config::LoadResult loaded =
+      config::load_config_string(text, origin.source == "file" ? config_path_ : origin.source);
+  if (!loaded.ok()) {
+    out.details = std::move(loaded.errors);
+  } else {
+    out.hash = loaded.config->hash;
     SnapshotResult built = build(std::move(*loaded.config), version() + 1);
     if (!built.snapshot) {
-      out.errors = to_strings(built.errors);
+      out.details = std::move(built.errors);
     } else {
       const config::Config& next = built.snapshot->config;
       if (!same_listeners(bound_, next) || bound_.workers != next.workers ||
@@ -472,18 +581,26 @@ ReloadOutcome Gateway::reload() {
       out.ok = true;
       out.version = built.snapshot->version;
       std::shared_ptr<const Snapshot> in_force = built.snapshot;
+      record_version(*in_force, text, origin);
       publish(std::move(built.snapshot));
       apply_observability(in_force->config);
       ::malloc_trim(0);
     }
   }
   if (!out.ok) out.version = version();
+  return finish_reload(std::move(out), origin);
+}
+
+ReloadOutcome Gateway::finish_reload(ReloadOutcome out, const ConfigOrigin& origin) {
+  out.errors = to_strings(out.details);
   (out.ok ? reloads_ok_ : reloads_failed_).fetch_add(1);
   for (const std::string& e : out.errors) std::fprintf(stderr, "reload rejected: %s\n", e.c_str());
   for (const std::string& w : out.warnings) std::fprintf(stderr, "reload warning: %s\n", w.c_str());
-  if (out.ok)
-    std::fprintf(stderr, "reload: config version %llu in force\n",
-                 static_cast<unsigned long long>(out.version));
+  if (out.ok) {
+    std::fprintf(stderr, "reload: config version %llu in force (%s by %s)\n",
+                 static_cast<unsigned long long>(out.version), origin.source.c_str(),
+                 origin.author.c_str());
+  }
   std::lock_guard<std::mutex> lock(mu_);
   last_reload_ = out;
   return out;

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "auth/jwks_fetcher.h"
 #include "balance/health_checker.h"
 #include "config/config.h"
+#include "config/history.h"
 #include "core/event_loop.h"
 #include "net/resolver.h"
 #include "observe/access_log.h"
@@ -40,8 +42,18 @@ class MemoryWatch;
 struct ReloadOutcome {
   bool ok = false;
   uint64_t version = 0;
+  std::string hash;                 // of the text applied (ok) or checked
   std::vector<std::string> errors;  // "FILE:LINE:COL: key: message"
+  std::vector<config::ConfigError> details;  // the same errors, structured (the admin API's)
   std::vector<std::string> warnings;
+};
+
+// Who changed the config and how, for its version record.
+struct ConfigOrigin {
+  std::string source = "file";  // "file", "api", "rollback"
+  std::string author = "file";
+  std::string format = "yaml";  // of the text: "yaml" or "json"
+  uint64_t rollback_of = 0;
 };
 
 class Gateway {
@@ -55,7 +67,16 @@ class Gateway {
   // Loads the config, binds the listeners, starts the workers. On failure fills *errors.
   bool start(std::vector<std::string>* errors);
   // Re-reads the config file; a valid one becomes the new snapshot, an invalid one changes nothing.
-  ReloadOutcome reload();
+  ReloadOutcome reload(const std::string& author = "file");
+  // Applies config text (the admin API's JSON, a version's text) as reload() applies the file:
+  // validated, built, published and recorded as a new version; an invalid one changes nothing.
+  ReloadOutcome apply(const std::string& text, const ConfigOrigin& origin);
+  // What apply() would say, without applying anything (no runtime state is touched).
+  ReloadOutcome check(const std::string& text, const std::string& name) const;
+  // The config versions; null when the admin API is off (nothing reads them then).
+  const config::History* history() const { return history_.get(); }
+  // The text of the version in force (nullopt without a history or when it cannot be read).
+  std::optional<std::string> current_text() const;
   // Stops accepting, lets in-flight requests finish (up to timeouts.drain), then stops workers.
   void drain();
   // Waits for the workers to exit (after drain()).
@@ -113,7 +134,20 @@ class Gateway {
   // After a config is in force: exporter and access-log file follow it.
   void apply_observability(const config::Config& cfg);
 
+  // Opens the version history of a config with the admin API on. The config to start with is
+  // the file's, or the latest version's when that came from the API on top of this very file
+  // (API changes survive a restart; an edited file wins).
+  // `loaded` and `text` are the file's; they become the version's when it resumes one. Sets
+  // the version to start with and whether it is a new one to record.
+  void open_history(config::LoadResult& loaded, std::string& text, uint64_t* version,
+                    bool* record);
+  // Counts and logs an outcome of reload()/apply() and keeps it as the last one.
+  ReloadOutcome finish_reload(ReloadOutcome out, const ConfigOrigin& origin);
+  void record_version(const Snapshot& snap, const std::string& text, const ConfigOrigin& origin);
+
   std::string config_path_;
+  std::string file_hash_;  // of the config file as last read
+  std::unique_ptr<config::History> history_;
   core::EventLoop& control_loop_;
   RuntimeRegistry registry_;
   AddressBook book_;  // control thread only

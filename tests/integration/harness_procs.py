@@ -158,7 +158,8 @@ class Sluice:
 
     _counter = 0
 
-    def __init__(self, workdir, yaml_text, argv_style="run", ready_timeout=10.0, attempts=3):
+    def __init__(self, workdir, yaml_text, argv_style="run", ready_timeout=10.0, attempts=3,
+                 ports=None):
         Sluice._counter += 1
         self.workdir = Path(workdir)
         self.bin = str(sluice_bin())
@@ -170,8 +171,9 @@ class Sluice:
         self.term_sent = False
         last = None
         for _ in range(attempts):  # retried only if the process dies (e.g. a port got taken)
-            self.port = free_port()
-            self.admin_port = free_port()
+            # ports=(listener, admin): the same ports as an earlier instance (a restart whose
+            # rendered file is byte for byte the same)
+            self.port, self.admin_port = ports or (free_port(), free_port())
             self.config_path.write_text(self.render(yaml_text))
             if argv_style == "run":
                 argv = [self.bin, "run", "--config", str(self.config_path)]
@@ -281,8 +283,8 @@ class ProcessGroup:
         self.backends.append(b)
         return b
 
-    def sluice(self, yaml_text, argv_style="run", ready_timeout=10.0):
-        s = Sluice(self.workdir, yaml_text, argv_style, ready_timeout)
+    def sluice(self, yaml_text, argv_style="run", ready_timeout=10.0, ports=None):
+        s = Sluice(self.workdir, yaml_text, argv_style, ready_timeout, ports=ports)
         self.sluices.append(s)
         return s
 

@@ -1,0 +1,132 @@
+#include "api/config_json.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <unordered_set>
+
+namespace sluice::api {
+namespace {
+
+bool is_json_integer(std::string_view s) {
+  size_t i = s.starts_with('-') ? 1 : 0;
+  if (i >= s.size()) return false;
+  if (s[i] == '0') return i + 1 == s.size();
+  for (; i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+  }
+  return true;
+}
+
+// A plain scalar's JSON value: see the header for the rules.
+Json plain_scalar(std::string_view s) {
+  if (s.empty() || s == "~" || s == "null") return nullptr;
+  if (s == "true") return true;
+  if (s == "false") return false;
+  const std::string text(s);
+  if (is_json_integer(s) && s.size() <= 20) {
+    errno = 0;
+    char* end = nullptr;
+    if (s.starts_with('-')) {
+      const long long v = std::strtoll(text.c_str(), &end, 10);
+      if (errno == 0 && *end == '\0') return static_cast<int64_t>(v);
+    } else {
+      const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+      if (errno == 0 && *end == '\0') return static_cast<uint64_t>(v);
+    }
+    return text;
+  }
+  const char c = s.front();
+  if ((c == '-' || (c >= '0' && c <= '9')) &&
+      s.find_first_not_of("-+.eE0123456789") == std::string_view::npos) {
+    char* end = nullptr;
+    const double d = std::strtod(text.c_str(), &end);
+    // Only when JSON writes the number back the same way: "1.50" stays the text it was.
+    if (*end == '\0' && std::isfinite(d) && Json(d).dump() == text) return d;
+  }
+  return text;
+}
+
+class Converter {
+ public:
+  explicit Converter(std::string* error) : error_(error) {}
+
+  std::optional<Json> convert(const config::Node& n) {
+    if (++values_ > kMaxJsonValues) {
+      return fail(n, "the document expands to more than " + std::to_string(kMaxJsonValues) +
+                         " values (aliases)");
+    }
+    switch (n.type()) {
+      case config::NodeType::kUndefined:
+      case config::NodeType::kNull:
+        return Json(nullptr);
+      case config::NodeType::kScalar:
+        return n.quoted() ? Json(std::string(n.scalar())) : plain_scalar(n.scalar());
+      case config::NodeType::kSequence: {
+        Json out = Json::array();
+        for (size_t i = 0; i < n.size(); ++i) {
+          std::optional<Json> v = convert(n.at(i));
+          if (!v) return std::nullopt;
+          out.push_back(std::move(*v));
+        }
+        return out;
+      }
+      case config::NodeType::kMap: {
+        Json out = Json::object();
+        std::unordered_set<std::string_view> seen;
+        for (size_t i = 0; i < n.size(); ++i) {
+          const config::Node k = n.key(i);
+          if (!k.is_scalar()) return fail(k, "a map key must be a scalar");
+          if (!seen.insert(k.scalar()).second) {
+            return fail(k, "duplicate key '" + std::string(k.scalar()) + "'");
+          }
+          std::optional<Json> v = convert(n.value(i));
+          if (!v) return std::nullopt;
+          transform::detail::append_member(out.get_ref<Json::object_t&>(),
+                                           std::string(k.scalar()), std::move(*v));
+        }
+        return out;
+      }
+    }
+    return Json(nullptr);
+  }
+
+ private:
+  std::nullopt_t fail(const config::Node& at, const std::string& what) {
+    const config::Mark m = at.mark();
+    *error_ = "line " + std::to_string(m.line) + ", column " + std::to_string(m.col) + ": " + what;
+    return std::nullopt;
+  }
+
+  std::string* error_;
+  size_t values_ = 0;
+};
+
+}  // namespace
+
+std::optional<Json> node_to_json(const config::Node& node, std::string* error) {
+  try {
+    return Converter(error).convert(node);
+  } catch (const std::exception& e) {
+    *error = e.what();
+    return std::nullopt;
+  }
+}
+
+std::optional<Json> yaml_to_json(std::string_view text, std::string* error) {
+  config::ParseResult p = config::parse_document(text);
+  if (!p.error.empty()) {
+    *error = "line " + std::to_string(p.error_mark.line) + ", column " +
+             std::to_string(p.error_mark.col) + ": " + p.error;
+    return std::nullopt;
+  }
+  return node_to_json(p.root, error);
+}
+
+std::string json_to_config_text(const Json& doc) {
+  return doc.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace sluice::api

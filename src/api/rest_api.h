@@ -1,0 +1,75 @@
+// The admin REST API (/api/v1/...), served by the admin listener on the control thread. Every
+// write builds the whole new config document (the version in force with the change made),
+// applies it through Gateway::apply (validated exactly like a file; nothing changes when it is
+// refused) and answers with the new version. docs/admin-api.md describes each endpoint.
+//
+//   GET                  /api/v1/config                 the config in force, as JSON
+//   PUT                  /api/v1/config                 replace it (JSON, or YAML by Content-Type)
+//   POST                 /api/v1/config/validate        the dry run of a PUT
+//   GET                  /api/v1/config/versions[/N]    the versions (N: with its config)
+//   GET                  /api/v1/config/diff?from=&to=  per object: added, removed, changed keys
+//   POST                 /api/v1/config/rollback        {"version": N}
+//   GET                  /api/v1/{kind}                 {"<kind>": [...]}
+//   GET|PUT|PATCH|DELETE /api/v1/{kind}/{name}          one object (PATCH: RFC 7386 merge)
+// where kind is routes, upstreams, consumers or jwt_providers.
+//
+// Answers carry the version in force as ETag ("7"); a write with If-Match naming another
+// version gets 412. A refused write is 400 {"errors":[{"path":…,"message":…}]}.
+// Example:
+//   RestApi api(gateway);
+//   Response r = api.handle(Request{.method = "PUT", .path = "/api/v1/routes/a", .body = b});
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "api/config_json.h"
+#include "proxy/gateway.h"
+
+namespace sluice::api {
+
+struct Request {
+  std::string_view method;
+  std::string_view path;   // percent-encoded, as received
+  std::string_view query;  // after '?'
+  std::string_view content_type;
+  std::string_view if_match;
+  std::string_view author;  // X-Sluice-Author; "api" when absent
+  std::string_view authorization;  // checked by the admin server before handle()
+  std::string_view body;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+class RestApi {
+ public:
+  explicit RestApi(proxy::Gateway& gateway) : gateway_(gateway) {}
+  Response handle(const Request& req);
+
+ private:
+  Response config(const Request& req);
+  Response versions(const Request& req, std::string_view rest);
+  Response diff(const Request& req);
+  Response rollback(const Request& req);
+  Response collection(const Request& req, std::string_view kind, std::string_view name);
+  // Applies doc (or checks it, for validate) and answers the way every write does.
+  Response write(const Request& req, const Json& doc, int created_status = 200);
+  // The config in force as JSON; nullopt (and *error set) when its text cannot be had.
+  std::optional<Json> current(Response* error);
+  std::optional<Json> version_doc(uint64_t version, Response* error);
+  Response with_etag(Response r);
+
+  proxy::Gateway& gateway_;
+};
+
+// {"error": message} with the status.
+Response error_response(int status, std::string_view message);
+
+}  // namespace sluice::api
