@@ -51,11 +51,11 @@ Json plain_scalar(std::string_view s) {
 
 class Converter {
  public:
-  explicit Converter(std::string* error) : error_(error) {}
+  Converter(std::string* error, size_t max_values) : error_(error), max_values_(max_values) {}
 
   std::optional<Json> convert(const config::Node& n) {
-    if (++values_ > kMaxJsonValues) {
-      return fail(n, "the document expands to more than " + std::to_string(kMaxJsonValues) +
+    if (++values_ > max_values_) {
+      return fail(n, "the document expands to more than " + std::to_string(max_values_) +
                          " values (aliases)");
     }
     switch (n.type()) {
@@ -101,28 +101,31 @@ class Converter {
   }
 
   std::string* error_;
+  size_t max_values_;
   size_t values_ = 0;
 };
 
 }  // namespace
 
-std::optional<Json> node_to_json(const config::Node& node, std::string* error) {
+std::optional<Json> node_to_json(const config::Node& node, std::string* error,
+                                 size_t max_values) {
   try {
-    return Converter(error).convert(node);
+    return Converter(error, max_values).convert(node);
   } catch (const std::exception& e) {
     *error = e.what();
     return std::nullopt;
   }
 }
 
-std::optional<Json> yaml_to_json(std::string_view text, std::string* error) {
+std::optional<Json> yaml_to_json(std::string_view text, std::string* error,
+                                 size_t max_values) {
   config::ParseResult p = config::parse_document(text);
   if (!p.error.empty()) {
     *error = "line " + std::to_string(p.error_mark.line) + ", column " +
              std::to_string(p.error_mark.col) + ": " + p.error;
     return std::nullopt;
   }
-  return node_to_json(p.root, error);
+  return node_to_json(p.root, error, max_values);
 }
 
 std::string json_to_config_text(const Json& doc) {

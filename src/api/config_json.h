@@ -29,11 +29,13 @@ using Json = transform::Json;
 inline constexpr size_t kMaxJsonValues = size_t{20} << 20;
 
 // The node as JSON; nullopt with *error on a map key that is not a scalar, a key repeated in
-// one map, or more than kMaxJsonValues values.
-std::optional<Json> node_to_json(const config::Node& node, std::string* error);
+// one map, or more than max_values values.
+std::optional<Json> node_to_json(const config::Node& node, std::string* error,
+                                 size_t max_values = kMaxJsonValues);
 // Parses YAML (or JSON) text and converts it; *error has "line L, column C: …" on a syntax
 // error.
-std::optional<Json> yaml_to_json(std::string_view text, std::string* error);
+std::optional<Json> yaml_to_json(std::string_view text, std::string* error,
+                                 size_t max_values = kMaxJsonValues);
 // Pretty JSON (two-space indents, one member per line, so a loader error's line is readable),
 // ending in a newline. Deterministic: the same value gives the same bytes (and hash).
 std::string json_to_config_text(const Json& doc);
