@@ -3,14 +3,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <cerrno>
 #include <cstdio>
-#include <openssl/crypto.h>
 
 #include "balance/balancer.h"
 #include "core/clock.h"
-#include "http/request_parser.h"
 #include "http/header.h"
+#include "http/request_parser.h"
 #include "http/status.h"
 #include "limits/circuit_breaker.h"
 
@@ -34,9 +34,14 @@ std::string response(int status, const std::string& content_type, const std::str
   std::string out = "HTTP/1.1 " + std::to_string(status) + " ";
   out += http::reason_phrase(status);
   out += "\r\ncontent-type: " + content_type;
-  for (const auto& [name, value] : headers) out += "\r\n" + name + ": " + value;
-  out += "\r\ncontent-length: " + std::to_string(body.size()) + "\r\nconnection: close\r\n\r\n" +
-         body;
+  for (const auto& [name, value] : headers) {
+    out += "\r\n";
+    out += name;
+    out += ": ";
+    out += value;
+  }
+  out +=
+      "\r\ncontent-length: " + std::to_string(body.size()) + "\r\nconnection: close\r\n\r\n" + body;
   return out;
 }
 
@@ -50,7 +55,6 @@ bool same_token(std::string_view presented, const std::string& token) {
   return !token.empty() && presented.size() == token.size() &&
          CRYPTO_memcmp(presented.data(), token.data(), token.size()) == 0;
 }
-
 
 class AdminConnection : public core::IoHandler, public core::Timer, public core::Deferred {
  public:
@@ -124,7 +128,7 @@ class AdminConnection : public core::IoHandler, public core::Timer, public core:
     req.body = in_.view().substr(parser_.head_length(), head.content_length);
     answer(server_.handle(req));
   }
-  void answer(std::string text) {
+  void answer(const std::string& text) {
     answered_ = true;
     out_ += text;
   }
@@ -331,7 +335,8 @@ std::optional<std::string> AdminServer::authorize(const api::Request& req) const
   if (admin.token.empty()) return std::nullopt;
   std::string_view presented = req.authorization;
   constexpr std::string_view kBearer = "bearer ";
-  if (presented.size() > kBearer.size() && http::iequals(presented.substr(0, kBearer.size()), kBearer)) {
+  if (presented.size() > kBearer.size() &&
+      http::iequals(presented.substr(0, kBearer.size()), kBearer)) {
     presented.remove_prefix(kBearer.size());
   } else {
     presented = {};
@@ -343,8 +348,8 @@ std::optional<std::string> AdminServer::authorize(const api::Request& req) const
     if (reads) return std::nullopt;
     return error_answer(403, "the read-only token may not change anything");
   }
-  api::Response r = api::error_response(401, presented.empty() ? "a bearer token is required"
-                                                               : "the token is not valid");
+  api::Response r = api::error_response(
+      401, presented.empty() ? "a bearer token is required" : "the token is not valid");
   return response(r.status, r.content_type, r.body,
                   {{"www-authenticate", "Bearer realm=\"sluice admin\""}});
 }

@@ -84,8 +84,8 @@ class Converter {
           }
           std::optional<Json> v = convert(n.value(i));
           if (!v) return std::nullopt;
-          transform::detail::append_member(out.get_ref<Json::object_t&>(),
-                                           std::string(k.scalar()), std::move(*v));
+          transform::detail::append_member(out.get_ref<Json::object_t&>(), std::string(k.scalar()),
+                                           std::move(*v));
         }
         return out;
       }
@@ -107,8 +107,7 @@ class Converter {
 
 }  // namespace
 
-std::optional<Json> node_to_json(const config::Node& node, std::string* error,
-                                 size_t max_values) {
+std::optional<Json> node_to_json(const config::Node& node, std::string* error, size_t max_values) {
   try {
     return Converter(error, max_values).convert(node);
   } catch (const std::exception& e) {
@@ -117,8 +116,7 @@ std::optional<Json> node_to_json(const config::Node& node, std::string* error,
   }
 }
 
-std::optional<Json> yaml_to_json(std::string_view text, std::string* error,
-                                 size_t max_values) {
+std::optional<Json> yaml_to_json(std::string_view text, std::string* error, size_t max_values) {
   config::ParseResult p = config::parse_document(text);
   if (!p.error.empty()) {
     *error = "line " + std::to_string(p.error_mark.line) + ", column " +

@@ -15,8 +15,8 @@
 namespace sluice::api {
 
 // The collections whose entries the admin API addresses by name.
-inline constexpr std::array<std::string_view, 4> kCollections = {"routes", "upstreams",
-                                                                 "consumers", "jwt_providers"};
+inline constexpr std::array<std::string_view, 4> kCollections = {"routes", "upstreams", "consumers",
+                                                                 "jwt_providers"};
 bool is_collection(std::string_view key);
 
 // `keys` of a changed object: its top-level keys whose values differ (added, removed or

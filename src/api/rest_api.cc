@@ -60,7 +60,9 @@ std::optional<std::string_view> query_param(std::string_view query, std::string_
   return std::nullopt;
 }
 
-std::string etag(uint64_t version) { return "\"" + std::to_string(version) + "\""; }
+std::string etag(uint64_t version) {
+  return "\"" + std::to_string(version) + "\"";
+}
 
 // If-Match: absent or "*" matches; else one of the listed entity tags must be the version's
 // (weak "W/" prefixes are ignored; a bare number is accepted too).
@@ -146,9 +148,9 @@ Response RestApi::handle(const Request& req) {
   const bool writes = req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE" ||
                       (req.method == "POST" && rest != "config/validate");
   if (writes && !if_match_ok(req.if_match, gateway_.version())) {
-    return with_etag(error_response(
-        412, "If-Match " + std::string(req.if_match) + " does not name the version in force, " +
-                 etag(gateway_.version())));
+    return with_etag(error_response(412, "If-Match " + std::string(req.if_match) +
+                                             " does not name the version in force, " +
+                                             etag(gateway_.version())));
   }
   if (rest == "config" || rest == "config/validate") return config(req);
   if (rest == "config/versions" || rest.starts_with("config/versions/")) {
@@ -314,8 +316,7 @@ Response RestApi::rollback(const Request& req) {
       gateway_.apply(*text, proxy::ConfigOrigin{"rollback", author, rec->format, v});
   std::fprintf(stderr, "admin api: rollback to version %llu by %s: %s\n",
                static_cast<unsigned long long>(v), author.c_str(),
-               r.ok ? ("version " + std::to_string(r.version) + " in force").c_str()
-                    : "refused");
+               r.ok ? ("version " + std::to_string(r.version) + " in force").c_str() : "refused");
   Json out = Json::object();
   out["version"] = r.version;
   if (!r.ok) {

@@ -36,7 +36,7 @@ struct Request {
   std::string_view query;  // after '?'
   std::string_view content_type;
   std::string_view if_match;
-  std::string_view author;  // X-Sluice-Author; "api" when absent
+  std::string_view author;         // X-Sluice-Author; "api" when absent
   std::string_view authorization;  // checked by the admin server before handle()
   std::string_view body;
 };

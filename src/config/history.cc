@@ -90,8 +90,8 @@ bool make_dir(const std::string& path, std::string* error) {
 }
 
 json to_json(const VersionRecord& r) {
-  json j = {{"version", r.version}, {"hash", r.hash},     {"time", iso8601_utc(r.time_ms)},
-            {"time_ms", r.time_ms}, {"source", r.source}, {"author", r.author},
+  json j = {{"version", r.version}, {"hash", r.hash},          {"time", iso8601_utc(r.time_ms)},
+            {"time_ms", r.time_ms}, {"source", r.source},      {"author", r.author},
             {"format", r.format},   {"file_hash", r.file_hash}};
   if (r.rollback_of != 0) j["rollback_of"] = r.rollback_of;
   return j;
@@ -112,9 +112,8 @@ bool from_json(const json& j, VersionRecord* r) {
     return true;
   };
   if (!num("version", &r->version) || r->version == 0 || !str("hash", &r->hash) ||
-      !num("time_ms", &r->time_ms) || !str("source", &r->source) ||
-      !str("author", &r->author) || !str("format", &r->format) ||
-      (r->format != "yaml" && r->format != "json")) {
+      !num("time_ms", &r->time_ms) || !str("source", &r->source) || !str("author", &r->author) ||
+      !str("format", &r->format) || (r->format != "yaml" && r->format != "json")) {
     return false;
   }
   str("file_hash", &r->file_hash);
@@ -138,7 +137,9 @@ uint64_t meta_version(std::string_view name) {
 
 }  // namespace
 
-std::string version_meta(const VersionRecord& r) { return to_json(r).dump(); }
+std::string version_meta(const VersionRecord& r) {
+  return to_json(r).dump();
+}
 
 std::string iso8601_utc(uint64_t time_ms) {
   const time_t secs = static_cast<time_t>(time_ms / 1000);
@@ -151,7 +152,8 @@ std::string iso8601_utc(uint64_t time_ms) {
   return buf;
 }
 
-History::History(std::string dir, size_t limit) : dir_(std::move(dir)), limit_(std::max<size_t>(limit, 1)) {}
+History::History(std::string dir, size_t limit)
+    : dir_(std::move(dir)), limit_(std::max<size_t>(limit, 1)) {}
 
 bool History::open(std::string* error) {
   if (dir_.empty()) return true;

@@ -31,12 +31,12 @@ namespace sluice::config {
 
 struct VersionRecord {
   uint64_t version = 0;
-  std::string hash;       // hex SHA-256 of the text
-  uint64_t time_ms = 0;   // wall clock, ms since the epoch
-  std::string source;     // "file", "api", "rollback"
-  std::string author;     // who asked: "file", "signal", the API's author header, …
-  std::string format;     // "yaml" or "json": how the text is written
-  std::string file_hash;  // hex SHA-256 of the config file as last read when this was applied
+  std::string hash;          // hex SHA-256 of the text
+  uint64_t time_ms = 0;      // wall clock, ms since the epoch
+  std::string source;        // "file", "api", "rollback"
+  std::string author;        // who asked: "file", "signal", the API's author header, …
+  std::string format;        // "yaml" or "json": how the text is written
+  std::string file_hash;     // hex SHA-256 of the config file as last read when this was applied
   uint64_t rollback_of = 0;  // source "rollback": the version whose text this re-applies
 };
 

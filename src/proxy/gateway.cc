@@ -390,11 +390,10 @@ void Gateway::open_history(config::LoadResult& loaded, std::string& text, uint64
                  config_path_.c_str());
     return;
   }
-  std::fprintf(stderr,
-               "config history: resuming version %llu (%s by %s, %s): %s is unchanged since\n",
-               static_cast<unsigned long long>(last->version), last->source.c_str(),
-               last->author.c_str(), config::iso8601_utc(last->time_ms).c_str(),
-               config_path_.c_str());
+  std::fprintf(
+      stderr, "config history: resuming version %llu (%s by %s, %s): %s is unchanged since\n",
+      static_cast<unsigned long long>(last->version), last->source.c_str(), last->author.c_str(),
+      config::iso8601_utc(last->time_ms).c_str(), config_path_.c_str());
   loaded = std::move(resumed);
   text = std::move(*saved);
   *version = last->version;

@@ -42,8 +42,8 @@ class MemoryWatch;
 struct ReloadOutcome {
   bool ok = false;
   uint64_t version = 0;
-  std::string hash;                 // of the text applied (ok) or checked
-  std::vector<std::string> errors;  // "FILE:LINE:COL: key: message"
+  std::string hash;                          // of the text applied (ok) or checked
+  std::vector<std::string> errors;           // "FILE:LINE:COL: key: message"
   std::vector<config::ConfigError> details;  // the same errors, structured (the admin API's)
   std::vector<std::string> warnings;
 };
@@ -139,8 +139,7 @@ class Gateway {
   // (API changes survive a restart; an edited file wins).
   // `loaded` and `text` are the file's; they become the version's when it resumes one. Sets
   // the version to start with and whether it is a new one to record.
-  void open_history(config::LoadResult& loaded, std::string& text, uint64_t* version,
-                    bool* record);
+  void open_history(config::LoadResult& loaded, std::string& text, uint64_t* version, bool* record);
   // Counts and logs an outcome of reload()/apply() and keeps it as the last one.
   ReloadOutcome finish_reload(ReloadOutcome out, const ConfigOrigin& origin);
   void record_version(const Snapshot& snap, const std::string& text, const ConfigOrigin& origin);

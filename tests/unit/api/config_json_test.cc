@@ -93,9 +93,8 @@ TEST(ConfigDiff, PerObjectAddedRemovedChangedKeys) {
             R"([{"kind":"routes","name":"c"},{"kind":"section","name":"timeouts"}])");
   EXPECT_EQ(d["removed"].dump(),
             R"([{"kind":"routes","name":"a"},{"kind":"section","name":"limits"}])");
-  EXPECT_EQ(d["changed"].dump(),
-            R"([{"kind":"routes","name":"b","keys":["upstream","timeout"]},)"
-            R"({"kind":"section","name":"redis","keys":["address"]}])");
+  EXPECT_EQ(d["changed"].dump(), R"([{"kind":"routes","name":"b","keys":["upstream","timeout"]},)"
+                                 R"({"kind":"section","name":"redis","keys":["address"]}])");
   Json same = diff_configs(from, from);
   EXPECT_TRUE(same["added"].empty() && same["removed"].empty() && same["changed"].empty());
 }

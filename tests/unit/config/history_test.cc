@@ -89,7 +89,9 @@ TEST_F(HistoryTest, InMemoryWhenTheDirectoryCannotBeMade) {
   EXPECT_EQ(h.text(1).value_or(""), "x: 1\n");
 }
 
-TEST(Iso8601, Utc) { EXPECT_EQ(iso8601_utc(1796221560001), "2026-12-02T14:26:00.001Z"); }
+TEST(Iso8601, Utc) {
+  EXPECT_EQ(iso8601_utc(1796221560001), "2026-12-02T14:26:00.001Z");
+}
 
 }  // namespace
 }  // namespace sluice::config
