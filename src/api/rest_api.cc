@@ -197,11 +197,15 @@ std::optional<Json> RestApi::version_doc(uint64_t version, Response* error) {
 Response RestApi::write(const Request& req, const Json& doc, int created_status) {
   if (!doc.is_object()) return error_response(400, "the config must be a JSON object");
   const std::string text = json_to_config_text(doc);
-  const std::string author = author_of(req);
-  proxy::ReloadOutcome r = gateway_.apply(text, proxy::ConfigOrigin{"api", author, "json", 0});
+  return apply(req, text, proxy::ConfigOrigin{"api", author_of(req), "json", 0}, created_status);
+}
+
+Response RestApi::apply(const Request& req, const std::string& text,
+                        const proxy::ConfigOrigin& origin, int ok_status) {
+  proxy::ReloadOutcome r = gateway_.apply(text, origin);
   std::fprintf(stderr, "admin api: %.*s %.*s by %s: %s\n", static_cast<int>(req.method.size()),
                req.method.data(), static_cast<int>(req.path.size()), req.path.data(),
-               author.c_str(),
+               origin.author.c_str(),
                r.ok ? ("version " + std::to_string(r.version) + " in force").c_str()
                     : ("refused, " + std::to_string(r.details.size()) + " error(s)").c_str());
   Json body = Json::object();
@@ -211,8 +215,9 @@ Response RestApi::write(const Request& req, const Json& doc, int created_status)
     return with_etag(json_response(400, body));
   }
   body["hash"] = r.hash;
+  if (origin.rollback_of != 0) body["rollback_of"] = origin.rollback_of;
   body["warnings"] = r.warnings;
-  return with_etag(json_response(created_status, body));
+  return with_etag(json_response(ok_status, body));
 }
 
 Response RestApi::config(const Request& req) {
@@ -311,22 +316,7 @@ Response RestApi::rollback(const Request& req) {
   const config::VersionRecord* rec = h != nullptr ? h->find(v) : nullptr;
   std::optional<std::string> text = rec != nullptr ? h->text(v) : std::nullopt;
   if (!text) return error_response(404, "no version " + std::to_string(v) + " in the history");
-  const std::string author = author_of(req);
-  proxy::ReloadOutcome r =
-      gateway_.apply(*text, proxy::ConfigOrigin{"rollback", author, rec->format, v});
-  std::fprintf(stderr, "admin api: rollback to version %llu by %s: %s\n",
-               static_cast<unsigned long long>(v), author.c_str(),
-               r.ok ? ("version " + std::to_string(r.version) + " in force").c_str() : "refused");
-  Json out = Json::object();
-  out["version"] = r.version;
-  if (!r.ok) {
-    out["errors"] = errors_json(r.details);
-    return with_etag(json_response(400, out));
-  }
-  out["hash"] = r.hash;
-  out["rollback_of"] = v;
-  out["warnings"] = r.warnings;
-  return with_etag(json_response(200, out));
+  return apply(req, *text, proxy::ConfigOrigin{"rollback", author_of(req), rec->format, v}, 200);
 }
 
 Response RestApi::collection(const Request& req, std::string_view kind, std::string_view name) {

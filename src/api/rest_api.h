@@ -59,8 +59,12 @@ class RestApi {
   Response diff(const Request& req);
   Response rollback(const Request& req);
   Response collection(const Request& req, std::string_view kind, std::string_view name);
-  // Applies doc (or checks it, for validate) and answers the way every write does.
+  // Applies doc as the new config and answers the way every write does (apply()).
   Response write(const Request& req, const Json& doc, int created_status = 200);
+  // Applies text, logs who changed what, and answers {"version","hash","warnings"} with
+  // ok_status, or 400 {"version","errors"}.
+  Response apply(const Request& req, const std::string& text, const proxy::ConfigOrigin& origin,
+                 int ok_status);
   // The config in force as JSON; nullopt (and *error set) when its text cannot be had.
   std::optional<Json> current(Response* error);
   std::optional<Json> version_doc(uint64_t version, Response* error);
