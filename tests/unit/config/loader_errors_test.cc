@@ -445,11 +445,19 @@ TEST(LoaderErrors, EmptyValueIsReportedAtItsKey) {
   ConfigError e = only_error(R"(
 listeners:
   - address: :80
-admin:
+redis:
 timeouts:
   idle: 1s
 )");
-  EXPECT_EQ(e.to_string(), "test.yaml:3:1: admin.address: missing required key 'address'");
+  EXPECT_EQ(e.to_string(), "test.yaml:3:1: redis.address: missing required key 'address'");
+}
+
+TEST(LoaderErrors, AnEmptyAdminSectionIsTheDefaultLoopbackAddress) {
+  LoadResult r = load_config_string("listeners:\n  - address: :80\nadmin:\n", "test.yaml");
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].to_string());
+  EXPECT_TRUE(r.config->admin.enabled);
+  EXPECT_EQ(r.config->admin.address.text, "127.0.0.1:9901");
+  EXPECT_EQ(r.config->admin.history, 50u);
 }
 
 TEST(LoaderErrors, ManyErrorsReportedTogetherInFileOrder) {
