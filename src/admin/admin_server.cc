@@ -29,6 +29,14 @@ std::string json_list(const std::vector<std::string>& items) {
   return out + "]";
 }
 
+// ["FILE:LINE:COL: key: message", …]
+std::string json_list(const std::vector<config::ConfigError>& errors) {
+  std::vector<std::string> lines;
+  lines.reserve(errors.size());
+  for (const config::ConfigError& e : errors) lines.push_back(e.to_string());
+  return json_list(lines);
+}
+
 std::string response(int status, const std::string& content_type, const std::string& body,
                      const std::vector<std::pair<std::string, std::string>>& headers = {}) {
   std::string out = "HTTP/1.1 " + std::to_string(status) + " ";

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace sluice::api {
 namespace {
@@ -30,22 +33,22 @@ Json entry(std::string_view kind, std::string_view name) {
 // A list of maps each with a string "name", and no name twice.
 bool named_list(const Json& v) {
   if (!v.is_array()) return false;
-  std::vector<std::string> names;
+  std::unordered_set<std::string_view> names;
   for (const Json& e : v) {
     if (!e.is_object()) return false;
     auto n = e.find("name");
     if (n == e.end() || !n->is_string()) return false;
-    names.push_back(n->get<std::string>());
+    if (!names.insert(n->get_ref<const std::string&>()).second) return false;
   }
-  std::sort(names.begin(), names.end());
-  return std::adjacent_find(names.begin(), names.end()) == names.end();
+  return true;
 }
 
-const Json* by_name(const Json& list, const std::string& name) {
-  for (const Json& e : list) {
-    if (e["name"] == name) return &e;
-  }
-  return nullptr;
+// A named list's entries by name (views into the list).
+std::unordered_map<std::string_view, const Json*> by_name(const Json& list) {
+  std::unordered_map<std::string_view, const Json*> out;
+  out.reserve(list.size());
+  for (const Json& e : list) out.emplace(e["name"].get_ref<const std::string&>(), &e);
+  return out;
 }
 
 }  // namespace
@@ -78,20 +81,22 @@ Json diff_configs(const Json& from, const Json& to) {
     if (is_collection(k) && (a.is_null() || named_list(a)) && (b.is_null() || named_list(b))) {
       const Json& la = a.is_null() ? kEmptyList : a;
       const Json& lb = b.is_null() ? kEmptyList : b;
+      const auto old_by_name = by_name(la);
+      const auto new_by_name = by_name(lb);
       for (const Json& e : lb) {
-        const std::string name = e["name"].get<std::string>();
-        const Json* old = by_name(la, name);
-        if (old == nullptr) {
+        const std::string& name = e["name"].get_ref<const std::string&>();
+        auto old = old_by_name.find(name);
+        if (old == old_by_name.end()) {
           added.push_back(entry(k, name));
-        } else if (*old != e) {
+        } else if (*old->second != e) {
           Json c = entry(k, name);
-          c["keys"] = changed_keys(*old, e);
+          c["keys"] = changed_keys(*old->second, e);
           changed.push_back(std::move(c));
         }
       }
       for (const Json& e : la) {
-        const std::string name = e["name"].get<std::string>();
-        if (by_name(lb, name) == nullptr) removed.push_back(entry(k, name));
+        const std::string& name = e["name"].get_ref<const std::string&>();
+        if (!new_by_name.contains(name)) removed.push_back(entry(k, name));
       }
       continue;
     }

@@ -6,6 +6,8 @@
 
 #include "api/diff.h"
 #include "config/history.h"
+#include "http/char_class.h"
+#include "http/header.h"
 
 namespace sluice::api {
 namespace {
@@ -15,20 +17,14 @@ constexpr std::string_view kPrefix = "/api/v1/";
 std::optional<std::string> percent_decode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  const auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] != '%') {
       out += s[i];
       continue;
     }
     if (i + 2 >= s.size()) return std::nullopt;
-    const int hi = hex(s[i + 1]);
-    const int lo = hex(s[i + 2]);
+    const int hi = http::hex_value(s[i + 1]);
+    const int lo = http::hex_value(s[i + 2]);
     if (hi < 0 || lo < 0) return std::nullopt;
     out += static_cast<char>(hi * 16 + lo);
     i += 2;
@@ -44,20 +40,6 @@ std::optional<uint64_t> parse_u64(std::string_view s) {
     v = v * 10 + static_cast<uint64_t>(c - '0');
   }
   return v;
-}
-
-// The value of name=… in a query string (undecoded: versions are digits), or nullopt.
-std::optional<std::string_view> query_param(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    const size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name) {
-      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-    }
-  }
-  return std::nullopt;
 }
 
 std::string etag(uint64_t version) {
@@ -207,11 +189,11 @@ Response RestApi::apply(const Request& req, const std::string& text,
                req.method.data(), static_cast<int>(req.path.size()), req.path.data(),
                origin.author.c_str(),
                r.ok ? ("version " + std::to_string(r.version) + " in force").c_str()
-                    : ("refused, " + std::to_string(r.details.size()) + " error(s)").c_str());
+                    : ("refused, " + std::to_string(r.errors.size()) + " error(s)").c_str());
   Json body = Json::object();
   body["version"] = r.version;
   if (!r.ok) {
-    body["errors"] = errors_json(r.details);
+    body["errors"] = errors_json(r.errors);
     return with_etag(json_response(400, body));
   }
   body["hash"] = r.hash;
@@ -240,7 +222,7 @@ Response RestApi::config(const Request& req) {
   if (r.ok) {
     body["hash"] = r.hash;
   } else {
-    body["errors"] = errors_json(r.details);
+    body["errors"] = errors_json(r.errors);
   }
   return with_etag(json_response(r.ok ? 200 : 400, body));
 }
@@ -278,8 +260,8 @@ Response RestApi::diff(const Request& req) {
   const config::History* h = gateway_.history();
   if (h == nullptr) return error_response(404, "no history");
   const auto param = [&](std::string_view name, uint64_t fallback) -> std::optional<uint64_t> {
-    std::optional<std::string_view> p = query_param(req.query, name);
-    return p ? parse_u64(*p) : std::optional<uint64_t>(fallback);
+    const std::string_view p = http::query_param(req.query, name);  // digits: no decoding
+    return p.empty() ? std::optional<uint64_t>(fallback) : parse_u64(p);
   };
   std::optional<uint64_t> to = param("to", gateway_.version());
   if (!to) return error_response(400, "to: not a version number");

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <utility>
 
+#include "config/config.h"
+
 namespace sluice::config {
 namespace {
 
@@ -25,19 +27,7 @@ std::string errno_text(const std::string& what, const std::string& path) {
 }
 
 bool read_file(const std::string& path, std::string* out) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  out->clear();
-  char buf[64 * 1024];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::close(fd);
-      return n == 0;
-    }
-    out->append(buf, static_cast<size_t>(n));
-  }
+  return !read_config_file(path, out).has_value();
 }
 
 // tmp file, write, fsync, rename, fsync of the directory: the file is whole or absent.

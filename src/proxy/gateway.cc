@@ -526,7 +526,7 @@ ReloadOutcome Gateway::reload(const std::string& author) {
   if (std::optional<config::ConfigError> e = config::read_config_file(config_path_, &text)) {
     ReloadOutcome out;
     out.version = version();
-    out.details.push_back(std::move(*e));
+    out.errors.push_back(std::move(*e));
     return finish_reload(std::move(out), ConfigOrigin{"file", author, "yaml", 0});
   }
   file_hash_ = config::sha256_hex(text);
@@ -542,12 +542,11 @@ ReloadOutcome Gateway::check(const std::string& text, const std::string& name) c
     RuntimeRegistry registry;  // a scratch one: nothing in force is touched
     // Host-name targets are not resolved here (as `sluice validate`).
     SnapshotResult built = build_snapshot(std::move(*loaded.config), 1, 1, registry, {});
-    out.details = std::move(built.errors);
+    out.errors = std::move(built.errors);
   } else {
-    out.details = std::move(loaded.errors);
+    out.errors = std::move(loaded.errors);
   }
-  out.ok = out.details.empty();
-  out.errors = to_strings(out.details);
+  out.ok = out.errors.empty();
   return out;
 }
 
@@ -556,12 +555,12 @@ ReloadOutcome Gateway::apply(const std::string& text, const ConfigOrigin& origin
   config::LoadResult loaded =
       config::load_config_string(text, origin.source == "file" ? config_path_ : origin.source);
   if (!loaded.ok()) {
-    out.details = std::move(loaded.errors);
+    out.errors = std::move(loaded.errors);
   } else {
     out.hash = loaded.config->hash;
     SnapshotResult built = build(std::move(*loaded.config), version() + 1);
     if (!built.snapshot) {
-      out.details = std::move(built.errors);
+      out.errors = std::move(built.errors);
     } else {
       const config::Config& next = built.snapshot->config;
       if (!same_listeners(bound_, next) || bound_.workers != next.workers ||
@@ -591,9 +590,10 @@ ReloadOutcome Gateway::apply(const std::string& text, const ConfigOrigin& origin
 }
 
 ReloadOutcome Gateway::finish_reload(ReloadOutcome out, const ConfigOrigin& origin) {
-  out.errors = to_strings(out.details);
   (out.ok ? reloads_ok_ : reloads_failed_).fetch_add(1);
-  for (const std::string& e : out.errors) std::fprintf(stderr, "reload rejected: %s\n", e.c_str());
+  for (const config::ConfigError& e : out.errors) {
+    std::fprintf(stderr, "reload rejected: %s\n", e.to_string().c_str());
+  }
   for (const std::string& w : out.warnings) std::fprintf(stderr, "reload warning: %s\n", w.c_str());
   if (out.ok) {
     std::fprintf(stderr, "reload: config version %llu in force (%s by %s)\n",

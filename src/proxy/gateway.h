@@ -42,9 +42,8 @@ class MemoryWatch;
 struct ReloadOutcome {
   bool ok = false;
   uint64_t version = 0;
-  std::string hash;                          // of the text applied (ok) or checked
-  std::vector<std::string> errors;           // "FILE:LINE:COL: key: message"
-  std::vector<config::ConfigError> details;  // the same errors, structured (the admin API's)
+  std::string hash;                         // of the text applied (ok) or checked
+  std::vector<config::ConfigError> errors;  // to_string(): "FILE:LINE:COL: key: message"
   std::vector<std::string> warnings;
 };
 
