@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "admin/event_stream.h"
 #include "balance/balancer.h"
 #include "core/clock.h"
 #include "http/header.h"
@@ -132,8 +133,21 @@ class AdminConnection : public core::IoHandler, public core::Timer, public core:
       if (http::iequals(h.name, "if-match")) req.if_match = h.value;
       if (http::iequals(h.name, "content-type")) req.content_type = h.value;
       if (http::iequals(h.name, "x-sluice-author")) req.author = h.value;
+      if (http::iequals(h.name, "last-event-id")) req.last_event_id = h.value;
     }
     req.body = in_.view().substr(parser_.head_length(), head.content_length);
+    if (req.path == "/api/v1/events") {
+      server_.loop().remove(fd_);
+      std::string refused;
+      if (server_.open_event_stream(fd_, req, &refused)) {
+        fd_ = -1;  // the stream's now
+        finish();
+        return;
+      }
+      server_.loop().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
+      answer(refused);
+      return;
+    }
     answer(server_.handle(req));
   }
   void answer(const std::string& text) {
@@ -158,7 +172,7 @@ class AdminConnection : public core::IoHandler, public core::Timer, public core:
     if (done_) return;
     done_ = true;
     server_.loop().timers().cancel(*this);
-    server_.loop().remove(fd_);
+    if (fd_ >= 0) server_.loop().remove(fd_);
     in_.release(server_.pool());
     server_.loop().destroy_later(std::unique_ptr<core::Deferred>(this));
   }
@@ -176,89 +190,13 @@ class AdminConnection : public core::IoHandler, public core::Timer, public core:
 
 }  // namespace
 
-namespace {
-
-// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlongs, no surrogates, at
-// most U+10FFFF), 0 when it is not one.
-size_t utf8_length(std::string_view s, size_t i) {
-  const auto at = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char b = at(i);
-  size_t n = 0;
-  unsigned char lo = 0x80;
-  unsigned char hi = 0xbf;
-  if (b >= 0xc2 && b <= 0xdf) {
-    n = 2;
-  } else if (b >= 0xe0 && b <= 0xef) {
-    n = 3;
-    if (b == 0xe0) lo = 0xa0;
-    if (b == 0xed) hi = 0x9f;
-  } else if (b >= 0xf0 && b <= 0xf4) {
-    n = 4;
-    if (b == 0xf0) lo = 0x90;
-    if (b == 0xf4) hi = 0x8f;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size() || at(i + 1) < lo || at(i + 1) > hi) return 0;
-  for (size_t k = 2; k < n; ++k) {
-    if (at(i + k) < 0x80 || at(i + k) > 0xbf) return 0;
-  }
-  return n;
-}
-
-}  // namespace
-
-std::string json_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (static_cast<unsigned char>(c) >= 0x80) {
-      // Config text in error messages may hold any bytes; JSON must be UTF-8 (RFC 8259).
-      const size_t n = utf8_length(s, i);
-      if (n == 0) {
-        out += "\\ufffd";
-      } else {
-        out.append(s.substr(i, n));
-        i += n - 1;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
 AdminServer::AdminServer(proxy::Gateway& gateway, core::EventLoop& loop)
     : gateway_(gateway), loop_(loop), api_(gateway) {
   loop_.timers().schedule(sampler_, loop_.now_ms());  // the first sample: the window's start
 }
 
 AdminServer::~AdminServer() {
+  while (!streams_.empty()) streams_.back()->close();
   loop_.unpost(this);
   if (fd_ >= 0) {
     loop_.remove(fd_);
@@ -283,6 +221,17 @@ void AdminServer::on_io(uint32_t /*events*/) {
     }
     new AdminConnection(*this, fd);  // owns itself; freed through the loop's graveyard
   }
+}
+
+bool AdminServer::open_event_stream(int fd, const api::Request& req, std::string* answer) {
+  if (std::optional<std::string> refused = authorize(req)) {
+    *answer = *refused;
+    return false;
+  }
+  std::optional<api::Response> r = EventStream::open(*this, gateway_.events(), fd, req);
+  if (!r) return true;
+  *answer = response(r->status, r->content_type, r->body, r->headers);
+  return false;
 }
 
 std::string AdminServer::handle(const api::Request& req) {

@@ -21,11 +21,14 @@
 #include "core/buffer.h"
 #include "core/event_loop.h"
 #include "net/socket.h"
+#include "observe/json.h"
 #include "observe/metrics.h"
 #include "proxy/gateway.h"
 #include "proxy/overload.h"
 
 namespace sluice::admin {
+
+class EventStream;
 
 // Cumulative request totals of one route, summed over workers and methods.
 struct RouteTotals {
@@ -47,6 +50,15 @@ class AdminServer : public core::IoHandler {
   void connection_closed() {
     reserve_.refill();
     loop_.post(this);  // a probe may wait in the backlog (no new edge would come for it)
+  }
+  // GET /api/v1/events: when the request is acceptable the stream takes fd (out of the loop
+  // already) and this returns true; else *answer is what to write on it.
+  bool open_event_stream(int fd, const api::Request& req, std::string* answer);
+  size_t event_streams() const { return streams_.size(); }
+  void stream_opened(EventStream* s) { streams_.push_back(s); }
+  void stream_closed(EventStream* s) {
+    std::erase(streams_, s);
+    connection_closed();
   }
   // Renders the answer to one admin request (exposed for tests).
   std::string handle(const api::Request& req);
@@ -87,10 +99,11 @@ class AdminServer : public core::IoHandler {
   // Held for when the process is out of descriptors, so that /healthz and /readyz (and the
   // other endpoints) still answer then: each is lent to one admin connection.
   proxy::FdReserve reserve_{4};
+  std::vector<EventStream*> streams_;  // each owns itself
   int fd_ = -1;
 };
 
 // JSON string escaping for admin answers.
-std::string json_escape(std::string_view s);
+using observe::json_escape;
 
 }  // namespace sluice::admin

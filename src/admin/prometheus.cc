@@ -513,6 +513,17 @@ std::string AdminServer::metrics_text() {
   sample(out, "sluice_config_reloads_total", "result=\"error\"", gateway_.reloads_failed());
   header(out, "sluice_config_version", "gauge", "Version of the config in force.");
   sample(out, "sluice_config_version", "", snap->version);
+  header(out, "sluice_events_total", "counter", "Events published (GET /api/v1/events).");
+  sample(out, "sluice_events_total", "", gateway_.events().last_id());
+  header(out, "sluice_event_streams", "gauge", "Clients of GET /api/v1/events.");
+  sample(out, "sluice_event_streams", "", static_cast<uint64_t>(event_streams()));
+  if (const observe::WebhookSender* w = gateway_.webhooks()) {
+    header(out, "sluice_webhook_deliveries_total", "counter",
+           "Webhook deliveries: delivered, failed attempts, dropped after the last retry.");
+    sample(out, "sluice_webhook_deliveries_total", "result=\"delivered\"", w->delivered());
+    sample(out, "sluice_webhook_deliveries_total", "result=\"failed\"", w->failed_attempts());
+    sample(out, "sluice_webhook_deliveries_total", "result=\"dropped\"", w->dropped());
+  }
   header(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
   sample(out, "process_resident_memory_bytes", "", proxy::resident_bytes());
   header(out, "process_open_fds", "gauge", "Number of open file descriptors.");

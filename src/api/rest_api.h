@@ -38,6 +38,7 @@ struct Request {
   std::string_view if_match;
   std::string_view author;         // X-Sluice-Author; "api" when absent
   std::string_view authorization;  // checked by the admin server before handle()
+  std::string_view last_event_id;  // GET /api/v1/events
   std::string_view body;
 };
 

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -131,17 +130,6 @@ std::string version_meta(const VersionRecord& r) {
   return to_json(r).dump();
 }
 
-std::string iso8601_utc(uint64_t time_ms) {
-  const time_t secs = static_cast<time_t>(time_ms / 1000);
-  struct tm tm {};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<unsigned>(time_ms % 1000));
-  return buf;
-}
-
 History::History(std::string dir, size_t limit)
     : dir_(std::move(dir)), limit_(std::max<size_t>(limit, 1)) {}
 
@@ -190,9 +178,7 @@ const VersionRecord* History::find(uint64_t version) const {
 bool History::record(VersionRecord& r, const std::string& text, std::string* error) {
   r.version = std::max(r.version, last_version() + 1);
   if (r.time_ms == 0) {
-    r.time_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
+    r.time_ms = core::wall_ms();
   }
   bool ok = true;
   std::optional<std::string> kept;

@@ -21,6 +21,8 @@
 //   std::optional<std::string> t = h.text(7);
 #pragma once
 
+#include "core/clock.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -40,8 +42,7 @@ struct VersionRecord {
   uint64_t rollback_of = 0;  // source "rollback": the version whose text this re-applies
 };
 
-// "2026-12-02T14:13:02.123Z"
-std::string iso8601_utc(uint64_t time_ms);
+using core::iso8601_utc;  // "2026-12-02T14:13:02.123Z"
 // The record as compact JSON: {"version":7,"hash":…,"time":"2026-…Z","time_ms":…,"source":…,
 // "author":…,"format":…,"file_hash":…[,"rollback_of":N]} (its meta file, and the admin API's).
 std::string version_meta(const VersionRecord& r);

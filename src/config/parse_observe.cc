@@ -12,7 +12,9 @@
 #include "config/parser.h"
 #include "config/reader.h"
 #include "config/scalars.h"
+#include "net/http_url.h"
 #include "observe/access_log.h"
+#include "observe/events.h"
 #include "observe/otlp_exporter.h"
 
 namespace sluice::config {
@@ -88,6 +90,62 @@ void Parser::parse_access_log(const Item& it, AccessLogConfig& a) {
   }
   if (const Item* v = m->get("buffer_size")) {
     if (auto b = size(*v, 4096, uint64_t{1} << 30, "from 4KiB to 1GiB")) a.buffer_bytes = *b;
+  }
+}
+
+void Parser::parse_events(const Item& it, EventsConfig& e) {
+  std::optional<MapItem> m = map(it, {"history", "webhooks"});
+  if (!m) return;
+  if (const Item* h = m->get("history")) {
+    if (auto n = integer(*h, 1, 1000000)) e.history = static_cast<uint32_t>(*n);
+  }
+  const Item* hooks = m->get("webhooks");
+  if (hooks == nullptr) return;
+  std::optional<std::vector<Item>> items = list(*hooks);
+  if (!items) return;
+  for (const Item& w : *items) {
+    std::optional<MapItem> wm = map(w, {"url", "kinds", "timeout", "retries", "headers"});
+    if (!wm) continue;
+    observe::WebhookTarget hook;
+    if (const Item* u = require(*wm, "url")) {
+      if (auto url = string(*u)) {
+        net::HttpUrl parsed;
+        std::string why;
+        if (net::parse_http_url(*url, "webhook URL", 80, &parsed, &why)) {
+          hook.url = *url;
+          hook.host = parsed.host;
+          hook.port = parsed.port;
+          if (!parsed.path.empty()) hook.path = parsed.path;
+        } else {
+          error(u->mark, u->path, why);
+        }
+      }
+    }
+    if (const Item* k = wm->get("kinds")) {
+      for (const Item& kind : list_or_one(*k)) {
+        std::optional<std::string> name = string(kind);
+        if (!name) continue;
+        if (!observe::is_event_kind(*name)) {
+          std::string known;
+          for (std::string_view n : observe::kEventKinds) {
+            known += known.empty() ? "" : ", ";
+            known += n;
+          }
+          error(kind.mark, kind.path,
+                "unknown event kind " + quote(*name) + " (one of " + known + ")");
+          continue;
+        }
+        hook.kinds.push_back(std::move(*name));
+      }
+    }
+    if (const Item* t = wm->get("timeout")) {
+      if (auto d = duration(*t)) hook.timeout_ms = *d;
+    }
+    if (const Item* r = wm->get("retries")) {
+      if (auto n = integer(*r, 0, 10)) hook.retries = static_cast<uint32_t>(*n);
+    }
+    if (const Item* h = wm->get("headers")) hook.headers = headers(*h);
+    e.webhooks.push_back(std::move(hook));
   }
 }
 

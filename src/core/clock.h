@@ -4,11 +4,16 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace sluice::core {
 
 uint64_t monotonic_ms();
+// Milliseconds since the Unix epoch (the wall clock: for records people read, never for timeouts).
+uint64_t wall_ms();
+// "2026-12-02T14:26:00.001Z" for milliseconds since the epoch.
+std::string iso8601_utc(uint64_t time_ms);
 
 class Clock {
  public:

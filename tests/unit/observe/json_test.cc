@@ -4,9 +4,9 @@
 
 #include <string>
 
-#include "admin/admin_server.h"
+#include "observe/json.h"
 
-namespace sluice::admin {
+namespace sluice::observe {
 namespace {
 
 TEST(JsonEscape, QuotesBackslashesAndControls) {
@@ -29,4 +29,4 @@ TEST(JsonEscape, ReplacesBytesThatAreNotUtf8) {
 }
 
 }  // namespace
-}  // namespace sluice::admin
+}  // namespace sluice::observe
