@@ -9,7 +9,7 @@ packages=(
   libyaml-dev libssl-dev libc-ares-dev libhiredis-dev nlohmann-json3-dev
   libre2-dev libpugixml-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-pytest curl
+  python3 python3-pytest python3-yaml python3-jsonschema curl
   nginx-light haproxy wrk gcovr prometheus redis-server
 )
 
@@ -46,4 +46,12 @@ receiver_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/integration
 if [ ! -d "$receiver_dir/node_modules" ]; then
   echo "setup: installing the OTLP receiver's npm packages"
   (cd "$receiver_dir" && npm ci --no-audit --no-fund)
+fi
+
+# The OpenAPI linter (Redocly CLI) of tests/integration/test_71_openapi.py, exactly as locked
+# (tests/openapi).
+openapi_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/openapi"
+if [ ! -d "$openapi_dir/node_modules" ]; then
+  echo "setup: installing the OpenAPI linter's npm packages"
+  (cd "$openapi_dir" && npm ci --no-audit --no-fund)
 fi

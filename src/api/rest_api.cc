@@ -5,6 +5,7 @@
 #include <string>
 
 #include "api/diff.h"
+#include "api/openapi.h"
 #include "config/history.h"
 #include "http/char_class.h"
 #include "http/header.h"
@@ -134,6 +135,7 @@ Response RestApi::handle(const Request& req) {
                                              " does not name the version in force, " +
                                              etag(gateway_.version())));
   }
+  if (rest == "openapi.json") return with_etag(openapi_response(req));
   if (rest == "config" || rest == "config/validate") return config(req);
   if (rest == "config/versions" || rest.starts_with("config/versions/")) {
     return versions(req, rest.substr(std::string_view("config/versions").size()));
