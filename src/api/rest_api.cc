@@ -5,6 +5,7 @@
 #include <string>
 
 #include "api/diff.h"
+#include "api/explain.h"
 #include "api/openapi.h"
 #include "config/history.h"
 #include "http/char_class.h"
@@ -14,24 +15,6 @@ namespace sluice::api {
 namespace {
 
 constexpr std::string_view kPrefix = "/api/v1/";
-
-std::optional<std::string> percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    if (i + 2 >= s.size()) return std::nullopt;
-    const int hi = http::hex_value(s[i + 1]);
-    const int lo = http::hex_value(s[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
-}
 
 std::optional<uint64_t> parse_u64(std::string_view s) {
   if (s.empty() || s.size() > 19) return std::nullopt;
@@ -115,6 +98,24 @@ Json list_of(const Json& doc, std::string_view kind) {
 
 }  // namespace
 
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) return std::nullopt;
+    const int hi = http::hex_value(s[i + 1]);
+    const int lo = http::hex_value(s[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
 Response error_response(int status, std::string_view message) {
   Json body = Json::object();
   body["error"] = message;
@@ -124,6 +125,15 @@ Response error_response(int status, std::string_view message) {
 Response RestApi::with_etag(Response r) {
   r.headers.emplace_back("etag", etag(gateway_.version()));
   return r;
+}
+
+bool RestApi::explains(const Request& req) {
+  if (!req.query.empty()) return true;
+  const router::Router& r = *gateway_.current()->router;
+  for (size_t i = 0; i < r.size(); ++i) {
+    if (r.route(i).name == "explain") return false;  // GET of the route named explain
+  }
+  return true;
 }
 
 Response RestApi::handle(const Request& req) {
@@ -136,6 +146,9 @@ Response RestApi::handle(const Request& req) {
                                              etag(gateway_.version())));
   }
   if (rest == "openapi.json") return with_etag(openapi_response(req));
+  if (rest == "routes/explain" && req.method == "GET" && explains(req)) {
+    return with_etag(explain_response(*gateway_.current(), req.query));
+  }
   if (rest == "config" || rest == "config/validate") return config(req);
   if (rest == "config/versions" || rest.starts_with("config/versions/")) {
     return versions(req, rest.substr(std::string_view("config/versions").size()));

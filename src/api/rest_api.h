@@ -70,9 +70,14 @@ class RestApi {
   std::optional<Json> current(Response* error);
   std::optional<Json> version_doc(uint64_t version, Response* error);
   Response with_etag(Response r);
+  // GET routes/explain is the explanation, unless it has no query and names a route.
+  bool explains(const Request& req);
 
   proxy::Gateway& gateway_;
 };
+
+// %XX escapes decoded; nullopt for a malformed one.
+std::optional<std::string> percent_decode(std::string_view s);
 
 // {"error": message} with the status.
 Response error_response(int status, std::string_view message);
