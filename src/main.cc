@@ -12,6 +12,8 @@
 #include "admin/admin_server.h"
 #include "auth/api_key.h"
 #include "config/config.h"
+#include "config/sources.h"
+#include "proxy/config_watch.h"
 #include "proxy/gateway.h"
 #include "proxy/snapshot.h"
 
@@ -27,13 +29,15 @@ constexpr const char* kUsage =
     "commands:\n"
     "  run --config FILE       run the gateway (also: sluice -c FILE)\n"
     "  validate --config FILE  check a config; prints FILE:LINE:COL: key: message per error\n"
+    "                          (--config again: files merged in order, later ones win)\n"
     "  hash-key [KEY]          print the hash of an API key for consumers[].api_keys; without\n"
     "                          KEY, make a new key and print it and its hash (KEY '-': read it\n"
     "                          from standard input, out of the shell history)\n"
     "  version                 print the version\n"
     "  help                    print this text\n"
     "\n"
-    "signals: SIGHUP reloads the config; SIGTERM/SIGINT drain and exit\n";
+    "signals: SIGHUP reloads the config; SIGTERM/SIGINT drain and exit\n"
+    "config: ${VAR} and ${VAR:-default} in values come from the environment\n";
 
 // `sluice hash-key [KEY]`: the stored form of an API key ("sha256:<hex>").
 int hash_key(const std::vector<std::string>& args) {
@@ -63,8 +67,16 @@ int hash_key(const std::vector<std::string>& args) {
   return 0;
 }
 
-int validate(const std::string& path) {
-  sluice::config::LoadResult loaded = sluice::config::load_config_file(path);
+// "a.yaml" or "a.yaml, b.yaml": how the files are named in the summary line.
+std::string files_named(const std::vector<std::string>& paths) {
+  std::string out;
+  for (const std::string& p : paths) out += (out.empty() ? "" : ", ") + p;
+  return out;
+}
+
+int validate(const std::vector<std::string>& paths) {
+  const std::string name = files_named(paths);
+  sluice::config::LoadResult loaded = sluice::config::load_sources(paths).loaded;
   std::vector<sluice::config::ConfigError> errors = loaded.errors;
   size_t routes = 0;
   size_t upstreams = 0;
@@ -79,14 +91,14 @@ int validate(const std::string& path) {
   }
   for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
   if (!errors.empty()) {
-    std::fprintf(stderr, "%s: %zu error(s)\n", path.c_str(), errors.size());
+    std::fprintf(stderr, "%s: %zu error(s)\n", name.c_str(), errors.size());
     return 1;
   }
-  std::printf("%s: ok (%zu routes, %zu upstreams)\n", path.c_str(), routes, upstreams);
+  std::printf("%s: ok (%zu routes, %zu upstreams)\n", name.c_str(), routes, upstreams);
   return 0;
 }
 
-int run(const std::string& path) {
+int run(const std::vector<std::string>& paths) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGHUP);
@@ -99,7 +111,7 @@ int run(const std::string& path) {
   int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 
   sluice::core::EventLoop control_loop;
-  sluice::proxy::Gateway gateway(path, control_loop);
+  sluice::proxy::Gateway gateway(paths, control_loop);
   std::vector<std::string> errors;
   if (!gateway.start(&errors)) {
     for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
@@ -122,8 +134,10 @@ int run(const std::string& path) {
   }
   std::fprintf(stderr, "sluice %s: %zu worker(s), %zu listener(s), config version %llu (%s)\n",
                SLUICE_VERSION, gateway.worker_count(), snap->config.listeners.size(),
-               static_cast<unsigned long long>(snap->version), path.c_str());
+               static_cast<unsigned long long>(snap->version), files_named(paths).c_str());
   snap.reset();
+  sluice::proxy::ConfigWatch watch(gateway, control_loop);  // while reload.watch is true
+  watch.start();
 
   class SignalHandler : public sluice::core::IoHandler {
    public:
@@ -163,7 +177,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "hash-key") return hash_key(args);
   std::string command;
-  std::string config;
+  std::vector<std::string> configs;  // merged in order
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help" || a == "help") {
@@ -177,9 +191,9 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "sluice: %s needs a file\n%s", a.c_str(), kUsage);
         return 2;
       }
-      config = args[++i];
+      configs.push_back(args[++i]);
     } else if (a.rfind("--config=", 0) == 0) {
-      config = a.substr(9);
+      configs.push_back(a.substr(9));
     } else if (command.empty() && (a == "run" || a == "validate" || a == "version")) {
       command = a;
     } else {
@@ -191,14 +205,14 @@ int main(int argc, char** argv) {
     std::printf("sluice %s\n", SLUICE_VERSION);
     return 0;
   }
-  if (command.empty() && !config.empty()) command = "run";
+  if (command.empty() && !configs.empty()) command = "run";
   if (command.empty()) {
     std::fputs(kUsage, stderr);
     return 2;
   }
-  if (config.empty()) {
+  if (configs.empty()) {
     std::fprintf(stderr, "sluice %s: --config FILE is required\n", command.c_str());
     return 2;
   }
-  return command == "validate" ? validate(config) : run(config);
+  return command == "validate" ? validate(configs) : run(configs);
 }

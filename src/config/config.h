@@ -478,6 +478,13 @@ struct Config {
   std::vector<ConsumerConfig> consumers;
   std::vector<JwtProviderConfig> jwt_providers;
   SecurityConfig security;                 // defaults of every route
+// `reload:` how the config's files are watched: with watch, a change to any of them (the
+// --config files and what they include) reloads the config after `debounce` without a change.
+struct ReloadConfig {
+  bool watch = false;
+  uint64_t debounce_ms = 200;
+};
+
   std::vector<FilterSpec> filters;         // `filters:` defaults of every route
   std::vector<FilterSpec> filter_aliases;  // as RouteConfig::filter_aliases
   TracingConfig tracing;
@@ -489,8 +496,18 @@ struct Config {
   std::vector<RouteConfig> routes;
   LimitsConfig limits;
   TimeoutsConfig timeouts;
-  std::string source_file;  // path it was loaded from
-  std::string hash;         // hex sha256 of the file's bytes
+  ReloadConfig reload;
+  std::string source_file;  // path it was loaded from (the first of several files)
+  // Every file it was made of, in the order read: Mark::source indexes it (empty: source_file).
+  std::vector<std::string> source_files;
+  // Hex SHA-256 of the text it was loaded from; of a config made of files (config/sources.h):
+  // of those files' bytes, or of every file and every substituted value.
+  std::string hash;
+
+  // The file a mark is in.
+  const std::string& file_of(Mark m) const {
+    return m.source < source_files.size() ? source_files[m.source] : source_file;
+  }
 };
 
 struct ConfigError {
@@ -519,6 +536,9 @@ std::string sha256_hex(std::string_view bytes);
 // milliseconds; "64KiB", "1MiB", "1GiB", "512KB", or plain bytes.
 std::optional<uint64_t> parse_duration_ms(std::string_view text);
 std::optional<uint64_t> parse_size_bytes(std::string_view text);
+// The schema walk over a document already parsed (config/sources.h merges several files into
+// one): errors name files[mark.source]; the config gets `files` and `hash`.
+LoadResult load_config_tree(const Node& root, std::vector<std::string> files, std::string hash);
 std::optional<Address> parse_address(const std::string& text);
 
 }  // namespace sluice::config

@@ -17,7 +17,8 @@ struct DocumentData {
   struct Entry {
     NodeType type = NodeType::kUndefined;
     bool quoted = false;
-    uint32_t line = 0;  // 1-based
+    uint16_t source = 0;  // Mark::source
+    uint32_t line = 0;    // 1-based
     uint32_t col = 0;
     uint32_t first = 0;  // scalar: offset in text; list, map: offset in kids
     uint32_t count = 0;  // scalar: bytes; list: elements; map: entries (2 kids each)
@@ -26,11 +27,16 @@ struct DocumentData {
   std::vector<Entry> nodes;
   std::vector<uint32_t> kids;
 
+  static Mark mark_of(const Entry& e) {
+    return {static_cast<int>(e.line), static_cast<int>(e.col), e.source};
+  }
+
   uint32_t add(NodeType type, Mark mark) {
     Entry e;
     e.type = type;
     e.line = static_cast<uint32_t>(mark.line);
     e.col = static_cast<uint32_t>(mark.col);
+    e.source = mark.source;
     nodes.push_back(e);
     return static_cast<uint32_t>(nodes.size() - 1);
   }
@@ -57,7 +63,7 @@ class Copier {
     auto [it, fresh] = done_.try_emplace(i, 0);
     if (!fresh) return it->second;
     const Entry& e = src_.nodes[i];
-    const Mark m{static_cast<int>(e.line), static_cast<int>(e.col)};
+    const Mark m = DocumentData::mark_of(e);
     uint32_t out = 0;
     if (e.type == NodeType::kScalar || e.type == NodeType::kNull) {
       out = dst_.add_scalar(e.type, std::string_view(src_.text).substr(e.first, e.count), e.quoted,
@@ -87,8 +93,8 @@ class Copier {
   std::unordered_map<uint32_t, uint32_t> done_;
 };
 
-Mark to_mark(const yaml_mark_t& m) {
-  return {static_cast<int>(m.line) + 1, static_cast<int>(m.column) + 1};
+Mark to_mark(const yaml_mark_t& m, uint16_t source) {
+  return {static_cast<int>(m.line) + 1, static_cast<int>(m.column) + 1, source};
 }
 
 bool is_plain_null(std::string_view s) {
@@ -110,8 +116,7 @@ std::string_view Node::scalar() const {
 
 Mark Node::mark() const {
   if (!doc_) return {};
-  const Entry& e = doc_->nodes[index_];
-  return {static_cast<int>(e.line), static_cast<int>(e.col)};
+  return DocumentData::mark_of(doc_->nodes[index_]);
 }
 
 bool Node::quoted() const {
@@ -167,9 +172,58 @@ Node Node::without_keys(std::span<const std::string_view> keys) const {
   return {std::move(doc), out};
 }
 
+struct DocumentWriter::Copied {
+  // One Copier per source document, so a node shared by aliases is copied once.
+  std::unordered_map<const DocumentData*, std::unique_ptr<Copier>> by_doc;
+  std::vector<std::shared_ptr<DocumentData>> sources;  // alive while their copiers are
+};
+
+DocumentWriter::DocumentWriter()
+    : doc_(std::make_shared<DocumentData>()), copied_(std::make_unique<Copied>()) {}
+
+DocumentWriter::~DocumentWriter() = default;
+
+uint32_t DocumentWriter::scalar(NodeType type, std::string_view text, bool quoted, Mark mark) {
+  return doc_->add_scalar(type, type == NodeType::kScalar ? text : "", quoted, mark);
+}
+
+uint32_t DocumentWriter::copy(const Node& n) {
+  if (!n.doc_) return scalar(NodeType::kNull, "", false, {});
+  std::unique_ptr<Copier>& c = copied_->by_doc[n.doc_.get()];
+  if (!c) {
+    c = std::make_unique<Copier>(*n.doc_, *doc_);
+    copied_->sources.push_back(n.doc_);
+  }
+  return c->copy(n.index_);
+}
+
+uint32_t DocumentWriter::list(Mark mark, std::span<const uint32_t> items) {
+  const uint32_t out = doc_->add(NodeType::kSequence, mark);
+  doc_->nodes[out].first = static_cast<uint32_t>(doc_->kids.size());
+  doc_->nodes[out].count = static_cast<uint32_t>(items.size());
+  doc_->kids.insert(doc_->kids.end(), items.begin(), items.end());
+  return out;
+}
+
+uint32_t DocumentWriter::map(Mark mark, std::span<const uint32_t> keys_and_values) {
+  const uint32_t out = doc_->add(NodeType::kMap, mark);
+  doc_->nodes[out].first = static_cast<uint32_t>(doc_->kids.size());
+  doc_->nodes[out].count = static_cast<uint32_t>(keys_and_values.size() / 2);
+  doc_->kids.insert(doc_->kids.end(), keys_and_values.begin(), keys_and_values.end());
+  return out;
+}
+
+Node DocumentWriter::finish(uint32_t root) {
+  copied_->by_doc.clear();
+  copied_->sources.clear();
+  return {std::move(doc_), root};
+}
+
 // Builds a DocumentData from libyaml's events.
 class DocumentBuilder {
  public:
+  explicit DocumentBuilder(uint16_t source) : source_(source) {}
+
   ParseResult run(std::string_view text) {
     ParseResult result;
     yaml_parser_t parser;
@@ -189,7 +243,7 @@ class DocumentBuilder {
         syntax_error(parser, text, result);
         break;
       }
-      const Mark at = to_mark(ev.start_mark);
+      const Mark at = to_mark(ev.start_mark, source_);
       switch (ev.type) {
         case YAML_STREAM_END_EVENT:
           done = true;
@@ -259,12 +313,12 @@ class DocumentBuilder {
     r.error_mark = at;
   }
 
-  static void syntax_error(const yaml_parser_t& p, std::string_view text, ParseResult& r) {
+  void syntax_error(const yaml_parser_t& p, std::string_view text, ParseResult& r) const {
     std::string msg = "invalid YAML: ";
     msg += p.problem != nullptr ? p.problem : "syntax error";
-    Mark at = to_mark(p.problem_mark);
+    Mark at = to_mark(p.problem_mark, source_);
     if (p.context != nullptr) {
-      const Mark from = to_mark(p.context_mark);
+      const Mark from = to_mark(p.context_mark, source_);
       msg += " (";
       msg += p.context;
       msg += " started at line " + std::to_string(from.line) + ")";
@@ -323,7 +377,9 @@ class DocumentBuilder {
       return;
     }
     if (have_root_) {
-      fail(r, doc_->nodes[i].line > 0 ? Mark{static_cast<int>(doc_->nodes[i].line), 1} : Mark{},
+      fail(r,
+           doc_->nodes[i].line > 0 ? Mark{static_cast<int>(doc_->nodes[i].line), 1, source_}
+                                   : Mark{0, 0, source_},
            "only one YAML document is allowed per config file");
       return;
     }
@@ -331,6 +387,7 @@ class DocumentBuilder {
     have_root_ = true;
   }
 
+  uint16_t source_ = 0;
   std::shared_ptr<DocumentData> doc_;
   std::vector<Frame> stack_;
   std::vector<uint32_t> pending_;
@@ -339,8 +396,8 @@ class DocumentBuilder {
   bool have_root_ = false;
 };
 
-ParseResult parse_document(std::string_view text) {
-  ParseResult r = DocumentBuilder().run(text);
+ParseResult parse_document(std::string_view text, uint16_t source) {
+  ParseResult r = DocumentBuilder(source).run(text);
   if (!r.error.empty()) r.root = Node();
   return r;
 }

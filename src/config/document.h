@@ -26,15 +26,27 @@
 
 namespace sluice::config {
 
-// Position of a YAML node in its file, 1-based (0 when unknown).
+// Position of a YAML node in its file, 1-based (0 when unknown). `source` says which file when a
+// config is made of several (config::Config::source_files: the --config files and what they
+// include, in the order they were read); 0 for the first (or only) one.
 struct Mark {
   int line = 0;
   int col = 0;
+  uint16_t source = 0;
 };
 
 enum class NodeType : uint8_t { kUndefined, kNull, kScalar, kSequence, kMap };
 
 struct DocumentData;
+class DocumentWriter;
+
+// Identifies a node (its document and place) for the walks that must visit a shared subtree
+// once: equal ids are the same node.
+struct NodeId {
+  const void* doc = nullptr;
+  uint32_t index = 0;
+  bool operator==(const NodeId&) const = default;
+};
 
 class Node {
  public:
@@ -70,8 +82,11 @@ class Node {
   // subtrees (aliases) stay shared.
   Node detach() const;
 
+  NodeId id() const { return {doc_.get(), index_}; }
+
  private:
   friend class DocumentBuilder;
+  friend class DocumentWriter;
   Node(std::shared_ptr<DocumentData> doc, uint32_t index) : doc_(std::move(doc)), index_(index) {}
   std::shared_ptr<DocumentData> doc_;
   uint32_t index_ = 0;
@@ -88,7 +103,38 @@ struct ParseResult {
 
 // Parses one YAML document. A syntax error, a tag, an undefined alias, a second document or
 // too deep a nesting is an error with its position; the messages start with what is wrong
-// ("invalid YAML: ...", "YAML tag '!x' is not supported ...").
-ParseResult parse_document(std::string_view text);
+// ("invalid YAML: ...", "YAML tag '!x' is not supported ..."). Every mark (the error's too)
+// gets `source`.
+ParseResult parse_document(std::string_view text, uint16_t source = 0);
+
+// Writes a new document out of new scalars and parts of other documents: how several files
+// become one tree (config/sources.h) and how a substituted value replaces a scalar's text.
+// Each call returns the new node's number, which containers then take as children.
+// Example:
+//   DocumentWriter w;
+//   const uint32_t k = w.scalar(NodeType::kScalar, "workers", false, {3, 1, 1});
+//   const uint32_t v = w.copy(other.value(0));  // the node and its subtree
+//   Node root = w.finish(w.map(other.mark(), std::vector<uint32_t>{k, v}));
+class DocumentWriter {
+ public:
+  DocumentWriter();
+  ~DocumentWriter();
+  DocumentWriter(const DocumentWriter&) = delete;
+  DocumentWriter& operator=(const DocumentWriter&) = delete;
+
+  // A scalar or null node.
+  uint32_t scalar(NodeType type, std::string_view text, bool quoted, Mark mark);
+  // n and its subtree, each node of a source document copied once (aliases stay shared).
+  uint32_t copy(const Node& n);
+  uint32_t list(Mark mark, std::span<const uint32_t> items);
+  uint32_t map(Mark mark, std::span<const uint32_t> keys_and_values);  // k0 v0 k1 v1 ...
+  // The document, with `root` as its root; the writer is spent.
+  Node finish(uint32_t root);
+
+ private:
+  std::shared_ptr<DocumentData> doc_;
+  struct Copied;
+  std::unique_ptr<Copied> copied_;
+};
 
 }  // namespace sluice::config

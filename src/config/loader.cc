@@ -17,7 +17,9 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 #include "config/config.h"
 #include "config/document.h"
@@ -47,6 +49,7 @@ namespace {
 
 constexpr size_t kMaxFileBytes = 64 * kMiB;
 constexpr int kMaxWorkers = 256;
+constexpr uint64_t kMaxDebounceMs = 60000;
 
 }  // namespace
 
@@ -68,7 +71,7 @@ void Parser::parse(const Item& root, Config& cfg) {
   std::optional<MapItem> m =
       map(root, {"workers", "dns", "listeners", "admin", "limits", "timeouts", "upstreams",
                  "routes", "metrics", "tracing", "access_log", "redis", "client_ip", "consumers",
-                 "jwt_providers", "security", "filters"});
+                 "jwt_providers", "security", "filters", "reload"});
   if (!m) return;
   if (const Item* w = m->get("workers")) {
     if (std::optional<int64_t> v = integer(*w, 0, kMaxWorkers)) cfg.workers = static_cast<int>(*v);
@@ -82,6 +85,21 @@ void Parser::parse(const Item& root, Config& cfg) {
     if (std::optional<MapItem> mm = map(*mc, {"enabled"})) {
       if (const Item* e = mm->get("enabled")) {
         if (auto b = boolean(*e)) cfg.metrics.enabled = *b;
+      }
+    }
+  }
+  if (const Item* r = m->get("reload")) {
+    if (std::optional<MapItem> rm = map(*r, {"watch", "debounce"})) {
+      if (const Item* w = rm->get("watch")) {
+        if (auto b = boolean(*w)) cfg.reload.watch = *b;
+      }
+      if (const Item* d = rm->get("debounce")) {
+        std::optional<uint64_t> ms = duration(*d, true);
+        if (ms && *ms > kMaxDebounceMs) {
+          error(d->mark, d->path, "at most " + format_ms(kMaxDebounceMs));
+        } else if (ms) {
+          cfg.reload.debounce_ms = *ms;
+        }
       }
     }
   }
@@ -138,15 +156,29 @@ namespace {
 
 LoadResult load(const std::string& yaml, const std::string& file) {
   LoadResult result;
+  // One document; syntax errors, tags (`!secret value` would be dropped silently: what it
+  // asks for is not done), a second document and too deep a nesting are refused here.
+  ParseResult doc;
   try {
-    // One document; syntax errors, tags (`!secret value` would be dropped silently: what it
-    // asks for is not done), a second document and too deep a nesting are refused here.
-    ParseResult doc = parse_document(yaml);
-    if (!doc.error.empty()) {
-      result.errors.push_back(ConfigError{file, doc.error_mark, "", std::move(doc.error)});
-      return result;
-    }
-    const Node& root = doc.root;
+    doc = parse_document(yaml);
+  } catch (const std::exception& e) {
+    doc.error = std::string("internal error: ") + e.what();
+  } catch (...) {
+    doc.error = "internal error";
+  }
+  if (!doc.error.empty()) {
+    LoadResult result;
+    result.errors.push_back(ConfigError{file, doc.error_mark, "", std::move(doc.error)});
+    return result;
+  }
+  return load_config_tree(doc.root, {file}, sha256_hex(yaml));
+}
+
+}  // namespace
+
+LoadResult load_config_tree(const Node& root, std::vector<std::string> files, std::string hash) {
+  try {
+  const std::string file = files.empty() ? std::string() : files.front();
     // A comment-only file is a null document.
     if (!root.is_defined() || root.is_null()) {
       result.errors.push_back(ConfigError{file, {}, "", "the config is empty"});
@@ -158,19 +190,20 @@ LoadResult load(const std::string& yaml, const std::string& file) {
       return result;
     }
     Config cfg;
-    Parser parser(file);
+    Parser parser(files);
     parser.parse(Item{root, "", mark_of(root, {1, 1})}, cfg);
     result.errors = std::move(parser.errors());
     if (result.errors.empty()) {
       cfg.source_file = file;
-      cfg.hash = sha256_hex(yaml);
+      cfg.source_files = std::move(files);
+      cfg.hash = std::move(hash);
       result.config = std::move(cfg);
     } else {
       // Read in file order, whatever the order of the checks.
       std::stable_sort(result.errors.begin(), result.errors.end(),
                        [](const ConfigError& a, const ConfigError& b) {
-                         return std::pair(a.mark.line, a.mark.col) <
-                                std::pair(b.mark.line, b.mark.col);
+                         return std::tuple(a.mark.source, a.mark.line, a.mark.col) <
+                                std::tuple(b.mark.source, b.mark.line, b.mark.col);
                        });
     }
   } catch (const std::exception& e) {
@@ -182,8 +215,6 @@ LoadResult load(const std::string& yaml, const std::string& file) {
   }
   return result;
 }
-
-}  // namespace
 
 LoadResult load_config_string(const std::string& yaml, const std::string& file_name) {
   return load(yaml, file_name);

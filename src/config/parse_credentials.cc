@@ -85,7 +85,7 @@ void Parser::parse_consumers(const Item& it, Config& cfg) {
             std::string(auth::kApiKeyHashPrefix) + lower(s->substr(auth::kApiKeyHashPrefix.size()));
         if (auto [prev, inserted] = api_key_hashes_.emplace(canonical, h.mark); !inserted) {
           error(h.mark, h.path,
-                "duplicate API key hash (first at line " + std::to_string(prev->second.line) + ")");
+                "duplicate API key hash (first at " + where(prev->second, h.mark) + ")");
           continue;
         }
         c.api_key_hashes.push_back(std::move(canonical));
@@ -100,8 +100,8 @@ void Parser::parse_consumers(const Item& it, Config& cfg) {
           error(v.mark, v.path, "a certificate subject such as 'CN=alice,O=Example'");
         } else if (auto [prev, inserted] = cert_subjects_.emplace(*subject, v.mark); !inserted) {
           error(v.mark, v.path,
-                "subject " + quote(*subject) + " already names a consumer (line " +
-                    std::to_string(prev->second.line) + ")");
+                "subject " + quote(*subject) + " already names a consumer (" +
+                    where(prev->second, v.mark) + ")");
         } else {
           c.cert_subjects.push_back(std::move(*subject));
         }

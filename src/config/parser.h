@@ -28,6 +28,8 @@ inline constexpr size_t kMinAdminTokenBytes = 16;
 class Parser : public Reader {
  public:
   explicit Parser(std::string file) : Reader(std::move(file)) {}
+  // A config made of several files (config/sources.h): Mark::source indexes `files`.
+  explicit Parser(std::vector<std::string> files) : Reader(std::move(files)) {}
 
   void parse(const Item& root, Config& cfg);
 

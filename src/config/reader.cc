@@ -26,6 +26,7 @@ Mark mark_of(const Node& n, Mark fallback) {
 Mark value_mark(const Node& v, Mark key_mark) {
   if (v.is_null()) return key_mark;
   const Mark m = mark_of(v, key_mark);
+  if (m.source != key_mark.source) return m;
   if (m.line < key_mark.line || (m.line == key_mark.line && m.col < key_mark.col)) return key_mark;
   return m;
 }
@@ -166,7 +167,7 @@ std::string Reader::unique_name(const MapItem& m, const char* key, std::string_v
     if (!inserted && valid) {
       error(n->mark, n->path,
             "duplicate " + std::string(what) + " " + quote(*name) + std::string(scope) +
-                " (first defined at line " + std::to_string(prev->second.line) + ")");
+                " (first defined at " + where(prev->second, n->mark) + ")");
     }
   }
   return std::move(*name);
@@ -204,8 +205,7 @@ std::optional<MapItem> Reader::map(const Item& it, std::span<const std::string_v
     auto [prev, inserted] = seen.emplace(key, key_mark);
     if (!inserted) {
       error(key_mark, path,
-            "duplicate key " + quote(key) + " (first at line " + std::to_string(prev->second.line) +
-                ")");
+            "duplicate key " + quote(key) + " (first at " + where(prev->second, key_mark) + ")");
       continue;
     }
     out.entries.emplace_back(key, Item{v, path, value_mark(v, key_mark)});

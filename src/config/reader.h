@@ -110,11 +110,23 @@ struct MapEntry {
 class Reader {
  public:
   explicit Reader(std::string file) : file_(std::move(file)) {}
+  // A config of several files: a mark's `source` indexes `files` (Config::source_files).
+  explicit Reader(std::vector<std::string> files)
+      : file_(files.empty() ? std::string() : files.front()), files_(std::move(files)) {}
 
   const std::string& file() const { return file_; }
+  // The file a mark is in.
+  const std::string& file_of(Mark m) const {
+    return m.source < files_.size() ? files_[m.source] : file_;
+  }
+  // An earlier position for a message about `here`: "line 3", or "base.yaml:3" in another file.
+  std::string where(Mark earlier, Mark here) const {
+    if (earlier.source == here.source) return "line " + std::to_string(earlier.line);
+    return file_of(earlier) + ":" + std::to_string(earlier.line);
+  }
   std::vector<ConfigError>& errors() { return errors_; }
   void error(Mark mark, std::string key, std::string message) {
-    errors_.push_back(ConfigError{file_, mark, std::move(key), std::move(message)});
+    errors_.push_back(ConfigError{file_of(mark), mark, std::move(key), std::move(message)});
   }
 
   // A required key (`key`) holding a name (letters, digits, '_', '.', '-') that is unique in
@@ -210,6 +222,7 @@ class Reader {
 
  protected:
   std::string file_;
+  std::vector<std::string> files_;  // empty: every mark is in file_
   std::vector<ConfigError> errors_;
 };
 

@@ -43,7 +43,10 @@ std::optional<config::MapItem> filter_map(config::Reader& r, const config::Item&
 class ChainBuilder {
  public:
   ChainBuilder(const config::Config& cfg, std::span<const Factory> factories)
-      : cfg_(cfg), factories_(factories), reader_(cfg.source_file) {}
+      : cfg_(cfg),
+        factories_(factories),
+        reader_(cfg.source_files.empty() ? std::vector<std::string>{cfg.source_file}
+                                         : cfg.source_files) {}
 
   std::shared_ptr<const Chain> build(const config::RouteConfig& route,
                                      std::vector<Prebuilt>* prebuilt) {

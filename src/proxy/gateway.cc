@@ -103,8 +103,10 @@ class MemoryWatch : public core::Timer {
   core::EventLoop& loop_;
 };
 
-Gateway::Gateway(std::string config_path, core::EventLoop& control_loop)
-    : config_path_(std::move(config_path)), control_loop_(control_loop) {
+Gateway::Gateway(std::vector<std::string> config_paths, core::EventLoop& control_loop)
+    : config_path_(config_paths.empty() ? std::string() : config_paths.front()),
+      config_paths_(std::move(config_paths)),
+      control_loop_(control_loop) {
   registry_.set_jwks_lookup([this](const config::JwtProviderConfig& p, std::string* error) {
     return jwks_fetcher(p, error);
   });
@@ -424,14 +426,23 @@ std::optional<std::string> Gateway::current_text() const {
 }
 
 bool Gateway::start(std::vector<std::string>* errors) {
-  std::string text;
-  if (std::optional<config::ConfigError> e = config::read_config_file(config_path_, &text)) {
-    errors->push_back(e->to_string());
-    return false;
-  }
-  file_hash_ = config::sha256_hex(text);
-  config::LoadResult loaded = config::load_config_string(text, config_path_);
+  config::Sources sources = load_sources();
+  config::LoadResult loaded = std::move(sources.loaded);
+  std::string text = std::move(sources.text);
   if (!loaded.ok()) {
+config::Sources Gateway::load_sources() {
+  config::Sources s = config::load_sources(config_paths_);
+  if (s.loaded.ok()) file_hash_ = s.hash;
+  std::lock_guard<std::mutex> lock(mu_);
+  source_files_ = s.files;
+  return s;
+}
+
+std::vector<config::SourceFile> Gateway::source_files() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return source_files_;
+}
+
     *errors = to_strings(loaded.errors);
     return false;
   }
@@ -460,7 +471,7 @@ bool Gateway::start(std::vector<std::string>* errors) {
     net::SocketAddress addr;
     std::string err;
     if (!net::resolve_address(l.address.host, l.address.port, &addr, &err)) {
-      errors->push_back(cfg.source_file + ":" + std::to_string(l.mark.line) + ":" +
+      errors->push_back(cfg.file_of(l.mark) + ":" + std::to_string(l.mark.line) + ":" +
                         std::to_string(l.mark.col) + ": listeners: " + err);
       continue;
     }
@@ -468,7 +479,7 @@ bool Gateway::start(std::vector<std::string>* errors) {
     // a plain bind first makes that an error.
     int probe = net::listen_tcp(addr, false, 1, &err);
     if (probe < 0) {
-      errors->push_back(cfg.source_file + ":" + std::to_string(l.mark.line) + ":" +
+      errors->push_back(cfg.file_of(l.mark) + ":" + std::to_string(l.mark.line) + ":" +
                         std::to_string(l.mark.col) + ": listeners: " + l.address.text + ": " + err);
       continue;
     }
@@ -476,7 +487,7 @@ bool Gateway::start(std::vector<std::string>* errors) {
     for (int w = 0; w < n; ++w) {
       int fd = net::listen_tcp(addr, true, 4096, &err);
       if (fd < 0) {
-        errors->push_back(cfg.source_file + ":" + std::to_string(l.mark.line) + ":" +
+        errors->push_back(cfg.file_of(l.mark) + ":" + std::to_string(l.mark.line) + ":" +
                           std::to_string(l.mark.col) + ": listeners: " + l.address.text + ": " +
                           err);
         break;
@@ -522,15 +533,9 @@ bool Gateway::start(std::vector<std::string>* errors) {
 }
 
 ReloadOutcome Gateway::reload(const std::string& author) {
-  std::string text;
-  if (std::optional<config::ConfigError> e = config::read_config_file(config_path_, &text)) {
-    ReloadOutcome out;
-    out.version = version();
-    out.errors.push_back(std::move(*e));
-    return finish_reload(std::move(out), ConfigOrigin{"file", author, "yaml", 0});
-  }
-  file_hash_ = config::sha256_hex(text);
-  return apply(text, ConfigOrigin{"file", author, "yaml", 0});
+  config::Sources sources = load_sources();
+  return apply_loaded(std::move(sources.loaded), sources.text,
+                      ConfigOrigin{"file", author, "yaml", 0});
 }
 
 ReloadOutcome Gateway::check(const std::string& text, const std::string& name) const {
@@ -552,8 +557,6 @@ ReloadOutcome Gateway::check(const std::string& text, const std::string& name) c
 
 ReloadOutcome Gateway::apply(const std::string& text, const ConfigOrigin& origin) {
   ReloadOutcome out;
-  config::LoadResult loaded =
-      config::load_config_string(text, origin.source == "file" ? config_path_ : origin.source);
   if (!loaded.ok()) {
     out.errors = std::move(loaded.errors);
   } else {
@@ -562,6 +565,13 @@ ReloadOutcome Gateway::apply(const std::string& text, const ConfigOrigin& origin
     if (!built.snapshot) {
       out.errors = std::move(built.errors);
     } else {
+  return apply_loaded(
+      config::load_config_string(text, origin.source == "file" ? config_path_ : origin.source),
+      text, origin);
+}
+
+ReloadOutcome Gateway::apply_loaded(config::LoadResult loaded, const std::string& text,
+                                    const ConfigOrigin& origin) {
       const config::Config& next = built.snapshot->config;
       if (!same_listeners(bound_, next) || bound_.workers != next.workers ||
           bound_.admin.address.text != next.admin.address.text) {

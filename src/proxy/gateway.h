@@ -2,8 +2,10 @@
 // snapshots to the workers (RCU: workers poll an atomic version each loop turn and copy the
 // shared_ptr only when it changed), owns the listeners and the worker threads, and runs reloads
 // and the graceful drain.
+// The config comes from files (config/sources.h: several --config files merged in order, their
+// includes, environment variables).
 // Example:
-//   Gateway gw("config/sluice.yaml");
+//   Gateway gw({"config/base.yaml", "config/prod.yaml"}, loop);
 //   if (!gw.start(&errors)) return 1;
 //   gw.reload();  ...  gw.drain();  gw.join();
 #pragma once
@@ -22,6 +24,7 @@
 #include "balance/health_checker.h"
 #include "config/config.h"
 #include "config/history.h"
+#include "config/sources.h"
 #include "core/event_loop.h"
 #include "net/resolver.h"
 #include "observe/access_log.h"
@@ -58,14 +61,17 @@ struct ConfigOrigin {
 class Gateway {
  public:
   // The control loop (the main thread's) runs DNS resolution and health checks.
-  Gateway(std::string config_path, core::EventLoop& control_loop);
+  Gateway(std::vector<std::string> config_paths, core::EventLoop& control_loop);
+  Gateway(std::string config_path, core::EventLoop& control_loop)
+      : Gateway(std::vector<std::string>{std::move(config_path)}, control_loop) {}
   ~Gateway();
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
 
   // Loads the config, binds the listeners, starts the workers. On failure fills *errors.
   bool start(std::vector<std::string>* errors);
-  // Re-reads the config file; a valid one becomes the new snapshot, an invalid one changes nothing.
+  // Re-reads the config files; a valid config becomes the new snapshot, an invalid one changes
+  // nothing.
   ReloadOutcome reload(const std::string& author = "file");
   // Applies config text (the admin API's JSON, a version's text) as reload() applies the file:
   // validated, built, published and recorded as a new version; an invalid one changes nothing.
@@ -89,7 +95,11 @@ class Gateway {
   void refresh_dns();
   bool draining() const { return draining_.load(std::memory_order_acquire); }
   uint64_t drain_deadline_ms() const { return drain_deadline_ms_.load(); }
-  const std::string& config_path() const { return config_path_; }
+  const std::string& config_path() const { return config_path_; }  // the first --config file
+  const std::vector<std::string>& config_paths() const { return config_paths_; }
+  // Every file the last load (start or file reload, valid or not) read or tried, with the hash
+  // of its bytes: what config_watch.h watches.
+  std::vector<config::SourceFile> source_files() const;
   ReloadOutcome last_reload() const;
   size_t worker_count() const { return workers_.size(); }
   // For /metrics (control thread): each worker's shard, the route names by slot, reload counts.
@@ -144,11 +154,18 @@ class Gateway {
   void record_version(const Snapshot& snap, const std::string& text, const ConfigOrigin& origin);
 
   std::string config_path_;
-  std::string file_hash_;  // of the config file as last read
+  std::vector<std::string> config_paths_;
+  std::string file_hash_;  // of the config files (and variables) as last read
+  std::vector<config::SourceFile> source_files_;  // guarded by mu_
   std::unique_ptr<config::History> history_;
   core::EventLoop& control_loop_;
   RuntimeRegistry registry_;
   AddressBook book_;  // control thread only
+  // apply() of a config already loaded from `text`.
+  ReloadOutcome apply_loaded(config::LoadResult loaded, const std::string& text,
+                             const ConfigOrigin& origin);
+  // The config files read again: their files become source_files(), their hash file_hash_.
+  config::Sources load_sources();
   std::unique_ptr<net::Resolver> resolver_;
   std::unique_ptr<balance::HealthChecker> health_;
   std::unique_ptr<DnsRefresh> dns_refresh_;

@@ -9,7 +9,7 @@ namespace {
 
 config::ConfigError at(const config::Config& cfg, config::Mark mark, std::string key,
                        std::string message) {
-  return config::ConfigError{cfg.source_file, mark, std::move(key), std::move(message)};
+  return config::ConfigError{cfg.file_of(mark), mark, std::move(key), std::move(message)};
 }
 
 struct Roles {
