@@ -154,12 +154,14 @@ class SluiceStartError(AssertionError):
 
 
 class Sluice:
-    """A sluice process running a config; $PORT and $ADMIN in the YAML become free ports."""
+    """A sluice process running a config; $PORT and $ADMIN in the YAML become free ports.
+    extra_args go after `--config FILE` (more --config files); env is added to the process's
+    environment."""
 
     _counter = 0
 
     def __init__(self, workdir, yaml_text, argv_style="run", ready_timeout=10.0, attempts=3,
-                 ports=None):
+                 ports=None, extra_args=(), env=None):
         Sluice._counter += 1
         self.workdir = Path(workdir)
         self.bin = str(sluice_bin())
@@ -179,9 +181,11 @@ class Sluice:
                 argv = [self.bin, "run", "--config", str(self.config_path)]
             else:
                 argv = [self.bin, "-c", str(self.config_path)]
+            argv += list(extra_args)
             self.log = open(self.log_path, "ab")
             self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+                                         stdin=subprocess.DEVNULL,
+                                         env={**os.environ, **env} if env else None)
             try:
                 self.wait_ready(ready_timeout)
                 return
@@ -283,8 +287,10 @@ class ProcessGroup:
         self.backends.append(b)
         return b
 
-    def sluice(self, yaml_text, argv_style="run", ready_timeout=10.0, ports=None):
-        s = Sluice(self.workdir, yaml_text, argv_style, ready_timeout, ports=ports)
+    def sluice(self, yaml_text, argv_style="run", ready_timeout=10.0, ports=None, extra_args=(),
+               env=None):
+        s = Sluice(self.workdir, yaml_text, argv_style, ready_timeout, ports=ports,
+                   extra_args=extra_args, env=env)
         self.sluices.append(s)
         return s
 
