@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/document.h"
+#include "observe/webhooks.h"
 
 namespace sluice::net {
 class TlsServerContext;
@@ -438,6 +439,13 @@ struct TracingConfig {
   std::vector<std::pair<std::string, std::string>> headers;  // sent with every export
 };
 
+// `events:`: the event stream of GET /api/v1/events and its webhooks (observe/webhooks.h: where
+// events are also POSTed, one JSON object per request).
+struct EventsConfig {
+  uint32_t history = 1000;  // events held for clients that reconnect with Last-Event-ID
+  std::vector<observe::WebhookTarget> webhooks;
+};
+
 // The Redis server that cluster-scope rate limits share.
 struct RedisConfig {
   bool enabled = false;
@@ -470,6 +478,13 @@ struct AccessLogConfig {
   uint64_t buffer_bytes = 1 << 20;  // per worker (restart to change)
 };
 
+// `reload:` how the config's files are watched: with watch, a change to any of them (the
+// --config files and what they include) reloads the config after `debounce` without a change.
+struct ReloadConfig {
+  bool watch = false;
+  uint64_t debounce_ms = 200;
+};
+
 struct Config {
   int workers = 0;  // 0 = one per core
   MetricsConfig metrics;
@@ -478,17 +493,11 @@ struct Config {
   std::vector<ConsumerConfig> consumers;
   std::vector<JwtProviderConfig> jwt_providers;
   SecurityConfig security;                 // defaults of every route
-// `reload:` how the config's files are watched: with watch, a change to any of them (the
-// --config files and what they include) reloads the config after `debounce` without a change.
-struct ReloadConfig {
-  bool watch = false;
-  uint64_t debounce_ms = 200;
-};
-
   std::vector<FilterSpec> filters;         // `filters:` defaults of every route
   std::vector<FilterSpec> filter_aliases;  // as RouteConfig::filter_aliases
   TracingConfig tracing;
   AccessLogConfig access_log;
+  EventsConfig events;
   DnsConfig dns;
   std::vector<ListenerConfig> listeners;
   AdminConfig admin;
@@ -527,6 +536,9 @@ struct LoadResult {
 
 LoadResult load_config_file(const std::string& path);
 LoadResult load_config_string(const std::string& yaml, const std::string& file_name);
+// The schema walk over a document already parsed (config/sources.h merges several files into
+// one): errors name files[mark.source]; the config gets `files` and `hash`.
+LoadResult load_config_tree(const Node& root, std::vector<std::string> files, std::string hash);
 // The bytes of a config file (at most 64 MiB); an error naming the file when it cannot be read.
 std::optional<ConfigError> read_config_file(const std::string& path, std::string* bytes);
 // Hex SHA-256 (Config::hash is this of the loaded text).
@@ -536,9 +548,6 @@ std::string sha256_hex(std::string_view bytes);
 // milliseconds; "64KiB", "1MiB", "1GiB", "512KB", or plain bytes.
 std::optional<uint64_t> parse_duration_ms(std::string_view text);
 std::optional<uint64_t> parse_size_bytes(std::string_view text);
-// The schema walk over a document already parsed (config/sources.h merges several files into
-// one): errors name files[mark.source]; the config gets `files` and `hash`.
-LoadResult load_config_tree(const Node& root, std::vector<std::string> files, std::string hash);
 std::optional<Address> parse_address(const std::string& text);
 
 }  // namespace sluice::config

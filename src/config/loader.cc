@@ -71,7 +71,7 @@ void Parser::parse(const Item& root, Config& cfg) {
   std::optional<MapItem> m =
       map(root, {"workers", "dns", "listeners", "admin", "limits", "timeouts", "upstreams",
                  "routes", "metrics", "tracing", "access_log", "redis", "client_ip", "consumers",
-                 "jwt_providers", "security", "filters", "reload"});
+                 "jwt_providers", "security", "filters", "events", "reload"});
   if (!m) return;
   if (const Item* w = m->get("workers")) {
     if (std::optional<int64_t> v = integer(*w, 0, kMaxWorkers)) cfg.workers = static_cast<int>(*v);
@@ -107,6 +107,7 @@ void Parser::parse(const Item& root, Config& cfg) {
   if (const Item* c = m->get("client_ip")) parse_client_ip(*c, cfg.client_ip);
   if (const Item* t = m->get("tracing")) parse_tracing(*t, cfg.tracing);
   if (const Item* a = m->get("access_log")) parse_access_log(*a, cfg.access_log);
+  if (const Item* e = m->get("events")) parse_events(*e, cfg.events);
   if (const Item* c = m->get("consumers")) parse_consumers(*c, cfg);
   if (const Item* j = m->get("jwt_providers")) parse_jwt_providers(*j, cfg);
   if (const Item* s = m->get("security")) parse_security(*s, cfg.security);
@@ -155,7 +156,6 @@ void Parser::finish(Config& cfg) {
 namespace {
 
 LoadResult load(const std::string& yaml, const std::string& file) {
-  LoadResult result;
   // One document; syntax errors, tags (`!secret value` would be dropped silently: what it
   // asks for is not done), a second document and too deep a nesting are refused here.
   ParseResult doc;
@@ -177,8 +177,9 @@ LoadResult load(const std::string& yaml, const std::string& file) {
 }  // namespace
 
 LoadResult load_config_tree(const Node& root, std::vector<std::string> files, std::string hash) {
-  try {
+  LoadResult result;
   const std::string file = files.empty() ? std::string() : files.front();
+  try {
     // A comment-only file is a null document.
     if (!root.is_defined() || root.is_null()) {
       result.errors.push_back(ConfigError{file, {}, "", "the config is empty"});

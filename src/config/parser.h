@@ -119,6 +119,9 @@ class Parser : public Reader {
 
   void parse_access_log(const Item& it, AccessLogConfig& a);
 
+  // `events: {history, webhooks: [{url, kinds, timeout, retries, headers}]}`.
+  void parse_events(const Item& it, EventsConfig& e);
+
   void parse_redis(const Item& it, RedisConfig& r);
 
   void parse_client_ip(const Item& it, ClientIpConfig& c);

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "net/blocking_http.h"
 #include "observe/events.h"
 
 namespace sluice::observe {
@@ -82,6 +83,7 @@ class WebhookSender {
   std::atomic<uint64_t> delivered_{0};
   std::atomic<uint64_t> failed_{0};
   std::atomic<uint64_t> dropped_{0};
+  net::BlockingHttp http_;
   std::thread thread_;
 };
 

@@ -12,6 +12,8 @@
 
 #include "core/clock.h"
 #include "net/socket.h"
+#include "observe/json.h"
+#include "proxy/event_watch.h"
 #include "proxy/worker.h"
 
 namespace sluice::proxy {
@@ -220,6 +222,13 @@ bool Gateway::prepare_sinks(const config::Config& cfg, size_t workers,
 }
 
 void Gateway::apply_observability(const config::Config& cfg) {
+  events_.set_capacity(cfg.events.history);
+  if (!cfg.events.webhooks.empty() && !webhooks_) {
+    webhooks_ = std::make_unique<observe::WebhookSender>();
+    events_.add_listener(
+        [sender = webhooks_.get()](const observe::Event& e) { sender->enqueue(e); });
+  }
+  if (webhooks_) webhooks_->configure(cfg.events.webhooks);
   if (cfg.tracing.enabled) {
     observe::OtlpExporterOptions o;
     std::string err;
@@ -425,11 +434,6 @@ std::optional<std::string> Gateway::current_text() const {
   return history_->text(version());
 }
 
-bool Gateway::start(std::vector<std::string>* errors) {
-  config::Sources sources = load_sources();
-  config::LoadResult loaded = std::move(sources.loaded);
-  std::string text = std::move(sources.text);
-  if (!loaded.ok()) {
 config::Sources Gateway::load_sources() {
   config::Sources s = config::load_sources(config_paths_);
   if (s.loaded.ok()) file_hash_ = s.hash;
@@ -443,6 +447,11 @@ std::vector<config::SourceFile> Gateway::source_files() const {
   return source_files_;
 }
 
+bool Gateway::start(std::vector<std::string>* errors) {
+  config::Sources sources = load_sources();
+  config::LoadResult loaded = std::move(sources.loaded);
+  std::string text = std::move(sources.text);
+  if (!loaded.ok()) {
     *errors = to_strings(loaded.errors);
     return false;
   }
@@ -522,6 +531,8 @@ std::vector<config::SourceFile> Gateway::source_files() const {
   control_loop_.timers().schedule(*rate_limit_sweep_, control_loop_.now_ms() + 1000);
   memory_watch_ = std::make_unique<MemoryWatch>(*this, control_loop_);
   control_loop_.timers().schedule(*memory_watch_, control_loop_.now_ms());  // first sample at once
+  event_watch_ = std::make_unique<EventWatch>(*this, events_, control_loop_);
+  event_watch_->start();
   running_.store(static_cast<int>(workers_.size()));
   for (auto& w : workers_) {
     threads_.emplace_back([this, worker = w.get()] {
@@ -556,6 +567,13 @@ ReloadOutcome Gateway::check(const std::string& text, const std::string& name) c
 }
 
 ReloadOutcome Gateway::apply(const std::string& text, const ConfigOrigin& origin) {
+  return apply_loaded(
+      config::load_config_string(text, origin.source == "file" ? config_path_ : origin.source),
+      text, origin);
+}
+
+ReloadOutcome Gateway::apply_loaded(config::LoadResult loaded, const std::string& text,
+                                    const ConfigOrigin& origin) {
   ReloadOutcome out;
   if (!loaded.ok()) {
     out.errors = std::move(loaded.errors);
@@ -565,13 +583,6 @@ ReloadOutcome Gateway::apply(const std::string& text, const ConfigOrigin& origin
     if (!built.snapshot) {
       out.errors = std::move(built.errors);
     } else {
-  return apply_loaded(
-      config::load_config_string(text, origin.source == "file" ? config_path_ : origin.source),
-      text, origin);
-}
-
-ReloadOutcome Gateway::apply_loaded(config::LoadResult loaded, const std::string& text,
-                                    const ConfigOrigin& origin) {
       const config::Config& next = built.snapshot->config;
       if (!same_listeners(bound_, next) || bound_.workers != next.workers ||
           bound_.admin.address.text != next.admin.address.text) {
@@ -610,9 +621,31 @@ ReloadOutcome Gateway::finish_reload(ReloadOutcome out, const ConfigOrigin& orig
                  static_cast<unsigned long long>(out.version), origin.source.c_str(),
                  origin.author.c_str());
   }
+  publish_reload_event(out, origin);
   std::lock_guard<std::mutex> lock(mu_);
   last_reload_ = out;
   return out;
+}
+
+void Gateway::publish_reload_event(const ReloadOutcome& out, const ConfigOrigin& origin) {
+  std::string fields = "\"version\":" + std::to_string(out.version) + ",\"source\":\"" +
+                       observe::json_escape(origin.source) + "\",\"author\":\"" +
+                       observe::json_escape(origin.author) + "\"";
+  if (origin.rollback_of != 0) fields += ",\"rollback_of\":" + std::to_string(origin.rollback_of);
+  if (out.ok) {
+    fields += ",\"hash\":\"" + out.hash + "\"";
+    events_.publish("config.applied", fields);
+    return;
+  }
+  fields += ",\"errors\":[";
+  for (size_t i = 0; i < out.errors.size(); ++i) {
+    const config::ConfigError& e = out.errors[i];
+    if (i > 0) fields += ",";
+    fields += "{\"path\":\"" + observe::json_escape(e.key) + "\",\"message\":\"" +
+              observe::json_escape(e.message) + "\",\"line\":" + std::to_string(e.mark.line) + "}";
+  }
+  fields += "]";
+  events_.publish("config.refused", fields);
 }
 
 const observe::WorkerMetrics& Gateway::worker_metrics(size_t i) const {

@@ -28,9 +28,11 @@
 #include "core/event_loop.h"
 #include "net/resolver.h"
 #include "observe/access_log.h"
+#include "observe/events.h"
 #include "observe/metrics.h"
 #include "observe/otlp_exporter.h"
 #include "observe/span_ring.h"
+#include "observe/webhooks.h"
 #include "proxy/overload.h"
 #include "proxy/runtime.h"
 #include "proxy/snapshot.h"
@@ -41,6 +43,7 @@ class Worker;
 class DnsRefresh;
 class RateLimitSweep;
 class MemoryWatch;
+class EventWatch;
 
 struct ReloadOutcome {
   bool ok = false;
@@ -126,6 +129,11 @@ class Gateway {
   // The JWKS fetcher of a provider's URL and refresh settings, made and started on first use
   // (control thread) and kept for the life of the process; null with *error when the URL is bad.
   auth::JwksFetcher* jwks_fetcher(const config::JwtProviderConfig& p, std::string* error);
+  // The event stream (config applied or refused, breakers, health, ejections, JWKS): what
+  // GET /api/v1/events serves; webhooks are fed from it. Control thread.
+  observe::EventBus& events() { return events_; }
+  // Null until a config names a webhook.
+  const observe::WebhookSender* webhooks() const { return webhooks_.get(); }
   // Connection limits and the memory verdict (made by start(); workers and /metrics read them).
   ConnectionLimits& connection_limits() { return *limits_; }
   const ConnectionLimits* connection_limits_or_null() const { return limits_.get(); }
@@ -151,6 +159,13 @@ class Gateway {
   void open_history(config::LoadResult& loaded, std::string& text, uint64_t* version, bool* record);
   // Counts and logs an outcome of reload()/apply() and keeps it as the last one.
   ReloadOutcome finish_reload(ReloadOutcome out, const ConfigOrigin& origin);
+  // apply() of a config already loaded from `text`.
+  ReloadOutcome apply_loaded(config::LoadResult loaded, const std::string& text,
+                             const ConfigOrigin& origin);
+  // The config files read again: their files become source_files(), their hash file_hash_.
+  config::Sources load_sources();
+  // config.applied or config.refused on the event stream.
+  void publish_reload_event(const ReloadOutcome& out, const ConfigOrigin& origin);
   void record_version(const Snapshot& snap, const std::string& text, const ConfigOrigin& origin);
 
   std::string config_path_;
@@ -161,16 +176,14 @@ class Gateway {
   core::EventLoop& control_loop_;
   RuntimeRegistry registry_;
   AddressBook book_;  // control thread only
-  // apply() of a config already loaded from `text`.
-  ReloadOutcome apply_loaded(config::LoadResult loaded, const std::string& text,
-                             const ConfigOrigin& origin);
-  // The config files read again: their files become source_files(), their hash file_hash_.
-  config::Sources load_sources();
   std::unique_ptr<net::Resolver> resolver_;
   std::unique_ptr<balance::HealthChecker> health_;
   std::unique_ptr<DnsRefresh> dns_refresh_;
   std::unique_ptr<RateLimitSweep> rate_limit_sweep_;
   std::unique_ptr<MemoryWatch> memory_watch_;
+  observe::EventBus events_;
+  std::unique_ptr<observe::WebhookSender> webhooks_;
+  std::unique_ptr<EventWatch> event_watch_;
   std::unique_ptr<ConnectionLimits> limits_;
   std::atomic<uint64_t> generation_{0};
   std::atomic<uint64_t> reloads_ok_{0};
