@@ -345,7 +345,7 @@ class Loader {
   }
 
   bool plain() const { return plain_; }
-  const std::string& first_bytes() const { return first_bytes_; }
+  std::string take_first_bytes() { return std::move(first_bytes_); }
   std::vector<ConfigError>& errors() { return errors_; }
   std::vector<Node>& layers() { return layers_; }
   std::vector<std::string>& files() { return files_; }
@@ -380,9 +380,11 @@ class Loader {
       return true;
     }
     out_.files.push_back(SourceFile{path, sha256_hex(bytes)});
-    hash_.add(bytes);  // not the path: the same files named otherwise are the same config
+    // The file's own hash (its bytes hashed once), not its path: the same files named
+    // otherwise are the same config.
+    hash_.add(out_.files.back().sha256);
     ParseResult doc = parse_document(bytes, source);
-    if (source == 0) first_bytes_ = std::move(bytes);
+    if (source == 0 && plain_) first_bytes_ = std::move(bytes);
     bytes = {};
     if (!doc.error.empty()) {
       errors_.push_back(ConfigError{path, doc.error_mark, "", std::move(doc.error)});
@@ -581,8 +583,8 @@ Sources load_sources(const std::vector<std::string>& paths, const EnvLookup& env
       return out;
     }
     if (loader.plain()) {
-      out.text = loader.first_bytes();
-      out.hash = sha256_hex(out.text);
+      out.text = loader.take_first_bytes();
+      out.hash = out.files.front().sha256;
       out.loaded = load_config_tree(loader.layers().front(), loader.files(), out.hash);
       return out;
     }
