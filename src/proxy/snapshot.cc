@@ -21,9 +21,8 @@ namespace {
 config::ConfigError route_error(const config::Config& cfg, size_t index, std::string message) {
   const config::RouteConfig& r = cfg.routes[index];
   const config::Mark at = r.path_mark.line ? r.path_mark : r.mark;
-  return config::ConfigError{cfg.file_of(at), at,
-                             "routes[" + std::to_string(index) + "].match.path",
-                             std::move(message)};
+  return config::ConfigError{
+      cfg.file_of(at), at, "routes[" + std::to_string(index) + "].match.path", std::move(message)};
 }
 
 bool is_ip_literal(const std::string& host) {
