@@ -10,7 +10,7 @@ packages=(
   libre2-dev libpugixml-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest python3-yaml python3-jsonschema curl
-  nginx-light haproxy wrk gcovr prometheus redis-server
+  nginx-light haproxy wrk gcovr prometheus redis-server etcd-server
 )
 
 missing=()

@@ -252,6 +252,12 @@ std::string AdminServer::handle(const api::Request& req) {
   }
   if (path == "/readyz") {
     if (gateway_.draining()) return response(503, "text/plain", "draining\n");
+    if (const proxy::EtcdSync* etcd = gateway_.etcd(); etcd != nullptr && !etcd->connected()) {
+      // Still serving, with the last good config: the detail says why changes do not arrive.
+      return response(
+          200, "text/plain",
+          "ready; etcd unreachable (" + etcd->last_error() + "): serving the last good config\n");
+    }
     return response(200, "text/plain", "ready\n");
   }
   if (path == "/config") {

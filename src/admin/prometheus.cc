@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -513,6 +514,16 @@ std::string AdminServer::metrics_text() {
   sample(out, "sluice_config_reloads_total", "result=\"error\"", gateway_.reloads_failed());
   header(out, "sluice_config_version", "gauge", "Version of the config in force.");
   sample(out, "sluice_config_version", "", snap->version);
+  if (const proxy::EtcdSync* etcd = gateway_.etcd()) {
+    header(out, "sluice_etcd_connected", "gauge", "1 while the etcd watch is up.");
+    sample(out, "sluice_etcd_connected", "", static_cast<uint64_t>(etcd->connected() ? 1 : 0));
+    header(out, "sluice_etcd_revision", "gauge", "The etcd revision the config in force is of.");
+    sample(out, "sluice_etcd_revision", "",
+           static_cast<uint64_t>(std::max<int64_t>(etcd->applied_revision(), 0)));
+    header(out, "sluice_etcd_failures_total", "counter",
+           "Failed etcd reads and watches (each is retried with back-off).");
+    sample(out, "sluice_etcd_failures_total", "", etcd->failures());
+  }
   header(out, "sluice_events_total", "counter", "Events published (GET /api/v1/events).");
   sample(out, "sluice_events_total", "", gateway_.events().last_id());
   header(out, "sluice_event_streams", "gauge", "Clients of GET /api/v1/events.");

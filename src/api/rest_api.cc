@@ -127,6 +127,55 @@ Response RestApi::with_etag(Response r) {
   return r;
 }
 
+Response RestApi::etcd_only() {
+  return with_etag(error_response(
+      409,
+      "with config_source etcd the config is the files and etcd's objects: change objects "
+      "one by one (PUT, PATCH or DELETE /api/v1/{kind}/{name}), or edit the files"));
+}
+
+Response RestApi::etcd_write(const Request& req, std::string_view kind, std::string_view name,
+                             std::optional<std::string> json, bool exists) {
+  proxy::EtcdSync& etcd = *gateway_.etcd();
+  const proxy::EtcdSync::Change change{std::string(kind), std::string(name), std::move(json)};
+  const std::string what = std::string(kind) + " '" + std::string(name) + "'";
+  if (!change.json && !etcd.holds(change.kind, change.name)) {
+    if (!exists) return error_response(404, "no " + what);
+    return with_etag(error_response(409, what + " is defined in the config files, not in etcd: "
+                                                "remove it there"));
+  }
+  const std::string author = author_of(req);
+  proxy::ReloadOutcome r = gateway_.check_etcd(change);
+  if (r.ok) {
+    std::string err;
+    if (!etcd.write(change, &err)) {
+      std::fprintf(stderr, "admin api: %.*s %.*s by %s: etcd: %s\n",
+                   static_cast<int>(req.method.size()), req.method.data(),
+                   static_cast<int>(req.path.size()), req.path.data(), author.c_str(), err.c_str());
+      return with_etag(error_response(503, "etcd: " + err));
+    }
+    r = gateway_.apply_etcd(author);
+  }
+  std::fprintf(stderr, "admin api: %.*s %.*s by %s: %s\n", static_cast<int>(req.method.size()),
+               req.method.data(), static_cast<int>(req.path.size()), req.path.data(),
+               author.c_str(),
+               r.ok ? ("written to etcd (revision " + std::to_string(etcd.revision()) +
+                       "); version " + std::to_string(r.version) + " in force")
+                          .c_str()
+                    : ("refused, " + std::to_string(r.errors.size()) + " error(s)").c_str());
+  Json body = Json::object();
+  body["version"] = r.version;
+  if (!r.ok) {
+    body["errors"] = errors_json(r.errors);
+    return with_etag(json_response(400, body));
+  }
+  body["hash"] = r.hash;
+  body["warnings"] = r.warnings;
+  body["etcd_revision"] = etcd.revision();
+  const bool created = !exists && change.json;
+  return with_etag(json_response(created ? 201 : 200, body));
+}
+
 bool RestApi::explains(const Request& req) {
   if (!req.query.empty()) return true;
   const router::Router& r = *gateway_.current()->router;
@@ -229,6 +278,7 @@ Response RestApi::config(const Request& req) {
   }
   std::optional<Json> doc = parse_body(req, &err);
   if (!doc) return err;
+  if (!validate && gateway_.etcd() != nullptr) return etcd_only();
   if (!validate) return write(req, *doc);
   if (!doc->is_object()) return error_response(400, "the config must be a JSON object");
   proxy::ReloadOutcome r = gateway_.check(json_to_config_text(*doc), "api");
@@ -302,6 +352,7 @@ Response RestApi::diff(const Request& req) {
 
 Response RestApi::rollback(const Request& req) {
   if (req.method != "POST") return error_response(405, "use POST");
+  if (gateway_.etcd() != nullptr) return etcd_only();
   Json body;
   std::string perr;
   if (!transform::parse_json(req.body, body, &perr) || !body.is_object() ||
@@ -341,6 +392,8 @@ Response RestApi::collection(const Request& req, std::string_view kind, std::str
     return found ? with_etag(json_response(200, *found)) : error_response(404, "no " + what);
   }
   if (req.method == "DELETE") {
+    if (gateway_.etcd() != nullptr)
+      return etcd_write(req, kind, name, std::nullopt, found != nullptr);
     if (found == nullptr) return error_response(404, "no " + what);
     list.erase(index);
   } else if (req.method == "PUT" || req.method == "PATCH") {
@@ -363,6 +416,8 @@ Response RestApi::collection(const Request& req, std::string_view kind, std::str
     for (auto& [k, v] : body->items()) {
       if (k != "name") obj[k] = v;
     }
+    if (gateway_.etcd() != nullptr)
+      return etcd_write(req, kind, name, obj.dump(), found != nullptr);
     if (found != nullptr) {
       *found = std::move(obj);
     } else {

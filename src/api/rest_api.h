@@ -70,6 +70,12 @@ class RestApi {
   std::optional<Json> current(Response* error);
   std::optional<Json> version_doc(uint64_t version, Response* error);
   Response with_etag(Response r);
+  // With config_source etcd: one object written to etcd (json) or removed (nullopt), after the
+  // files with etcd's objects so changed are validated; answered with the version that follows.
+  Response etcd_write(const Request& req, std::string_view kind, std::string_view name,
+                      std::optional<std::string> json, bool exists);
+  // 409: with etcd, the whole config is not written through the API.
+  Response etcd_only();
   // GET routes/explain is the explanation, unless it has no query and names a route.
   bool explains(const Request& req);
 

@@ -478,6 +478,16 @@ struct AccessLogConfig {
   uint64_t buffer_bytes = 1 << 20;  // per worker (restart to change)
 };
 
+// `config_source: {etcd: {endpoints, prefix, timeout}}`: routes, upstreams, consumers and JWT
+// providers shared by a fleet through etcd (proxy/etcd_sync.h), added to the file's or replacing
+// its objects of the same name. Needs a restart to change.
+struct EtcdSourceConfig {
+  bool enabled = false;
+  std::vector<Address> endpoints;   // default 127.0.0.1:2379
+  std::string prefix = "/sluice/";  // always ends with '/'
+  uint64_t timeout_ms = 2000;       // one read or write
+};
+
 // `reload:` how the config's files are watched: with watch, a change to any of them (the
 // --config files and what they include) reloads the config after `debounce` without a change.
 struct ReloadConfig {
@@ -498,6 +508,7 @@ struct Config {
   TracingConfig tracing;
   AccessLogConfig access_log;
   EventsConfig events;
+  EtcdSourceConfig etcd;  // config_source.etcd
   DnsConfig dns;
   std::vector<ListenerConfig> listeners;
   AdminConfig admin;

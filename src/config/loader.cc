@@ -69,9 +69,10 @@ std::string sha256_hex(std::string_view bytes) {
 
 void Parser::parse(const Item& root, Config& cfg) {
   std::optional<MapItem> m =
-      map(root, {"workers", "dns", "listeners", "admin", "limits", "timeouts", "upstreams",
-                 "routes", "metrics", "tracing", "access_log", "redis", "client_ip", "consumers",
-                 "jwt_providers", "security", "filters", "events", "reload"});
+      map(root, {"workers",    "dns",       "listeners", "admin",     "limits",
+                 "timeouts",   "upstreams", "routes",    "metrics",   "tracing",
+                 "access_log", "redis",     "client_ip", "consumers", "jwt_providers",
+                 "security",   "filters",   "events",    "reload",    "config_source"});
   if (!m) return;
   if (const Item* w = m->get("workers")) {
     if (std::optional<int64_t> v = integer(*w, 0, kMaxWorkers)) cfg.workers = static_cast<int>(*v);
@@ -108,6 +109,7 @@ void Parser::parse(const Item& root, Config& cfg) {
   if (const Item* t = m->get("tracing")) parse_tracing(*t, cfg.tracing);
   if (const Item* a = m->get("access_log")) parse_access_log(*a, cfg.access_log);
   if (const Item* e = m->get("events")) parse_events(*e, cfg.events);
+  if (const Item* c = m->get("config_source")) parse_config_source(*c, cfg.etcd);
   if (const Item* c = m->get("consumers")) parse_consumers(*c, cfg);
   if (const Item* j = m->get("jwt_providers")) parse_jwt_providers(*j, cfg);
   if (const Item* s = m->get("security")) parse_security(*s, cfg.security);

@@ -162,6 +162,35 @@ void Parser::parse_upstream_tls(const Item& t, UpstreamTlsConfig& tls) {
   tls_errors(t, *m, errors);
 }
 
+void Parser::parse_config_source(const Item& it, EtcdSourceConfig& e) {
+  std::optional<MapItem> m = map(it, {"etcd"});
+  if (!m) return;
+  const Item* etcd = require(*m, "etcd");
+  if (etcd == nullptr) return;
+  std::optional<MapItem> em = map(*etcd, {"endpoints", "prefix", "timeout"});
+  if (!em) return;
+  e.enabled = true;
+  if (const Item* list = em->get("endpoints")) {
+    for (const Item& one : list_or_one(*list)) {
+      if (std::optional<Address> a = address(one, false)) e.endpoints.push_back(std::move(*a));
+    }
+  }
+  if (e.endpoints.empty()) e.endpoints.push_back(*parse_address("127.0.0.1:2379"));
+  if (const Item* p = em->get("prefix")) {
+    if (std::optional<std::string> prefix = string(*p)) {
+      if (prefix->empty() || prefix->front() != '/') {
+        error(p->mark, p->path, "must start with '/', e.g. /sluice");
+      } else {
+        if (prefix->back() != '/') *prefix += '/';
+        e.prefix = std::move(*prefix);
+      }
+    }
+  }
+  if (const Item* t = em->get("timeout")) {
+    if (auto d = duration(*t)) e.timeout_ms = *d;
+  }
+}
+
 void Parser::parse_dns(const Item& it, DnsConfig& d) {
   std::optional<MapItem> m = map(it, {"servers", "timeout"});
   if (!m) return;

@@ -56,6 +56,9 @@ class Parser : public Reader {
 
   void parse_admin(const Item& it, Config& cfg);
 
+  // `config_source: {etcd: {endpoints: ["127.0.0.1:2379"], prefix: /sluice, timeout: 2s}}`.
+  void parse_config_source(const Item& it, EtcdSourceConfig& e);
+
   void parse_limits(const Item& it, LimitsConfig& l);
 
   void parse_timeouts(const Item& it, TimeoutsConfig& t);

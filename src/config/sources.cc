@@ -337,10 +337,13 @@ class Loader {
  public:
   Loader(const EnvLookup& env, Sources& out) : env_(env), out_(out) {}
 
-  void run(const std::vector<std::string>& paths) {
-    plain_ = paths.size() == 1;
+  void run(const std::vector<std::string>& paths, std::span<const TextLayer> extra) {
+    plain_ = paths.size() == 1 && extra.empty();
     for (const std::string& p : paths) {
-      if (!load(p, 0, nullptr)) break;
+      if (!load(p, 0, nullptr)) return;
+    }
+    for (const TextLayer& t : extra) {
+      if (!load_text(t)) return;
     }
   }
 
@@ -416,6 +419,32 @@ class Loader {
     includes(path, root, depth);
     stack_.pop_back();
     layers_.push_back(std::move(root));
+    return true;
+  }
+
+  // A layer given as text (no include, no substitution); false when no more should be read.
+  bool load_text(const TextLayer& t) {
+    if (files_.size() >= kMaxSourceFiles) {
+      fail(t.name, nullptr, {},
+           "a config is made of at most " + std::to_string(kMaxSourceFiles) + " files");
+      return false;
+    }
+    const auto source = static_cast<uint16_t>(files_.size());
+    files_.push_back(t.name);
+    out_.files.push_back(SourceFile{t.name, sha256_hex(t.text)});
+    hash_.add(out_.files.back().sha256);
+    ParseResult doc = parse_document(t.text, source);
+    if (!doc.error.empty()) {
+      errors_.push_back(ConfigError{t.name, doc.error_mark, "", std::move(doc.error)});
+      return true;
+    }
+    if (!doc.root.is_defined() || doc.root.is_null()) return true;  // adds nothing
+    if (!doc.root.is_map()) {
+      errors_.push_back(ConfigError{t.name, mark_of(doc.root, {1, 1, source}), "",
+                                    "the top level must be a map, got " + describe(doc.root)});
+      return true;
+    }
+    layers_.push_back(doc.root);
     return true;
   }
 
@@ -571,11 +600,16 @@ std::optional<Node> merge_trees(std::span<const Node> layers, Mark root_mark, st
 }
 
 Sources load_sources(const std::vector<std::string>& paths, const EnvLookup& env) {
+  return load_sources(paths, {}, env);
+}
+
+Sources load_sources(const std::vector<std::string>& paths, std::span<const TextLayer> extra,
+                     const EnvLookup& env) {
   Sources out;
   const std::string first = paths.empty() ? std::string() : paths.front();
   try {
     Loader loader(env, out);
-    loader.run(paths);
+    loader.run(paths, extra);
     std::vector<ConfigError>& errors = loader.errors();
     if (paths.empty()) errors.push_back(ConfigError{"", {}, "", "no config file given"});
     if (!errors.empty()) {

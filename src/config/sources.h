@@ -62,6 +62,15 @@ struct Sources {
 
 Sources load_sources(const std::vector<std::string>& paths, const EnvLookup& env = process_env());
 
+// A layer that is not a file (the objects kept in etcd): merged after the files like one more
+// file named `name` (errors name it; it counts in the hash), without include or substitution.
+struct TextLayer {
+  std::string name;
+  std::string text;
+};
+Sources load_sources(const std::vector<std::string>& paths, std::span<const TextLayer> extra,
+                     const EnvLookup& env = process_env());
+
 // --- the pieces, for tests --------------------------------------------------------------------
 
 // One scalar's substitution.

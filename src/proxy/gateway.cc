@@ -435,7 +435,9 @@ std::optional<std::string> Gateway::current_text() const {
 }
 
 config::Sources Gateway::load_sources() {
-  config::Sources s = config::load_sources(config_paths_);
+  config::Sources s = etcd_ ? config::load_sources(config_paths_, etcd_->layers())
+                            : config::load_sources(config_paths_);
+  if (etcd_) etcd_->name_keys(&s.loaded.errors);
   if (s.loaded.ok()) file_hash_ = s.hash;
   std::lock_guard<std::mutex> lock(mu_);
   source_files_ = s.files;
@@ -447,8 +449,35 @@ std::vector<config::SourceFile> Gateway::source_files() const {
   return source_files_;
 }
 
+void Gateway::start_etcd(const config::EtcdSourceConfig& cfg, config::Sources* sources) {
+  etcd_ = std::make_unique<EtcdSync>(*this, control_loop_, cfg);
+  std::string err;
+  if (!etcd_->load(&err)) {
+    std::fprintf(stderr,
+                 "etcd: unreachable at start (%s): starting from the config files; its objects "
+                 "follow when it answers\n",
+                 err.c_str());
+    return;
+  }
+  etcd_->set_applied(etcd_->revision());
+  config::Sources with = load_sources();
+  if (!with.loaded.ok()) {
+    for (const config::ConfigError& e : with.loaded.errors) {
+      std::fprintf(stderr, "etcd: refused at start: %s\n", e.to_string().c_str());
+    }
+    std::fprintf(stderr, "etcd: starting from the config files alone\n");
+    return;
+  }
+  std::fprintf(stderr, "etcd: %zu object(s) under %s at revision %lld\n", etcd_->object_count(),
+               cfg.prefix.c_str(), static_cast<long long>(etcd_->revision()));
+  *sources = std::move(with);
+}
+
 bool Gateway::start(std::vector<std::string>* errors) {
   config::Sources sources = load_sources();
+  if (sources.loaded.ok() && sources.loaded.config->etcd.enabled) {
+    start_etcd(sources.loaded.config->etcd, &sources);
+  }
   config::LoadResult loaded = std::move(sources.loaded);
   std::string text = std::move(sources.text);
   if (!loaded.ok()) {
@@ -533,6 +562,7 @@ bool Gateway::start(std::vector<std::string>* errors) {
   control_loop_.timers().schedule(*memory_watch_, control_loop_.now_ms());  // first sample at once
   event_watch_ = std::make_unique<EventWatch>(*this, events_, control_loop_);
   event_watch_->start();
+  if (etcd_) etcd_->start();
   running_.store(static_cast<int>(workers_.size()));
   for (auto& w : workers_) {
     threads_.emplace_back([this, worker = w.get()] {
@@ -550,8 +580,11 @@ ReloadOutcome Gateway::reload(const std::string& author) {
 }
 
 ReloadOutcome Gateway::check(const std::string& text, const std::string& name) const {
+  return check_loaded(config::load_config_string(text, name));
+}
+
+ReloadOutcome Gateway::check_loaded(config::LoadResult loaded) const {
   ReloadOutcome out;
-  config::LoadResult loaded = config::load_config_string(text, name);
   out.version = version();
   if (loaded.ok()) {
     out.hash = loaded.config->hash;
@@ -564,6 +597,25 @@ ReloadOutcome Gateway::check(const std::string& text, const std::string& name) c
   }
   out.ok = out.errors.empty();
   return out;
+}
+
+ReloadOutcome Gateway::check_etcd(const EtcdSync::Change& change) const {
+  config::Sources s = config::load_sources(config_paths_, etcd_->layers(&change));
+  ReloadOutcome out = check_loaded(std::move(s.loaded));
+  etcd_->name_keys(&out.errors);
+  return out;
+}
+
+ReloadOutcome Gateway::apply_etcd(const std::string& author) {
+  ReloadOutcome same;
+  same.ok = true;
+  same.version = version();
+  same.hash = current()->config.hash;
+  if (!etcd_ || etcd_->revision() == etcd_->applied_revision()) return same;
+  etcd_->set_applied(etcd_->revision());  // a refused revision is tried again only after a change
+  config::Sources s = load_sources();
+  if (s.loaded.ok() && s.loaded.config->hash == same.hash) return same;
+  return apply_loaded(std::move(s.loaded), s.text, ConfigOrigin{"etcd", author, "yaml", 0});
 }
 
 ReloadOutcome Gateway::apply(const std::string& text, const ConfigOrigin& origin) {
@@ -611,6 +663,7 @@ ReloadOutcome Gateway::apply_loaded(config::LoadResult loaded, const std::string
 }
 
 ReloadOutcome Gateway::finish_reload(ReloadOutcome out, const ConfigOrigin& origin) {
+  if (etcd_) etcd_->name_keys(&out.errors);
   (out.ok ? reloads_ok_ : reloads_failed_).fetch_add(1);
   for (const config::ConfigError& e : out.errors) {
     std::fprintf(stderr, "reload rejected: %s\n", e.to_string().c_str());

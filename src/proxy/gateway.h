@@ -33,6 +33,7 @@
 #include "observe/otlp_exporter.h"
 #include "observe/span_ring.h"
 #include "observe/webhooks.h"
+#include "proxy/etcd_sync.h"
 #include "proxy/overload.h"
 #include "proxy/runtime.h"
 #include "proxy/snapshot.h"
@@ -81,6 +82,14 @@ class Gateway {
   ReloadOutcome apply(const std::string& text, const ConfigOrigin& origin);
   // What apply() would say, without applying anything (no runtime state is touched).
   ReloadOutcome check(const std::string& text, const std::string& name) const;
+  // config_source etcd (null without it): the objects' layer and the admin API's writes.
+  EtcdSync* etcd() { return etcd_.get(); }
+  const EtcdSync* etcd() const { return etcd_.get(); }
+  // The files with etcd's objects as they are now, applied as a new version (source "etcd");
+  // nothing when etcd's revision was applied already or the result is the config in force.
+  ReloadOutcome apply_etcd(const std::string& author);
+  // What apply_etcd() would say with `change` made to etcd's objects (nothing is applied).
+  ReloadOutcome check_etcd(const EtcdSync::Change& change) const;
   // The config versions; null when the admin API is off (nothing reads them then).
   const config::History* history() const { return history_.get(); }
   // The text of the version in force (nullopt without a history or when it cannot be read).
@@ -164,6 +173,11 @@ class Gateway {
                              const ConfigOrigin& origin);
   // The config files read again: their files become source_files(), their hash file_hash_.
   config::Sources load_sources();
+  // check(): the loaded config built against a scratch registry.
+  ReloadOutcome check_loaded(config::LoadResult loaded) const;
+  // The files with etcd's objects when etcd answers at start; the files alone when it does not
+  // (or its objects are refused), logged.
+  void start_etcd(const config::EtcdSourceConfig& cfg, config::Sources* sources);
   // config.applied or config.refused on the event stream.
   void publish_reload_event(const ReloadOutcome& out, const ConfigOrigin& origin);
   void record_version(const Snapshot& snap, const std::string& text, const ConfigOrigin& origin);
@@ -184,6 +198,7 @@ class Gateway {
   observe::EventBus events_;
   std::unique_ptr<observe::WebhookSender> webhooks_;
   std::unique_ptr<EventWatch> event_watch_;
+  std::unique_ptr<EtcdSync> etcd_;
   std::unique_ptr<ConnectionLimits> limits_;
   std::atomic<uint64_t> generation_{0};
   std::atomic<uint64_t> reloads_ok_{0};
