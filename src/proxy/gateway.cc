@@ -695,7 +695,8 @@ void Gateway::publish_reload_event(const ReloadOutcome& out, const ConfigOrigin&
     const config::ConfigError& e = out.errors[i];
     if (i > 0) fields += ",";
     fields += "{\"path\":\"" + observe::json_escape(e.key) + "\",\"message\":\"" +
-              observe::json_escape(e.message) + "\",\"line\":" + std::to_string(e.mark.line) + "}";
+              observe::json_escape(e.message) + "\",\"file\":\"" + observe::json_escape(e.file) +
+              "\",\"line\":" + std::to_string(e.mark.line) + "}";
   }
   fields += "]";
   events_.publish("config.refused", fields);
