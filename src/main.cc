@@ -36,7 +36,8 @@ constexpr const char* kUsage =
     "  version                 print the version\n"
     "  help                    print this text\n"
     "\n"
-    "signals: SIGHUP reloads the config; SIGTERM/SIGINT drain and exit\n"
+    "signals: SIGHUP reloads the config; SIGTERM/SIGINT drain and exit; SIGUSR2 starts the\n"
+    "         binary on disk with the same arguments, hands it the sockets and drains\n"
     "config: ${VAR} and ${VAR:-default} in values come from the environment\n";
 
 // `sluice hash-key [KEY]`: the stored form of an API key ("sha256:<hex>").
@@ -98,13 +99,16 @@ int validate(const std::vector<std::string>& paths) {
   return 0;
 }
 
-int run(const std::vector<std::string>& paths) {
+int run(const std::vector<std::string>& paths, const std::vector<std::string>& argv) {
+  // What an upgrading process handed over (SIGUSR2 there): sockets, counters, the ready pipe.
+  sluice::proxy::Inherited inherited = sluice::proxy::take_inherited();
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGHUP);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGUSR1);
+  sigaddset(&set, SIGUSR2);
   // Blocked before any thread starts, so only the signalfd below sees them.
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
@@ -113,14 +117,16 @@ int run(const std::vector<std::string>& paths) {
   sluice::core::EventLoop control_loop;
   sluice::proxy::Gateway gateway(paths, control_loop);
   std::vector<std::string> errors;
-  if (!gateway.start(&errors)) {
+  if (!gateway.start(&errors, &inherited)) {
     for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
     std::fprintf(stderr, "sluice: not started\n");
     return 1;
   }
   std::shared_ptr<const sluice::proxy::Snapshot> snap = gateway.current();
   sluice::admin::AdminServer admin(gateway, control_loop);
-  if (snap->config.admin.enabled) {
+  if (snap->config.admin.enabled && inherited.admin_fd >= 0) {
+    admin.adopt(inherited.admin_fd);
+  } else if (snap->config.admin.enabled) {
     sluice::net::SocketAddress addr;
     std::string err;
     if (!sluice::net::resolve_address(snap->config.admin.address.host,
@@ -135,13 +141,18 @@ int run(const std::vector<std::string>& paths) {
   std::fprintf(stderr, "sluice %s: %zu worker(s), %zu listener(s), config version %llu (%s)\n",
                SLUICE_VERSION, gateway.worker_count(), snap->config.listeners.size(),
                static_cast<unsigned long long>(snap->version), files_named(paths).c_str());
+  if (!snap->config.admin.enabled && inherited.admin_fd >= 0) ::close(inherited.admin_fd);
   snap.reset();
   sluice::proxy::ConfigWatch watch(gateway, control_loop);  // while reload.watch is true
   watch.start();
+  sluice::proxy::Upgrader upgrader(gateway, control_loop, argv);
+  inherited.ready();  // an upgrading process drains from now on
 
   class SignalHandler : public sluice::core::IoHandler {
    public:
-    SignalHandler(int fd, sluice::proxy::Gateway& gw) : fd_(fd), gw_(gw) {}
+    SignalHandler(int fd, sluice::proxy::Gateway& gw, sluice::proxy::Upgrader& up,
+                  sluice::admin::AdminServer& admin)
+        : fd_(fd), gw_(gw), up_(up), admin_(admin) {}
     void on_io(uint32_t /*events*/) override {
       signalfd_siginfo info{};
       while (read(fd_, &info, sizeof(info)) == sizeof(info)) {
@@ -149,6 +160,8 @@ int run(const std::vector<std::string>& paths) {
           gw_.reload("signal");
         } else if (info.ssi_signo == SIGUSR1) {
           gw_.reopen_logs();
+        } else if (info.ssi_signo == SIGUSR2) {
+          up_.begin(admin_.listen_fd());
         } else {
           std::fprintf(stderr, "sluice: signal %u, draining\n", info.ssi_signo);
           gw_.drain();
@@ -159,10 +172,15 @@ int run(const std::vector<std::string>& paths) {
    private:
     int fd_;
     sluice::proxy::Gateway& gw_;
-  } handler(sfd, gateway);
+    sluice::proxy::Upgrader& up_;
+    sluice::admin::AdminServer& admin_;
+  } handler(sfd, gateway, upgrader, admin);
   admin.loop().add(sfd, EPOLLIN, &handler);
 
-  while (!gateway.finished()) admin.loop().run_once(100);
+  while (!gateway.finished()) {
+    admin.loop().run_once(100);
+    if (gateway.upgrade_drain()) admin.stop_listening();  // the new process answers there now
+  }
   gateway.join();
   gateway.flush_observability();
   admin.loop().remove(sfd);
@@ -214,5 +232,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sluice %s: --config FILE is required\n", command.c_str());
     return 2;
   }
-  return command == "validate" ? validate(configs) : run(configs);
+  return command == "validate" ? validate(configs)
+                               : run(configs, std::vector<std::string>(argv, argv + argc));
 }

@@ -211,7 +211,22 @@ bool AdminServer::listen(const net::SocketAddress& addr, std::string* err) {
   return true;
 }
 
+void AdminServer::adopt(int fd) {
+  fd_ = fd;
+  loop_.add(fd_, EPOLLIN, this);
+  loop_.post(this);  // connections may wait in its backlog already
+}
+
+void AdminServer::stop_listening() {
+  if (fd_ < 0) return;
+  loop_.unpost(this);
+  loop_.remove(fd_);
+  ::close(fd_);
+  fd_ = -1;
+}
+
 void AdminServer::on_io(uint32_t /*events*/) {
+  if (fd_ < 0) return;
   for (;;) {
     int fd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {

@@ -43,6 +43,11 @@ class AdminServer : public core::IoHandler {
   AdminServer(proxy::Gateway& gateway, core::EventLoop& loop);
   ~AdminServer() override;
   bool listen(const net::SocketAddress& addr, std::string* err);
+  // A listening socket handed over by an upgrading process (proxy/upgrade.h).
+  void adopt(int fd);
+  // The old process of an upgrade: the new one answers from now on (same socket).
+  void stop_listening();
+  int listen_fd() const { return fd_; }
   void on_io(uint32_t events) override;
   core::EventLoop& loop() { return loop_; }
   core::BufferPool& pool() { return pool_; }

@@ -80,6 +80,33 @@ LimiterStore::Entry& LimiterStore::insert(Shard& s, std::string_view key) {
   return it->second;
 }
 
+void LimiterStore::for_each(
+    const std::function<void(std::string_view key, RateAlgorithm, const RateState&)>& fn) {
+  for (Shard& s : shards_) {
+    s.lock.lock();
+    for (Entry* e = s.lru.prev; e != &s.lru; e = e->prev) fn(*e->key, e->algorithm, e->state);
+    s.lock.unlock();
+  }
+}
+
+void LimiterStore::restore(std::string_view key, RateAlgorithm algorithm, const RateState& state) {
+  const size_t hash = std::hash<std::string_view>{}(key);
+  Shard& s = shards_[(hash >> (sizeof(size_t) * 8 - 6)) % kShards];
+  s.lock.lock();
+  Entry* e;
+  auto it = s.map.find(HashedKey{key, hash});
+  if (it != s.map.end()) {
+    e = &it->second;
+    unlink(*e);
+  } else {
+    e = &insert(s, key);
+  }
+  e->state = state;
+  e->algorithm = algorithm;
+  push_front(s, *e);
+  s.lock.unlock();
+}
+
 RateDecision LimiterStore::take(std::string_view key, const RateParams& params, uint64_t now_ms,
                                 uint64_t cost) {
   const size_t hash = std::hash<std::string_view>{}(key);

@@ -40,6 +40,13 @@ class LimiterStore {
   // shards. One caller at a time (the control thread).
   void sweep(const RateParams& params, uint64_t now_ms, size_t budget);
 
+  // Every key with its state, least recently used first within a shard (an upgrade hands the
+  // counters to the new process). fn runs under the shard's lock: it must not call the store.
+  void for_each(
+      const std::function<void(std::string_view key, RateAlgorithm, const RateState&)>& fn);
+  // Sets a key's state (replacing any), as the most recently used of its shard.
+  void restore(std::string_view key, RateAlgorithm algorithm, const RateState& state);
+
   size_t size() const;
   size_t capacity() const { return per_shard_ * kShards; }
   uint64_t evictions() const;  // keys forgotten because their shard was full

@@ -597,7 +597,9 @@ void ClientConnection::on_send_timeout() {
 void ClientConnection::drain_notice() {
   if (idle() && out_.empty()) {
     // Nothing in flight: keep the socket so a request racing the drain still gets an answer.
-    arm(TimerMode::kIdle, worker_.snapshot()->config.timeouts.drain_ms);
+    // In an upgrade, an idle client is closed after 1 s (the new process serves its next one).
+    const uint64_t drain_ms = worker_.snapshot()->config.timeouts.drain_ms;
+    arm(TimerMode::kIdle, worker_.upgrade_drain() ? std::min<uint64_t>(drain_ms, 1000) : drain_ms);
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <malloc.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +15,7 @@
 #include "net/socket.h"
 #include "observe/json.h"
 #include "proxy/event_watch.h"
+#include "proxy/handover.h"
 #include "proxy/worker.h"
 
 namespace sluice::proxy {
@@ -473,7 +475,7 @@ void Gateway::start_etcd(const config::EtcdSourceConfig& cfg, config::Sources* s
   *sources = std::move(with);
 }
 
-bool Gateway::start(std::vector<std::string>* errors) {
+bool Gateway::start(std::vector<std::string>* errors, Inherited* inherited_from) {
   config::Sources sources = load_sources();
   if (sources.loaded.ok() && sources.loaded.config->etcd.enabled) {
     start_etcd(sources.loaded.config->etcd, &sources);
@@ -506,33 +508,43 @@ bool Gateway::start(std::vector<std::string>* errors) {
   // accept lock is shared between workers.
   std::vector<std::vector<int>> fds(static_cast<size_t>(n));
   for (const config::ListenerConfig& l : cfg.listeners) {
+    const std::string at = cfg.file_of(l.mark) + ":" + std::to_string(l.mark.line) + ":" +
+                           std::to_string(l.mark.col) + ": listeners: ";
     net::SocketAddress addr;
     std::string err;
     if (!net::resolve_address(l.address.host, l.address.port, &addr, &err)) {
-      errors->push_back(cfg.file_of(l.mark) + ":" + std::to_string(l.mark.line) + ":" +
-                        std::to_string(l.mark.col) + ": listeners: " + err);
+      errors->push_back(at + err);
       continue;
     }
-    // SO_REUSEPORT would let this process silently share a port another process listens on;
-    // a plain bind first makes that an error.
-    int probe = net::listen_tcp(addr, false, 1, &err);
-    if (probe < 0) {
-      errors->push_back(cfg.file_of(l.mark) + ":" + std::to_string(l.mark.line) + ":" +
-                        std::to_string(l.mark.col) + ": listeners: " + l.address.text + ": " + err);
-      continue;
+    std::vector<int> inherited =
+        inherited_from ? inherited_from->take(l.address.text) : std::vector<int>{};
+    if (inherited.empty()) {
+      // SO_REUSEPORT would let this process silently share a port another process listens on;
+      // a plain bind first makes that an error.
+      int probe = net::listen_tcp(addr, false, 1, &err);
+      if (probe < 0) {
+        errors->push_back(at + l.address.text + ": " + err);
+        continue;
+      }
+      close(probe);
     }
-    close(probe);
+    std::vector<int> mine;
     for (int w = 0; w < n; ++w) {
-      int fd = net::listen_tcp(addr, true, 4096, &err);
+      // The upgrading process's sockets first (the very sockets: nothing queued is lost), then
+      // new ones in the same SO_REUSEPORT group when this process has more workers.
+      int fd = static_cast<size_t>(w) < inherited.size() ? inherited[static_cast<size_t>(w)]
+                                                         : net::listen_tcp(addr, true, 4096, &err);
       if (fd < 0) {
-        errors->push_back(cfg.file_of(l.mark) + ":" + std::to_string(l.mark.line) + ":" +
-                          std::to_string(l.mark.col) + ": listeners: " + l.address.text + ": " +
-                          err);
+        errors->push_back(at + l.address.text + ": " + err);
         break;
       }
       fds[static_cast<size_t>(w)].push_back(fd);
+      mine.push_back(fd);
     }
+    for (size_t k = static_cast<size_t>(n); k < inherited.size(); ++k) close(inherited[k]);
+    listen_fds_.emplace_back(l.address.text, std::move(mine));
   }
+  if (inherited_from) inherited_from->close_rest();
   if (!errors->empty()) {
     for (auto& list : fds) {
       for (int fd : list) close(fd);
@@ -546,6 +558,7 @@ bool Gateway::start(std::vector<std::string>* errors) {
     last_reload_.hash = cfg.hash;
   }
   limits_ = std::make_unique<ConnectionLimits>(cfg.listeners.size());
+  if (inherited_from && inherited_from->state_fd >= 0) restore_state(inherited_from->state_fd);
   if (record) record_version(*built.snapshot, text, ConfigOrigin{"file", "start", "yaml", 0});
   text = {};
   publish(built.snapshot);
@@ -706,7 +719,37 @@ const observe::WorkerMetrics& Gateway::worker_metrics(size_t i) const {
   return workers_[i]->metrics();
 }
 
-void Gateway::drain() {
+int Gateway::save_state() {
+  const int fd = ::memfd_create("sluice-state", MFD_CLOEXEC);
+  if (fd < 0) return -1;
+  const std::string text = encode_rate_limits(registry_);
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n <= 0) {
+      ::close(fd);
+      return -1;
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::lseek(fd, 0, SEEK_SET);
+  return fd;
+}
+
+void Gateway::restore_state(int fd) {
+  std::string text;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  std::string err;
+  const size_t keys = restore_rate_limits(text, registry_, &err);
+  std::fprintf(stderr, "upgrade: %zu rate-limit key(s) handed over%s%s\n", keys,
+               err.empty() ? "" : "; state: ", err.c_str());
+}
+
+void Gateway::drain(bool upgrade) {
+  if (upgrade) upgrade_drain_.store(true, std::memory_order_release);
   if (draining_.exchange(true)) return;
   std::shared_ptr<const Snapshot> snap = current();
   drain_deadline_ms_.store(core::monotonic_ms() + snap->config.timeouts.drain_ms);

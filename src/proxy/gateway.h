@@ -37,6 +37,7 @@
 #include "proxy/overload.h"
 #include "proxy/runtime.h"
 #include "proxy/snapshot.h"
+#include "proxy/upgrade.h"
 
 namespace sluice::proxy {
 
@@ -73,7 +74,9 @@ class Gateway {
   Gateway& operator=(const Gateway&) = delete;
 
   // Loads the config, binds the listeners, starts the workers. On failure fills *errors.
-  bool start(std::vector<std::string>* errors);
+  // `inherited`: what an upgrading process handed over (proxy/upgrade.h): its listening sockets
+  // are used instead of new ones, its rate-limit counters restored.
+  bool start(std::vector<std::string>* errors, Inherited* inherited = nullptr);
   // Re-reads the config files; a valid config becomes the new snapshot, an invalid one changes
   // nothing.
   ReloadOutcome reload(const std::string& author = "file");
@@ -95,7 +98,16 @@ class Gateway {
   // The text of the version in force (nullopt without a history or when it cannot be read).
   std::optional<std::string> current_text() const;
   // Stops accepting, lets in-flight requests finish (up to timeouts.drain), then stops workers.
-  void drain();
+  // upgrade: the old process of a binary upgrade, which also waits for its keep-alive clients to
+  // leave (they are told Connection: close on their next answer, or closed after 1 s idle).
+  void drain(bool upgrade = false);
+  bool upgrade_drain() const { return upgrade_drain_.load(std::memory_order_acquire); }
+  // The listening sockets by listener address (an upgrade hands them over; valid until drain).
+  const std::vector<std::pair<std::string, std::vector<int>>>& listen_fds() const {
+    return listen_fds_;
+  }
+  // The local rate-limit counters in a memory file (proxy/handover.h), rewound; -1 on failure.
+  int save_state();
   // Waits for the workers to exit (after drain()).
   void join();
 
@@ -153,6 +165,8 @@ class Gateway {
   void resolve_missing(const config::Config& cfg);
   SnapshotResult build(config::Config cfg, uint64_t version);
   void configure_health_checks(const Snapshot& snap);
+  // The counters of save_state() read from fd (closed), before the workers start.
+  void restore_state(int fd);
   // Creates the span rings and access-log buffers a config needs (before its snapshot is built,
   // so the snapshot can point at them); checks that the access log file can be opened.
   bool prepare_sinks(const config::Config& cfg, size_t workers,
@@ -210,6 +224,8 @@ class Gateway {
   ReloadOutcome last_reload_;
   std::atomic<uint64_t> version_{0};
   std::atomic<bool> draining_{false};
+  std::atomic<bool> upgrade_drain_{false};
+  std::vector<std::pair<std::string, std::vector<int>>> listen_fds_;
   std::atomic<uint64_t> drain_deadline_ms_{0};
   std::atomic<int> running_{0};
   std::atomic<int> drained_workers_{0};

@@ -79,6 +79,17 @@ std::shared_ptr<RateLimitRuntime> RuntimeRegistry::rate_limit(const std::string&
   return e.runtime;
 }
 
+void RuntimeRegistry::for_each_rate_limit(
+    const std::function<void(const std::string& route, const std::string& policy, size_t max_keys,
+                             RateLimitRuntime& runtime)>& fn) {
+  std::vector<std::pair<std::pair<std::string, std::string>, RateLimitEntry>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [k, e] : rate_limits_) all.emplace_back(k, e);
+  }
+  for (auto& [k, e] : all) fn(k.first, k.second, e.max_keys, *e.runtime);
+}
+
 std::shared_ptr<auth::NonceCache> RuntimeRegistry::nonce_cache() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!nonces_) nonces_ = std::make_shared<auth::NonceCache>();

@@ -95,6 +95,10 @@ class RuntimeRegistry {
   // The runtime of a route's policy; a new one when max_keys changed.
   std::shared_ptr<RateLimitRuntime> rate_limit(const std::string& route, const std::string& policy,
                                                size_t max_keys);
+  // Every rate-limit runtime with its route, policy and max_keys (an upgrade's handover).
+  void for_each_rate_limit(
+      const std::function<void(const std::string& route, const std::string& policy, size_t max_keys,
+                               RateLimitRuntime& runtime)>& fn);
   // Metric slot of a route name: stable for the life of the process (0 = no route).
   size_t route_slot(const std::string& route_name);
   // Route names by slot, for rendering metrics.

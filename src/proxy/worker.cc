@@ -177,8 +177,14 @@ void Worker::begin_drain() {
   }
 }
 
+bool Worker::upgrade_drain() const {
+  return gateway_.upgrade_drain();
+}
+
 bool Worker::drained() const {
-  return active_exchanges_ == 0;
+  // An upgrade also waits for the keep-alive clients to leave (told to on their next answer),
+  // since the new process takes over: a request racing the close would be reset.
+  return active_exchanges_ == 0 && (!gateway_.upgrade_drain() || clients_.next == &clients_);
 }
 
 namespace {

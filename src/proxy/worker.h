@@ -75,6 +75,8 @@ class Worker {
   core::BufferPool& pool() { return pool_; }
   const std::shared_ptr<const Snapshot>& snapshot() const { return snapshot_; }
   bool draining() const { return draining_; }
+  // Draining as the old process of a binary upgrade (Gateway::drain(true)).
+  bool upgrade_drain() const;
   http::RequestHead& request_head() { return request_head_; }
   http::ResponseHead& response_head() { return response_head_; }
   std::string& path_scratch() { return path_scratch_; }
