@@ -139,6 +139,8 @@ class Gateway {
   bool all_drained() const { return drained_workers_.load() == static_cast<int>(workers_.size()); }
   // True once every worker thread has returned (after drain()).
   bool finished() const { return running_.load(std::memory_order_acquire) == 0; }
+  // Frees the snapshots no worker uses any more (control thread; every 250 ms and at publish).
+  void release_retired();
   // SIGUSR1: the access log file is reopened (after logrotate moved it).
   void reopen_logs();
   // After join(): exports the spans still queued (waiting at most a few seconds for the
@@ -219,6 +221,8 @@ class Gateway {
   std::atomic<uint64_t> reloads_failed_{0};
   mutable std::mutex mu_;  // guards current_ and last_reload_ (control plane only)
   std::shared_ptr<const Snapshot> current_;
+  // Snapshots replaced but maybe still used by a worker: freed here, never on a worker.
+  std::vector<std::shared_ptr<const Snapshot>> retired_;
   // The listeners, workers, admin, tracing and access log the process was started with.
   config::Config bound_;
   ReloadOutcome last_reload_;
