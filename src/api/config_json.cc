@@ -131,3 +131,47 @@ std::string json_to_config_text(const Json& doc) {
 }
 
 }  // namespace sluice::api
+
+namespace sluice::api {
+namespace {
+
+uint32_t write_node(config::DocumentWriter& w, const Json& j, uint32_t* counter) {
+  const config::Mark mark{static_cast<int>(++*counter), 1, 0};
+  switch (j.type()) {
+    case Json::value_t::null:
+      return w.scalar(config::NodeType::kNull, "null", false, mark);
+    case Json::value_t::boolean:
+      return w.scalar(config::NodeType::kScalar, j.get<bool>() ? "true" : "false", false, mark);
+    case Json::value_t::string:
+      return w.scalar(config::NodeType::kScalar, j.get_ref<const std::string&>(), true, mark);
+    case Json::value_t::array: {
+      std::vector<uint32_t> items;
+      items.reserve(j.size());
+      for (const Json& e : j) items.push_back(write_node(w, e, counter));
+      return w.list(mark, items);
+    }
+    case Json::value_t::object: {
+      std::vector<uint32_t> kv;
+      kv.reserve(j.size() * 2);
+      for (const auto& [k, v] : j.items()) {
+        kv.push_back(
+            w.scalar(config::NodeType::kScalar, k, true, {static_cast<int>(++*counter), 1, 0}));
+        kv.push_back(write_node(w, v, counter));
+      }
+      return w.map(mark, kv);
+    }
+    default:  // numbers: as JSON writes them (what json_to_config_text puts in the text)
+      return w.scalar(config::NodeType::kScalar, j.dump(), false, mark);
+  }
+}
+
+}  // namespace
+
+config::Node json_to_node(const Json& doc) {
+  config::DocumentWriter w;
+  uint32_t counter = 0;
+  const uint32_t root = write_node(w, doc, &counter);
+  return w.finish(root);
+}
+
+}  // namespace sluice::api

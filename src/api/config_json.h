@@ -40,4 +40,9 @@ std::optional<Json> yaml_to_json(std::string_view text, std::string* error,
 // ending in a newline. Deterministic: the same value gives the same bytes (and hash).
 std::string json_to_config_text(const Json& doc);
 
+// The document as a config tree, as parsing json_to_config_text(doc) would give it (strings
+// quoted, numbers and booleans plain), without writing and parsing the text: API writes of a
+// large config skip the YAML parser. Marks count the nodes (no text has lines).
+config::Node json_to_node(const Json& doc);
+
 }  // namespace sluice::api

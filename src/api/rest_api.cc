@@ -216,6 +216,10 @@ Response RestApi::handle(const Request& req) {
 }
 
 std::optional<Json> RestApi::current(Response* error) {
+  // The document of the version in force, converted once per version (a 10,000-route config
+  // is a megabyte of YAML to read again for every call otherwise).
+  const uint64_t version = gateway_.version();
+  if (cached_ && cached_version_ == version) return *cached_;
   std::optional<std::string> text = gateway_.current_text();
   if (!text) {
     *error = error_response(503, "the text of the config in force cannot be read");
@@ -223,7 +227,12 @@ std::optional<Json> RestApi::current(Response* error) {
   }
   std::string err;
   std::optional<Json> doc = yaml_to_json(*text, &err);
-  if (!doc) *error = error_response(500, "the config in force cannot be converted: " + err);
+  if (!doc) {
+    *error = error_response(500, "the config in force cannot be converted: " + err);
+    return doc;
+  }
+  cached_ = *doc;
+  cached_version_ = version;
   return doc;
 }
 
@@ -243,12 +252,20 @@ std::optional<Json> RestApi::version_doc(uint64_t version, Response* error) {
 Response RestApi::write(const Request& req, const Json& doc, int created_status) {
   if (!doc.is_object()) return error_response(400, "the config must be a JSON object");
   const std::string text = json_to_config_text(doc);
-  return apply(req, text, proxy::ConfigOrigin{"api", author_of(req), "json", 0}, created_status);
+  Response r =
+      apply(req, text, proxy::ConfigOrigin{"api", author_of(req), "json", 0}, created_status, &doc);
+  if (r.status == created_status) {
+    // What was applied is the document of the new version (JSON text reads back as itself).
+    cached_ = doc;
+    cached_version_ = gateway_.version();
+  }
+  return r;
 }
 
 Response RestApi::apply(const Request& req, const std::string& text,
-                        const proxy::ConfigOrigin& origin, int ok_status) {
-  proxy::ReloadOutcome r = gateway_.apply(text, origin);
+                        const proxy::ConfigOrigin& origin, int ok_status, const Json* doc) {
+  proxy::ReloadOutcome r = doc != nullptr ? gateway_.apply_tree(json_to_node(*doc), text, origin)
+                                          : gateway_.apply(text, origin);
   std::fprintf(stderr, "admin api: %.*s %.*s by %s: %s\n", static_cast<int>(req.method.size()),
                req.method.data(), static_cast<int>(req.path.size()), req.path.data(),
                origin.author.c_str(),

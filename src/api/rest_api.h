@@ -64,8 +64,9 @@ class RestApi {
   Response write(const Request& req, const Json& doc, int created_status = 200);
   // Applies text, logs who changed what, and answers {"version","hash","warnings"} with
   // ok_status, or 400 {"version","errors"}.
+  // doc: the text's document when it is JSON text made from it (parsing is skipped).
   Response apply(const Request& req, const std::string& text, const proxy::ConfigOrigin& origin,
-                 int ok_status);
+                 int ok_status, const Json* doc = nullptr);
   // The config in force as JSON; nullopt (and *error set) when its text cannot be had.
   std::optional<Json> current(Response* error);
   std::optional<Json> version_doc(uint64_t version, Response* error);
@@ -80,6 +81,8 @@ class RestApi {
   bool explains(const Request& req);
 
   proxy::Gateway& gateway_;
+  std::optional<Json> cached_;  // the document of version cached_version_
+  uint64_t cached_version_ = 0;
 };
 
 // %XX escapes decoded; nullopt for a malformed one.

@@ -647,6 +647,12 @@ ReloadOutcome Gateway::apply(const std::string& text, const ConfigOrigin& origin
       text, origin);
 }
 
+ReloadOutcome Gateway::apply_tree(const config::Node& root, const std::string& text,
+                                  const ConfigOrigin& origin) {
+  return apply_loaded(config::load_config_tree(root, {origin.source}, config::sha256_hex(text)),
+                      text, origin);
+}
+
 ReloadOutcome Gateway::apply_loaded(config::LoadResult loaded, const std::string& text,
                                     const ConfigOrigin& origin) {
   ReloadOutcome out;

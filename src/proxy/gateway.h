@@ -83,6 +83,9 @@ class Gateway {
   // Applies config text (the admin API's JSON, a version's text) as reload() applies the file:
   // validated, built, published and recorded as a new version; an invalid one changes nothing.
   ReloadOutcome apply(const std::string& text, const ConfigOrigin& origin);
+  // The same with the text's tree given (the admin API makes it from JSON without parsing).
+  ReloadOutcome apply_tree(const config::Node& root, const std::string& text,
+                           const ConfigOrigin& origin);
   // What apply() would say, without applying anything (no runtime state is touched).
   ReloadOutcome check(const std::string& text, const std::string& name) const;
   // config_source etcd (null without it): the objects' layer and the admin API's writes.

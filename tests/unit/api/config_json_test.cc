@@ -3,10 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 
 #include "api/diff.h"
 #include "config/config.h"
+#include "config/document.h"
 
 namespace sluice::api {
 namespace {
@@ -79,6 +81,47 @@ TEST(ConfigJson, JsonTextLoadsAsTheSameConfig) {
   EXPECT_EQ(b.config->routes[0].timeout_ms, a.config->routes[0].timeout_ms);
   EXPECT_EQ(b.config->upstreams[0].targets[0].weight, 3u);
   EXPECT_EQ(json_to_config_text(yaml(text)), text);  // stable: same bytes, same hash
+}
+
+TEST(ConfigJson, TheTreeOfAJsonDocumentIsTheTreeOfItsText) {
+  const Json doc = yaml(
+      "listeners: [{address: \"127.0.0.1:8080\"}]\nworkers: 2\n"
+      "routes:\n  - {name: r, match: {path: /a, methods: [GET]}, upstream: u, timeout: 2s,\n"
+      "     retry: {attempts: 2}, mirror: null, x: 1.5, on: 'on', yes: true}\n"
+      "upstreams: [{name: u, targets: [{address: \"127.0.0.1:9001\", weight: 3}]}]\n");
+  const config::Node direct = json_to_node(doc);
+  config::ParseResult parsed = config::parse_document(json_to_config_text(doc));
+  ASSERT_TRUE(parsed.error.empty()) << parsed.error;
+  std::string e1;
+  std::string e2;
+  // Same types, texts and quoting: converted back they are the same document.
+  EXPECT_EQ(node_to_json(direct, &e1)->dump(), node_to_json(parsed.root, &e2)->dump());
+  EXPECT_EQ(node_to_json(direct, &e1)->dump(), doc.dump());
+  std::function<void(const config::Node&, const config::Node&)> same =
+      [&](const config::Node& a, const config::Node& b) {
+        ASSERT_EQ(a.type(), b.type());
+        EXPECT_EQ(a.scalar(), b.scalar());
+        EXPECT_EQ(a.quoted(), b.quoted()) << a.scalar();
+        ASSERT_EQ(a.size(), b.size());
+        for (size_t i = 0; i < a.size(); ++i) {
+          if (a.is_map()) {
+            same(a.key(i), b.key(i));
+            same(a.value(i), b.value(i));
+          } else {
+            same(a.at(i), b.at(i));
+          }
+        }
+      };
+  same(direct, parsed.root);
+  // x, on, yes and a null mirror are refused just as from the text, at the same keys.
+  config::LoadResult from_tree = config::load_config_tree(direct, {"api"}, "h");
+  config::LoadResult from_text = config::load_config_string(json_to_config_text(doc), "api");
+  ASSERT_FALSE(from_tree.ok());
+  ASSERT_EQ(from_tree.errors.size(), from_text.errors.size());
+  for (size_t i = 0; i < from_tree.errors.size(); ++i) {
+    EXPECT_EQ(from_tree.errors[i].key, from_text.errors[i].key);
+    EXPECT_EQ(from_tree.errors[i].message, from_text.errors[i].message);
+  }
 }
 
 TEST(ConfigDiff, PerObjectAddedRemovedChangedKeys) {
