@@ -71,8 +71,7 @@ void EtcdSync::on_io(uint32_t /*events*/) {
   if (up != was_connected_) {
     was_connected_ = up;
     if (up) {
-      std::fprintf(stderr, "etcd: connected (revision %lld)\n",
-                   static_cast<long long>(revision()));
+      std::fprintf(stderr, "etcd: connected (revision %lld)\n", static_cast<long long>(revision()));
     } else {
       std::fprintf(stderr, "etcd: unreachable (%s): the last good config stays in force\n",
                    source_.last_error().c_str());
