@@ -49,7 +49,7 @@ if [ ! -d "$receiver_dir/node_modules" ]; then
 fi
 
 # The OpenAPI linter (Redocly CLI) of tests/integration/test_71_openapi.py, exactly as locked
-# (tests/openapi).
+# (tests/openapi): @redocly/cli 1.34.x, which runs on Debian 12's Node 18.
 openapi_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/openapi"
 if [ ! -d "$openapi_dir/node_modules" ]; then
   echo "setup: installing the OpenAPI linter's npm packages"
