@@ -1,7 +1,10 @@
-"""api/openapi.yaml, the admin listener's OpenAPI 3.1 document: it lints clean (Redocly CLI, the
-npm package of tests/openapi), sluice serves it at GET /api/v1/openapi.json exactly as the file
-reads, and real answers of every endpoint (successes and errors) have a status the document gives
-for that operation, its required headers and a body that validates against its schema
+"""The admin listener's OpenAPI 3.1 document, api/openapi.yaml and the files it $refs
+(api/paths/*.yaml, api/components/**.yaml): no file is over 800 lines, the root lints clean
+(Redocly CLI, the npm package of tests/openapi), sluice serves the files bundled into one
+self-contained document at GET /api/v1/openapi.json, the same as this test's own bundle of them
+(openapi_bundle.py) and as `redocly bundle`'s, and real answers of every endpoint (successes
+and errors, the event stream's events included) have a status the served document gives for
+that operation, its required headers and a body that validates against its schema
 (python3-jsonschema). Operations marked `x-sluice-status: planned` are not served yet and not
 called; every other operation must be called at least once."""
 
@@ -12,8 +15,8 @@ import re
 import shutil
 import socket
 import subprocess
+import urllib.parse
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -22,16 +25,34 @@ from harness import REPO, config, request
 yaml = pytest.importorskip("yaml")  # python3-yaml
 jsonschema = pytest.importorskip("jsonschema")  # python3-jsonschema
 
-DOC_PATH = REPO / "api" / "openapi.yaml"
+from openapi_bundle import bundle_dir, ref_problems  # noqa: E402 (needs yaml)
+from test_73_events import EventReader  # noqa: E402
+
+API_DIR = REPO / "api"
+DOC_PATH = API_DIR / "openapi.yaml"
 LINT_DIR = REPO / "tests" / "openapi"
 ADMIN_TOKEN = "s3cret-admin-token-0123"
 RO_TOKEN = "read-only-token-456789"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+MAX_LINES = 800  # the house rule, for the document's files too
 
 
 def load_doc():
-    with open(DOC_PATH, encoding="utf-8") as f:
-        return yaml.safe_load(f)
+    """The files of api/ bundled by this test (what sluice must serve)."""
+    return bundle_dir(API_DIR)
+
+
+def served_doc(gw, token=None):
+    conn = http.client.HTTPConnection("127.0.0.1", gw.admin_port, timeout=10)
+    try:
+        conn.request("GET", "/api/v1/openapi.json",
+                     headers={"authorization": f"Bearer {token}"} if token else {})
+        resp = conn.getresponse()
+        body = resp.read()
+    finally:
+        conn.close()
+    assert resp.status == 200, (resp.status, body[:300])
+    return json.loads(body)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,8 +160,8 @@ class Checker:
         self.called.add((method.lower(), template))
         return f"{op['operationId']} {key}", inline(responses[key], self.doc)
 
-    def check(self, method, path, status, headers, body):
-        label, response = self.response_for(method, path, status)
+    @staticmethod
+    def header_problems(response, headers):
         problems = []
         for name, header in (response.get("headers") or {}).items():
             value = headers.get(name.lower())
@@ -150,6 +171,36 @@ class Checker:
                 continue
             if "schema" in header:
                 problems += [f"header {name}: {p}" for p in schema_errors(header["schema"], value)]
+        return problems
+
+    def check_stream(self, method, path, status, headers, events):
+        """An event stream's answer: its head, and its events as (id, kind, data) (the data
+        parsed; EventReader's form), each item validated against the stream's item schema and
+        each data against the schema its item gives (`contentSchema`)."""
+        label, response = self.response_for(method, path, status)
+        problems = self.header_problems(response, headers)
+        ctype = headers.get("content-type", "")
+        media = (response.get("content") or {}).get(ctype)
+        if media is None:
+            problems.append(f"content-type {ctype!r} is not one of {sorted(response['content'])}")
+        else:
+            schema = media["schema"]
+            items = [{"id": str(eid), "event": kind, "data": json.dumps(data)}
+                     for eid, kind, data in events]
+            problems += schema_errors(schema, items)
+            data_schema = schema["items"]["properties"]["data"]["contentSchema"]
+            for eid, kind, data in events:
+                problems += [f"event {eid} ({kind}): {p}" for p in schema_errors(data_schema, data)]
+                if data.get("id") != eid or data.get("kind") != kind:
+                    problems.append(f"event {eid} ({kind}): its data says id {data.get('id')}, "
+                                    f"kind {data.get('kind')}")
+        assert not problems, (f"{method} {path} -> {status} ({label}) does not match the "
+                              f"document:\n  " + "\n  ".join(problems) + f"\nevents: {events}")
+        self.checked += 1
+
+    def check(self, method, path, status, headers, body):
+        label, response = self.response_for(method, path, status)
+        problems = self.header_problems(response, headers)
         content = response.get("content") or {}
         ctype = headers.get("content-type", "")
         if content:
@@ -219,6 +270,56 @@ def raw_admin(port, head):
     return int(lines[0].split()[1]), headers, body
 
 
+class Stream:
+    """GET /api/v1/events read with test_73's EventReader: the answer's head and every event
+    read are checked against the document."""
+
+    def __init__(self, gw, checker, query="", token=None):
+        self.reader = EventReader(gw, query, {"authorization": f"Bearer {token}"} if token else {})
+        assert self.reader.status == 200, self.reader.head
+        lines = self.reader.head.split("\r\n")
+        self.headers = {name.strip().lower(): value.strip()
+                        for name, _, value in (line.partition(":") for line in lines[1:])}
+        self.checker = checker
+        checker.check_stream("GET", "/api/v1/events", 200, self.headers, [])
+
+    def until(self, kind, timeout=10.0, **match):
+        """The data of the first event of `kind` with the given members; every event up to it
+        is checked."""
+        events = []
+        try:
+            while True:
+                eid, got, data = self.reader.next(timeout)
+                events.append((eid, got, data))
+                if got == kind and all(data.get(k) == v for k, v in match.items()):
+                    return data
+        finally:
+            self.checker.check_stream("GET", "/api/v1/events", 200, self.headers, events)
+
+    def close(self):
+        self.reader.close()
+
+
+def first_difference(a, b, at=""):
+    """Where two JSON values differ first ("" when they do not), for an assertion's message."""
+    if type(a) is not type(b):
+        return f"{at or '/'}: {type(a).__name__} vs {type(b).__name__}"
+    if isinstance(a, dict):
+        for k in list(a) + [k for k in b if k not in a]:
+            if k not in a or k not in b:
+                return f"{at}/{k}: only in the {'first' if k in a else 'second'}"
+            d = first_difference(a[k], b[k], f"{at}/{k}")
+            if d:
+                return d
+        return ""
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return f"{at}: {len(a)} items vs {len(b)}"
+        return next((d for d in (first_difference(x, y, f"{at}/{i}")
+                                 for i, (x, y) in enumerate(zip(a, b))) if d), "")
+    return "" if a == b else f"{at}: {a!r} vs {b!r}"
+
+
 # ---------------------------------------------------------------------------------------------
 # The config the endpoints are called on
 
@@ -282,13 +383,25 @@ def require_linter():
     return node
 
 
-def test_the_document_lints_clean():
+def redocly(*args):
     require_linter()
     env = dict(os.environ, REDOCLY_TELEMETRY="off", REDOCLY_SUPPRESS_UPDATE_NOTICE="true",
                NO_COLOR="1")
-    p = subprocess.run([str(LINT_DIR / "node_modules" / ".bin" / "redocly"), "lint",
-                        "--config", "redocly.yaml", "--format", "json", str(DOC_PATH)],
-                       cwd=LINT_DIR, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([str(LINT_DIR / "node_modules" / ".bin" / "redocly"), *args],
+                          cwd=LINT_DIR, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_no_file_of_the_document_is_over_800_lines():
+    files = sorted(API_DIR.rglob("*.yaml"))
+    assert DOC_PATH in files and len(files) > 5, files
+    long = {str(f.relative_to(REPO)): n for f in files
+            if (n := len(f.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert not long, f"over {MAX_LINES} lines: {long}"
+
+
+def test_the_document_lints_clean():
+    """Linting the root lints every file it reaches through its $refs."""
+    p = redocly("lint", "--config", "redocly.yaml", "--format", "json", str(DOC_PATH))
     try:
         report = json.loads(p.stdout)
     except ValueError:
@@ -301,14 +414,28 @@ def test_the_document_lints_clean():
         f"redocly lint (exit {p.returncode}): {totals}\n" + "\n".join(problems))
 
 
-def test_served_document_is_the_file(backend, sluice):
+def test_served_document_is_the_bundle(backend, sluice):
     gw = sluice(gateway_config(backend(name="one"), backend(name="two")))
     doc = load_doc()
+    assert ref_problems(doc) == []
     admin = Admin(gw.admin_port, Checker(doc))
     headers, served = admin.expect(200, "GET", "/api/v1/openapi.json")
-    assert served == doc, "GET /api/v1/openapi.json differs from api/openapi.yaml as PyYAML reads it"
+    assert ref_problems(served) == [], "the served document is not self-contained"
+    assert served == doc, ("GET /api/v1/openapi.json differs from this test's bundle of api/ "
+                           f"as PyYAML reads it: {first_difference(served, doc)}")
     assert served["openapi"] == "3.1.0"
     assert headers["etag"] == '"1"'
+
+
+def test_redocly_bundles_what_sluice_serves(backend, sluice, tmp_path):
+    out = tmp_path / "bundle.json"
+    p = redocly("bundle", "--config", "redocly.yaml", "--ext", "json", "-o", str(out),
+                str(DOC_PATH))
+    assert p.returncode == 0 and out.exists(), f"redocly bundle:\n{p.stdout}\n{p.stderr}"
+    bundled = json.loads(out.read_text(encoding="utf-8"))
+    served = served_doc(sluice(gateway_config(backend(name="one"), backend(name="two"))))
+    assert served == bundled, ("GET /api/v1/openapi.json differs from `redocly bundle`'s: "
+                               f"{first_difference(served, bundled)}")
 
 
 def test_schema_checks_are_strict():
@@ -337,16 +464,51 @@ def test_schema_checks_are_strict():
          {"upstreams": [{"name": "u"}]}),
         ("GET", "/healthz", 200, {"content-type": "text/plain"}, "fine\n"),
     ]
+    explained = {"path": "/x", "matched": False, "route": None, "status": "not_found",
+                 "params": {}, "allowed_methods": [], "reason": "none", "candidates": [],
+                 "shadows": [], "shadowed_by": []}
+    checker.check("GET", "/api/v1/routes/explain", 200, etag, json.dumps(explained).encode())
+    bad += [("GET", "/api/v1/routes/explain", 200, etag, {**explained, "extra": 1}),
+            ("GET", "/api/v1/routes/explain", 200, etag, {**explained, "status": "lost"}),
+            ("GET", "/api/v1/routes/explain", 200, etag,
+             {**explained, "candidates": [{"route": "a", "matched": True}]})]
     for method, path, status, headers, body in bad:
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         with pytest.raises(AssertionError):
             checker.check(method, path, status, headers, data)
 
+    # the event stream: its head, and each event's data against the schema of its kind
+    stream = {"content-type": "text/event-stream", "cache-control": "no-cache",
+              "x-accel-buffering": "no"}
+    applied = {"id": 3, "time": "2026-12-02T14:26:04.489Z", "time_ms": 1796221564489,
+               "kind": "config.applied", "version": 2, "source": "file", "author": "admin",
+               "hash": "c" * 64}
+    opened = {"id": 4, "time": "2026-12-02T14:26:04.489Z", "time_ms": 1796221564489,
+              "kind": "breaker.opened", "upstream": "u", "opened_total": 1}
+    checker.check_stream("GET", "/api/v1/events", 200, stream,
+                         [(3, "config.applied", applied), (4, "breaker.opened", opened)])
+    bad_streams = [
+        (stream, [(3, "config.applied", {**applied, "extra": 1})]),
+        (stream, [(3, "config.applied", {k: v for k, v in applied.items() if k != "hash"})]),
+        (stream, [(3, "config.applied", {**applied, "source": "nowhere"})]),
+        (stream, [(3, "config.applied", {**applied, "time": "today"})]),
+        (stream, [(4, "config.applied", applied)]),  # not the event's id
+        (stream, [(3, "config.refused", {**applied, "kind": "config.refused"})]),
+        (stream, [(4, "breaker.opened", {**opened, "upstream": 7})]),
+        (stream, [(4, "breaker.exploded", {**opened, "kind": "breaker.exploded"})]),
+        ({**stream, "cache-control": "max-age=60"}, []),
+        ({k: v for k, v in stream.items() if k != "x-accel-buffering"}, []),
+        ({**stream, "content-type": "application/json"}, []),
+    ]
+    for headers, events in bad_streams:
+        with pytest.raises(AssertionError):
+            checker.check_stream("GET", "/api/v1/events", 200, headers, events)
+
 
 def test_live_answers_match_the_document(backend, sluice):
     one, two = backend(name="one"), backend(name="two")
     gw = sluice(gateway_config(one, two))
-    doc = load_doc()
+    doc = served_doc(gw)
     checker = Checker(doc)
     a = Admin(gw.admin_port, checker)
     assert request(gw.port, "GET", "/anything").status == 200
@@ -367,13 +529,35 @@ def test_live_answers_match_the_document(backend, sluice):
     _, stats = a.expect(200, "GET", "/stats")
     assert stats["routes"], stats
     a.expect(200, "GET", "/metrics")
-    a.expect(200, "POST", "/reload")
+
+    # the event stream stays open while the config changes (the file reloaded and refused
+    # here, the API's writes and the rollback below): every event it gives is checked
+    events = Stream(gw, checker)
+    _, reloaded = a.expect(200, "POST", "/reload")
+    applied = events.until("config.applied")
+    assert applied["version"] == reloaded["version"] and applied["author"] == "admin", applied
     a.expect(405, "GET", "/reload")
     good_file = gw.config_path.read_text()
     gw.config_path.write_text(good_file.replace("upstream: one", "upstream: nowhere"))
     _, refused = a.expect(400, "POST", "/reload")
     assert refused["errors"] and not refused["ok"]
+    event = events.until("config.refused")
+    assert event["version"] == refused["version"] and event["source"] == "file", event
+    assert event["errors"][0]["path"] == "routes[0].upstream", event
     gw.config_path.write_text(good_file)
+    a.expect(400, "GET", "/api/v1/events", query="kinds=config.applied,breaker.exploded")
+    a.expect(400, "GET", "/api/v1/events", headers={"last-event-id": "x"})
+    a.expect(405, "POST", "/api/v1/events")
+
+    # explain (not_found and method_not_allowed: test_explain_answers_match_the_document; the
+    # route `all` takes every path here)
+    _, verdict = a.expect(200, "GET", "/api/v1/routes/explain",
+                          query="method=POST&path=/first/x&host=a.example.com")
+    assert verdict["status"] == "found" and verdict["route"] == "first", verdict
+    assert "all" in verdict["shadows"], verdict
+    a.expect(400, "GET", "/api/v1/routes/explain", query="method=GET")
+    a.expect(405, "POST", "/api/v1/routes/explain")
+
     a.expect(404, "GET", "/nope")
     a.expect(404, "GET", "/api/v1/widgets")
     a.expect(404, "GET", "/api/v1/routes/a%2Fb")
@@ -446,6 +630,10 @@ def test_live_answers_match_the_document(backend, sluice):
     a.expect(412, "POST", "/api/v1/config/rollback", body={"version": 1},
              headers={"if-match": '"1"'})
     a.expect(405, "GET", "/api/v1/config/rollback")
+    event = events.until("config.applied", rollback_of=1)  # the API's events on the way
+    assert event["source"] == "rollback" and event["author"] == "openapi", event
+    assert event["version"] == rolled["version"] and event["hash"] == rolled["hash"], event
+    events.close()
 
     # the connection's own refusals
     status, headers, body = raw_admin(
@@ -473,7 +661,7 @@ def test_tokens_answer_as_documented(backend, sluice, tmp_path):
     gw = sluice(gateway_config(backend(name="one"), backend(name="two"), admin_extra=(
         f"  token_file: {tmp_path / 'admin.token'}\n"
         f"  read_only_token_file: {tmp_path / 'ro.token'}\n")))
-    checker = Checker(load_doc())
+    checker = Checker(served_doc(gw, ADMIN_TOKEN))
     anyone = Admin(gw.admin_port, checker)
     ro = Admin(gw.admin_port, checker, token=RO_TOKEN)
     full = Admin(gw.admin_port, checker, token=ADMIN_TOKEN)
@@ -485,6 +673,11 @@ def test_tokens_answer_as_documented(backend, sluice, tmp_path):
         assert headers["www-authenticate"] == 'Bearer realm="sluice admin"'
     anyone.expect(401, "GET", "/api/v1/config", token="not-the-token-at-all")
     anyone.expect(401, "POST", "/reload")
+    anyone.expect(401, "GET", "/api/v1/events")
+    anyone.expect(401, "GET", "/api/v1/events", token="not-the-token-at-all")
+    anyone.expect(401, "GET", "/api/v1/routes/explain", query="path=/first/x")
+    ro.expect(200, "GET", "/api/v1/routes/explain", query="path=/first/x")
+    events = Stream(gw, checker, token=RO_TOKEN)  # reading events is reading
     _, cfg = ro.expect(200, "GET", "/api/v1/config")
     ro.expect(200, "GET", "/api/v1/openapi.json")
     ro.expect(200, "POST", "/api/v1/config/validate", body=cfg)
@@ -496,4 +689,54 @@ def test_tokens_answer_as_documented(backend, sluice, tmp_path):
         ro.expect(403, "PATCH", f"/api/v1/{kind}/made", body=patch)
         ro.expect(403, "DELETE", f"/api/v1/{kind}/made")
     full.expect(201, "PUT", "/api/v1/routes/made", body=KIND_BODIES["routes"][0])
+    event = events.until("config.applied", source="api")
+    assert event["author"] == "api", event
     full.expect(200, "POST", "/reload")
+    events.until("config.applied", source="file")
+    events.close()
+
+
+EXPLAIN_ROUTES = """
+    upstreams:
+      - name: pool
+        targets: [{address: "BACKEND"}]
+    routes:
+      - {name: users, match: {path: "/users/{id}", methods: [GET]}, upstream: pool}
+      - {name: users-canary, match: {path: "/users/{id}", headers: {x-canary: "1"}}, upstream: pool}
+      - {name: users-any, match: {path: "/users/{uid}"}, upstream: pool}
+      - {name: api-host, match: {path: "/users/{id}", host: api.example.com}, upstream: pool}
+      - {name: orders, match: {path: "/orders", methods: [POST]}, upstream: pool}
+"""
+
+
+def test_explain_answers_match_the_document(backend, sluice):
+    """Each verdict of GET /api/v1/routes/explain (found, method_not_allowed, not_found) and
+    each kind of bad query (400) as the document says (test_74 checks what they mean)."""
+    gw = sluice(config(EXPLAIN_ROUTES.replace("BACKEND", backend().address)))
+    a = Admin(gw.admin_port, Checker(served_doc(gw)))
+
+    def explain(**params):
+        pairs = [(k, v) for k, vs in params.items() for v in (vs if isinstance(vs, list) else [vs])]
+        query = urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote)
+        return a.expect(200, "GET", "/api/v1/routes/explain", query=query)[1]
+
+    found = explain(path="/users/42")
+    assert found["status"] == "found" and found["matched"] and found["route"] == "users", found
+    assert found["params"] == {"id": "42"} and found["shadows"] == ["users-any"], found
+    assert found["shadowed_by"] == ["users-canary"], found
+    assert {c["route"] for c in found["candidates"]} == {"users", "users-canary", "users-any",
+                                                         "api-host"}, found
+    other = explain(path="/a/../users/7", method="DELETE", host="API.example.com:8080",
+                    header=["x-canary: 1", "x-other:2"])
+    assert other["route"] == "api-host" and other["path"] == "/users/7", other
+    refused = explain(path="/orders")
+    assert refused["status"] == "method_not_allowed" and refused["route"] is None, refused
+    assert refused["allowed_methods"] == ["POST"] and not refused["matched"], refused
+    assert request(gw.port, "GET", "/orders").status == 405
+    missing = explain(path="/nothing/here")
+    assert missing["status"] == "not_found" and missing["candidates"] == [], missing
+    assert request(gw.port, "GET", "/nothing/here").status == 404
+    for query in ("", "method=GET", "path=/a&colour=red", "path=/a&header=nocolon",
+                  "path=/a%zz", "path=a", "path=/a&method="):
+        a.expect(400, "GET", "/api/v1/routes/explain", query=query)
+    assert a.checker.called == {("get", "/api/v1/routes/explain")}
