@@ -597,13 +597,15 @@ bool Gateway::start(std::vector<std::string>* errors, Inherited* inherited_from)
 }
 
 ReloadOutcome Gateway::reload(const std::string& author) {
-  config::Sources sources = load_sources();
-  return apply_loaded(std::move(sources.loaded), sources.text,
-                      ConfigOrigin{"file", author, "yaml", 0});
+  return at_low_priority([&] {
+    config::Sources sources = load_sources();
+    return apply_loaded(std::move(sources.loaded), sources.text,
+                        ConfigOrigin{"file", author, "yaml", 0});
+  });
 }
 
 ReloadOutcome Gateway::check(const std::string& text, const std::string& name) const {
-  return check_loaded(config::load_config_string(text, name));
+  return at_low_priority([&] { return check_loaded(config::load_config_string(text, name)); });
 }
 
 ReloadOutcome Gateway::check_loaded(config::LoadResult loaded) const {
@@ -623,10 +625,12 @@ ReloadOutcome Gateway::check_loaded(config::LoadResult loaded) const {
 }
 
 ReloadOutcome Gateway::check_etcd(const EtcdSync::Change& change) const {
-  config::Sources s = config::load_sources(config_paths_, etcd_->layers(&change));
-  ReloadOutcome out = check_loaded(std::move(s.loaded));
-  etcd_->name_keys(&out.errors);
-  return out;
+  return at_low_priority([&] {
+    config::Sources s = config::load_sources(config_paths_, etcd_->layers(&change));
+    ReloadOutcome out = check_loaded(std::move(s.loaded));
+    etcd_->name_keys(&out.errors);
+    return out;
+  });
 }
 
 ReloadOutcome Gateway::apply_etcd(const std::string& author) {
@@ -636,21 +640,27 @@ ReloadOutcome Gateway::apply_etcd(const std::string& author) {
   same.hash = current()->config.hash;
   if (!etcd_ || etcd_->revision() == etcd_->applied_revision()) return same;
   etcd_->set_applied(etcd_->revision());  // a refused revision is tried again only after a change
-  config::Sources s = load_sources();
-  if (s.loaded.ok() && s.loaded.config->hash == same.hash) return same;
-  return apply_loaded(std::move(s.loaded), s.text, ConfigOrigin{"etcd", author, "yaml", 0});
+  return at_low_priority([&] {
+    config::Sources s = load_sources();
+    if (s.loaded.ok() && s.loaded.config->hash == same.hash) return same;
+    return apply_loaded(std::move(s.loaded), s.text, ConfigOrigin{"etcd", author, "yaml", 0});
+  });
 }
 
 ReloadOutcome Gateway::apply(const std::string& text, const ConfigOrigin& origin) {
-  return apply_loaded(
-      config::load_config_string(text, origin.source == "file" ? config_path_ : origin.source),
-      text, origin);
+  return at_low_priority([&] {
+    return apply_loaded(
+        config::load_config_string(text, origin.source == "file" ? config_path_ : origin.source),
+        text, origin);
+  });
 }
 
 ReloadOutcome Gateway::apply_tree(const config::Node& root, const std::string& text,
                                   const ConfigOrigin& origin) {
-  return apply_loaded(config::load_config_tree(root, {origin.source}, config::sha256_hex(text)),
-                      text, origin);
+  return at_low_priority([&] {
+    return apply_loaded(config::load_config_tree(root, {origin.source}, config::sha256_hex(text)),
+                        text, origin);
+  });
 }
 
 ReloadOutcome Gateway::apply_loaded(config::LoadResult loaded, const std::string& text,

@@ -26,6 +26,7 @@
 #include "config/history.h"
 #include "config/sources.h"
 #include "core/event_loop.h"
+#include "core/low_priority.h"
 #include "net/resolver.h"
 #include "observe/access_log.h"
 #include "observe/events.h"
@@ -65,6 +66,8 @@ struct ConfigOrigin {
 
 class Gateway {
  public:
+  // The nice value config loads and snapshot builds run at (proxy/gateway.cc, builder_).
+  static constexpr int kBuildNice = 19;
   // The control loop (the main thread's) runs DNS resolution and health checks.
   Gateway(std::vector<std::string> config_paths, core::EventLoop& control_loop);
   Gateway(std::string config_path, core::EventLoop& control_loop)
@@ -192,6 +195,14 @@ class Gateway {
                              const ConfigOrigin& origin);
   // The config files read again: their files become source_files(), their hash file_hash_.
   config::Sources load_sources();
+  // Loading and compiling a config runs on builder_ (nice 19) while this thread waits: the
+  // workers get the CPU first (docs/performance.md, "Reloads under load").
+  template <typename F>
+  ReloadOutcome at_low_priority(F&& f) const {
+    ReloadOutcome out;
+    builder_->run([&] { out = f(); });
+    return out;
+  }
   // check(): the loaded config built against a scratch registry.
   ReloadOutcome check_loaded(config::LoadResult loaded) const;
   // The files with etcd's objects when etcd answers at start; the files alone when it does not
@@ -218,6 +229,8 @@ class Gateway {
   std::unique_ptr<observe::WebhookSender> webhooks_;
   std::unique_ptr<EventWatch> event_watch_;
   std::unique_ptr<EtcdSync> etcd_;
+  std::unique_ptr<core::LowPriorityRunner> builder_ =
+      std::make_unique<core::LowPriorityRunner>(kBuildNice);
   std::unique_ptr<ConnectionLimits> limits_;
   std::atomic<uint64_t> generation_{0};
   std::atomic<uint64_t> reloads_ok_{0};
