@@ -280,8 +280,11 @@ std::string AdminServer::handle(const api::Request& req) {
     proxy::ReloadOutcome last = gateway_.last_reload();
     std::string body = "{\"version\":" + std::to_string(snap->version) + ",\"hash\":\"" +
                        snap->config.hash + "\",\"file\":\"" +
-                       json_escape(snap->config.source_file) +
-                       "\",\"workers\":" + std::to_string(gateway_.worker_count()) +
+                       json_escape(snap->config.source_file) + "\",\"files\":" +
+                       json_list(snap->config.source_files.empty()
+                                     ? std::vector<std::string>{snap->config.source_file}
+                                     : snap->config.source_files) +
+                       ",\"workers\":" + std::to_string(gateway_.worker_count()) +
                        ",\"routes\":" + std::to_string(snap->routes.size()) +
                        ",\"upstreams\":" + std::to_string(snap->upstreams.size()) +
                        ",\"last_reload\":{\"ok\":" + (last.ok ? "true" : "false") +

@@ -84,6 +84,7 @@ def test_admin_api_writes_go_to_etcd(backend, sluice, etcd):
     assert status == 201 and body["etcd_revision"] > 0, (status, body)
     assert headers["etag"] == f'"{body["version"]}"'
     assert body_of(one, "/api-made") == (200, "made\n")  # in force when answered
+    assert one.get_config()["files"] == [str(one.config_path), "etcd:/sluice/"]
     assert etcd.get("/sluice/routes/made") == {"name": "made", **route}
     wait_for(lambda: body_of(two, "/api-made") == (200, "made\n"), timeout=2)
     status, _, versions = api(one, "GET", "/config/versions")
