@@ -156,24 +156,12 @@ Response RestApi::etcd_write(const Request& req, std::string_view kind, std::str
     }
     r = gateway_.apply_etcd(author);
   }
-  std::fprintf(stderr, "admin api: %.*s %.*s by %s: %s\n", static_cast<int>(req.method.size()),
-               req.method.data(), static_cast<int>(req.path.size()), req.path.data(),
-               author.c_str(),
-               r.ok ? ("written to etcd (revision " + std::to_string(etcd.revision()) +
-                       "); version " + std::to_string(r.version) + " in force")
-                          .c_str()
-                    : ("refused, " + std::to_string(r.errors.size()) + " error(s)").c_str());
-  Json body = Json::object();
-  body["version"] = r.version;
-  if (!r.ok) {
-    body["errors"] = errors_json(r.errors);
-    return with_etag(json_response(400, body));
-  }
-  body["hash"] = r.hash;
-  body["warnings"] = r.warnings;
-  body["etcd_revision"] = etcd.revision();
+  Json extra = Json::object();
+  extra["etcd_revision"] = etcd.revision();
   const bool created = !exists && change.json;
-  return with_etag(json_response(created ? 201 : 200, body));
+  return written(req, author, r, created ? 201 : 200,
+                 "written to etcd (revision " + std::to_string(etcd.revision()) + "); ",
+                 std::move(extra));
 }
 
 bool RestApi::explains(const Request& req) {
@@ -266,10 +254,18 @@ Response RestApi::apply(const Request& req, const std::string& text,
                         const proxy::ConfigOrigin& origin, int ok_status, const Json* doc) {
   proxy::ReloadOutcome r = doc != nullptr ? gateway_.apply_tree(json_to_node(*doc), text, origin)
                                           : gateway_.apply(text, origin);
+  Json extra = Json::object();
+  if (origin.rollback_of != 0) extra["rollback_of"] = origin.rollback_of;
+  return written(req, origin.author, r, ok_status, "", std::move(extra));
+}
+
+Response RestApi::written(const Request& req, const std::string& author,
+                          const proxy::ReloadOutcome& r, int ok_status, const std::string& how,
+                          Json extra) {
   std::fprintf(stderr, "admin api: %.*s %.*s by %s: %s\n", static_cast<int>(req.method.size()),
                req.method.data(), static_cast<int>(req.path.size()), req.path.data(),
-               origin.author.c_str(),
-               r.ok ? ("version " + std::to_string(r.version) + " in force").c_str()
+               author.c_str(),
+               r.ok ? (how + "version " + std::to_string(r.version) + " in force").c_str()
                     : ("refused, " + std::to_string(r.errors.size()) + " error(s)").c_str());
   Json body = Json::object();
   body["version"] = r.version;
@@ -278,7 +274,7 @@ Response RestApi::apply(const Request& req, const std::string& text,
     return with_etag(json_response(400, body));
   }
   body["hash"] = r.hash;
-  if (origin.rollback_of != 0) body["rollback_of"] = origin.rollback_of;
+  for (auto& [k, v] : extra.items()) body[k] = v;
   body["warnings"] = r.warnings;
   return with_etag(json_response(ok_status, body));
 }

@@ -71,6 +71,10 @@ class RestApi {
   std::optional<Json> current(Response* error);
   std::optional<Json> version_doc(uint64_t version, Response* error);
   Response with_etag(Response r);
+  // Logs a write (who, what, the outcome) and answers it: ok_status {"version", "hash", the
+  // members of extra, "warnings"}, or 400 {"version", "errors"}. how: what the log says first.
+  Response written(const Request& req, const std::string& author, const proxy::ReloadOutcome& r,
+                   int ok_status, const std::string& how, Json extra);
   // With config_source etcd: one object written to etcd (json) or removed (nullopt), after the
   // files with etcd's objects so changed are validated; answered with the version that follows.
   Response etcd_write(const Request& req, std::string_view kind, std::string_view name,

@@ -91,12 +91,10 @@ void LimiterStore::for_each(
 
 void LimiterStore::restore(std::string_view key, RateAlgorithm algorithm, const RateState& state) {
   const size_t hash = std::hash<std::string_view>{}(key);
-  Shard& s = shards_[(hash >> (sizeof(size_t) * 8 - 6)) % kShards];
+  Shard& s = shard_of(hash);
   s.lock.lock();
-  Entry* e;
-  auto it = s.map.find(HashedKey{key, hash});
-  if (it != s.map.end()) {
-    e = &it->second;
+  Entry* e = find(s, key, hash);
+  if (e != nullptr) {
     unlink(*e);
   } else {
     e = &insert(s, key);
@@ -110,13 +108,10 @@ void LimiterStore::restore(std::string_view key, RateAlgorithm algorithm, const 
 RateDecision LimiterStore::take(std::string_view key, const RateParams& params, uint64_t now_ms,
                                 uint64_t cost) {
   const size_t hash = std::hash<std::string_view>{}(key);
-  // The map uses the low bits (modulo its bucket count), the shard the high ones.
-  Shard& s = shards_[(hash >> (sizeof(size_t) * 8 - 6)) % kShards];
+  Shard& s = shard_of(hash);
   s.lock.lock();
-  Entry* e;
-  auto it = s.map.find(HashedKey{key, hash});
-  if (it != s.map.end()) {
-    e = &it->second;
+  Entry* e = find(s, key, hash);
+  if (e != nullptr) {
     if (s.lru.next != e) {  // a hot key is already first: leave the lines unwritten
       unlink(*e);
       push_front(s, *e);

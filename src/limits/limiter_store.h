@@ -108,6 +108,13 @@ class LimiterStore {
     std::atomic<uint64_t> denied{0};
   };
 
+  // The map uses the hash's low bits (modulo its bucket count), the shard the high ones.
+  Shard& shard_of(size_t hash) { return shards_[(hash >> (sizeof(size_t) * 8 - 6)) % kShards]; }
+  // The key's entry in s (under its lock), or null.
+  static Entry* find(Shard& s, std::string_view key, size_t hash) {
+    auto it = s.map.find(HashedKey{key, hash});
+    return it == s.map.end() ? nullptr : &it->second;
+  }
   static void unlink(Entry& e);
   static void push_front(Shard& s, Entry& e);
   Entry& insert(Shard& s, std::string_view key);

@@ -7,27 +7,19 @@ import os
 import shutil
 import subprocess
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
 from harness_base import free_port
-from harness_procs import ProcessGroup, _tail
+from harness_peers import require_program
+from harness_procs import _tail
 
 ETCD = os.environ.get("ETCD", "/usr/bin/etcd")
 
 
 def require_etcd():
-    """Skips the calling test (fails it with SLUICE_REQUIRE=1) when etcd is missing
-    (scripts/setup.sh installs etcd-server); returns its path."""
-    import pytest
-    path = ETCD if os.access(ETCD, os.X_OK) else shutil.which("etcd")
-    if not path:
-        msg = f"etcd not found at {ETCD} (run scripts/setup.sh)"
-        if os.environ.get("SLUICE_REQUIRE") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
+    """etcd's path (harness_peers.require_program; Debian's etcd-server)."""
+    return require_program(ETCD, "etcd")
 
 
 def _b64(s):

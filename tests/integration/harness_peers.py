@@ -146,18 +146,23 @@ class OtlpReceiver:
 REDIS_SERVER = os.environ.get("REDIS_SERVER", "/usr/bin/redis-server")
 
 
-def require_redis_server():
-    """Skips the calling test (fails it with SLUICE_REQUIRE=1) when redis-server is missing
-    (scripts/setup.sh installs it); returns its path."""
+def require_program(path, name):
+    """The path of a peer program (`path`, else `name` on PATH). Skips the calling test (fails it
+    with SLUICE_REQUIRE=1) when it is missing: scripts/setup.sh installs it."""
     import shutil
     import pytest
-    path = REDIS_SERVER if os.access(REDIS_SERVER, os.X_OK) else shutil.which("redis-server")
-    if not path:
-        msg = f"redis-server not found at {REDIS_SERVER} (run scripts/setup.sh)"
+    found = path if os.access(path, os.X_OK) else shutil.which(name)
+    if not found:
+        msg = f"{name} not found at {path} (run scripts/setup.sh)"
         if os.environ.get("SLUICE_REQUIRE") == "1":
             pytest.fail(msg)
         pytest.skip(msg)
-    return path
+    return found
+
+
+def require_redis_server():
+    """redis-server's path (see require_program)."""
+    return require_program(REDIS_SERVER, "redis-server")
 
 
 class RedisError(Exception):

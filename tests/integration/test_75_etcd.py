@@ -124,11 +124,11 @@ def test_an_invalid_object_changes_nothing_and_names_its_key(backend, sluice, et
     etcd.put("/sluice/routes/bad", {"match": {"path": "/bad"}, "upstream": "nope"})
     etcd.put("/sluice/upstreams/junk", "not json at all")
 
-    def refused():
+    def refused_both():  # two puts, two refusals: the second one names both keys
         last = gw.get_config()["last_reload"]
-        return not last["ok"] and last["errors"]
+        return not last["ok"] and any("upstreams/junk" in e for e in last["errors"])
 
-    wait_for(refused, timeout=2)
+    wait_for(refused_both, timeout=2)
     errors = gw.get_config()["last_reload"]["errors"]
     assert any(e.startswith("etcd:/sluice/routes/bad:1:") and "'nope'" in e for e in errors), errors
     assert any(e.startswith("etcd:/sluice/upstreams/junk:1:") for e in errors), errors
