@@ -35,7 +35,7 @@ TSAN_TESTS ?= \
   tests/chaos/test_chaos_kill_backend.py::test_kill_backend_with_retries
 TSAN_OPTS := halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/chaos/tsan.supp
 
-.PHONY: all setup build run test unit asan tsan integration fuzz fuzz-build fuzz-long fuzz-merge \
+.PHONY: all setup build run test unit asan sanitize tsan integration fuzz fuzz-build fuzz-long fuzz-merge \
   coverage bench chaos format tidy clean
 
 all: build
@@ -53,7 +53,10 @@ build: setup $(RELEASE)/build.ninja
 run: build
 	@scripts/run.sh $(CONFIG)
 
-test: build unit asan integration tsan fuzz
+# The sanitizer pass of `make test` is `sanitize`: one clang build (build/fuzz) with ASan, UBSan
+# and libFuzzer's coverage hooks serves the unit tests and the fuzz targets, so the sources are
+# compiled once for both (`make asan` is the same unit tests in a gcc -O0 build, not in CI).
+test: build unit integration tsan sanitize
 	@echo "make test: all passed"
 
 unit: build
@@ -85,10 +88,17 @@ chaos: $(if $(SLUICE_BIN),,build)
 	SLUICE_BIN=$(CHAOS_BIN) SLUICE_REQUIRE=1 CHAOS_REQUESTS=$(CHAOS_REQUESTS) \
 	  $(PY) -m pytest -s -q -p no:cacheprovider $(CHAOS_TESTS)
 
+# The fuzz targets and, in the same clang ASan+UBSan build, the unit tests (`sanitize`).
 fuzz-build: setup
 	cmake -S . -B $(FUZZ) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_FUZZ=ON \
-	  -DSLUICE_TESTS=OFF -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+	  -DSLUICE_TESTS=ON -DCMAKE_CXX_COMPILER=clang++ >/dev/null
 	cmake --build $(FUZZ) -j $(JOBS)
+
+# Unit tests under ASan+UBSan (the fuzz build's), then every fuzz target for FUZZ_SECONDS.
+sanitize: fuzz-build
+	cd $(FUZZ) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure
+	@scripts/fuzz.sh $(FUZZ) $(FUZZ_SECONDS)
 
 # Each libFuzzer target runs FUZZ_SECONDS on a copy of its committed corpus (never modified);
 # fails on a crash. 15 targets x 10 s: about 3 minutes. See docs/fuzzing.md.
