@@ -32,6 +32,9 @@ TSAN_TESTS ?= \
   tests/integration/test_64_mirror.py::test_concurrent_clients_with_a_mirror \
   tests/integration/test_64_mirror.py::test_a_slow_or_failing_shadow_does_not_touch_the_client \
   tests/integration/test_22_retries.py::test_kill_9_under_load_with_default_budget_costs_nothing \
+  tests/integration/test_73_events.py::test_webhooks_get_the_kinds_they_list_and_retry \
+  tests/integration/test_75_etcd.py::test_etcd_killed_and_restarted \
+  tests/integration/test_76_upgrade.py::test_usr2_under_wrk_load_fails_nothing_and_keeps_counters \
   tests/chaos/test_chaos_kill_backend.py::test_kill_backend_with_retries
 TSAN_OPTS := halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/chaos/tsan.supp
 

@@ -18,6 +18,10 @@ EtcdSource::EtcdSource(SourceOptions options, std::function<void()> changed)
       client_(options_.endpoints, options_.timeout_ms) {}
 
 EtcdSource::~EtcdSource() {
+  stop();
+}
+
+void EtcdSource::stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;

@@ -42,6 +42,8 @@ class EtcdSource {
   EtcdSource(SourceOptions options, std::function<void()> changed);
   // Stops the thread (a watch in progress is cancelled).
   ~EtcdSource();
+  // The same, before destruction: `changed` is not called any more once this returns.
+  void stop();
   EtcdSource(const EtcdSource&) = delete;
   EtcdSource& operator=(const EtcdSource&) = delete;
 

@@ -44,6 +44,7 @@ EtcdSync::EtcdSync(Gateway& gateway, core::EventLoop& loop, const config::EtcdSo
 }
 
 EtcdSync::~EtcdSync() {
+  source_.stop();  // its thread writes to event_fd_
   if (event_fd_ >= 0) {
     loop_.remove(event_fd_);
     ::close(event_fd_);
