@@ -79,6 +79,7 @@ void AdminServer::StatsSampler::on_timer() {
   while (!server_.samples_.empty() && now - server_.samples_.front().at_ms > kWindowMs) {
     server_.samples_.pop_front();
   }
+  server_.api_.forget_idle(now);
   server_.loop_.timers().schedule(*this, now + 1000);
 }
 

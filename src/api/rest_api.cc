@@ -8,6 +8,7 @@
 #include "api/explain.h"
 #include "api/openapi.h"
 #include "config/history.h"
+#include "core/clock.h"
 #include "http/char_class.h"
 #include "http/header.h"
 
@@ -164,6 +165,10 @@ Response RestApi::etcd_write(const Request& req, std::string_view kind, std::str
                  std::move(extra));
 }
 
+void RestApi::forget_idle(uint64_t now_ms) {
+  if (cached_ && now_ms - cache_used_ms_ > kCacheIdleMs) cached_.reset();
+}
+
 bool RestApi::explains(const Request& req) {
   if (!req.query.empty()) return true;
   const router::Router& r = *gateway_.current()->router;
@@ -207,6 +212,7 @@ std::optional<Json> RestApi::current(Response* error) {
   // The document of the version in force, converted once per version (a 10,000-route config
   // is a megabyte of YAML to read again for every call otherwise).
   const uint64_t version = gateway_.version();
+  cache_used_ms_ = core::monotonic_ms();
   if (cached_ && cached_version_ == version) return *cached_;
   std::optional<std::string> text = gateway_.current_text();
   if (!text) {

@@ -53,6 +53,10 @@ class RestApi {
  public:
   explicit RestApi(proxy::Gateway& gateway) : gateway_(gateway) {}
   Response handle(const Request& req);
+  // Drops the cached document of the config in force when the API was not used for
+  // kCacheIdleMs (it costs about 1 KB per route). Called every second (control thread).
+  void forget_idle(uint64_t now_ms);
+  static constexpr uint64_t kCacheIdleMs = 30000;
 
  private:
   Response config(const Request& req);
@@ -87,6 +91,7 @@ class RestApi {
   proxy::Gateway& gateway_;
   std::optional<Json> cached_;  // the document of version cached_version_
   uint64_t cached_version_ = 0;
+  uint64_t cache_used_ms_ = 0;
 };
 
 // %XX escapes decoded; nullopt for a malformed one.
