@@ -102,7 +102,12 @@ HttpResult BlockingHttp::run(const HttpCall& c, const OnData* on_data, uint64_t 
   }
   std::string req = c.method + " " + c.path + " HTTP/1.1\r\nhost: " + c.host + ":" +
                     std::to_string(c.port) + "\r\nuser-agent: sluice";
-  for (const auto& [name, value] : c.headers) req += "\r\n" + name + ": " + value;
+  for (const auto& [name, value] : c.headers) {
+    req += "\r\n";
+    req += name;
+    req += ": ";
+    req += value;
+  }
   if (!c.body.empty() || c.method == "POST" || c.method == "PUT") {
     req += "\r\ncontent-type: " + c.content_type +
            "\r\ncontent-length: " + std::to_string(c.body.size());

@@ -533,7 +533,7 @@ bool Gateway::start(std::vector<std::string>* errors, Inherited* inherited_from)
       // a plain bind first makes that an error.
       int probe = net::listen_tcp(addr, false, 1, &err);
       if (probe < 0) {
-        errors->push_back(at + l.address.text + ": " + err);
+        errors->push_back(std::string(at).append(l.address.text).append(": ").append(err));
         continue;
       }
       close(probe);
@@ -545,7 +545,7 @@ bool Gateway::start(std::vector<std::string>* errors, Inherited* inherited_from)
       int fd = static_cast<size_t>(w) < inherited.size() ? inherited[static_cast<size_t>(w)]
                                                          : net::listen_tcp(addr, true, 4096, &err);
       if (fd < 0) {
-        errors->push_back(at + l.address.text + ": " + err);
+        errors->push_back(std::string(at).append(l.address.text).append(": ").append(err));
         break;
       }
       fds[static_cast<size_t>(w)].push_back(fd);

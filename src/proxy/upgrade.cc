@@ -162,9 +162,11 @@ bool Upgrader::begin(int admin_fd) {
     handed.push_back(state_fd);
   }
   std::vector<char*> envp;
+  envp.reserve(env_text.size() + 1);
   for (std::string& s : env_text) envp.push_back(s.data());
   envp.push_back(nullptr);
   std::vector<char*> argv;
+  argv.reserve(argv_.size() + 1);
   for (std::string& s : argv_) argv.push_back(s.data());
   argv.push_back(nullptr);
 
