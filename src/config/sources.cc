@@ -482,8 +482,8 @@ class Loader {
                                   [&](const auto& f) { return f.first == id; });
         if (first != stack_.end()) {
           std::string chain;
-          for (auto f = first; f != stack_.end(); ++f) chain += f->second + " -> ";
-          fail(target, &from, m, "include cycle: " + chain + target);
+          for (auto f = first; f != stack_.end(); ++f) chain.append(f->second).append(" -> ");
+          fail(target, &from, m, "include cycle: " + chain.append(target));
           continue;
         }
         if (!load(target, depth + 1, &from)) return;
@@ -587,8 +587,8 @@ Substituted substitute_env(std::string_view text, const EnvLookup& env) {
     } else if (value) {
       out.text.append(*value);
     } else if (out.error.empty()) {
-      out.error = "environment variable " + name + " is not set (give a default with ${" + name +
-                  ":-value})";
+      out.error = "environment variable " + name + " is not set (give a default with ${";
+      out.error.append(name).append(":-value})");
     }
     i = r.end;
   }
