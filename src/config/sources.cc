@@ -430,9 +430,8 @@ class Loader {
       return false;
     }
     const auto source = static_cast<uint16_t>(files_.size());
-    files_.push_back(t.name);
-    out_.files.push_back(SourceFile{t.name, sha256_hex(t.text)});
-    hash_.add(out_.files.back().sha256);
+    files_.push_back(t.name);  // names it in marks; not a file to watch (Sources::files)
+    hash_.add(sha256_hex(t.text));
     ParseResult doc = parse_document(t.text, source);
     if (!doc.error.empty()) {
       errors_.push_back(ConfigError{t.name, doc.error_mark, "", std::move(doc.error)});

@@ -178,3 +178,20 @@ def test_start_while_etcd_is_down_then_its_objects_arrive(backend, sluice, etcd)
     assert "unreachable at start" in gw.log_tail()
     etcd.start()
     wait_for(lambda: request(gw.port, "GET", "/late").status == 200, timeout=10)
+
+
+def test_watched_files_and_etcd_together(backend, sluice, etcd, tmp_path):
+    be = backend()
+    text = fleet_config(etcd, be) + "reload: {watch: true, debounce: 50ms}\n"
+    gw = sluice(text)
+    etcd.put("/sluice/routes/e", {"match": {"path": "/e"}, "upstream": "pool"})
+    wait_for(lambda: request(gw.port, "GET", "/e").status == 200, timeout=2)
+    version = gw.get_config()["version"]
+    time.sleep(0.5)  # the watch reloads only when a file's bytes change, never for etcd's layer
+    assert gw.get_config()["version"] == version
+    log = gw.log_tail()
+    assert "config watch: watching 1 file(s) in 1 folder(s)" in log, log  # etcd's layer is no file
+    assert "config watch: etcd:" not in log, log
+    gw.write_config(text.replace("from the file", "edited file"))
+    wait_for(lambda: body_of(gw, "/base") == (200, "edited file\n"), timeout=3)
+    assert request(gw.port, "GET", "/e").status == 200  # etcd's objects stay with the new file
