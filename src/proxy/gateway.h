@@ -67,7 +67,7 @@ struct ConfigOrigin {
 class Gateway {
  public:
   // The nice value config loads and snapshot builds run at (proxy/gateway.cc, builder_).
-  static constexpr int kBuildNice = 19;
+  static constexpr int kBuildNice = 10;
   // The control loop (the main thread's) runs DNS resolution and health checks.
   Gateway(std::vector<std::string> config_paths, core::EventLoop& control_loop);
   Gateway(std::string config_path, core::EventLoop& control_loop)
