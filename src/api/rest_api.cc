@@ -92,9 +92,15 @@ std::optional<Json> parse_body(const Request& req, Response* error) {
   return doc;
 }
 
-Json list_of(const Json& doc, std::string_view kind) {
+// The collection's list in doc (empty when it has none).
+const Json& list_of_ref(const Json& doc, std::string_view kind) {
+  static const Json kEmpty = Json::array();
   auto it = doc.find(kind);
-  return it == doc.end() || it->is_null() ? Json::array() : *it;
+  return it == doc.end() || !it->is_array() ? kEmpty : *it;
+}
+
+Json list_of(const Json& doc, std::string_view kind) {
+  return list_of_ref(doc, kind);
 }
 
 }  // namespace
@@ -208,26 +214,26 @@ Response RestApi::handle(const Request& req) {
   return collection(req, kind, *name);
 }
 
-std::optional<Json> RestApi::current(Response* error) {
+const Json* RestApi::current(Response* error) {
   // The document of the version in force, converted once per version (a 10,000-route config
   // is a megabyte of YAML to read again for every call otherwise).
   const uint64_t version = gateway_.version();
   cache_used_ms_ = core::monotonic_ms();
-  if (cached_ && cached_version_ == version) return *cached_;
+  if (cached_ && cached_version_ == version) return &*cached_;
+  cached_.reset();
   std::optional<std::string> text = gateway_.current_text();
   if (!text) {
     *error = error_response(503, "the text of the config in force cannot be read");
-    return std::nullopt;
+    return nullptr;
   }
   std::string err;
-  std::optional<Json> doc = yaml_to_json(*text, &err);
-  if (!doc) {
+  cached_ = yaml_to_json(*text, &err);
+  if (!cached_) {
     *error = error_response(500, "the config in force cannot be converted: " + err);
-    return doc;
+    return nullptr;
   }
-  cached_ = *doc;
   cached_version_ = version;
-  return doc;
+  return &*cached_;
 }
 
 std::optional<Json> RestApi::version_doc(uint64_t version, Response* error) {
@@ -243,14 +249,14 @@ std::optional<Json> RestApi::version_doc(uint64_t version, Response* error) {
   return doc;
 }
 
-Response RestApi::write(const Request& req, const Json& doc, int created_status) {
+Response RestApi::write(const Request& req, Json doc, int created_status) {
   if (!doc.is_object()) return error_response(400, "the config must be a JSON object");
   const std::string text = json_to_config_text(doc);
   Response r =
       apply(req, text, proxy::ConfigOrigin{"api", author_of(req), "json", 0}, created_status, &doc);
   if (r.status == created_status) {
     // What was applied is the document of the new version (JSON text reads back as itself).
-    cached_ = doc;
+    cached_ = std::move(doc);
     cached_version_ = gateway_.version();
   }
   return r;
@@ -292,13 +298,13 @@ Response RestApi::config(const Request& req) {
   }
   Response err;
   if (req.method == "GET") {
-    std::optional<Json> doc = current(&err);
-    return doc ? with_etag(json_response(200, *doc)) : err;
+    const Json* doc = current(&err);
+    return doc != nullptr ? with_etag(json_response(200, *doc)) : err;
   }
   std::optional<Json> doc = parse_body(req, &err);
   if (!doc) return err;
   if (!validate && gateway_.etcd() != nullptr) return etcd_only();
-  if (!validate) return write(req, *doc);
+  if (!validate) return write(req, std::move(*doc));
   if (!doc->is_object()) return error_response(400, "the config must be a JSON object");
   proxy::ReloadOutcome r = gateway_.check(json_to_config_text(*doc), "api");
   Json body = Json::object();
@@ -388,15 +394,25 @@ Response RestApi::rollback(const Request& req) {
 
 Response RestApi::collection(const Request& req, std::string_view kind, std::string_view name) {
   Response err;
-  std::optional<Json> doc = current(&err);
-  if (!doc) return err;
-  Json list = list_of(*doc, kind);
+  const Json* in_force = current(&err);
+  if (in_force == nullptr) return err;
   if (name.empty()) {
     if (req.method != "GET") return error_response(405, "use GET (or a method on one object)");
     Json body = Json::object();
-    body[std::string(kind)] = std::move(list);
+    body[std::string(kind)] = list_of(*in_force, kind);
     return with_etag(json_response(200, body));
   }
+  if (req.method == "GET") {
+    for (const Json& o : list_of_ref(*in_force, kind)) {
+      if (o.is_object() && o.value("name", Json()) == name) return with_etag(json_response(200, o));
+    }
+    return error_response(404, "no " + std::string(kind) + " '" + std::string(name) + "'");
+  }
+  // A write: the cached document becomes the new version's (or is read again after a refusal),
+  // so it is taken rather than copied.
+  Json doc = std::move(*cached_);
+  cached_.reset();
+  Json list = list_of(doc, kind);
   Json* found = nullptr;
   size_t index = 0;
   for (size_t i = 0; i < list.size(); ++i) {
@@ -407,9 +423,6 @@ Response RestApi::collection(const Request& req, std::string_view kind, std::str
     }
   }
   const std::string what = std::string(kind) + " '" + std::string(name) + "'";
-  if (req.method == "GET") {
-    return found ? with_etag(json_response(200, *found)) : error_response(404, "no " + what);
-  }
   if (req.method == "DELETE") {
     if (gateway_.etcd() != nullptr)
       return etcd_write(req, kind, name, std::nullopt, found != nullptr);
@@ -446,8 +459,8 @@ Response RestApi::collection(const Request& req, std::string_view kind, std::str
     return error_response(405, "use GET, PUT, PATCH or DELETE");
   }
   const bool created = found == nullptr && req.method == "PUT";
-  (*doc)[std::string(kind)] = std::move(list);
-  return write(req, *doc, created ? 201 : 200);
+  doc[std::string(kind)] = std::move(list);
+  return write(req, std::move(doc), created ? 201 : 200);
 }
 
 }  // namespace sluice::api

@@ -65,14 +65,15 @@ class RestApi {
   Response rollback(const Request& req);
   Response collection(const Request& req, std::string_view kind, std::string_view name);
   // Applies doc as the new config and answers the way every write does (apply()).
-  Response write(const Request& req, const Json& doc, int created_status = 200);
+  Response write(const Request& req, Json doc, int created_status = 200);
   // Applies text, logs who changed what, and answers {"version","hash","warnings"} with
   // ok_status, or 400 {"version","errors"}.
   // doc: the text's document when it is JSON text made from it (parsing is skipped).
   Response apply(const Request& req, const std::string& text, const proxy::ConfigOrigin& origin,
                  int ok_status, const Json* doc = nullptr);
-  // The config in force as JSON; nullopt (and *error set) when its text cannot be had.
-  std::optional<Json> current(Response* error);
+  // The config in force as JSON (kept in cached_ until the version changes); null (and *error
+  // set) when its text cannot be had.
+  const Json* current(Response* error);
   std::optional<Json> version_doc(uint64_t version, Response* error);
   Response with_etag(Response r);
   // Logs a write (who, what, the outcome) and answers it: ok_status {"version", "hash", the
