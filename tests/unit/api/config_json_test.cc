@@ -97,21 +97,21 @@ TEST(ConfigJson, TheTreeOfAJsonDocumentIsTheTreeOfItsText) {
   // Same types, texts and quoting: converted back they are the same document.
   EXPECT_EQ(node_to_json(direct, &e1)->dump(), node_to_json(parsed.root, &e2)->dump());
   EXPECT_EQ(node_to_json(direct, &e1)->dump(), doc.dump());
-  std::function<void(const config::Node&, const config::Node&)> same =
-      [&](const config::Node& a, const config::Node& b) {
-        ASSERT_EQ(a.type(), b.type());
-        EXPECT_EQ(a.scalar(), b.scalar());
-        EXPECT_EQ(a.quoted(), b.quoted()) << a.scalar();
-        ASSERT_EQ(a.size(), b.size());
-        for (size_t i = 0; i < a.size(); ++i) {
-          if (a.is_map()) {
-            same(a.key(i), b.key(i));
-            same(a.value(i), b.value(i));
-          } else {
-            same(a.at(i), b.at(i));
-          }
-        }
-      };
+  std::function<void(const config::Node&, const config::Node&)> same = [&](const config::Node& a,
+                                                                           const config::Node& b) {
+    ASSERT_EQ(a.type(), b.type());
+    EXPECT_EQ(a.scalar(), b.scalar());
+    EXPECT_EQ(a.quoted(), b.quoted()) << a.scalar();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (a.is_map()) {
+        same(a.key(i), b.key(i));
+        same(a.value(i), b.value(i));
+      } else {
+        same(a.at(i), b.at(i));
+      }
+    }
+  };
   same(direct, parsed.root);
   // x, on, yes and a null mirror are refused just as from the text, at the same keys.
   config::LoadResult from_tree = config::load_config_tree(direct, {"api"}, "h");
