@@ -6,13 +6,11 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 from harness_base import free_port
-from harness_peers import require_program
-from harness_procs import _tail
+from harness_peers import require_program, wait_until_ready
 
 ETCD = os.environ.get("ETCD", "/usr/bin/etcd")
 
@@ -70,19 +68,9 @@ class EtcdServer:
                 "--initial-cluster", f"t={peer}", "--log-level", "error"]
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"etcd exited with {self.proc.returncode}: "
-                                     f"{_tail(self.log_path)}")
-            try:
-                self.call("/v3/kv/range", {"key": _b64("/")}, timeout=1)
-                return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"etcd did not answer in {timeout}s: {_tail(self.log_path)}")
-            time.sleep(0.05)
+        wait_until_ready(self.proc, self.log_path, f"etcd on port {self.port}",
+                         lambda: self.call("/v3/kv/range", {"key": _b64("/")}, timeout=1) or True,
+                         timeout=timeout)
 
     def stop(self):
         """SIGKILL. Idempotent."""

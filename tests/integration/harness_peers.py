@@ -14,7 +14,8 @@ from harness_base import REPO, free_port
 from harness_http import ConnectionClosed, _Source
 from harness_procs import ProcessGroup, _tail
 
-__all__ = ["OTLP_RECEIVER_DIR", "require_otlp_receiver", "OtlpReceiver", "REDIS_SERVER",
+__all__ = ["OTLP_RECEIVER_DIR", "require_missing", "require_node_packages", "require_program",
+           "wait_until_ready", "require_otlp_receiver", "OtlpReceiver", "REDIS_SERVER",
            "require_redis_server", "RedisError", "RedisServer"]
 
 
@@ -24,23 +25,47 @@ __all__ = ["OTLP_RECEIVER_DIR", "require_otlp_receiver", "OtlpReceiver", "REDIS_
 OTLP_RECEIVER_DIR = REPO / "tests" / "integration" / "otlp_receiver"
 
 
-def require_otlp_receiver():
-    """Skips the calling test (fails it with SLUICE_REQUIRE=1) when node or the receiver's
-    node_modules (scripts/setup.sh installs both) are missing; returns the node binary."""
-    import shutil
-    import pytest
-    node = shutil.which("node")
-    missing = None
-    if node is None:
-        missing = "node is not on PATH"
-    elif not (OTLP_RECEIVER_DIR / "node_modules").is_dir():
-        missing = f"{OTLP_RECEIVER_DIR}/node_modules is missing"
+def require_missing(missing):
+    """When `missing` says what a test needs and lacks: skips the calling test, or fails it with
+    SLUICE_REQUIRE=1 (scripts/setup.sh installs every peer)."""
     if missing:
+        import pytest
         msg = f"{missing} (run scripts/setup.sh)"
         if os.environ.get("SLUICE_REQUIRE") == "1":
             pytest.fail(msg)
         pytest.skip(msg)
+
+
+def require_node_packages(path):
+    """node's path, when node is on PATH and `path` (a package's node_modules file or folder)
+    exists; else require_missing()."""
+    import shutil
+    node = shutil.which("node")
+    require_missing("node is not on PATH" if node is None
+                    else None if path.exists() else f"{path} is missing")
     return node
+
+
+def wait_until_ready(proc, log_path, what, ready, errors=(OSError,), timeout=10.0):
+    """Polls ready() (its `errors` mean not yet) until it is true; AssertionError with the log's
+    tail when proc exits first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited with {proc.returncode}: {_tail(log_path)}")
+        try:
+            if ready():
+                return
+        except errors:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not answer in {timeout}s: {_tail(log_path)}")
+        time.sleep(0.02)
+
+
+def require_otlp_receiver():
+    """node, with the receiver's node_modules (require_node_packages)."""
+    return require_node_packages(OTLP_RECEIVER_DIR / "node_modules")
 
 
 class OtlpReceiver:
@@ -147,16 +172,11 @@ REDIS_SERVER = os.environ.get("REDIS_SERVER", "/usr/bin/redis-server")
 
 
 def require_program(path, name):
-    """The path of a peer program (`path`, else `name` on PATH). Skips the calling test (fails it
-    with SLUICE_REQUIRE=1) when it is missing: scripts/setup.sh installs it."""
+    """The path of a peer program (`path`, else `name` on PATH); require_missing() when it is
+    not there."""
     import shutil
-    import pytest
     found = path if os.access(path, os.X_OK) else shutil.which(name)
-    if not found:
-        msg = f"{name} not found at {path} (run scripts/setup.sh)"
-        if os.environ.get("SLUICE_REQUIRE") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
+    require_missing(None if found else f"{name} not found at {path}")
     return found
 
 
@@ -264,21 +284,13 @@ class RedisServer:
                 "--logfile", ""] + self.args
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"redis-server on port {self.port} exited with "
-                                     f"{self.proc.returncode}: {_tail(self.log_path)}")
-            try:
-                if self.command("PING", timeout=1.0) == "PONG":
-                    return
-            except (OSError, ConnectionClosed, RedisError):
-                pass
-            if time.monotonic() > deadline:
-                self._kill()
-                raise AssertionError(f"redis-server on port {self.port} did not answer PING "
-                                     f"in {timeout}s: {_tail(self.log_path)}")
-            time.sleep(0.02)
+        try:
+            wait_until_ready(self.proc, self.log_path, f"redis-server on port {self.port}",
+                             lambda: self.command("PING", timeout=1.0) == "PONG",
+                             (OSError, ConnectionClosed, RedisError), timeout)
+        except AssertionError:
+            self._kill()
+            raise
 
     def _kill(self):
         if self.proc is not None and self.proc.poll() is None:

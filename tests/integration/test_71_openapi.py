@@ -12,7 +12,6 @@ import http.client
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import urllib.parse
@@ -21,6 +20,7 @@ from datetime import datetime
 import pytest
 
 from harness import REPO, config, request
+from harness_peers import require_node_packages
 
 yaml = pytest.importorskip("yaml")  # python3-yaml
 jsonschema = pytest.importorskip("jsonschema")  # python3-jsonschema
@@ -369,18 +369,7 @@ KIND_BODIES = {
 
 
 def require_linter():
-    node = shutil.which("node")
-    missing = None
-    if node is None:
-        missing = "node is not on PATH"
-    elif not (LINT_DIR / "node_modules" / ".bin" / "redocly").exists():
-        missing = f"{LINT_DIR}/node_modules is missing"
-    if missing:
-        msg = f"{missing} (run scripts/setup.sh)"
-        if os.environ.get("SLUICE_REQUIRE") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return node
+    return require_node_packages(LINT_DIR / "node_modules" / ".bin" / "redocly")
 
 
 def redocly(*args):
