@@ -23,6 +23,14 @@ const char* health_name(balance::Health h) {
   return "unknown";
 }
 
+// The JSON members naming an upstream's (or one target's) event, made only when there is one:
+// a poll of 10,000 targets with nothing to say allocates nothing.
+std::string who(const Upstream& up, const Target* t) {
+  std::string out = "\"upstream\":\"" + observe::json_escape(up.name) + "\"";
+  if (t != nullptr) out += ",\"target\":\"" + observe::json_escape(t->key) + "\"";
+  return out;
+}
+
 // Drops what was not seen in this pass (objects a reload removed).
 template <typename Map>
 void prune(Map& m, uint64_t pass) {
@@ -44,15 +52,16 @@ void EventWatch::on_timer() {
   loop_.timers().schedule(*this, loop_.now_ms() + kIntervalMs);
 }
 
-void EventWatch::breaker(const limits::CircuitBreaker& b, const std::string& who, uint64_t now) {
+void EventWatch::breaker(const limits::CircuitBreaker& b, const Upstream& up, const Target* t,
+                         uint64_t now) {
   const limits::BreakerState state = b.state(now);
   const uint64_t opened = b.opened_total();
   BreakerSeen& seen = breakers_[&b];  // a new one starts closed, never opened
   seen.pass = pass_;
-  const std::string counts = who + ",\"opened_total\":" + std::to_string(opened);
   const bool reopened = opened > seen.opened;
-  if (reopened) bus_.publish("breaker.opened", counts);
   if (state != seen.state || reopened) {
+    const std::string counts = who(up, t) + ",\"opened_total\":" + std::to_string(opened);
+    if (reopened) bus_.publish("breaker.opened", counts);
     if (state == limits::BreakerState::kHalfOpen) bus_.publish("breaker.half_open", counts);
     if (state == limits::BreakerState::kClosed) bus_.publish("breaker.closed", counts);
     // Open without a new opening: the poll missed nothing (it saw half-open turn open again,
@@ -67,11 +76,9 @@ void EventWatch::poll() {
   std::shared_ptr<const Snapshot> snap = gateway_.current();
   const uint64_t now = core::monotonic_ms();
   for (const Upstream& up : snap->upstreams) {
-    const std::string upstream = "\"upstream\":\"" + observe::json_escape(up.name) + "\"";
-    if (up.runtime->breaker) breaker(*up.runtime->breaker, upstream, now);
+    if (up.runtime->breaker) breaker(*up.runtime->breaker, up, nullptr, now);
     for (const Target& t : up.targets) {
-      const std::string who = upstream + ",\"target\":\"" + observe::json_escape(t.key) + "\"";
-      if (t.breaker) breaker(*t.breaker, who, now);
+      if (t.breaker) breaker(*t.breaker, up, &t, now);
       const balance::TargetState& s = *t.state;
       const balance::Health health = s.health.load(std::memory_order_relaxed);
       const bool ejected = s.ejected(now);
@@ -79,16 +86,16 @@ void EventWatch::poll() {
       TargetSeen& seen = targets_[&s];  // a new one starts unknown, never ejected
       seen.pass = pass_;
       if (static_cast<uint8_t>(health) != seen.health && health != balance::Health::kUnknown) {
-        bus_.publish(
-            health == balance::Health::kHealthy ? "target.healthy" : "target.unhealthy",
-            who + ",\"was\":\"" + health_name(static_cast<balance::Health>(seen.health)) + "\"");
+        bus_.publish(health == balance::Health::kHealthy ? "target.healthy" : "target.unhealthy",
+                     who(up, &t) + ",\"was\":\"" +
+                         health_name(static_cast<balance::Health>(seen.health)) + "\"");
       }
       if (ejections > seen.ejections) {
         bus_.publish("target.ejected",
-                     who + ",\"ejections\":" + std::to_string(ejections) + ",\"for_ms\":" +
+                     who(up, &t) + ",\"ejections\":" + std::to_string(ejections) + ",\"for_ms\":" +
                          std::to_string(ejected ? s.ejected_until_ms.load() - now : 0));
       }
-      if (seen.ejected && !ejected) bus_.publish("target.returned", who);
+      if (seen.ejected && !ejected) bus_.publish("target.returned", who(up, &t));
       seen.health = static_cast<uint8_t>(health);
       seen.ejected = ejected;
       seen.ejections = ejections;
@@ -104,14 +111,16 @@ void EventWatch::poll() {
     seen.pass = pass_;
     const uint64_t ok = f->fetches_ok();
     const uint64_t failed = f->fetches_failed();
-    const std::string who = "\"provider\":\"" + observe::json_escape(p.name) + "\",\"url\":\"" +
-                            observe::json_escape(p.jwks_url) + "\"";
+    const auto provider = [&p] {
+      return "\"provider\":\"" + observe::json_escape(p.name) + "\",\"url\":\"" +
+             observe::json_escape(p.jwks_url) + "\"";
+    };
     if (ok > seen.ok) {
-      bus_.publish("jwks.refreshed", who + ",\"keys\":" + std::to_string(f->key_count()) +
+      bus_.publish("jwks.refreshed", provider() + ",\"keys\":" + std::to_string(f->key_count()) +
                                          ",\"fetches_ok\":" + std::to_string(ok));
     }
     if (failed > seen.failed) {
-      bus_.publish("jwks.failing", who + ",\"fetches_failed\":" + std::to_string(failed));
+      bus_.publish("jwks.failing", provider() + ",\"fetches_failed\":" + std::to_string(failed));
     }
     seen.ok = ok;
     seen.failed = failed;

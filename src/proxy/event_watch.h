@@ -21,6 +21,8 @@
 namespace sluice::proxy {
 
 class Gateway;
+struct Upstream;
+struct Target;
 
 class EventWatch : public core::Timer {
  public:
@@ -51,8 +53,8 @@ class EventWatch : public core::Timer {
     uint64_t failed = 0;
     uint64_t pass = 0;
   };
-  // `who`: the JSON members naming the breaker ("\"upstream\":\"a\"[,\"target\":\"b\"]").
-  void breaker(const limits::CircuitBreaker& b, const std::string& who, uint64_t now);
+  // The breaker of up, or of its target t when t is given.
+  void breaker(const limits::CircuitBreaker& b, const Upstream& up, const Target* t, uint64_t now);
 
   Gateway& gateway_;
   observe::EventBus& bus_;
