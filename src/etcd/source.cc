@@ -44,6 +44,13 @@ std::shared_ptr<const Objects> EtcdSource::objects() const {
   return objects_;
 }
 
+bool EtcdSource::wait_for_revision(int64_t revision, uint64_t timeout_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] {
+    return stop_ || (objects_ && objects_->revision >= revision);
+  }) && !stop_;
+}
+
 std::string EtcdSource::last_error() const {
   std::lock_guard<std::mutex> lock(mu_);
   return last_error_;
@@ -63,6 +70,7 @@ bool EtcdSource::read_range(EtcdClient& client, std::string* error) {
     objects_ = std::move(next);
     last_error_.clear();
   }
+  cv_.notify_all();  // wait_for_revision()
   connected_.store(true, std::memory_order_release);
   changed_();
   return true;
@@ -113,6 +121,7 @@ void EtcdSource::run() {
             std::lock_guard<std::mutex> lock(mu_);
             objects_ = std::move(next);
           }
+          cv_.notify_all();  // wait_for_revision()
           changed_();
         },
         &error, &compacted);

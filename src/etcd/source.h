@@ -56,6 +56,8 @@ class EtcdSource {
   std::shared_ptr<const Objects> objects() const;
   bool connected() const { return connected_.load(std::memory_order_acquire); }
   std::string last_error() const;
+  // Waits until the objects are of `revision` or a later one; false after timeout_ms.
+  bool wait_for_revision(int64_t revision, uint64_t timeout_ms);
   uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
   const SourceOptions& options() const { return options_; }
 

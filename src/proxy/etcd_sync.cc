@@ -3,13 +3,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string_view>
-#include <thread>
 
-#include "core/clock.h"
 #include "proxy/gateway.h"
 
 namespace sluice::proxy {
@@ -148,14 +145,10 @@ bool EtcdSync::write(const Change& change, std::string* error) {
       change.json ? writer_.put(key, *change.json, error) : writer_.remove(key, error);
   if (!rev) return false;
   // The watch brings it back; the answer waits for it so that it can name the version.
-  const uint64_t deadline = core::monotonic_ms() + source_.options().timeout_ms;
-  while (revision() < *rev) {
-    if (core::monotonic_ms() > deadline) {
-      *error = "etcd took the change (revision " + std::to_string(*rev) +
-               ") but the watch has not brought it back yet";
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  if (!source_.wait_for_revision(*rev, source_.options().timeout_ms)) {
+    *error = "etcd took the change (revision " + std::to_string(*rev) +
+             ") but the watch has not brought it back yet";
+    return false;
   }
   return true;
 }
