@@ -25,6 +25,7 @@
 #include "config/document.h"
 #include "config/parser.h"
 #include "config/reader.h"
+#include "http/char_class.h"
 
 namespace sluice::config {
 
@@ -57,14 +58,7 @@ std::string sha256_hex(std::string_view bytes) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) != 1) return "";
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
+  return http::hex_encode(std::string_view(reinterpret_cast<const char*>(md), len));
 }
 
 void Parser::parse(const Item& root, Config& cfg) {

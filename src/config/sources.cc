@@ -14,6 +14,7 @@
 
 #include "config/emit.h"
 #include "config/reader.h"
+#include "http/char_class.h"
 
 namespace sluice::config {
 namespace {
@@ -108,13 +109,7 @@ class Sha256 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     EVP_DigestFinal_ex(ctx_, md, &n);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < n; ++i) {
-      out += kHex[md[i] >> 4];
-      out += kHex[md[i] & 15];
-    }
-    return out;
+    return http::hex_encode(std::string_view(reinterpret_cast<const char*>(md), n));
   }
 
  private:

@@ -11,14 +11,7 @@ namespace {
 constexpr std::string_view kMagic = "sluice-state 1";
 
 std::string hex(std::string_view s) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(s.size() * 2 + 1);
-  for (unsigned char c : s) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 15];
-  }
-  return out.empty() ? "-" : out;  // "-": empty (a field is never blank)
+  return s.empty() ? "-" : http::hex_encode(s);  // "-": empty (a field is never blank)
 }
 
 bool unhex(std::string_view s, std::string* out) {
