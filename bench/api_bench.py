@@ -50,7 +50,7 @@ def main():
             subprocess.run([sys.executable, str(HERE / "gen_routes.py"), str(n)], stdout=f,
                            check=True)
         proc = subprocess.Popen([BIN, "run", "--config", str(cfg)], stdout=subprocess.DEVNULL,
-                                stderr=open(Path(d) / "log", "w"))
+                                stderr=open(os.environ.get("SLUICE_LOG", str(Path(d) / "log")), "w"))
         try:
             deadline = time.monotonic() + 60
             while True:

@@ -398,7 +398,7 @@ std::string AdminServer::metrics_text() {
          "Rate-limit decisions, by route, policy and result (error: the Redis store was "
          "unavailable and on_error applied).");
   for (const proxy::Route& r : snap->routes) {
-    for (const proxy::RatePolicy& p : r.rate_limits) {
+    for (const proxy::RatePolicy& p : r.rate_limits()) {
       const std::string l = "route=\"" + label(r.name) + "\",policy=\"" + label(p.name) + "\"";
       sample(out, "sluice_rate_limit_decisions_total", l + ",result=\"allowed\"",
              p.runtime->allowed.load());
@@ -410,7 +410,7 @@ std::string AdminServer::metrics_text() {
   }
   header(out, "sluice_rate_limit_keys", "gauge", "Keys held by a local policy's store.");
   for (const proxy::Route& r : snap->routes) {
-    for (const proxy::RatePolicy& p : r.rate_limits) {
+    for (const proxy::RatePolicy& p : r.rate_limits()) {
       if (p.cluster) continue;
       sample(out, "sluice_rate_limit_keys",
              "route=\"" + label(r.name) + "\",policy=\"" + label(p.name) + "\"",
@@ -420,7 +420,7 @@ std::string AdminServer::metrics_text() {
   header(out, "sluice_rate_limit_evictions_total", "counter",
          "Keys evicted from a local policy's full store (least recently used first).");
   for (const proxy::Route& r : snap->routes) {
-    for (const proxy::RatePolicy& p : r.rate_limits) {
+    for (const proxy::RatePolicy& p : r.rate_limits()) {
       if (p.cluster) continue;
       sample(out, "sluice_rate_limit_evictions_total",
              "route=\"" + label(r.name) + "\",policy=\"" + label(p.name) + "\"",

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -393,6 +394,22 @@ struct RouteConfig {
   // The entries that name an older section (filters.auth, .rbac, .cors, .security_headers,
   // .rate_limit, .respond) and give when/timeout/on_timeout: only those keys are read from them.
   std::vector<FilterSpec> filter_aliases;
+  // Digest of the route's node (config::fingerprint): with Config::context_fingerprint, what
+  // says two routes compile alike. 0: none (never reused).
+  uint64_t fingerprint = 0;
+  // >= 0: the route is the one compiled at this index of the snapshot in force (RouteReuse),
+  // and nothing but name, mark and fingerprint was read; the builders take it from there.
+  int32_t reuse = -1;
+};
+
+// What the snapshot in force compiled, for a reload that changes a few routes of many: a route
+// whose node has a fingerprint listed here, in a config whose rest has the same fingerprint, is
+// not read again (its RouteConfig has only name, mark, fingerprint and reuse). It was valid in
+// that context, so reading it again would find the same thing; the checks across routes
+// (duplicate names, the router's) still see it.
+struct RouteReuse {
+  uint64_t context = 0;                             // Config::context_fingerprint
+  std::unordered_map<uint64_t, uint32_t> by_route;  // route fingerprint -> index in force
 };
 
 struct LimitsConfig {
@@ -523,6 +540,8 @@ struct Config {
   // Hex SHA-256 of the text it was loaded from; of a config made of files (config/sources.h):
   // of those files' bytes, or of every file and every substituted value.
   std::string hash;
+  // Digest of everything but `routes` (what a route's compilation may depend on).
+  uint64_t context_fingerprint = 0;
 
   // The file a mark is in.
   const std::string& file_of(Mark m) const {
@@ -546,10 +565,13 @@ struct LoadResult {
 };
 
 LoadResult load_config_file(const std::string& path);
-LoadResult load_config_string(const std::string& yaml, const std::string& file_name);
+// reuse (here and below): what the snapshot in force compiled, or null (read every route).
+LoadResult load_config_string(const std::string& yaml, const std::string& file_name,
+                              const RouteReuse* reuse = nullptr);
 // The schema walk over a document already parsed (config/sources.h merges several files into
 // one): errors name files[mark.source]; the config gets `files` and `hash`.
-LoadResult load_config_tree(const Node& root, std::vector<std::string> files, std::string hash);
+LoadResult load_config_tree(const Node& root, std::vector<std::string> files, std::string hash,
+                            const RouteReuse* reuse = nullptr);
 // The bytes of a config file (at most 64 MiB); an error naming the file when it cannot be read.
 std::optional<ConfigError> read_config_file(const std::string& path, std::string* bytes);
 // Hex SHA-256 (Config::hash is this of the loaded text).

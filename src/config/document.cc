@@ -4,6 +4,7 @@
 #include <yaml.h>
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -170,6 +171,66 @@ Node Node::without_keys(std::span<const std::string_view> keys) const {
   }
   const uint32_t out = copier.container(NodeType::kMap, mark(), kids, kids.size() / 2);
   return {std::move(doc), out};
+}
+
+// splitmix64's finaliser: every input bit moves about half the output bits.
+uint64_t fingerprint_mix(uint64_t h, uint64_t v) {
+  uint64_t x = h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+namespace {
+
+uint64_t mix(uint64_t h, uint64_t v) {
+  return fingerprint_mix(h, v);
+}
+
+bool fingerprint_into(const Node& n, std::span<const std::string_view> skip, size_t* budget,
+                      uint64_t* h) {
+  if (*budget == 0) return false;
+  --*budget;
+  const NodeType t = n.type();
+  // Not whether a scalar was quoted: the schema walk reads `"5s"` and `5s` alike (quoting decides
+  // only null, which is the node's type), and JSON quotes what YAML writes plain.
+  *h = mix(*h, static_cast<uint64_t>(t));
+  if (t == NodeType::kScalar) {
+    const std::string_view s = n.scalar();
+    *h = mix(mix(*h, s.size()), std::hash<std::string_view>{}(s));
+    return true;
+  }
+  if (t == NodeType::kSequence) {
+    *h = mix(*h, n.size());
+    for (size_t i = 0; i < n.size(); ++i) {
+      if (!fingerprint_into(n.at(i), {}, budget, h)) return false;
+    }
+    return true;
+  }
+  if (t == NodeType::kMap) {
+    size_t kept = 0;
+    for (size_t i = 0; i < n.size(); ++i) {
+      const Node k = n.key(i);
+      if (!skip.empty() && k.is_scalar() &&
+          std::find(skip.begin(), skip.end(), k.scalar()) != skip.end()) {
+        continue;
+      }
+      ++kept;
+      if (!fingerprint_into(k, {}, budget, h) || !fingerprint_into(n.value(i), {}, budget, h)) {
+        return false;
+      }
+    }
+    *h = mix(*h, kept);
+  }
+  return true;
+}
+
+}  // namespace
+
+uint64_t fingerprint(const Node& n, std::span<const std::string_view> skip_keys, size_t max_nodes) {
+  uint64_t h = 0x5155494345ULL;
+  if (!fingerprint_into(n, skip_keys, &max_nodes, &h)) return 0;
+  return h == 0 ? 1 : h;
 }
 
 struct DocumentWriter::Copied {

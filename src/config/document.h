@@ -101,6 +101,16 @@ struct ParseResult {
   Mark error_mark;
 };
 
+// A 64-bit digest of a subtree's content (types, keys, scalars; not the marks nor the quotes),
+// the entries of a map whose scalar key is one of `skip_keys` left out: equal configs give equal
+// fingerprints wherever they are written. 0 when the walk would visit more than `max_nodes`
+// nodes (a tree of aliases over aliases): "no fingerprint", never equal to anything.
+// Example: fingerprint(route) == previous ? reuse what was compiled : compile.
+uint64_t fingerprint(const Node& n, std::span<const std::string_view> skip_keys = {},
+                     size_t max_nodes = 100000);
+// One more value into a fingerprint (what fingerprint() combines its parts with).
+uint64_t fingerprint_mix(uint64_t h, uint64_t v);
+
 // Parses one YAML document. A syntax error, a tag, an undefined alias, a second document or
 // too deep a nesting is an error with its position; the messages start with what is wrong
 // ("invalid YAML: ...", "YAML tag '!x' is not supported ..."). Every mark (the error's too)

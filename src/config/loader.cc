@@ -112,6 +112,15 @@ void Parser::parse(const Item& root, Config& cfg) {
     take_filter_aliases(cfg.filters, cfg.filter_aliases, cfg.security, nullptr, nullptr);
   }
   if (const Item* u = m->get("upstreams")) parse_upstreams(*u, cfg);
+  // Everything a route's compilation may depend on has been read: the tree but the routes, and
+  // the files it named (credentials).
+  constexpr std::string_view kRoutes[] = {"routes"};
+  const uint64_t tree = fingerprint(root.node, kRoutes);
+  cfg.context_fingerprint = tree == 0 ? 0 : fingerprint_mix(tree, files_digest());
+  if (reuse_ != nullptr &&
+      (cfg.context_fingerprint == 0 || reuse_->context != cfg.context_fingerprint)) {
+    reuse_ = nullptr;
+  }
   if (const Item* r = m->get("routes")) parse_routes(*r, cfg);
   finish(cfg);
 }
@@ -151,7 +160,7 @@ void Parser::finish(Config& cfg) {
 
 namespace {
 
-LoadResult load(const std::string& yaml, const std::string& file) {
+LoadResult load(const std::string& yaml, const std::string& file, const RouteReuse* reuse) {
   // One document; syntax errors, tags (`!secret value` would be dropped silently: what it
   // asks for is not done), a second document and too deep a nesting are refused here.
   ParseResult doc;
@@ -167,12 +176,13 @@ LoadResult load(const std::string& yaml, const std::string& file) {
     result.errors.push_back(ConfigError{file, doc.error_mark, "", std::move(doc.error)});
     return result;
   }
-  return load_config_tree(doc.root, {file}, sha256_hex(yaml));
+  return load_config_tree(doc.root, {file}, sha256_hex(yaml), reuse);
 }
 
 }  // namespace
 
-LoadResult load_config_tree(const Node& root, std::vector<std::string> files, std::string hash) {
+LoadResult load_config_tree(const Node& root, std::vector<std::string> files, std::string hash,
+                            const RouteReuse* reuse) {
   LoadResult result;
   const std::string file = files.empty() ? std::string() : files.front();
   try {
@@ -188,6 +198,7 @@ LoadResult load_config_tree(const Node& root, std::vector<std::string> files, st
     }
     Config cfg;
     Parser parser(files);
+    parser.set_reuse(reuse);
     parser.parse(Item{root, "", mark_of(root, {1, 1})}, cfg);
     result.errors = std::move(parser.errors());
     if (result.errors.empty()) {
@@ -213,8 +224,9 @@ LoadResult load_config_tree(const Node& root, std::vector<std::string> files, st
   return result;
 }
 
-LoadResult load_config_string(const std::string& yaml, const std::string& file_name) {
-  return load(yaml, file_name);
+LoadResult load_config_string(const std::string& yaml, const std::string& file_name,
+                              const RouteReuse* reuse) {
+  return load(yaml, file_name, reuse);
 }
 
 std::optional<ConfigError> read_config_file(const std::string& path, std::string* bytes) {
@@ -265,7 +277,7 @@ LoadResult load_config_file(const std::string& path) {
     r.errors.push_back(std::move(*e));
     return r;
   }
-  return load(bytes, path);
+  return load(bytes, path, nullptr);
 }
 
 }  // namespace sluice::config

@@ -32,15 +32,26 @@ constexpr std::string_view kRetryKeywords[] = {"connect_failure", "reset", "time
 void Parser::parse_routes(const Item& it, Config& cfg) {
   std::optional<std::vector<Item>> items = list(it);
   if (!items) return;
+  cfg.routes.reserve(cfg.routes.size() + items->size());
   for (const Item& e : *items) {
     std::optional<MapItem> m =
         map(e, {"name", "match", "priority", "upstream", "respond", "strip_prefix",
                 "rewrite_prefix", "max_body_bytes", "timeout", "retry", "rate_limits", "security",
                 "filters", "mock", "mirror"});
     if (!m) continue;
+    const size_t files_before = files_read();
     RouteConfig r;
     r.mark = e.mark;
     r.name = unique_name(*m, "name", "route name", route_names_, false);
+    r.fingerprint = fingerprint(e.node);
+    if (reuse_ != nullptr && r.fingerprint != 0 && !r.name.empty()) {
+      auto same = reuse_->by_route.find(r.fingerprint);
+      if (same != reuse_->by_route.end()) {
+        r.reuse = static_cast<int32_t>(same->second);
+        cfg.routes.push_back(std::move(r));
+        continue;
+      }
+    }
     std::optional<Item> priority;
     if (const Item* p = m->get("priority")) priority = *p;
     if (const Item* mt = require(*m, "match")) parse_match(*mt, r, priority);
@@ -131,6 +142,7 @@ void Parser::parse_routes(const Item& it, Config& cfg) {
       }
       parse_mirror(*v, r);
     }
+    if (files_read() != files_before) r.fingerprint = 0;  // what the files hold is not in it
     cfg.routes.push_back(std::move(r));
   }
 }

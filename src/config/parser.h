@@ -32,6 +32,8 @@ class Parser : public Reader {
   explicit Parser(std::vector<std::string> files) : Reader(std::move(files)) {}
 
   void parse(const Item& root, Config& cfg);
+  // Routes compiled already (config.h); used only when the context's fingerprint matches.
+  void set_reuse(const RouteReuse* reuse) { reuse_ = reuse; }
 
  private:
   // --- loader.cc: parse() above, and the checks that need the whole file -------------------------
@@ -194,6 +196,7 @@ class Parser : public Reader {
 
   std::map<std::string, Mark> upstream_names_;
   std::map<std::string, Mark> route_names_;
+  const RouteReuse* reuse_ = nullptr;
   std::vector<Item> upstream_refs_;
   std::vector<Item> cluster_policies_;         // scope: cluster nodes, checked against `redis`
   std::map<std::string, Mark> cert_subjects_;  // client certificate subject → where it was named

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <functional>
 #include <system_error>
 
 #include "config/scalars.h"
@@ -436,7 +437,15 @@ std::optional<double> Reader::ratio(const Item& it) {
   return v;
 }
 
+void Reader::note_file_read(std::string_view path, std::string_view bytes) {
+  ++files_read_;
+  files_digest_ =
+      fingerprint_mix(fingerprint_mix(files_digest_, std::hash<std::string_view>{}(path)),
+                      std::hash<std::string_view>{}(bytes));
+}
+
 std::optional<std::string> Reader::read_small_file(const Item& at, const std::string& path) {
+  note_file_read(path);  // counted even when unreadable (the next reload reads it again)
   if (path.empty()) {
     error(at.mark, at.path, "must name a file");
     return std::nullopt;
@@ -476,6 +485,7 @@ std::optional<std::string> Reader::read_small_file(const Item& at, const std::st
     }
     bytes.append(buf, static_cast<size_t>(n));
   }
+  note_file_read(path, bytes);
   return bytes;
 }
 

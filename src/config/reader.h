@@ -184,7 +184,15 @@ class Reader {
   std::optional<double> ratio(const Item& it);
 
   // A small file read at load (an HMAC secret, a PEM key): reported at `at` when unreadable.
+  // Counted in files_read().
   std::optional<std::string> read_small_file(const Item& at, const std::string& path);
+  // Files read so far (read_small_file, and what note_file_read() counts) and a digest of their
+  // paths and bytes: the context's fingerprint includes the digest (a changed key file changes
+  // it), and a route whose own filters read a file is compiled again at every reload. Code that
+  // reads a file another way calls note_file_read().
+  size_t files_read() const { return files_read_; }
+  uint64_t files_digest() const { return files_digest_; }
+  void note_file_read(std::string_view path = {}, std::string_view bytes = {});
 
   // A duration in whole seconds.
   std::optional<uint64_t> seconds(const Item& it, bool allow_zero);
@@ -224,6 +232,8 @@ class Reader {
   std::string file_;
   std::vector<std::string> files_;  // empty: every mark is in file_
   std::vector<ConfigError> errors_;
+  size_t files_read_ = 0;
+  uint64_t files_digest_ = 0;
 };
 
 }  // namespace sluice::config

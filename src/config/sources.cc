@@ -598,7 +598,7 @@ Sources load_sources(const std::vector<std::string>& paths, const EnvLookup& env
 }
 
 Sources load_sources(const std::vector<std::string>& paths, std::span<const TextLayer> extra,
-                     const EnvLookup& env) {
+                     const EnvLookup& env, const RouteReuse* reuse) {
   Sources out;
   const std::string first = paths.empty() ? std::string() : paths.front();
   try {
@@ -613,7 +613,7 @@ Sources load_sources(const std::vector<std::string>& paths, std::span<const Text
     if (loader.plain()) {
       out.text = loader.take_first_bytes();
       out.hash = out.files.front().sha256;
-      out.loaded = load_config_tree(loader.layers().front(), loader.files(), out.hash);
+      out.loaded = load_config_tree(loader.layers().front(), loader.files(), out.hash, reuse);
       return out;
     }
     std::string why;
@@ -630,7 +630,7 @@ Sources load_sources(const std::vector<std::string>& paths, std::span<const Text
     }
     header += " (merged, variables substituted).\n";
     out.text = to_yaml(*root, header);
-    out.loaded = load_config_tree(*root, loader.files(), out.hash);
+    out.loaded = load_config_tree(*root, loader.files(), out.hash, reuse);
   } catch (const std::exception& e) {
     out.loaded = {};
     out.loaded.errors.push_back(

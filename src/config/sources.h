@@ -68,8 +68,9 @@ struct TextLayer {
   std::string name;
   std::string text;
 };
+// reuse: what the snapshot in force compiled (load_config_tree), or null.
 Sources load_sources(const std::vector<std::string>& paths, std::span<const TextLayer> extra,
-                     const EnvLookup& env = process_env());
+                     const EnvLookup& env = process_env(), const RouteReuse* reuse = nullptr);
 
 // --- the pieces, for tests --------------------------------------------------------------------
 

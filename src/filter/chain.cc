@@ -128,6 +128,8 @@ class ChainBuilder {
     return chain;
   }
 
+  size_t files_read() const { return reader_.files_read(); }
+
   std::vector<config::ConfigError> take_errors() {
     // Default entries are built once per route: report each problem once.
     std::vector<config::ConfigError> out;
@@ -281,16 +283,25 @@ std::string Chain::describe() const {
   return out.dump();
 }
 
-std::vector<std::shared_ptr<const Chain>> build_chains(
-    const config::Config& cfg, std::span<const Factory> factories,
-    std::vector<config::ConfigError>* errors, std::vector<std::vector<Prebuilt>>* prebuilt) {
+std::vector<std::shared_ptr<const Chain>> build_chains(const config::Config& cfg,
+                                                       std::span<const Factory> factories,
+                                                       std::vector<config::ConfigError>* errors,
+                                                       std::vector<std::vector<Prebuilt>>* prebuilt,
+                                                       std::vector<bool>* read_files) {
   ChainBuilder b(cfg, factories);
   std::vector<std::shared_ptr<const Chain>> out;
   out.reserve(cfg.routes.size());
+  if (read_files != nullptr) read_files->assign(cfg.routes.size(), false);
   for (size_t i = 0; i < cfg.routes.size(); ++i) {
+    if (cfg.routes[i].reuse >= 0) {  // compiled already
+      out.push_back(nullptr);
+      continue;
+    }
     std::vector<Prebuilt>* p =
         prebuilt != nullptr && i < prebuilt->size() ? &(*prebuilt)[i] : nullptr;
+    const size_t files_before = b.files_read();
     out.push_back(b.build(cfg.routes[i], p));
+    if (read_files != nullptr) (*read_files)[i] = b.files_read() != files_before;
   }
   for (config::ConfigError& e : b.take_errors()) errors->push_back(std::move(e));
   return out;

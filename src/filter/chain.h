@@ -108,12 +108,15 @@ struct Prebuilt {
   bool from_default = false;
 };
 
-// One chain per route of cfg (same order as cfg.routes), null for a route without filters;
-// errors carry file:line:key.
+// One chain per route of cfg (same order as cfg.routes), null for a route without filters or
+// one compiled already (RouteConfig::reuse); errors carry file:line:key.
 // prebuilt: per route (same order), filters to add; may be null.
+// read_files: set per route (same order) to whether its filters read a file (Reader::files_read:
+// such a route is compiled again at every reload); may be null.
 std::vector<std::shared_ptr<const Chain>> build_chains(
     const config::Config& cfg, std::span<const Factory> factories,
     std::vector<config::ConfigError>* errors,
-    std::vector<std::vector<Prebuilt>>* prebuilt = nullptr);
+    std::vector<std::vector<Prebuilt>>* prebuilt = nullptr,
+    std::vector<bool>* read_files = nullptr);
 
 }  // namespace sluice::filter

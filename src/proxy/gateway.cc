@@ -65,7 +65,7 @@ class RateLimitSweep : public core::Timer {
     const uint64_t unix_ms =
         static_cast<uint64_t>(wall.tv_sec) * 1000 + static_cast<uint64_t>(wall.tv_nsec) / 1000000;
     for (const Route& r : snap->routes) {
-      for (const RatePolicy& p : r.rate_limits) {
+      for (const RatePolicy& p : r.rate_limits()) {
         if (!p.cluster) p.runtime->store.sweep(p.params, unix_ms, 4096);
       }
     }
@@ -168,13 +168,13 @@ void Gateway::resolve_missing(const config::Config& cfg) {
   while (*waiting > 0 && core::monotonic_ms() < deadline) control_loop_.run_once(50);
 }
 
-SnapshotResult Gateway::build(config::Config cfg, uint64_t version) {
+SnapshotResult Gateway::build(config::Config cfg, uint64_t version, const Snapshot* previous) {
   resolve_missing(cfg);
   SnapshotResult r;
   if (!prepare_sinks(cfg, workers_.empty() ? worker_count_for(cfg) : workers_.size(), &r.errors)) {
     return r;
   }
-  return build_snapshot(std::move(cfg), version, generation() + 1, registry_, book_);
+  return build_snapshot(std::move(cfg), version, generation() + 1, registry_, book_, previous);
 }
 
 bool Gateway::prepare_sinks(const config::Config& cfg, size_t workers,
@@ -446,9 +446,10 @@ std::optional<std::string> Gateway::current_text() const {
   return history_->text(version());
 }
 
-config::Sources Gateway::load_sources() {
-  config::Sources s = etcd_ ? config::load_sources(config_paths_, etcd_->layers())
-                            : config::load_sources(config_paths_);
+config::Sources Gateway::load_sources(const config::RouteReuse* reuse) {
+  config::Sources s =
+      etcd_ ? config::load_sources(config_paths_, etcd_->layers(), config::process_env(), reuse)
+            : config::load_sources(config_paths_, {}, config::process_env(), reuse);
   if (etcd_) etcd_->name_keys(&s.loaded.errors);
   if (s.loaded.ok()) file_hash_ = s.hash;
   std::lock_guard<std::mutex> lock(mu_);
@@ -598,9 +599,11 @@ bool Gateway::start(std::vector<std::string>* errors, Inherited* inherited_from)
 
 ReloadOutcome Gateway::reload(const std::string& author) {
   return at_low_priority([&] {
-    config::Sources sources = load_sources();
+    const std::shared_ptr<const Snapshot> now = current();
+    const config::RouteReuse reuse = reuse_of(*now);
+    config::Sources sources = load_sources(&reuse);
     return apply_loaded(std::move(sources.loaded), sources.text,
-                        ConfigOrigin{"file", author, "yaml", 0});
+                        ConfigOrigin{"file", author, "yaml", 0}, now.get());
   });
 }
 
@@ -641,36 +644,44 @@ ReloadOutcome Gateway::apply_etcd(const std::string& author) {
   if (!etcd_ || etcd_->revision() == etcd_->applied_revision()) return same;
   etcd_->set_applied(etcd_->revision());  // a refused revision is tried again only after a change
   return at_low_priority([&] {
-    config::Sources s = load_sources();
+    const std::shared_ptr<const Snapshot> now = current();
+    const config::RouteReuse reuse = reuse_of(*now);
+    config::Sources s = load_sources(&reuse);
     if (s.loaded.ok() && s.loaded.config->hash == same.hash) return same;
-    return apply_loaded(std::move(s.loaded), s.text, ConfigOrigin{"etcd", author, "yaml", 0});
+    return apply_loaded(std::move(s.loaded), s.text, ConfigOrigin{"etcd", author, "yaml", 0},
+                        now.get());
   });
 }
 
 ReloadOutcome Gateway::apply(const std::string& text, const ConfigOrigin& origin) {
   return at_low_priority([&] {
-    return apply_loaded(
-        config::load_config_string(text, origin.source == "file" ? config_path_ : origin.source),
-        text, origin);
+    const std::shared_ptr<const Snapshot> now = current();
+    const config::RouteReuse reuse = reuse_of(*now);
+    return apply_loaded(config::load_config_string(
+                            text, origin.source == "file" ? config_path_ : origin.source, &reuse),
+                        text, origin, now.get());
   });
 }
 
 ReloadOutcome Gateway::apply_tree(const config::Node& root, const std::string& text,
                                   const ConfigOrigin& origin) {
   return at_low_priority([&] {
-    return apply_loaded(config::load_config_tree(root, {origin.source}, config::sha256_hex(text)),
-                        text, origin);
+    const std::shared_ptr<const Snapshot> now = current();
+    const config::RouteReuse reuse = reuse_of(*now);
+    return apply_loaded(
+        config::load_config_tree(root, {origin.source}, config::sha256_hex(text), &reuse), text,
+        origin, now.get());
   });
 }
 
 ReloadOutcome Gateway::apply_loaded(config::LoadResult loaded, const std::string& text,
-                                    const ConfigOrigin& origin) {
+                                    const ConfigOrigin& origin, const Snapshot* previous) {
   ReloadOutcome out;
   if (!loaded.ok()) {
     out.errors = std::move(loaded.errors);
   } else {
     out.hash = loaded.config->hash;
-    SnapshotResult built = build(std::move(*loaded.config), version() + 1);
+    SnapshotResult built = build(std::move(*loaded.config), version() + 1, previous);
     if (!built.snapshot) {
       out.errors = std::move(built.errors);
     } else {
@@ -690,6 +701,8 @@ ReloadOutcome Gateway::apply_loaded(config::LoadResult loaded, const std::string
       }
       out.ok = true;
       out.version = built.snapshot->version;
+      out.routes = built.snapshot->routes.size();
+      out.routes_reused = built.reused;
       std::shared_ptr<const Snapshot> in_force = built.snapshot;
       record_version(*in_force, text, origin);
       publish(std::move(built.snapshot));
@@ -709,9 +722,11 @@ ReloadOutcome Gateway::finish_reload(ReloadOutcome out, const ConfigOrigin& orig
   }
   for (const std::string& w : out.warnings) std::fprintf(stderr, "reload warning: %s\n", w.c_str());
   if (out.ok) {
-    std::fprintf(stderr, "reload: config version %llu in force (%s by %s)\n",
+    std::fprintf(stderr,
+                 "reload: config version %llu in force (%s by %s; %zu of %zu routes unchanged, "
+                 "kept as compiled)\n",
                  static_cast<unsigned long long>(out.version), origin.source.c_str(),
-                 origin.author.c_str());
+                 origin.author.c_str(), out.routes_reused, out.routes);
   }
   publish_reload_event(out, origin);
   std::lock_guard<std::mutex> lock(mu_);

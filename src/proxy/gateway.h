@@ -54,6 +54,8 @@ struct ReloadOutcome {
   std::string hash;                         // of the text applied (ok) or checked
   std::vector<config::ConfigError> errors;  // to_string(): "FILE:LINE:COL: key: message"
   std::vector<std::string> warnings;
+  size_t routes = 0;         // of the config applied
+  size_t routes_reused = 0;  // of those, taken as the snapshot before compiled them
 };
 
 // Who changed the config and how, for its version record.
@@ -171,7 +173,8 @@ class Gateway {
   void publish(std::shared_ptr<const Snapshot> snap);
   // Resolves the names not yet in book_ (blocking the control loop for at most the DNS timeout).
   void resolve_missing(const config::Config& cfg);
-  SnapshotResult build(config::Config cfg, uint64_t version);
+  // previous: the snapshot whose reuse_of() the config was loaded with, or null.
+  SnapshotResult build(config::Config cfg, uint64_t version, const Snapshot* previous = nullptr);
   void configure_health_checks(const Snapshot& snap);
   // The counters of save_state() read from fd (closed), before the workers start.
   void restore_state(int fd);
@@ -191,10 +194,11 @@ class Gateway {
   // Counts and logs an outcome of reload()/apply() and keeps it as the last one.
   ReloadOutcome finish_reload(ReloadOutcome out, const ConfigOrigin& origin);
   // apply() of a config already loaded from `text`.
+  // previous: as build()'s.
   ReloadOutcome apply_loaded(config::LoadResult loaded, const std::string& text,
-                             const ConfigOrigin& origin);
+                             const ConfigOrigin& origin, const Snapshot* previous = nullptr);
   // The config files read again: their files become source_files(), their hash file_hash_.
-  config::Sources load_sources();
+  config::Sources load_sources(const config::RouteReuse* reuse = nullptr);
   // Loading and compiling a config runs on builder_ (nice 19) while this thread waits: the
   // workers get the CPU first (docs/performance.md, "Reloads under load").
   template <typename F>

@@ -125,9 +125,10 @@ std::shared_ptr<SecurityTables> compile_security(const config::Config& cfg,
   const std::optional<config::SecurityHeadersConfig> no_headers;
   for (size_t i = 0; i < cfg.routes.size(); ++i) {
     const config::RouteConfig& rc = cfg.routes[i];
+    if (rc.reuse >= 0) continue;  // compiled already: its chain is taken as it is
     const config::SecurityConfig& own = *rc.security;
     const config::SecurityConfig& def = cfg.security;
-    RouteSecurity& rs = t->routes[i];
+    RouteSecurity& rs = *(t->routes[i] = std::make_unique<RouteSecurity>());
     const std::string key = "routes." + rc.name + ".security";
 
     if (const config::IpRulesConfig* ip = effective(own.ip_rules, def.ip_rules)) {

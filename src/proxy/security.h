@@ -50,8 +50,9 @@ struct RouteSecurity {
 };
 
 struct SecurityTables : auth::Credentials {
-  // By route index while the snapshot is built; released once moved into the chains.
-  std::vector<RouteSecurity> routes;
+  // By route index while the snapshot is built (null for a route compiled already); released
+  // once moved into the chains.
+  std::vector<std::unique_ptr<RouteSecurity>> routes;
   std::optional<auth::SecurityHeaders> default_headers;  // `security.headers`: also on 404/405
   // Request headers the gateway sets upstream (x-consumer, forwarded claims of any provider):
   // removed from the client's request on every route.

@@ -115,12 +115,25 @@ std::vector<std::pair<std::string, uint16_t>> target_host_names(const config::Co
   return names;
 }
 
+config::RouteReuse reuse_of(const Snapshot& s) {
+  config::RouteReuse r;
+  r.context = s.context_fingerprint;
+  if (r.context == 0) return r;
+  r.by_route.reserve(s.routes.size());
+  for (size_t i = 0; i < s.routes.size(); ++i) {
+    if (s.routes[i].fingerprint != 0) r.by_route.emplace(s.routes[i].fingerprint, i);
+  }
+  return r;
+}
+
 SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t generation,
-                              RuntimeRegistry& registry, const AddressBook& book) {
+                              RuntimeRegistry& registry, const AddressBook& book,
+                              const Snapshot* previous) {
   SnapshotResult result;
   auto snap = std::make_shared<Snapshot>();
   snap->version = version;
   snap->generation = generation;
+  snap->context_fingerprint = cfg.context_fingerprint;
   snap->limits.max_head_bytes = cfg.limits.max_header_bytes;
   snap->limits.max_headers = cfg.limits.max_headers;
   snap->limits.max_uri_bytes = cfg.limits.max_uri_bytes;
@@ -145,6 +158,22 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
     return it == upstream_index.end() ? -1 : it->second;
   };
   for (const config::RouteConfig& rc : cfg.routes) {
+    if (rc.reuse >= 0) {
+      // Compiled by `previous` in the same context: its spec and Route (chain included) as they
+      // are. The loader marks a route so only with the RouteReuse of `previous` (reuse_of).
+      const auto at = static_cast<size_t>(rc.reuse);
+      if (previous == nullptr || previous->context_fingerprint != cfg.context_fingerprint ||
+          !previous->router || at >= previous->routes.size() ||
+          previous->routes[at].fingerprint != rc.fingerprint) {
+        result.errors.push_back(
+            route_error(cfg, specs.size(), "internal error: the compiled route to reuse is gone"));
+        return result;
+      }
+      specs.push_back(previous->router->route(at));
+      snap->routes.push_back(previous->routes[at]);
+      ++result.reused;
+      continue;
+    }
     router::RouteSpec spec;
     spec.name = rc.name;
     spec.path = rc.path;
@@ -165,6 +194,8 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
     route.max_body_bytes = rc.max_body_bytes.value_or(cfg.limits.max_body_bytes);
     route.retry = rc.retry;
     route.total_timeout_ms = rc.timeout_ms.value_or(0);
+    route.fingerprint = rc.fingerprint;
+    std::vector<RatePolicy> policies;
     for (const config::RateLimitConfig& rl : rc.rate_limits) {
       RatePolicy p;
       p.name = rl.name;
@@ -183,7 +214,10 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
       p.policy_header =
           std::to_string(rl.limit) + ";w=" + std::to_string((rl.period_ms + 999) / 1000);
       p.runtime = registry.rate_limit(rc.name, rl.name, rl.cluster ? 1 : rl.max_keys);
-      route.rate_limits.push_back(std::move(p));
+      policies.push_back(std::move(p));
+    }
+    if (!policies.empty()) {
+      route.policies = std::make_shared<const std::vector<RatePolicy>>(std::move(policies));
     }
     route.response_timeout_ms =
         rc.retry.per_try_timeout_ms != 0
@@ -230,10 +264,19 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
         compile_security(cfg, registry.nonce_cache(), registry.jwks_lookup(), &result.errors);
   }
   {
+    // The credentials the auth filters check against: those in force when the context is the
+    // same (they are equal, and the reused chains hold them: one copy, not one per reload).
+    std::shared_ptr<const SecurityTables> creds = security;
+    if (security && previous != nullptr && previous->security &&
+        previous->context_fingerprint != 0 &&
+        previous->context_fingerprint == cfg.context_fingerprint) {
+      creds = previous->security;
+    }
     // `security.*`, `rate_limits` and `respond` become filters of the route's chain.
     std::vector<std::vector<filter::Prebuilt>> prebuilt(cfg.routes.size());
     for (size_t i = 0; security && i < security->routes.size(); ++i) {
-      RouteSecurity& rs = security->routes[i];
+      if (!security->routes[i]) continue;  // compiled already
+      RouteSecurity& rs = *security->routes[i];
       const config::RouteConfig& rc = cfg.routes[i];
       const config::SecurityConfig& own = *rc.security;
       if (rs.ip_rules) {
@@ -256,8 +299,8 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
       }
       if (rs.auth) {
         prebuilt[i].push_back(filter::Prebuilt{
-            "auth", filter::priority::kAuth,
-            filters::make_auth_filter(std::move(*rs.auth), security), !own.auth.has_value()});
+            "auth", filter::priority::kAuth, filters::make_auth_filter(std::move(*rs.auth), creds),
+            !own.auth.has_value()});
         rs.auth.reset();
       }
       if (!rs.rbac.empty()) {
@@ -267,25 +310,28 @@ SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t gen
         rs.rbac = filters::RbacPolicy();
       }
       const Route& route = snap->routes[i];
-      if (!route.rate_limits.empty()) {
+      if (route.policies) {
         prebuilt[i].push_back(filter::Prebuilt{
             "rate_limit", filter::priority::kRateLimit,
-            filters::make_rate_limit_filter(route.rate_limits, cfg.redis.fail_open), false});
+            filters::make_rate_limit_filter(route.policies, cfg.redis.fail_open), false});
       }
       if (rc.respond) {
         prebuilt[i].push_back(filter::Prebuilt{"respond", filter::priority::kRespond,
                                                filters::make_respond_filter(*rc.respond), false});
       }
     }
-    std::vector<std::shared_ptr<const filter::Chain>> chains =
-        filter::build_chains(cfg, filters::builtin_factories(), &result.errors, &prebuilt);
+    std::vector<bool> read_files;
+    std::vector<std::shared_ptr<const filter::Chain>> chains = filter::build_chains(
+        cfg, filters::builtin_factories(), &result.errors, &prebuilt, &read_files);
     for (size_t i = 0; i < chains.size() && i < snap->routes.size(); ++i) {
+      if (cfg.routes[i].reuse >= 0) continue;  // its chain came with it
       snap->routes[i].chain = std::move(chains[i]);
+      if (read_files[i]) snap->routes[i].fingerprint = 0;  // what the files hold is not in it
     }
-    // All moved into the chains. (`= {}` would keep the capacity: 760 bytes a route.)
-    if (security) std::vector<RouteSecurity>().swap(security->routes);
+    // All moved into the chains.
+    if (security) std::vector<std::unique_ptr<RouteSecurity>>().swap(security->routes);
+    snap->security = std::move(creds);
   }
-  snap->security = std::move(security);
   ObserveSinks sinks = registry.sinks();
   if (cfg.tracing.enabled) snap->sinks.span_rings = std::move(sinks.span_rings);
   if (cfg.access_log.enabled) {

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -86,9 +87,16 @@ struct Route {
   uint64_t response_timeout_ms = 30000;  // per try
   uint64_t total_timeout_ms = 0;         // all tries together, 0 = none
   config::RetryConfig retry;
-  std::vector<RatePolicy> rate_limits;
+  std::shared_ptr<const std::vector<RatePolicy>> policies;  // null: none (shared with the chain)
   std::optional<MirrorRoute> mirror;
   std::shared_ptr<const filter::Chain> chain;  // the route's filters (merged with the defaults)
+  // config::RouteConfig::fingerprint when this can be taken as it is by a snapshot of a config
+  // with the same context (config::RouteReuse); 0 when not (its filters read files).
+  uint64_t fingerprint = 0;
+
+  std::span<const RatePolicy> rate_limits() const {
+    return policies ? std::span<const RatePolicy>(*policies) : std::span<const RatePolicy>();
+  }
 };
 
 // A snapshot's routes: shared (not copied) by the snapshots a DNS change derives from it, so
@@ -124,20 +132,29 @@ struct Snapshot {
   auth::CidrSet trusted_proxies;                   // client_ip.trusted_proxies
   std::shared_ptr<const SecurityTables> security;  // routes[i] ↔ security->routes[i]
   std::optional<observe::AccessLogFormat> access_log_format;
+  uint64_t context_fingerprint = 0;  // config::Config::context_fingerprint
   bool observed() const { return !sinks.span_rings.empty() || !sinks.access_logs.empty(); }
 };
 
 struct SnapshotResult {
   std::shared_ptr<const Snapshot> snapshot;  // null when errors is not empty
   std::vector<config::ConfigError> errors;
+  size_t reused = 0;  // routes taken from `previous` as compiled
 };
 
 // Compiles a validated Config. Errors found here (duplicate routes, unresolvable targets) carry
 // the file, line and key of the offending node, like the loader's.
 // Host-name targets take their addresses from `book` (missing: unresolved); state that outlives
 // the snapshot comes from `registry`.
+// previous: the snapshot that reuse_of() described to the loader, whose compiled routes the
+// config's reused ones (config::RouteConfig::reuse) are taken from; null when none is.
 SnapshotResult build_snapshot(config::Config cfg, uint64_t version, uint64_t generation,
-                              RuntimeRegistry& registry, const AddressBook& book);
+                              RuntimeRegistry& registry, const AddressBook& book,
+                              const Snapshot* previous = nullptr);
+
+// What a loader may take from `s` as compiled (every route with a fingerprint), for the next
+// config: load it with this, then build it with `previous` = &s.
+config::RouteReuse reuse_of(const Snapshot& s);
 
 // The snapshot `now` with its targets' addresses taken again from `book` (a DNS change): the
 // upstreams are rebuilt, the routes, router and chains are shared with `now`.

@@ -29,8 +29,8 @@ struct State {
 
 class RateLimitFilter final : public filter::Filter {
  public:
-  RateLimitFilter(std::span<const limits::RatePolicy> policies, bool fail_open)
-      : policies_(policies), fail_open_(fail_open) {
+  RateLimitFilter(std::shared_ptr<const std::vector<limits::RatePolicy>> policies, bool fail_open)
+      : owned_(std::move(policies)), policies_(*owned_), fail_open_(fail_open) {
     for (const limits::RatePolicy& p : policies_) {
       if (p.key == Key::kJwtClaim) claims_ = true;
     }
@@ -153,6 +153,7 @@ class RateLimitFilter final : public filter::Filter {
     return {};
   }
 
+  std::shared_ptr<const std::vector<limits::RatePolicy>> owned_;
   std::span<const limits::RatePolicy> policies_;
   bool fail_open_;
   bool claims_ = false;
@@ -160,9 +161,9 @@ class RateLimitFilter final : public filter::Filter {
 
 }  // namespace
 
-std::unique_ptr<filter::Filter> make_rate_limit_filter(std::span<const limits::RatePolicy> policies,
-                                                       bool fail_open) {
-  return std::make_unique<RateLimitFilter>(policies, fail_open);
+std::unique_ptr<filter::Filter> make_rate_limit_filter(
+    std::shared_ptr<const std::vector<limits::RatePolicy>> policies, bool fail_open) {
+  return std::make_unique<RateLimitFilter>(std::move(policies), fail_open);
 }
 
 }  // namespace sluice::filters

@@ -12,16 +12,17 @@
 #pragma once
 
 #include <memory>
-#include <span>
+#include <vector>
 
 #include "filter/filter.h"
 #include "limits/rate_policy.h"
 
 namespace sluice::filters {
 
-// policies: the route's (they outlive the filter: both belong to one snapshot).
+// policies: the route's, shared with its proxy::Route (a chain may outlive the snapshot it was
+// built for: a reload that does not change the route takes it as it is).
 // fail_open: a cluster policy whose store is unavailable lets the request through.
-std::unique_ptr<filter::Filter> make_rate_limit_filter(std::span<const limits::RatePolicy> policies,
-                                                       bool fail_open);
+std::unique_ptr<filter::Filter> make_rate_limit_filter(
+    std::shared_ptr<const std::vector<limits::RatePolicy>> policies, bool fail_open);
 
 }  // namespace sluice::filters

@@ -57,7 +57,8 @@ class RateLimitFilterTest : public ::testing::Test {
  protected:
   void make(std::vector<limits::RatePolicy> p, bool fail_open = false) {
     policies_ = std::move(p);
-    filter_ = make_rate_limit_filter(policies_, fail_open);
+    filter_ = make_rate_limit_filter(
+        std::make_shared<const std::vector<limits::RatePolicy>>(policies_), fail_open);
   }
   void begin(const std::string& headers = "", const std::string& target = "/") {
     req_.begin("GET " + target + " HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n", &svc_,
