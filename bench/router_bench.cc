@@ -164,6 +164,20 @@ void BM_Match(benchmark::State& state) {
 }
 BENCHMARK(BM_Match)->Arg(10)->Arg(1000)->Arg(10000);
 
+// What every reload pays for the router: compiling N specs (the snapshot rebuilds the tree even
+// when only one route changed).
+void BM_Build(benchmark::State& state) {
+  const std::vector<RouteSpec> table = make_table(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    std::vector<RouterError> errors;
+    auto router = Router::build(table, &errors);
+    if (!router) state.SkipWithError("build failed");
+    benchmark::DoNotOptimize(router);
+  }
+  state.counters["routes"] = static_cast<double>(table.size());
+}
+BENCHMARK(BM_Build)->Arg(10000)->Unit(benchmark::kMillisecond);
+
 void BM_MatchSpread(benchmark::State& state) {
   const int count = static_cast<int>(state.range(0));
   const auto router = build(state, count);

@@ -158,6 +158,10 @@ Node Node::detach() const {
   return {std::move(doc), i};
 }
 
+bool Node::document_may_contain(std::string_view needle) const {
+  return doc_ != nullptr && doc_->text.find(needle) != std::string::npos;
+}
+
 Node Node::without_keys(std::span<const std::string_view> keys) const {
   if (!is_map()) return *this;
   auto doc = std::make_shared<DocumentData>();

@@ -84,6 +84,10 @@ class Node {
 
   NodeId id() const { return {doc_.get(), index_}; }
 
+  // False when no scalar of this node's document (keys included, this node's subtree or not)
+  // contains `needle`: a quick answer for a walk that looks for it (true may be a false alarm).
+  bool document_may_contain(std::string_view needle) const;
+
  private:
   friend class DocumentBuilder;
   friend class DocumentWriter;

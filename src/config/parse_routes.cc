@@ -27,6 +27,18 @@ constexpr int64_t kMaxRetryAttempts = 10;
 
 constexpr std::string_view kRetryKeywords[] = {"connect_failure", "reset", "timeout"};
 
+// The scalar under a map's `name` key ("" when there is none or it is not a scalar).
+std::string_view route_name_of(const Node& route) {
+  if (!route.is_map()) return "";
+  for (size_t i = 0; i < route.size(); ++i) {
+    if (route.key(i).scalar() == "name") {
+      const Node v = route.value(i);
+      return v.is_scalar() ? v.scalar() : "";
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 void Parser::parse_routes(const Item& it, Config& cfg) {
@@ -34,6 +46,22 @@ void Parser::parse_routes(const Item& it, Config& cfg) {
   if (!items) return;
   cfg.routes.reserve(cfg.routes.size() + items->size());
   for (const Item& e : *items) {
+    const uint64_t fp = fingerprint(e.node);
+    if (reuse_ != nullptr && fp != 0) {
+      // Compiled already (config.h, RouteReuse): only its name is read, for the duplicate check
+      // (a duplicate takes the full walk below, which reports it).
+      auto same = reuse_->by_route.find(fp);
+      const std::string_view name = same == reuse_->by_route.end() ? "" : route_name_of(e.node);
+      if (!name.empty() && route_names_.emplace(std::string(name), e.mark).second) {
+        RouteConfig r;
+        r.mark = e.mark;
+        r.name = name;
+        r.fingerprint = fp;
+        r.reuse = static_cast<int32_t>(same->second);
+        cfg.routes.push_back(std::move(r));
+        continue;
+      }
+    }
     std::optional<MapItem> m =
         map(e, {"name", "match", "priority", "upstream", "respond", "strip_prefix",
                 "rewrite_prefix", "max_body_bytes", "timeout", "retry", "rate_limits", "security",
@@ -43,15 +71,7 @@ void Parser::parse_routes(const Item& it, Config& cfg) {
     RouteConfig r;
     r.mark = e.mark;
     r.name = unique_name(*m, "name", "route name", route_names_, false);
-    r.fingerprint = fingerprint(e.node);
-    if (reuse_ != nullptr && r.fingerprint != 0 && !r.name.empty()) {
-      auto same = reuse_->by_route.find(r.fingerprint);
-      if (same != reuse_->by_route.end()) {
-        r.reuse = static_cast<int32_t>(same->second);
-        cfg.routes.push_back(std::move(r));
-        continue;
-      }
-    }
+    r.fingerprint = fp;
     std::optional<Item> priority;
     if (const Item* p = m->get("priority")) priority = *p;
     if (const Item* mt = require(*m, "match")) parse_match(*mt, r, priority);
