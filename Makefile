@@ -21,6 +21,7 @@ CHAOS_BIN = $(or $(SLUICE_BIN),$(CURDIR)/$(RELEASE)/sluice)
 # `make test`: from clean about 3 minutes on 2 cores (docs/chaos.md).
 TSAN_TESTS ?= \
   tests/integration/test_10_reload.py \
+  tests/integration/test_78_reload_reuse.py \
   tests/integration/test_11_shutdown.py \
   tests/integration/test_27_reload_state.py \
   tests/integration/test_40_rate_limits.py::test_fixed_window_admits_the_limit_under_concurrent_load_on_two_workers \
