@@ -4,6 +4,7 @@ and times, in interleaved rounds, a file reload (POST /reload), a one-route PATC
 admin REST API, and GET /api/v1/config; prints each round and the medians, and the RSS.
 
     bench/api_bench.py 10000 [ROUNDS]      # SLUICE_BIN=build/release/sluice by default
+                                           # SLUICE_LOG=FILE keeps sluice's log (its reload lines)
 
 Loopback only (127.0.0.1:18080/18081); bounded: ROUNDS (default 5) x 3 requests."""
 
