@@ -59,6 +59,10 @@ class HealthChecker::Probe : public core::Timer, public core::IoHandler, public 
         parser_(http::ParserLimits{.max_head_bytes = kMaxHeadBytes}),
         state_(std::move(t.state)) {
     update(std::move(t));
+    // A verdict the target already has (handed over by a binary upgrade, proxy/handover.h)
+    // stands until the thresholds change it; a new target's first check decides.
+    verdict_ = state_ ? state_->health.load(std::memory_order_relaxed) : Health::kUnknown;
+    decided_ = verdict_ != Health::kUnknown;
   }
   ~Probe() override { abandon(); }
 

@@ -595,7 +595,7 @@ const observe::WorkerMetrics& Gateway::worker_metrics(size_t i) const {
 int Gateway::save_state() {
   const int fd = ::memfd_create("sluice-state", MFD_CLOEXEC);
   if (fd < 0) return -1;
-  const std::string text = encode_rate_limits(registry_);
+  const std::string text = encode_rate_limits(registry_) + encode_targets(registry_);
   size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
@@ -617,8 +617,12 @@ void Gateway::restore_state(int fd) {
   ::close(fd);
   std::string err;
   const size_t keys = restore_rate_limits(text, registry_, &err);
-  std::fprintf(stderr, "upgrade: %zu rate-limit key(s) handed over%s%s\n", keys,
-               err.empty() ? "" : "; state: ", err.c_str());
+  std::string target_err;
+  const size_t targets = restore_targets(text, registry_, &target_err);
+  if (err.empty()) err = target_err;
+  std::fprintf(stderr,
+               "upgrade: %zu rate-limit key(s) and the health of %zu target(s) handed over%s%s\n",
+               keys, targets, err.empty() ? "" : "; state: ", err.c_str());
 }
 
 void Gateway::drain(bool upgrade) {

@@ -107,6 +107,7 @@ size_t restore_rate_limits(std::string_view text, RuntimeRegistry& registry, std
       }
       continue;
     }
+    if (f[0] == "T") continue;  // restore_targets'
     if (f[0] != "K" || f.size() < 6) return fail("malformed key");
     std::string key;
     int algorithm = 0;
@@ -131,6 +132,51 @@ size_t restore_rate_limits(std::string_view text, RuntimeRegistry& registry, std
       store->restore(key, static_cast<limits::RateAlgorithm>(algorithm), st);
       ++restored;
     }
+  }
+  return restored;
+}
+
+std::string encode_targets(RuntimeRegistry& registry) {
+  std::string out;
+  registry.for_each_target([&](balance::TargetState& t) {
+    out += "T " + hex(t.upstream) + " " + hex(t.key) + " " +
+           std::to_string(static_cast<int>(t.health.load(std::memory_order_relaxed))) + " " +
+           std::to_string(t.ejected_until_ms.load(std::memory_order_relaxed)) + " " +
+           std::to_string(t.ejections.load(std::memory_order_relaxed)) + " " +
+           std::to_string(t.consecutive_failures.load(std::memory_order_relaxed)) + "\n";
+  });
+  return out;
+}
+
+size_t restore_targets(std::string_view text, RuntimeRegistry& registry, std::string* error) {
+  size_t restored = 0;
+  size_t line_no = 0;
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    const std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    ++line_no;
+    const std::vector<std::string_view> f = fields(line);
+    if (f.empty() || f[0] != "T") continue;
+    std::string upstream;
+    std::string key;
+    int health = 0;
+    uint64_t ejected_until = 0;
+    uint32_t ejections = 0;
+    uint32_t failures = 0;
+    if (f.size() != 7 || !unhex(f[1], &upstream) || !unhex(f[2], &key) || !number(f[3], &health) ||
+        health < 0 || health > 2 || !number(f[4], &ejected_until) || !number(f[5], &ejections) ||
+        !number(f[6], &failures)) {
+      *error = "line " + std::to_string(line_no) + ": malformed target";
+      return restored;
+    }
+    std::shared_ptr<balance::TargetState> t = registry.find_target(upstream, key);
+    if (!t) continue;  // no longer configured
+    t->health.store(static_cast<balance::Health>(health), std::memory_order_relaxed);
+    t->ejected_until_ms.store(ejected_until, std::memory_order_relaxed);
+    t->ejections.store(ejections, std::memory_order_relaxed);
+    t->consecutive_failures.store(failures, std::memory_order_relaxed);
+    ++restored;
   }
   return restored;
 }

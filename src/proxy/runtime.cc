@@ -90,6 +90,22 @@ void RuntimeRegistry::for_each_rate_limit(
   for (auto& [k, e] : all) fn(k.first, k.second, e.max_keys, *e.runtime);
 }
 
+void RuntimeRegistry::for_each_target(const std::function<void(balance::TargetState&)>& fn) {
+  std::vector<std::shared_ptr<balance::TargetState>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [k, t] : targets_) all.push_back(t);
+  }
+  for (const auto& t : all) fn(*t);
+}
+
+std::shared_ptr<balance::TargetState> RuntimeRegistry::find_target(const std::string& upstream,
+                                                                   const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = targets_.find({upstream, key});
+  return it == targets_.end() ? nullptr : it->second;
+}
+
 std::shared_ptr<auth::NonceCache> RuntimeRegistry::nonce_cache() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!nonces_) nonces_ = std::make_shared<auth::NonceCache>();

@@ -99,6 +99,11 @@ class RuntimeRegistry {
   void for_each_rate_limit(
       const std::function<void(const std::string& route, const std::string& policy, size_t max_keys,
                                RateLimitRuntime& runtime)>& fn);
+  // Every target's shared state (an upgrade's handover), and one by upstream and key (null when
+  // no snapshot has it).
+  void for_each_target(const std::function<void(balance::TargetState& state)>& fn);
+  std::shared_ptr<balance::TargetState> find_target(const std::string& upstream,
+                                                    const std::string& key);
   // Metric slot of a route name: stable for the life of the process (0 = no route).
   size_t route_slot(const std::string& route_name);
   // Route names by slot, for rendering metrics.

@@ -94,7 +94,7 @@ def test_usr2_under_wrk_load_fails_nothing_and_keeps_counters(backend, sluice):
         assert alive(pid)
         # the new process serves on the same ports, with the counters handed over
         assert remaining(gw.port, "alice") == 1000 - 12, log
-        assert "rate-limit key(s) handed over" in log, log
+        assert "rate-limit key(s) and the health of" in log, log
         status, _, body = http_json(gw.admin_port, "GET", "/readyz")
         assert status == 200 and body == b"ready\n"
     finally:
@@ -135,3 +135,39 @@ def new_pid_after(gw, nth, timeout=10):
             return int(pids[nth - 1])
         time.sleep(0.02)
     raise AssertionError(f"no upgrade #{nth}:\n{gw.log_tail()}")
+
+
+def test_an_unhealthy_target_stays_unhealthy_across_an_upgrade(backend, stub, sluice):
+    b = backend(name="b")
+    s = stub(name="s", health_status=503)
+
+    def hc_config(interval):
+        return config(f"""
+            upstreams:
+              - name: pool
+                targets: [{{address: "{b.address}"}}, {{address: "{s.address}"}}]
+                health_check: {{path: /health, interval: {interval}, timeout: 100ms,
+                                healthy_threshold: 1, unhealthy_threshold: 1}}
+            routes:
+              - {{name: all, match: {{path: "/{{*rest}}"}}, upstream: pool}}
+        """, workers=1)
+
+    gw = sluice(hc_config("200ms"))
+    wait_for(lambda: s.health_hits >= 2, 3.0, what="two health checks of the stub")
+    # The new process checks every 10 s, the second target 5 s after it starts: until then only
+    # the handed-over verdict keeps traffic off the stub.
+    gw.write_config(hc_config("10s"))
+    h0 = s.hits
+    gw.term_sent = True
+    os.kill(gw.pid, signal.SIGUSR2)
+    pid = new_pid(gw)
+    try:
+        assert gw.wait_exit(20) == 0, gw.log_tail()
+        assert "and the health of 2 target(s) handed over" in gw.log_tail(20000), gw.log_tail()
+        with Client(gw.port) as c:
+            for i in range(20):
+                r = c.request("GET", f"/after/{i}")
+                assert r.status == 200 and r.header("x-backend") == "b", r
+        assert s.hits == h0, f"the unhealthy target got {s.hits - h0} requests after the upgrade"
+    finally:
+        stop_pid(pid)
