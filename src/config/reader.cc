@@ -445,7 +445,6 @@ void Reader::note_file_read(std::string_view path, std::string_view bytes) {
 }
 
 std::optional<std::string> Reader::read_small_file(const Item& at, const std::string& path) {
-  note_file_read(path);  // counted even when unreadable (the next reload reads it again)
   if (path.empty()) {
     error(at.mark, at.path, "must name a file");
     return std::nullopt;

@@ -183,8 +183,8 @@ class Reader {
   // "0.01" or "1%".
   std::optional<double> ratio(const Item& it);
 
-  // A small file read at load (an HMAC secret, a PEM key): reported at `at` when unreadable.
-  // Counted in files_read().
+  // A small file read at load (an HMAC secret, a PEM key): reported at `at` when unreadable
+  // (the config is then refused); counted in files_read() when read.
   std::optional<std::string> read_small_file(const Item& at, const std::string& path);
   // Files read so far (read_small_file, and what note_file_read() counts) and a digest of their
   // paths and bytes: the context's fingerprint includes the digest (a changed key file changes

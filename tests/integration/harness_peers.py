@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness_base import REPO, free_port
 from harness_http import ConnectionClosed, _Source
-from harness_procs import ProcessGroup, _tail
+from harness_procs import ProcessGroup, _tail, wait_until_ready
 
 __all__ = ["OTLP_RECEIVER_DIR", "require_missing", "require_node_packages", "require_program",
            "wait_until_ready", "require_otlp_receiver", "OtlpReceiver", "REDIS_SERVER",
@@ -44,23 +44,6 @@ def require_node_packages(path):
     require_missing("node is not on PATH" if node is None
                     else None if path.exists() else f"{path} is missing")
     return node
-
-
-def wait_until_ready(proc, log_path, what, ready, errors=(OSError,), timeout=10.0):
-    """Polls ready() (its `errors` mean not yet) until it is true; AssertionError with the log's
-    tail when proc exits first or `timeout` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(f"{what} exited with {proc.returncode}: {_tail(log_path)}")
-        try:
-            if ready():
-                return
-        except errors:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not answer in {timeout}s: {_tail(log_path)}")
-        time.sleep(0.02)
 
 
 def require_otlp_receiver():

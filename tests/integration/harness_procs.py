@@ -149,6 +149,24 @@ class Backend:
         self.log.close()
 
 
+def wait_until_ready(proc, log_path, what, ready, errors=(OSError,), timeout=10.0,
+                     failure=AssertionError):
+    """Polls ready() (its `errors` mean not yet) until it is true; `failure` (AssertionError or a
+    subclass) with the log's tail when proc exits first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise failure(f"{what} exited with {proc.returncode} before ready:\n{_tail(log_path)}")
+        try:
+            if ready():
+                return
+        except errors:
+            pass
+        if time.monotonic() > deadline:
+            raise failure(f"{what} not ready in {timeout}s:\n{_tail(log_path)}")
+        time.sleep(0.02)
+
+
 class SluiceStartError(AssertionError):
     pass
 
@@ -207,20 +225,9 @@ class Sluice:
         return text.replace("$PORT", str(self.port)).replace("$ADMIN", str(self.admin_port))
 
     def wait_ready(self, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise SluiceStartError(
-                    f"sluice exited with {self.proc.returncode} before ready:\n{self.log_tail()}")
-            try:
-                status, _, _ = http_json(self.admin_port, "GET", "/readyz", timeout=1)
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SluiceStartError(f"sluice not ready in {timeout}s:\n{self.log_tail()}")
-            time.sleep(0.05)
+        wait_until_ready(self.proc, self.log_path, "sluice",
+                         lambda: http_json(self.admin_port, "GET", "/readyz", timeout=1)[0] == 200,
+                         timeout=timeout, failure=SluiceStartError)
 
     def log_tail(self, n=4000):
         return _tail(self.log_path, n)
